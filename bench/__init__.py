@@ -1,0 +1,1 @@
+"""Benchmarks: each script reports figures and ratios; none asserts a time."""

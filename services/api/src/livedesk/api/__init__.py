@@ -1,0 +1,1 @@
+"""Livedesk api service."""

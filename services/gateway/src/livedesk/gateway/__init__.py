@@ -1,0 +1,1 @@
+"""Livedesk gateway service."""

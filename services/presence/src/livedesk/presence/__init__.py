@@ -1,0 +1,1 @@
+"""Livedesk presence service."""

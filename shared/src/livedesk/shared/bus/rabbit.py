@@ -1,0 +1,213 @@
+"""The bus on RabbitMQ, through aio-pika.
+
+One robust connection per bus. It reconnects by itself; on reconnect aio-pika re-declares
+the exchanges, queues, bindings and consumers it saw, and then we call the subscriptions'
+restore callbacks. Publishing uses its own channel with publisher confirms and retries with
+tenacity through an outage, up to `publish_timeout_s`. A retried publish whose first try was
+in flight when the connection died may arrive twice: consumers deduplicate (offsets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Self
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    DeliveryMode,
+)
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from livedesk.shared.bus.base import Bus, Delivery, Message, Subscription
+from livedesk.shared.errors import BusError
+from livedesk.shared.settings import BusSettings
+from livedesk.shared.topology import EXCHANGES, QueueSpec
+
+log = logging.getLogger(__name__)
+
+# What a dropped connection or channel looks like from aio-pika; worth waiting out.
+TRANSIENT = (
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    asyncio.TimeoutError,
+)
+
+
+class RabbitSubscription(Subscription):
+    def __init__(self, queue: AbstractQueue) -> None:
+        super().__init__(queue.name)
+        self._queue = queue
+
+    async def consume(self, message: AbstractIncomingMessage) -> None:
+        # Called by aio-pika for each message: hand it over, the consumer loop settles it.
+        self._buffer.put_nowait(
+            Delivery(
+                exchange=message.exchange or "",
+                routing_key=message.routing_key or "",
+                body=message.body,
+                redelivered=bool(message.redelivered),
+                handle=message,
+            )
+        )
+
+    async def bind(self, exchange: str, pattern: str) -> None:
+        await self._queue.bind(exchange, routing_key=pattern)
+
+    async def unbind(self, exchange: str, pattern: str) -> None:
+        await self._queue.unbind(exchange, routing_key=pattern)
+
+    async def ack(self, delivery: Delivery, *, multiple: bool = False) -> None:
+        try:
+            await _message(delivery).ack(multiple=multiple)
+        except TRANSIENT:
+            # The channel it came on is gone: the broker has already requeued it.
+            log.debug("ack of a delivery from a closed channel dropped")
+
+    async def reject(self, delivery: Delivery, *, requeue: bool = True) -> None:
+        try:
+            await _message(delivery).reject(requeue=requeue)
+        except TRANSIENT:
+            log.debug("reject of a delivery from a closed channel dropped")
+
+
+class RabbitBus(Bus):
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        channel: AbstractRobustChannel,
+        exchanges: Mapping[str, AbstractExchange],
+        settings: BusSettings,
+    ) -> None:
+        self._connection = connection
+        self._publisher = channel
+        self._exchanges = exchanges
+        self._settings = settings
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, url: str, settings: BusSettings | None = None, *, name: str = "livedesk"
+    ) -> AsyncIterator[Self]:
+        """Connect (retrying while the broker starts), declare the exchanges, close on exit."""
+        settings = settings or BusSettings()
+        connection = await _connect(url, settings, name)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            exchanges = {
+                name: await channel.declare_exchange(
+                    name, aio_pika.ExchangeType.TOPIC, durable=True
+                )
+                for name in EXCHANGES
+            }
+            yield cls(connection, channel, exchanges, settings)
+        finally:
+            await connection.close()
+
+    async def publish(self, message: Message) -> None:
+        await self.publish_many([message])
+
+    async def publish_many(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(TRANSIENT),
+                stop=stop_after_delay(self._settings.publish_timeout_s),
+                wait=wait_exponential(multiplier=0.05, max=self._settings.reconnect_interval_s),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._publisher.ready()
+                    await self._publish_pipelined(messages)
+        except TRANSIENT as error:
+            raise BusError(f"broker did not accept {len(messages)} message(s): {error}") from error
+        except aio_pika.exceptions.DeliveryError as error:
+            raise BusError(f"broker refused a message: {error}") from error
+
+    async def _publish_pipelined(self, messages: Sequence[Message]) -> None:
+        # The channel's publish lock is FIFO and tasks start in creation order, so frames go
+        # out in the order given while the confirms are awaited together.
+        async with asyncio.TaskGroup() as group:
+            for message in messages:
+                group.create_task(self._publish_one(message))
+
+    async def _publish_one(self, message: Message) -> None:
+        mode = DeliveryMode.PERSISTENT if message.persistent else DeliveryMode.NOT_PERSISTENT
+        await self._exchanges[message.exchange].publish(
+            aio_pika.Message(message.body, delivery_mode=mode, content_type="application/json"),
+            routing_key=message.routing_key,
+            mandatory=False,
+            timeout=self._settings.publish_timeout_s,
+        )
+
+    @asynccontextmanager
+    async def subscribe(
+        self, spec: QueueSpec, *, prefetch: int | None = None
+    ) -> AsyncIterator[Subscription]:
+        channel = await self._connection.channel()
+        try:
+            await channel.set_qos(prefetch_count=prefetch or self._settings.prefetch)
+            queue = await channel.declare_queue(
+                spec.name,
+                durable=spec.durable,
+                exclusive=spec.exclusive,
+                auto_delete=spec.auto_delete,
+                arguments=spec.arguments or None,
+            )
+            for exchange, pattern in spec.bindings:
+                await queue.bind(exchange, routing_key=pattern)
+            subscription = RabbitSubscription(queue)
+
+            async def restored(*_: object) -> None:
+                await subscription._restored()
+
+            self._connection.reconnect_callbacks.add(restored)
+            tag = await queue.consume(subscription.consume)
+            try:
+                yield subscription
+            finally:
+                self._connection.reconnect_callbacks.discard(restored)
+                if not channel.is_closed:
+                    try:
+                        await queue.cancel(tag)
+                    except TRANSIENT:
+                        log.debug("cancel on a closed channel skipped")
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+
+async def _connect(url: str, settings: BusSettings, name: str) -> AbstractRobustConnection:
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type((*TRANSIENT, OSError)),
+        stop=stop_after_delay(settings.connect_timeout_s),
+        wait=wait_exponential(multiplier=0.1, max=settings.reconnect_interval_s),
+        reraise=True,
+    ):
+        with attempt:
+            return await aio_pika.connect_robust(
+                url,
+                reconnect_interval=settings.reconnect_interval_s,
+                client_properties={"connection_name": name},
+            )
+    raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
+
+
+def _message(delivery: Delivery) -> AbstractIncomingMessage:
+    assert isinstance(delivery.handle, AbstractIncomingMessage), "a delivery of another bus"
+    return delivery.handle

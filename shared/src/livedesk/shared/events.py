@@ -1,0 +1,215 @@
+"""The events Livedesk delivers, one pydantic model each, in a versioned envelope.
+
+Persistent events (new_message, new_conversation, conversation_updated, message_read) carry
+the account's gapless `offset` and the commit time `ts`; they are what the outbox stores,
+what replay returns and what a socket receives, byte for byte. Ephemeral events (typing,
+agent_status, presence_state) carry no offset and are at-most-once.
+
+An event is encoded once (`encode`) and the same bytes go to the broker and to every socket.
+Adding an optional field keeps `v`; renaming or removing one bumps it. Internal messages that
+gateways send presence live in `presence_messages`, not here: clients never see them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Final, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from livedesk.shared.errors import EventError
+
+VERSION: Final = 1
+
+# A message body is support-chat text, not a file: 16 KiB of characters is several pages,
+# and it bounds what one event costs every socket of the account.
+MAX_CONTENT_CHARS: Final = 16_384
+# The largest encoded event a consumer accepts; content plus envelope fits well inside.
+MAX_EVENT_BYTES: Final = 128 * 1024
+
+AccountId = Annotated[int, Field(ge=1)]
+ObjectId = Annotated[int, Field(ge=1)]
+
+
+class Model(BaseModel):
+    # An undeclared field is a producer bug: fail where the event is built.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    SNOOZED = "snoozed"
+
+
+class MessageKind(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+    NOTE = "note"
+
+
+class SenderType(StrEnum):
+    CONTACT = "contact"
+    AGENT = "agent"
+
+
+class AgentStatus(StrEnum):
+    ONLINE = "online"
+    BUSY = "busy"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class TypingState(StrEnum):
+    START = "start"
+    STOP = "stop"
+
+
+class MessageData(Model):
+    id: ObjectId
+    conversation_id: ObjectId
+    kind: MessageKind
+    content: str = Field(max_length=MAX_CONTENT_CHARS)
+    sender_type: SenderType
+    sender_id: ObjectId | None = None
+    client_id: str | None = Field(default=None, max_length=128)
+    created_at: datetime
+
+
+class ConversationData(Model):
+    id: ObjectId
+    inbox_id: ObjectId
+    contact_id: ObjectId
+    status: ConversationStatus
+    assignee_id: ObjectId | None = None
+    version: int = Field(ge=1)
+    created_at: datetime
+    last_activity_at: datetime
+
+
+ConversationField = Literal["status", "assignee_id"]
+
+
+class ConversationChange(Model):
+    conversation: ConversationData
+    # Which fields this write changed; the new values are in `conversation`. A list rather
+    # than optional fields, because "assignee_id became null" must differ from "unchanged".
+    changed: tuple[ConversationField, ...] = Field(min_length=1)
+
+
+class ReadData(Model):
+    user_id: ObjectId
+    message_id: ObjectId
+
+
+class Persistent(Model):
+    v: Literal[1] = VERSION
+    offset: int = Field(ge=1)
+    account_id: AccountId
+    conversation_id: ObjectId
+    ts: datetime  # commit time: gateways measure commit-to-socket latency from it
+
+
+class NewMessage(Persistent):
+    type: Literal["new_message"] = "new_message"
+    data: MessageData
+
+
+class NewConversation(Persistent):
+    type: Literal["new_conversation"] = "new_conversation"
+    data: ConversationData
+
+
+class ConversationUpdated(Persistent):
+    type: Literal["conversation_updated"] = "conversation_updated"
+    data: ConversationChange
+
+
+class MessageRead(Persistent):
+    type: Literal["message_read"] = "message_read"
+    data: ReadData
+
+
+class Ephemeral(Model):
+    v: Literal[1] = VERSION
+    account_id: AccountId
+
+
+class Typing(Ephemeral):
+    type: Literal["typing"] = "typing"
+    conversation_id: ObjectId
+    user_id: ObjectId
+    state: TypingState
+
+
+class AgentStatusChanged(Ephemeral):
+    type: Literal["agent_status"] = "agent_status"
+    user_id: ObjectId
+    status: AgentStatus
+
+
+class PresenceState(Ephemeral):
+    type: Literal["presence_state"] = "presence_state"
+    agents: dict[int, AgentStatus]
+
+
+PersistentEvent = Annotated[
+    NewMessage | NewConversation | ConversationUpdated | MessageRead,
+    Field(discriminator="type"),
+]
+EphemeralEvent = Annotated[Typing | AgentStatusChanged | PresenceState, Field(discriminator="type")]
+Event = Annotated[
+    NewMessage
+    | NewConversation
+    | ConversationUpdated
+    | MessageRead
+    | Typing
+    | AgentStatusChanged
+    | PresenceState,
+    Field(discriminator="type"),
+]
+
+PERSISTENT_TYPES: Final = frozenset(
+    {"new_message", "new_conversation", "conversation_updated", "message_read"}
+)
+EPHEMERAL_TYPES: Final = frozenset({"typing", "agent_status", "presence_state"})
+
+_events: TypeAdapter[Event] = TypeAdapter(Event)
+_persistent: TypeAdapter[PersistentEvent] = TypeAdapter(PersistentEvent)
+
+T = TypeVar("T")
+
+
+def encode(event: Event) -> bytes:
+    """Serialize once; the same bytes go to the broker, the outbox and every socket."""
+    return _events.dump_json(event)
+
+
+def decode(raw: bytes | str) -> Event:
+    """Parse and validate one event; raise `EventError` with a clear reason otherwise."""
+    return _validate(_events, raw)
+
+
+def decode_persistent(raw: bytes | str) -> PersistentEvent:
+    """Like `decode`, but only the offset-carrying events are accepted."""
+    return _validate(_persistent, raw)
+
+
+def _validate(adapter: TypeAdapter[T], raw: bytes | str) -> T:
+    if len(raw) > MAX_EVENT_BYTES:
+        raise EventError("too_large", f"event of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as error:
+        raise EventError("invalid_event", describe(error)) from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming each failing field, for logs and error frames."""
+    parts = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "event"
+        parts.append(f"{where}: {problem['msg']}")
+    return "; ".join(parts)

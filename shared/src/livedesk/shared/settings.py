@@ -1,0 +1,55 @@
+"""Settings for every service: one class, built once in `main` and passed down.
+
+Read from the environment with the `LIVEDESK_` prefix; nested groups use `__`
+(`LIVEDESK_BUS__PREFETCH=512`). Defaults work on one machine with RabbitMQ and PostgreSQL on
+loopback. No module builds a `Settings()` at import time: tests pass their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BusSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    # A prefetch in the hundreds keeps the consumer's socket busy while it works through a
+    # batch; a prefetch of 1 costs a broker round trip per message.
+    prefetch: int = Field(default=256, ge=1, le=65_535)
+    # How long a publish keeps retrying through a broker outage before it gives up.
+    publish_timeout_s: float = Field(default=30.0, gt=0)
+    # Seconds between reconnect attempts of the robust connection.
+    reconnect_interval_s: float = Field(default=1.0, gt=0)
+    # How long the first connection keeps trying before the service gives up on starting.
+    connect_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class TokenSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    # Ed25519 keys in PEM files. The API signs with the private key; gateways and presence
+    # verify with the public key only. With no files given, the API makes a key pair under
+    # the data dir on first start (development and standalone only).
+    private_key_path: Path | None = None
+    public_key_path: Path | None = None
+    issuer: str = "livedesk"
+    access_ttl_s: int = Field(default=3600, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEDESK_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/livedesk"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    api_url: str = "http://127.0.0.1:8000"
+    presence_url: str = "http://127.0.0.1:8100"
+    node_id: str = Field(default="gw-local", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+    bus: BusSettings = BusSettings()
+    tokens: TokenSettings = TokenSettings()

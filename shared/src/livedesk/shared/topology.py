@@ -1,0 +1,66 @@
+"""The broker topology, declared in one place.
+
+    livedesk.events      topic, durable   persistent events, published by the API's relay
+    livedesk.ephemeral   topic, durable   typing and agent_status, published by presence
+    livedesk.presence.in topic, durable   gateway -> presence messages
+    livedesk.presence    quorum queue, single active consumer, bound to presence.in with `#`
+    node queues          one per gateway: exclusive, auto-delete, classic; bound per account
+
+Quorum queues cannot be exclusive, so node queues are classic. They are named by the client
+(`livedesk.node.<node>.<random>`) rather than by the server, so that the robust connection
+can declare the same queue again after a reconnect and an operator can tell whose it is.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+EVENTS: Final = "livedesk.events"
+EPHEMERAL: Final = "livedesk.ephemeral"
+PRESENCE_IN: Final = "livedesk.presence.in"
+PRESENCE_QUEUE: Final = "livedesk.presence"
+
+EXCHANGES: Final = (EVENTS, EPHEMERAL, PRESENCE_IN)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """What a consumer's queue is; each bus declares it in its own way."""
+
+    name: str
+    durable: bool
+    exclusive: bool
+    auto_delete: bool
+    arguments: dict[str, Any] = field(default_factory=dict)
+    bindings: tuple[tuple[str, str], ...] = ()  # (exchange, pattern) declared with the queue
+
+    @property
+    def single_active_consumer(self) -> bool:
+        return bool(self.arguments.get("x-single-active-consumer"))
+
+
+def presence_queue() -> QueueSpec:
+    # Quorum + single active consumer: one presence replica is active, a standby takes over
+    # when its consumer goes away, and messages survive a broker restart.
+    return QueueSpec(
+        name=PRESENCE_QUEUE,
+        durable=True,
+        exclusive=False,
+        auto_delete=False,
+        arguments={"x-queue-type": "quorum", "x-single-active-consumer": True},
+        bindings=((PRESENCE_IN, "#"),),
+    )
+
+
+def node_queue(node_id: str) -> QueueSpec:
+    # Exclusive and auto-delete: a dead node's queue goes with its connection, so nothing
+    # piles up for sockets that no longer exist. Bindings are added at run time per account.
+    return QueueSpec(
+        name=f"livedesk.node.{node_id}.{secrets.token_hex(4)}",
+        durable=False,
+        exclusive=True,
+        auto_delete=True,
+        arguments={"x-queue-type": "classic"},
+    )

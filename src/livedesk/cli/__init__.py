@@ -1,0 +1,1 @@
+"""The `livedesk` console script: one subcommand per service, plus standalone and tooling."""

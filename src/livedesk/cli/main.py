@@ -1,0 +1,49 @@
+"""`livedesk <command>`: parse the command line and hand over to the service that owns it.
+
+Each service's module is imported only when its command runs, so `livedesk gateway` does not
+load the API's database stack. Commands not built yet say so and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+NOT_BUILT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livedesk", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    standalone = commands.add_parser("standalone", help="the whole system in one process")
+    _add_host_port(standalone, port=8000)
+    standalone.add_argument("--data-dir", default="data", help="where SQLite and keys live")
+
+    _add_host_port(commands.add_parser("api", help="the REST API and outbox relay"), port=8000)
+    gateway = commands.add_parser("gateway", help="a WebSocket gateway node")
+    _add_host_port(gateway, port=8200)
+    gateway.add_argument("--node-id", help="this node's id (default: LIVEDESK_NODE_ID)")
+    _add_host_port(commands.add_parser("presence", help="the presence service"), port=8100)
+
+    commands.add_parser("migrate", help="run database migrations to head")
+    bootstrap = commands.add_parser("bootstrap", help="create an account and its first admin")
+    bootstrap.add_argument("--account", required=True)
+    bootstrap.add_argument("--email", required=True)
+    bootstrap.add_argument("--password", required=True)
+    return parser
+
+
+def _add_host_port(parser: argparse.ArgumentParser, *, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    sys.stderr.write(
+        f"livedesk {args.command}: not built yet. Open issues track it; "
+        "the shared contracts (events, routing, topology, bus) are in place.\n"
+    )
+    return NOT_BUILT
