@@ -1,4 +1,4 @@
-"""The internal messages gateways send presence on `livedesk.presence.in`.
+"""The internal messages gateways (and the API) send presence on `livedesk.presence.in`.
 
 Presence state is soft: it is rebuilt from these alone. A gateway announces each socket as
 it opens and closes, and every few seconds sends a full snapshot of its sockets (the
@@ -15,7 +15,15 @@ from typing import Annotated, Final, Literal
 from pydantic import Field, TypeAdapter, ValidationError
 
 from livedesk.shared.errors import EventError
-from livedesk.shared.events import VERSION, AccountId, Model, ObjectId, TypingState, describe
+from livedesk.shared.events import (
+    VERSION,
+    AccountId,
+    AgentStatus,
+    Model,
+    ObjectId,
+    TypingState,
+    describe,
+)
 
 NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 SocketId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -63,8 +71,40 @@ class TypingSignal(NodeMessage):
     state: TypingState
 
 
+Availability = Literal[AgentStatus.ONLINE, AgentStatus.BUSY, AgentStatus.AWAY]
+
+
+class AgentAvailability(Model):
+    account_id: AccountId
+    user_id: ObjectId
+    availability: Availability
+
+
+class AvailabilitySet(NodeMessage):
+    """Sent by the API right after an agent's availability changed (node = the API replica)."""
+
+    type: Literal["availability_set"] = "availability_set"
+    agent: AgentAvailability
+
+
+class AvailabilitySnapshot(NodeMessage):
+    """Sent by the API every few seconds: every agent whose availability is not `online`.
+
+    An agent absent from it is `online`. It lets a presence replica that has just taken
+    over learn who is busy or away without a database of its own.
+    """
+
+    type: Literal["availability_snapshot"] = "availability_snapshot"
+    agents: tuple[AgentAvailability, ...]
+
+
 PresenceMessage = Annotated[
-    ConnectionOpened | ConnectionClosed | NodeHeartbeat | TypingSignal,
+    ConnectionOpened
+    | ConnectionClosed
+    | NodeHeartbeat
+    | TypingSignal
+    | AvailabilitySet
+    | AvailabilitySnapshot,
     Field(discriminator="type"),
 ]
 

@@ -39,6 +39,36 @@ class TokenSettings(BaseModel):
     access_ttl_s: int = Field(default=3600, gt=0)
 
 
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    # Replay answers `resync_required` past either bound; zero turns a bound off.
+    event_retention_days: int = Field(default=7, ge=0)
+    event_retention_count: int = Field(default=0, ge=0)
+    # The relay is woken on commit; the sweep only catches what a crash or an outage left.
+    relay_sweep_interval_s: float = Field(default=1.0, gt=0)
+
+
+class GatewaySettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    auth_timeout_s: float = Field(default=10.0, gt=0)
+    send_queue_frames: int = Field(default=1000, ge=1)
+    send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=256)
+    max_subscriptions: int = Field(default=200, ge=1)
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+
+
+class PresenceSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    typing_ttl_s: float = Field(default=6.0, gt=0)
+    offline_grace_s: float = Field(default=10.0, ge=0)
+    # A node silent for this many of its own heartbeat intervals is dead.
+    missed_heartbeats: int = Field(default=3, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LIVEDESK_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -53,3 +83,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     bus: BusSettings = BusSettings()
     tokens: TokenSettings = TokenSettings()
+    api: ApiSettings = ApiSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    presence: PresenceSettings = PresenceSettings()

@@ -1,0 +1,84 @@
+"""A RabbitMQ node of the test run's own, to stop, start and cut off at will.
+
+Fault tests stop the broker and drop its connections. Doing that to the machine's shared
+broker would break whatever else is using it at the time (other test runs, other services),
+so each test session that needs it starts a private node on free loopback ports, from the
+same RabbitMQ installation, and removes it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class PrivateRabbit:
+    def __init__(self) -> None:
+        self.node = f"livedesk-test-{os.getpid()}@localhost"
+        self.port = free_port()
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self._home = Path(tempfile.mkdtemp(prefix="livedesk-rabbit-"))
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("rabbitmq-server") is not None
+
+    def start(self) -> None:
+        config = self._home / "rabbitmq.conf"
+        config.write_text(
+            f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
+            # Loopback tests: the guest user may connect, and a short heartbeat notices
+            # dead peers quickly.
+            "loopback_users = none\nheartbeat = 10\n"
+        )
+        (self._home / "plugins").write_text("[].\n")
+        env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(self._home / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self._home / "log"),
+            "RABBITMQ_PID_FILE": str(self._home / "pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self._home / "plugins"),
+            "RABBITMQ_CONFIG_FILE": str(config),
+        }
+        # The server script runs as the rabbitmq user when started by root.
+        subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self._home)], check=False)
+        subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True)
+        self.ctl("await_startup", "--timeout", "90")
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run(
+            ["rabbitmqctl", "-n", self.node, *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def close_all_connections(self) -> None:
+        self.ctl("close_all_connections", "test: broker drops every connection")
+
+    def stop_app(self) -> None:
+        self.ctl("stop_app")
+
+    def start_app(self) -> None:
+        self.ctl("start_app")
+        self.ctl("await_startup", "--timeout", "90")
+
+    def stop(self) -> None:
+        try:
+            self.ctl("stop")
+        finally:
+            shutil.rmtree(self._home, ignore_errors=True)
