@@ -9,8 +9,8 @@ tenant cannot read another's presence. Errors are `{"code", "message"}` like the
 This module only reads the state; it never changes it.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI resolves the dependency annotations of the
+# routes defined inside `create_router` at definition time, from locals it cannot see later.
 from collections.abc import Callable
 from typing import Annotated, Any
 

@@ -1,10 +1,10 @@
 """`livedesk presence`: the presence service on RabbitMQ, with its HTTP API on uvicorn.
 
 The service's tasks run as siblings of the uvicorn server in one TaskGroup, so a consumer
-that dies takes the server down with it (a deaf presence must not look healthy), and the
-server stopping cancels the tasks. SIGTERM and SIGINT are ours: they ask the server to stop,
-then the TaskGroup unwinds and the bus closes, instead of uvicorn re-raising the signal past
-our cleanup.
+that dies takes the server down with it (a deaf presence must not look healthy) and its error
+out of `serve`, and the server stopping cancels the tasks. SIGTERM and SIGINT are ours: they
+ask the server to stop, then the TaskGroup unwinds and the bus closes, instead of uvicorn
+re-raising the signal past our cleanup.
 """
 
 from __future__ import annotations
@@ -39,17 +39,31 @@ async def serve(service: PresenceService, *, host: str, port: int) -> None:
         service.app, host=host, port=port, lifespan="off", log_config=None, access_log=False
     )
     server = Server(config)
+    failures: list[Exception] = []
+
+    async def run_service() -> None:
+        # Not left to the TaskGroup to cancel the server: a cancelled uvicorn skips its
+        # shutdown and leaks its listening socket. Ask it to stop, then re-raise below.
+        try:
+            await service.run()
+        except Exception as error:
+            failures.append(error)
+        finally:
+            server.should_exit = True
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, setattr, server, "should_exit", True)
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = group.create_task(service.run(), name="presence")
+            tasks = group.create_task(run_service(), name="presence")
             await server.serve()
             tasks.cancel()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+    if failures:
+        raise failures[0]
 
 
 async def run(settings: Settings, bus: Bus, *, host: str, port: int) -> None:
