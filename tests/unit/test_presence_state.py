@@ -372,3 +372,36 @@ def test_a_suspended_replica_decides_nothing_until_it_is_active_again() -> None:
     assert p.heartbeat("gw-a", ("s1", 1)) == []
     assert p.advance(INTERVAL) == []  # still warming
     assert p.advance(INTERVAL) == [status(2, OFFLINE)]
+
+
+def test_many_offline_transitions_are_spread_over_ticks() -> None:
+    p = Presence(grace=1.0).warmed()
+    p.heartbeat("gw-a", *((f"s{u}", u) for u in range(1, 26)))
+    p.heartbeat("gw-a")  # all 25 gone at once
+    p.clock.now += 2.0
+    batches = [len(p.state.tick(max_offline=10)) for _ in range(4)]
+    assert batches == [10, 10, 5, 0]
+    assert p.state.agents_of(ACCOUNT) == {}
+
+
+def test_a_snapshot_applied_in_slices_ends_like_one_applied_at_once() -> None:
+    p = Presence().warmed()
+    p.heartbeat("gw-a", ("old1", 1), ("old2", 2), ("keep", 3))
+    beat = NodeHeartbeat(
+        node="gw-a",
+        sent_at=p.stamp(),
+        seq=p.seq["gw-a"] + 1,
+        epoch="e1",
+        interval_s=INTERVAL,
+        sockets=(),
+    )
+    applying = p.state.begin_snapshot(beat)
+    out = p.state.feed_snapshot(applying, [("keep", ACCOUNT, 3), ("new4", ACCOUNT, 4)])
+    out += p.state.feed_snapshot(applying, [("new5", ACCOUNT, 5)])
+    assert p.state.socket_count == 5  # nothing removed before the end
+    while not applying.done:
+        out += p.state.finish_snapshot(applying, max_sockets=1)
+    assert out == [status(4, ONLINE), status(5, ONLINE)]
+    assert p.state.socket_count == 3
+    offline = sorted(p.advance(GRACE + 0.1), key=lambda e: e.user_id)
+    assert offline == [status(1, OFFLINE), status(2, OFFLINE)]

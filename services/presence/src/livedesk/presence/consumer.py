@@ -19,7 +19,7 @@ import logging
 import time
 from typing import Final
 
-from livedesk.presence.decoding import Snapshot, decode
+from livedesk.presence.decoding import SLICE_SOCKETS, Snapshot, decode
 from livedesk.presence.publishing import publish_events
 from livedesk.presence.state import Clock, Dropped, Outgoing, PresenceState
 from livedesk.shared.bus.base import Bus, Delivery
@@ -89,7 +89,7 @@ class Consumer:
         try:
             message = await decode(delivery.body)
             if isinstance(message, Snapshot):
-                events = self._state.apply_heartbeat(message.beat, message.sockets)
+                events = await self._apply_snapshot(message)
             else:
                 events = self._state.handle(message)
         except EventError as error:
@@ -100,6 +100,18 @@ class Consumer:
             return []
         # A batch of many small messages is one synchronous stretch otherwise.
         await asyncio.sleep(0)
+        return events
+
+    async def _apply_snapshot(self, snapshot: Snapshot) -> list[Outgoing]:
+        applying = self._state.begin_snapshot(snapshot.beat)
+        events: list[Outgoing] = []
+        sockets = snapshot.sockets
+        for start in range(0, len(sockets), SLICE_SOCKETS):
+            events += self._state.feed_snapshot(applying, sockets[start : start + SLICE_SOCKETS])
+            await asyncio.sleep(0)  # let the ticker run inside a big snapshot
+        while not applying.done:
+            events += self._state.finish_snapshot(applying, max_sockets=SLICE_SOCKETS)
+            await asyncio.sleep(0)
         return events
 
     def _dropped(self, reason: str, detail: str, delivery: Delivery) -> None:

@@ -39,11 +39,12 @@ class Deadlines(Generic[T]):
     def cancel(self, item: T) -> None:
         self._due.pop(item, None)
 
-    def pop_due(self, now: float) -> list[tuple[float, T]]:
-        """Remove and return every item due at or before `now`, as (due, item), earliest first."""
+    def pop_due(self, now: float, limit: int | None = None) -> list[tuple[float, T]]:
+        """Remove and return the items due at or before `now` (at most `limit` of them), as
+        (due, item), earliest first."""
         fired: list[tuple[float, T]] = []
         heap = self._heap
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= now and (limit is None or len(fired) < limit):
             due, _, item = heapq.heappop(heap)
             if self._due.get(item) == due:  # else cancelled or rescheduled: a stale entry
                 del self._due[item]

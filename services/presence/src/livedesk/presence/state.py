@@ -91,6 +91,17 @@ class Node:
     retired: deque[str] = field(default_factory=lambda: deque(maxlen=RETIRED_EPOCHS))
 
 
+@dataclass(slots=True)
+class SnapshotApply:
+    """A heartbeat being applied: its node and the sockets seen so far."""
+
+    node: Node
+    announce: bool
+    seen: set[str] = field(default_factory=set)
+    gone: list[str] | None = None  # the unseen sockets, once feeding is over
+    done: bool = False
+
+
 @dataclass
 class Stats:
     transitions: Counter[str] = field(default_factory=Counter)  # by new status
@@ -98,8 +109,10 @@ class Stats:
     dropped: Counter[str] = field(default_factory=Counter)  # by reason
     node_deaths: int = 0
     heartbeats: int = 0
+    # How late typing expiries fired (recent ones, and the worst), and offline ones.
     expiry_lag_max_s: float = 0.0
     expiry_lags_s: deque[float] = field(default_factory=lambda: deque(maxlen=EXPIRY_LAGS_KEPT))
+    offline_lag_max_s: float = 0.0
 
 
 class PresenceState:
@@ -133,6 +146,7 @@ class PresenceState:
         out: list[Outgoing] = []
         if isinstance(message, ConnectionOpened):
             node = self._nodes.get(message.node) or self._add_node(message.node)
+            node.heard_at = self._clock()
             ref = message.socket
             self._open(node, ref.socket_id, ref.account_id, ref.user_id, out, announce=True)
         elif isinstance(message, ConnectionClosed):
@@ -151,6 +165,15 @@ class PresenceState:
         self, beat: NodeHeartbeat, sockets: Iterable[SocketTuple]
     ) -> list[Outgoing]:
         """Apply a node's full snapshot (`sockets`; `beat.sockets` is ignored) as a diff."""
+        applying = self.begin_snapshot(beat)
+        return self.feed_snapshot(applying, sockets) + self.finish_snapshot(applying)
+
+    def begin_snapshot(self, beat: NodeHeartbeat) -> SnapshotApply:
+        """Accept a heartbeat (or raise `Dropped`), to apply in slices with `feed_snapshot`.
+
+        Slices let the caller yield to the event loop inside a 50,000-socket snapshot. Ticks
+        may run between slices; sockets not seen are removed only by `finish_snapshot`.
+        """
         self._activate()
         node = self._nodes.get(beat.node)
         if node is None:
@@ -166,22 +189,54 @@ class PresenceState:
         node.heard_at = self._clock()
         self.stats.heartbeats += 1
         # In warm-up the snapshot rebuilds what the previous replica already announced.
-        announce = not self.warming
+        return SnapshotApply(node, announce=not self.warming)
+
+    def feed_snapshot(
+        self, applying: SnapshotApply, sockets: Iterable[SocketTuple]
+    ) -> list[Outgoing]:
         out: list[Outgoing] = []
-        current = node.sockets
-        seen: set[str] = set()
+        node = applying.node
+        if self._nodes.get(node.node_id) is not node:
+            return out  # suspended or declared dead in between: this snapshot is moot
+        current, seen, announce = node.sockets, applying.seen, applying.announce
         for socket_id, account_id, user_id in sockets:
             seen.add(socket_id)
             agent = current.get(socket_id)
             if agent is None or agent.account_id != account_id or agent.user_id != user_id:
                 self._open(node, socket_id, account_id, user_id, out, announce=announce)
-        if len(seen) != len(current):
-            for socket_id in [s for s in current if s not in seen]:
-                self._close(node, socket_id, out)
         return out
 
-    def tick(self) -> list[Outgoing]:
-        """Expire what is due: dead nodes, typing past its TTL, offline past its grace."""
+    def finish_snapshot(
+        self, applying: SnapshotApply, *, max_sockets: int | None = None
+    ) -> list[Outgoing]:
+        """Close the node's sockets the snapshot did not list, up to `max_sockets` per call.
+
+        Call again while `applying.done` is false: closing 50,000 sockets is a slice job too.
+        """
+        out: list[Outgoing] = []
+        node = applying.node
+        if self._nodes.get(node.node_id) is not node:
+            applying.done = True
+            return out
+        if applying.gone is None:
+            seen = applying.seen
+            if len(seen) == len(node.sockets):
+                applying.gone = []
+            else:
+                applying.gone = [s for s in node.sockets if s not in seen]
+        gone = applying.gone
+        count = len(gone) if max_sockets is None else min(max_sockets, len(gone))
+        for _ in range(count):
+            self._close(node, gone.pop(), out)
+        applying.done = not gone
+        return out
+
+    def tick(self, max_offline: int | None = None) -> list[Outgoing]:
+        """Expire what is due: dead nodes, typing past its TTL, offline past its grace.
+
+        `max_offline` bounds the offline transitions of one call (the rest stay due for the
+        next), so that 20,000 agents of a dead node do not hold up the next typing expiry.
+        """
         if self._active_since is None:
             return []  # not the active replica (or not yet): decide nothing
         now = self._clock()
@@ -196,13 +251,13 @@ class PresenceState:
                 self._record_lag(now - due)
                 self._end_typing(typer, out)
         warm_end = self._warm_end()
-        for due, agent in self._offline_due.pop_due(now):
+        for due, agent in self._offline_due.pop_due(now, max_offline):
             if agent.sockets:
                 continue
             if now < warm_end:
                 self._offline_due.schedule(agent, warm_end)
                 continue
-            self._record_lag(now - due)
+            self.stats.offline_lag_max_s = max(self.stats.offline_lag_max_s, now - due)
             self._set_status(agent, AgentStatus.OFFLINE, out, announce=True)
             self._forget(agent)
         return out
@@ -289,9 +344,12 @@ class PresenceState:
 
     def _known_node(self, node_id: str) -> Node | None:
         node = self._nodes.get(node_id)
-        if node is None and not self.warming:
-            # In warm-up it is merely a node we have not heard yet; later it is an error.
-            raise Dropped(UNKNOWN_NODE, f"message from unknown node {node_id}")
+        if node is None:
+            if not self.warming:
+                # In warm-up it is merely a node we have not heard yet; later it is an error.
+                raise Dropped(UNKNOWN_NODE, f"message from unknown node {node_id}")
+        else:
+            node.heard_at = self._clock()  # any word from a node shows it alive
         return node
 
     def _open(
