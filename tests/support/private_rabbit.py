@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.support.ports import free_port
@@ -52,24 +51,9 @@ class PrivateRabbit:
         # The server script runs as the rabbitmq user when started by root.
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self._home)], check=False)
         subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True)
-        try:
-            self._await_startup()
-        except BaseException:
-            self.stop()  # a node that started too late must not outlive the test run
-            raise
-
-    def _await_startup(self, timeout_s: float = 90.0) -> None:
-        # `-detached` returns before the node registers with epmd, and `await_startup` fails
-        # at once on a node epmd does not know yet (seen on a busy machine): retry until then.
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                self.ctl("await_startup", "--timeout", str(int(timeout_s)))
-                return
-            except subprocess.CalledProcessError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        # `wait` follows the pid file until the node has booted; `await_startup` alone
+        # fails at once while the node is not yet reachable.
+        self.ctl("wait", str(self._home / "pid"), "--timeout", "90")
 
     def ctl(self, *args: str) -> None:
         subprocess.run(
