@@ -67,6 +67,17 @@ class PresenceSettings(BaseModel):
     offline_grace_s: float = Field(default=10.0, ge=0)
     # A node silent for this many of its own heartbeat intervals is dead.
     missed_heartbeats: int = Field(default=3, ge=1)
+    # A replica that has just become the active consumer (start, takeover, reconnect) waits
+    # this many heartbeat intervals before concluding that anyone left: until every live node
+    # has sent a snapshot, "not heard yet" must not read as "offline". 1.5 rather than 1
+    # leaves room for a heartbeat that was in flight or late.
+    warmup_heartbeats: float = Field(default=1.5, ge=1.0)
+    # How often expiry (typing TTL, grace, node death) is checked at most; the ticker also
+    # wakes for the next deadline, so this bounds the lateness of deadlines added meanwhile.
+    tick_interval_s: float = Field(default=0.25, gt=0)
+    # Without a public key file, presence fetches {api_url}/.well-known/jwks.json at start-up
+    # and keeps trying this long (the API may start after it) before giving up loudly.
+    jwks_timeout_s: float = Field(default=120.0, gt=0)
 
 
 class Settings(BaseSettings):
