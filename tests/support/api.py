@@ -1,0 +1,184 @@
+"""Helpers for the API's tests: settings, throwaway databases, an in-process app, a real
+`livedesk api` process on a loopback port, and small REST conveniences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from livedesk.api.app import build_context, create_app, run_background
+from livedesk.api.db import make_engine
+from livedesk.api.deps import ApiContext
+from livedesk.api.migrate import migrate
+from livedesk.shared.bus.base import Bus
+from livedesk.shared.settings import ApiSettings, Settings
+from tests.support.ports import free_port
+
+# Cheap argon2 for tests: the cost is a production setting, not what the tests are about.
+FAST_PASSWORDS: dict[str, Any] = {"password_time_cost": 1, "password_memory_kib": 8}
+PASSWORD = "correct horse battery"
+
+
+def api_settings(database_url: str, data_dir: Path, **api: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        api=ApiSettings(**{**FAST_PASSWORDS, **api}),
+    )
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A new, uniquely named database on the server; dropped afterwards."""
+    name = f"livedesk_t_{uuid.uuid4().hex[:8]}"
+    url = make_url(server_url)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class InProcessApi:
+    context: ApiContext
+    client: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def in_process_api(settings: Settings, bus: Bus) -> AsyncIterator[InProcessApi]:
+    """The app on an in-memory transport, with its relay running, on a migrated database."""
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        context = build_context(settings, bus, engine)
+        transport = httpx.ASGITransport(app=create_app(context))
+        background = asyncio.create_task(run_background(context))
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                yield InProcessApi(context, client)
+        finally:
+            background.cancel()
+            with_cancel = asyncio.gather(background, return_exceptions=True)
+            await with_cancel
+    finally:
+        await engine.dispose()
+
+
+def livedesk_env(settings_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEDESK_")}
+    env.update(
+        {
+            "LIVEDESK_API__PASSWORD_TIME_COST": "1",
+            "LIVEDESK_API__PASSWORD_MEMORY_KIB": "8",
+            "LIVEDESK_LOG_LEVEL": "WARNING",
+        }
+    )
+    env.update(settings_env)
+    return env
+
+
+def livedesk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "livedesk.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+class ApiProcess:
+    """`livedesk api` as a real process on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = env
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ApiProcess:
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "livedesk.cli.main",
+                "api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=self._env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"livedesk api exited with {self._process.returncode}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("livedesk api did not answer /healthz within 30 s")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no last publish."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(10)
+
+    def stop(self) -> int | None:
+        if self._process is None:
+            return None
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+        return self._process.returncode
+
+    def __enter__(self) -> ApiProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
+    response = await client.post("/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
