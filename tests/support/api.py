@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from livedesk.api.app import build_context, create_app, run_background
 from livedesk.api.db import make_engine
@@ -47,14 +49,14 @@ def postgres_database(server_url: str) -> Iterator[str]:
     """A new, uniquely named database on the server; dropped afterwards."""
     name = f"livedesk_t_{uuid.uuid4().hex[:8]}"
     url = make_url(server_url)
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(dsn)
+        engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         try:
-            await connection.execute(statement)
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
         finally:
-            await connection.close()
+            await engine.dispose()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
@@ -91,6 +93,9 @@ async def in_process_api(settings: Settings, bus: Bus) -> AsyncIterator[InProces
 
 def livedesk_env(settings_env: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEDESK_")}
+    # Let the processes cache bytecode: compiling FastAPI and SQLAlchemy from source costs
+    # seconds per process start.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         {
             "LIVEDESK_API__PASSWORD_TIME_COST": "1",
@@ -182,3 +187,56 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
+
+
+async def spread_account_ids(database_url: str) -> int:
+    """Start this database's account ids at a random high number and return it.
+
+    Tests on the shared broker bind `acct.<id>.#`; with ids of their own they never hear
+    another test run's account 1.
+    """
+    start = 1_000_000 + uuid.uuid4().int % 1_000_000_000
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"SELECT setval('accounts_id_seq', {start})"))
+    finally:
+        await engine.dispose()
+    return start + 1
+
+
+@dataclass
+class Tenant:
+    """An account, its admin's token, and an inbox and contact to open conversations with."""
+
+    account_id: int
+    admin_id: int
+    token: str
+    inbox_id: int
+    contact_id: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.token)
+
+
+async def make_tenant(
+    client: httpx.AsyncClient, email: str, account_id: int, admin_id: int
+) -> Tenant:
+    token = await login(client, email)
+    headers = bearer(token)
+    inbox = await client.post("/v1/inboxes", json={"name": "web"}, headers=headers)
+    contact = await client.post("/v1/contacts", json={"name": "Customer"}, headers=headers)
+    assert inbox.status_code == contact.status_code == 201, (inbox.text, contact.text)
+    return Tenant(account_id, admin_id, token, inbox.json()["id"], contact.json()["id"])
+
+
+async def open_conversation(client: httpx.AsyncClient, tenant: Tenant) -> int:
+    response = await client.post(
+        "/v1/conversations",
+        json={"inbox_id": tenant.inbox_id, "contact_id": tenant.contact_id},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 201, response.text
+    conversation_id: int = response.json()["id"]
+    return conversation_id
