@@ -107,11 +107,9 @@ async def api(backend: Backend, tmp_path: Path) -> AsyncIterator[Api]:
         passwords = Passwords(time_cost=1, memory_kib=8)
         try:
             async with httpx.AsyncClient(base_url=backend.url, timeout=10) as client:
-                yield Api(
-                    client,
-                    *[await _tenant(client, engine, passwords, n, tag) for n in ACCOUNTS],
-                    tag,
-                )
+                a = await _tenant(client, engine, passwords, ACCOUNTS[0], tag)
+                b = await _tenant(client, engine, passwords, ACCOUNTS[1], tag)
+                yield Api(client, a, b, tag)
         finally:
             await engine.dispose()
         return
@@ -121,7 +119,7 @@ async def api(backend: Backend, tmp_path: Path) -> AsyncIterator[Api]:
         tenants = [
             await _tenant(app.client, context.engine, context.passwords, n, tag) for n in ACCOUNTS
         ]
-        yield Api(app.client, *tenants, tag)
+        yield Api(app.client, tenants[0], tenants[1], tag)
 
 
 async def _tenant(
@@ -336,9 +334,10 @@ async def test_conversations(api: Api) -> None:
         f"/v1/conversations/{ids[0]}", json={"status": "resolved"}, headers=agent
     )
     assert same.json()["version"] == 3  # nothing changed: no new version, no event
-    for body in ({}, {"status": "closed"}, {"status": None}, {"assignee_id": 0}):
+    bad: list[dict[str, object]] = [{}, {"status": "closed"}, {"status": None}, {"assignee_id": 0}]
+    for bad_body in bad:
         assert_error(
-            await client.patch(f"/v1/conversations/{ids[0]}", json=body, headers=agent),
+            await client.patch(f"/v1/conversations/{ids[0]}", json=bad_body, headers=agent),
             422,
             "invalid_request",
         )

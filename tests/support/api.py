@@ -23,12 +23,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from livedesk.api.accounts import create_account
 from livedesk.api.app import build_context, create_app, run_background
 from livedesk.api.db import make_engine
 from livedesk.api.deps import ApiContext
 from livedesk.api.migrate import migrate
-from livedesk.shared.bus.base import Bus
-from livedesk.shared.settings import ApiSettings, Settings
+from livedesk.api.passwords import Passwords
+from livedesk.shared import routing, topology
+from livedesk.shared.bus.base import Bus, Subscription
+from livedesk.shared.bus.rabbit import RabbitBus
+from livedesk.shared.events import PersistentEvent, decode_persistent
+from livedesk.shared.settings import ApiSettings, BusSettings, Settings
+from livedesk.shared.topology import QueueSpec
 from tests.support.ports import free_port
 
 # Cheap argon2 for tests: the cost is a production setting, not what the tests are about.
@@ -240,3 +246,76 @@ async def open_conversation(client: httpx.AsyncClient, tenant: Tenant) -> int:
     assert response.status_code == 201, response.text
     conversation_id: int = response.json()["id"]
     return conversation_id
+
+
+class EventCollector:
+    """Consumes one account's events from the broker, acking each, in arrival order."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self.received: list[PersistentEvent] = []
+        self._subscription = subscription
+
+    async def run(self) -> None:
+        async for delivery in self._subscription:
+            self.received.append(decode_persistent(delivery.body))
+            await self._subscription.ack(delivery)
+
+    async def wait_for(self, count: int, timeout_s: float = 30.0) -> list[PersistentEvent]:
+        """Wait until `count` events arrived (or the time is up); return what arrived."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.received) < count and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # polling keeps the collector free of test plumbing
+        await asyncio.sleep(0.3)  # and a moment more, so that a duplicate would show
+        return list(self.received)
+
+
+@asynccontextmanager
+async def collect_events(
+    amqp_url: str, account_id: int, *, durable: bool = False
+) -> AsyncIterator[EventCollector]:
+    """Bind a queue to the account's events; durable when it must outlive a broker restart."""
+    spec = QueueSpec(
+        name=f"livedesk.test.{uuid.uuid4().hex[:10]}",
+        durable=durable,
+        exclusive=not durable,
+        auto_delete=not durable,
+        arguments={"x-queue-type": "classic"},
+        bindings=((topology.EVENTS, routing.account_pattern(account_id)),),
+    )
+    async with (
+        RabbitBus.connect(amqp_url, BusSettings(reconnect_interval_s=0.5), name="test") as bus,
+        bus.subscribe(spec) as subscription,
+    ):
+        collector = EventCollector(subscription)
+        task = asyncio.create_task(collector.run())
+        try:
+            yield collector
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def prepare_database(database_url: str, accounts: int = 1) -> list[int]:
+    """Migrate, spread the account ids, and make `accounts` accounts (admin-<n>@...)."""
+    engine = make_engine(database_url)
+    try:
+        await migrate(engine)
+        await spread_account_ids(database_url)
+        passwords = Passwords(time_cost=1, memory_kib=8)
+        made = []
+        for n in range(accounts):
+            created = await create_account(
+                engine, passwords, name=f"A{n}", email=admin_email(n), password=PASSWORD
+            )
+            made.append(created.account_id)
+        return made
+    finally:
+        await engine.dispose()
+
+
+def admin_email(n: int) -> str:
+    return f"admin-{n}@tenant.example.org"
+
+
+def offsets(events: list[PersistentEvent]) -> list[int]:
+    return [event.offset for event in events]
