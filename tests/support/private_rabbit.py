@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.support.ports import free_port
@@ -52,17 +51,9 @@ class PrivateRabbit:
         # The server script runs as the rabbitmq user when started by root.
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self._home)], check=False)
         subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True)
-        # `-detached` returns before the node has registered with epmd, and await_startup
-        # fails at once (status 69) for a node it cannot see yet: ask again until it can.
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                self.ctl("await_startup", "--timeout", "90")
-                return
-            except subprocess.CalledProcessError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        # `wait` follows the pid file until the node has booted; `await_startup` alone
+        # fails at once while the node is not yet reachable.
+        self.ctl("wait", str(self._home / "pid"), "--timeout", "90")
 
     def ctl(self, *args: str) -> None:
         subprocess.run(
