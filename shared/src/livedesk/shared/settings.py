@@ -47,6 +47,22 @@ class ApiSettings(BaseModel):
     event_retention_count: int = Field(default=0, ge=0)
     # The relay is woken on commit; the sweep only catches what a crash or an outage left.
     relay_sweep_interval_s: float = Field(default=1.0, gt=0)
+    # One relay round publishes at most this many events. Bigger rounds amortize the
+    # database round trips; smaller ones hold the accounts' relay locks for less time.
+    relay_batch_size: int = Field(default=500, ge=1)
+    # A round that the broker has not confirmed by then is abandoned and retried, so an
+    # outage never holds the relay's locks (and a transaction) for the bus's own timeout.
+    relay_publish_timeout_s: float = Field(default=5.0, gt=0)
+    retention_interval_s: float = Field(default=60.0, gt=0)
+    # Presence learns availability from a snapshot this often (and from each change at once).
+    availability_snapshot_interval_s: float = Field(default=5.0, gt=0)
+    # argon2id cost. The defaults are RFC 9106's second recommendation (64 MiB, 3 passes);
+    # tests and benchmarks lower them, production should not.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=64 * 1024, ge=8)
+    # Request bodies above this are refused with 413 before they are read whole.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    db_pool_size: int = Field(default=20, ge=1)
 
 
 class GatewaySettings(BaseModel):
