@@ -159,6 +159,11 @@ class ApiProcess:
             time.sleep(0.1)
         raise RuntimeError("livedesk api did not answer /healthz within 30 s")
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, no last publish."""
         if self._process is not None and self._process.poll() is None:

@@ -21,12 +21,14 @@ from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
 from livedesk.api.errors import install_error_handlers
 from livedesk.api.limits import BodyLimit
+from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.outbox import Outbox
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
 from livedesk.api.retention import run_retention
 from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
+from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.settings import Settings
 from livedesk.shared.tokens import (
@@ -48,6 +50,7 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
     )
     metrics = Metrics()
     relay = Relay(engine, bus, settings.api, metrics)
+    postgresql = engine.dialect.name == "postgresql"
     return ApiContext(
         settings=settings,
         engine=engine,
@@ -62,12 +65,13 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
         ),
         signer=signer,
         # Verifies with the signer's own public key: the API never fetches its own JWKS.
-        verifier=TokenVerifier(signer.public_key, issuer=settings.tokens.issuer),
+        verifier=CachingVerifier(TokenVerifier(signer.public_key, issuer=settings.tokens.issuer)),
         passwords=Passwords(
             time_cost=settings.api.password_time_cost,
             memory_kib=settings.api.password_memory_kib,
         ),
         metrics=metrics,
+        message_writer=PgMessageWriter(engine, relay.notify) if postgresql else None,
     )
 
 
