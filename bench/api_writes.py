@@ -221,14 +221,21 @@ async def scenario(
                 path = f"/v1/conversations/{conversation}/messages"
                 targets.append((path, tenant.token))
         await drive(api.port, targets, 1.0, connections)  # warm up
+        await drained(api.url)
+        published = await scrape(api.url, "livedesk_outbox_published_events_total")
         ok, errors, took, usage = await measured(
             pids, database_url, drive(api.port, targets, seconds, connections)
         )
         max_rate = ok / took
+        # The relay must keep up too: how long the backlog left by the run takes to go.
+        drain_s = await drained(api.url)
+        relayed = await scrape(api.url, "livedesk_outbox_published_events_total") - published
         print(
             f"accounts={accounts} connections={connections} api processes={len(pids)}: "
             f"max {max_rate:.0f} writes/s ({ok} in {took:.1f} s, {errors} errors)\n"
-            f"  {usage.describe()}"
+            f"  {usage.describe()}\n"
+            f"  relay: backlog drained {drain_s:.1f} s after the run: "
+            f"{relayed / (took + drain_s):.0f} events/s published with confirms"
         )
         # Latency at half the max rate: the relay's own histogram (event ts, set in the
         # writing transaction, to the broker's confirm) over this run only, and a consumer
@@ -266,6 +273,25 @@ def pct(values: list[float], p: float) -> float:
     if len(values) < 2:
         return float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+async def scrape(url: str, name: str) -> float:
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(url + "/metrics")).text
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise LookupError(name)
+
+
+async def drained(url: str, timeout_s: float = 120.0) -> float:
+    """Wait until the outbox backlog is empty; how long that took."""
+    started = time.monotonic()
+    while await scrape(url, "livedesk_outbox_backlog") > 0:
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"outbox backlog not drained in {timeout_s} s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
 
 
 def relay_buckets(metrics: str) -> list[tuple[float, float]]:

@@ -71,7 +71,7 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
             memory_kib=settings.api.password_memory_kib,
         ),
         metrics=metrics,
-        message_writer=PgMessageWriter(engine, relay.notify) if postgresql else None,
+        message_writer=PgMessageWriter(engine.url, relay.notify) if postgresql else None,
     )
 
 
@@ -91,7 +91,8 @@ def create_app(context: ApiContext) -> FastAPI:
 
 
 async def run_background(context: ApiContext) -> None:
-    """The relay, retention and availability announcements; runs until cancelled.
+    """The relay, retention, availability announcements and the PostgreSQL message
+    writer's pool; runs until cancelled.
 
     If one of them fails, the others are cancelled and the error propagates: run this as a
     sibling of the server, so that the process dies rather than serving without a relay.
@@ -100,3 +101,5 @@ async def run_background(context: ApiContext) -> None:
         group.create_task(context.relay.run())
         group.create_task(context.announcer.run())
         group.create_task(run_retention(context.engine, context.settings.api))
+        if context.message_writer is not None:
+            group.create_task(context.message_writer.run())

@@ -28,12 +28,14 @@ generic path) and the relay, which this wakes after the commit as the outbox doe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import URL
 
 from livedesk.api.schemas import MessageOut
 from livedesk.shared.events import MessageData, MessageKind, NewMessage, SenderType, encode
@@ -46,6 +48,10 @@ _OFFSET, _ID, _SENDER = (
     9_100_000_000_000_000_002,
     9_100_000_000_000_000_003,
 )
+
+# Connections of the writer's pool. A write holds one for a single round trip, and the
+# database has a couple of cores: more in flight only queue inside PostgreSQL.
+DEFAULT_CONNECTIONS = 8
 
 _WRITE = """
 WITH conv AS (
@@ -149,10 +155,41 @@ class Written:
     created: bool  # False: the client_id existed, and this is the first message, unchanged
 
 
+async def _keep_session(_connection: Any) -> None:
+    """The pool's reset: nothing to undo (no SET, LISTEN, advisory lock or cursor here)."""
+
+
 class PgMessageWriter:
-    def __init__(self, engine: AsyncEngine, committed: Callable[[set[int]], None]) -> None:
-        self._engine = engine
+    """Holds its own small asyncpg pool, open while `run` runs (beside the server).
+
+    Not the engine's pool: each write holds a connection for one round trip only, so a
+    few connections carry them all; and a checkout from SQLAlchemy's pool cost more CPU
+    than the write's statement, and made overflow connections come and go under load.
+    """
+
+    def __init__(
+        self,
+        database_url: URL,
+        committed: Callable[[set[int]], None],
+        *,
+        connections: int = DEFAULT_CONNECTIONS,
+    ) -> None:
+        self._dsn = database_url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._committed = committed
+        self._connections = connections
+        self._pool: Any = None
+        self._ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Open the pool, serve writes until cancelled, then close it."""
+        async with asyncpg.create_pool(self._dsn, min_size=1, max_size=self._connections) as pool:
+            self._pool = pool
+            self._ready.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self._ready.clear()
+                self._pool = None
 
     async def write(
         self,
@@ -171,11 +208,10 @@ class PgMessageWriter:
         template = PayloadTemplate(
             template_event(account_id, conversation_id, kind, content, client_id, now)
         )
-        async with self._engine.connect() as connection:
-            # The driver's own connection, outside SQLAlchemy's transaction handling: no
-            # BEGIN is sent, so the one statement is its own transaction. asyncpg prepares
-            # it once per connection and caches it.
-            driver: Any = (await connection.get_raw_connection()).driver_connection
+        await self._ready.wait()
+        async with self._pool.acquire() as driver:
+            # No BEGIN is sent, so the one statement is its own transaction. asyncpg
+            # prepares it once per connection and caches it.
             row = await driver.fetchrow(
                 _WRITE,
                 conversation_id,
