@@ -1,13 +1,17 @@
 """Message writes per second through the REST API, with PostgreSQL, the outbox and the relay.
 
     .venv/bin/python -m bench.api_writes [--accounts 1,20] [--seconds 8] [--connections 32]
+        [--workers N]
 
-For each account count: a fresh database, one `livedesk api` process on a loopback port,
+For each account count: a fresh database, `livedesk api [--workers N]` on a loopback port,
 and a lean keep-alive HTTP/1.1 client (hand-built requests, so the load generator costs
 little next to the server) that posts messages round-robin over the accounts'
-conversations as fast as answers come back: that is the max rate. Then a paced run at half
-that rate, with a broker consumer timing each event from its `ts` (set in the writing
-transaction) to its arrival: commit-to-delivery, an upper bound on commit-to-confirm.
+conversations as fast as answers come back: that is the max rate. It prints the CPU the
+API processes and the database's backends spent per write (from /proc: a ratio that
+depends less than writes/s on what else the shared machine runs), the load average, and
+how soon the relay caught up. Then a paced run at half that rate: commit-to-confirm from
+the relay's histogram (event `ts`, set before the writing statement, to the broker's
+confirm) and commit-to-delivery at a broker consumer of every account's events.
 Prints figures; asserts nothing. Everything runs on 127.0.0.1 and stops by itself.
 """
 
@@ -201,7 +205,7 @@ async def collect_accounts(account_ids: list[int]) -> AsyncIterator[EventCollect
 
 
 async def scenario(
-    database_url: str, accounts: int, seconds: float, connections: int, tmp: Path
+    database_url: str, accounts: int, seconds: float, connections: int, workers: int, tmp: Path
 ) -> None:
     account_ids = await prepare_database(database_url, accounts)
     env = livedesk_env(
@@ -211,8 +215,11 @@ async def scenario(
             "LIVEDESK_DATA_DIR": str(tmp),
         }
     )
-    with ApiProcess(env) as api:
+    with ApiProcess(env, args=("--workers", str(workers))) as api:
         pids = [api.pid]
+        if workers > 1:
+            pids += api.children()  # the supervisor starts them all at once
+            await asyncio.sleep(3.0)  # and /healthz answered from one: let the rest listen
         targets = []
         async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
             for n, account_id in enumerate(account_ids):
@@ -221,17 +228,17 @@ async def scenario(
                 path = f"/v1/conversations/{conversation}/messages"
                 targets.append((path, tenant.token))
         await drive(api.port, targets, 1.0, connections)  # warm up
-        await drained(api.url)
-        published = await scrape(api.url, "livedesk_outbox_published_events_total")
+        await drained(database_url)
+        published = await published_events(database_url)
         ok, errors, took, usage = await measured(
             pids, database_url, drive(api.port, targets, seconds, connections)
         )
         max_rate = ok / took
         # The relay must keep up too: how long the backlog left by the run takes to go.
-        drain_s = await drained(api.url)
-        relayed = await scrape(api.url, "livedesk_outbox_published_events_total") - published
+        drain_s = await drained(database_url)
+        relayed = await published_events(database_url) - published
         print(
-            f"accounts={accounts} connections={connections} api processes={len(pids)}: "
+            f"accounts={accounts} connections={connections} api workers={workers}: "
             f"max {max_rate:.0f} writes/s ({ok} in {took:.1f} s, {errors} errors)\n"
             f"  {usage.describe()}\n"
             f"  relay: backlog drained {drain_s:.1f} s after the run: "
@@ -261,7 +268,8 @@ async def scenario(
             after = relay_buckets((await client.get(api.url + "/metrics")).text)
         print(
             f"  at {ok / took:.0f} writes/s (half, {errors} errors): {usage.describe()}\n"
-            f"    commit-to-confirm (relay histogram, this run): "
+            f"    commit-to-confirm (relay histogram, this run"
+            f"{', one worker of ' + str(workers) if workers > 1 else ''}): "
             f"{bucket_marks(before, after)}\n"
             f"    commit-to-delivery at a consumer of all {len(latencies)} events: "
             f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
@@ -275,19 +283,28 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
-async def scrape(url: str, name: str) -> float:
-    async with httpx.AsyncClient() as client:
-        metrics = (await client.get(url + "/metrics")).text
-    for line in metrics.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise LookupError(name)
+async def outbox(database_url: str, query: str) -> int:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            return int((await connection.execute(text(query))).scalar_one() or 0)
+    finally:
+        await engine.dispose()
 
 
-async def drained(url: str, timeout_s: float = 120.0) -> float:
+async def published_events(database_url: str) -> int:
+    """Events the relays (of every worker) have had confirmed, from the database."""
+    return await outbox(database_url, "SELECT sum(published_offset) FROM event_relay")
+
+
+async def drained(database_url: str, timeout_s: float = 120.0) -> float:
     """Wait until the outbox backlog is empty; how long that took."""
+    backlog = (
+        "SELECT sum(o.last_offset - r.published_offset) FROM account_offsets o "
+        "JOIN event_relay r ON r.account_id = o.account_id"
+    )
     started = time.monotonic()
-    while await scrape(url, "livedesk_outbox_backlog") > 0:
+    while await outbox(database_url, backlog) > 0:
         if time.monotonic() - started > timeout_s:
             raise TimeoutError(f"outbox backlog not drained in {timeout_s} s")
         await asyncio.sleep(0.1)
@@ -322,12 +339,20 @@ def main() -> None:
     parser.add_argument("--accounts", default="1,20")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="livedesk api --workers N")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for accounts in (int(a) for a in args.accounts.split(",")):
             with postgres_database(LOOPBACK_DATABASE_URL) as database_url:
                 asyncio.run(
-                    scenario(database_url, accounts, args.seconds, args.connections, Path(tmp))
+                    scenario(
+                        database_url,
+                        accounts,
+                        args.seconds,
+                        args.connections,
+                        args.workers,
+                        Path(tmp),
+                    )
                 )
 
 
