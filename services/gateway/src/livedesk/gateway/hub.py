@@ -299,17 +299,17 @@ class Hub:
             self._metrics.invalid_messages.inc()
             log.warning("dropped a message on %s: %s", delivery.routing_key, error)
 
-    def _offer(self, account: Account, item: Item) -> int:
-        """Sequence one persistent event; return how many items it made deliverable."""
+    def _offer(self, account: Account, item: Item) -> bool:
+        """Sequence one persistent event; False if it was a duplicate."""
         ready = account.seq.offer(item, _mono())
         if ready is None:
             self._metrics.duplicates.inc()
-            return 0
+            return False
         if ready:
             self._deliver(account, ready)
         elif account.seq.held:
             self._gappy.add(account)
-        return len(ready)
+        return True
 
     def _deliver(self, account: Account, items: list[Item]) -> None:
         for item in items:

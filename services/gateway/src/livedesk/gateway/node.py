@@ -52,7 +52,7 @@ class Node:
         tasks: asyncio.TaskGroup,
     ) -> None:
         self.node_id = node_id
-        self._settings, self._verifier, self._hub, self._api = settings, verifier, hub, api
+        self._settings, self._verifier, self.hub, self._api = settings, verifier, hub, api
         self._presence, self._reporter = presence, reporter
         self.metrics = self._metrics = metrics
         self._tasks = tasks
@@ -82,7 +82,7 @@ class Node:
             del self._clients[client]
             self._metrics.connections.dec()
             client.closing = True
-            self._hub.detach(client)
+            self.hub.detach(client)
             if client.ref is not None:
                 self._metrics.sockets.dec()
                 self._reporter.closed(client.ref)
@@ -92,42 +92,42 @@ class Node:
             case None:
                 return
             case Reply(frame):
-                self._hub.send(client, OutFrame(frame))
+                self.hub.send(client, OutFrame(frame))
             case Close(code, reason, frame):
                 if frame is not None:
-                    self._hub.send(client, OutFrame(frame))
+                    self.hub.send(client, OutFrame(frame))
                 await self._close(client, code, reason)
             case Authenticated():
                 await self._authenticated(client, decision)
             case Subscribe(conversation_id, ref):
                 await self._subscribe(client, conversation_id, ref)
             case Unsubscribe(conversation_id, ref):
-                self._hub.unsubscribe(client, conversation_id)
-                self._hub.send(client, OutFrame(protocol.unsubscribed(conversation_id, ref)))
+                self.hub.unsubscribe(client, conversation_id)
+                self.hub.send(client, OutFrame(protocol.unsubscribed(conversation_id, ref)))
             case TypingFrame(conversation_id, state, _):
                 assert client.ref is not None
                 self._reporter.typing(client.ref, conversation_id, state)
             case Ping(ref):
-                latest = self._hub.latest(client.account_id)
-                self._hub.send(client, OutFrame(protocol.pong(latest, ref)))
+                latest = self.hub.latest(client.account_id)
+                self.hub.send(client, OutFrame(protocol.pong(latest, ref)))
 
     async def _authenticated(self, client: Client, auth: Authenticated) -> None:
         claims = auth.claims
         client.account_id, client.user_id = claims.account_id, claims.user_id
         try:
-            delivered = await self._hub.attach(client)
+            delivered = await self.hub.attach(client)
         except (UpstreamUnavailable, BusError) as error:
             log.warning("account %s cannot be served now: %s", claims.account_id, error)
             reply = protocol.error(protocol.ERR_UNAVAILABLE, "try again shortly", auth.ref)
-            self._hub.send(client, OutFrame(reply))
+            self.hub.send(client, OutFrame(reply))
             await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "upstream unavailable")
             return
         ready = protocol.ready(self.node_id, claims.account_id, claims.user_id, delivered, auth.ref)
-        if not self._hub.send(client, OutFrame(ready)):
+        if not self.hub.send(client, OutFrame(ready)):
             return
         # From here to `join` nothing is awaited: a live socket starts exactly after `delivered`.
         resume = auth.resume_from is not None and auth.resume_from != delivered
-        self._hub.join(client, live=not resume)
+        self.hub.join(client, live=not resume)
         client.ref = SocketRef(
             socket_id=client.socket.socket_id,
             account_id=claims.account_id,
@@ -142,7 +142,7 @@ class Node:
 
     async def _catch_up(self, client: Client, after: int) -> None:
         try:
-            await self._hub.catch_up(client, after)
+            await self.hub.catch_up(client, after)
         except UpstreamUnavailable as error:
             log.warning("resume of a socket failed: %s", error)
             await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "replay unavailable")
@@ -151,7 +151,7 @@ class Node:
         agents = await self._presence.presence_state(client.session.token)
         if agents is not None and not client.closing:
             state = PresenceState(account_id=client.account_id, agents=agents)
-            self._hub.send(client, OutFrame(encode(state)))
+            self.hub.send(client, OutFrame(encode(state)))
 
     async def _subscribe(self, client: Client, conversation_id: int, ref: protocol.Ref) -> None:
         session = client.session
@@ -164,7 +164,7 @@ class Node:
                 session.subscription_failed()
                 log.warning("subscribe check failed: %s", error)
                 message = "cannot check the conversation now; try again"
-                self._hub.send(client, OutFrame(protocol.error("unavailable", message, ref)))
+                self.hub.send(client, OutFrame(protocol.error("unavailable", message, ref)))
                 return
         if not owned:
             await self._act(client, session.forbidden(conversation_id, ref))
@@ -173,15 +173,15 @@ class Node:
             return
         if conversation_id not in session.subscriptions:
             session.subscription_granted(conversation_id)
-            self._hub.subscribe(client, conversation_id)
+            self.hub.subscribe(client, conversation_id)
         typers = await self._presence.typers(session.token, conversation_id)
-        self._hub.send(client, OutFrame(protocol.subscribed(conversation_id, typers, ref)))
+        self.hub.send(client, OutFrame(protocol.subscribed(conversation_id, typers, ref)))
 
     async def _close(self, client: Client, code: int, reason: str) -> None:
         if not client.closing:
             self._metrics.closes.labels(str(code)).inc()
         client.closing = True
-        self._hub.detach(client)
+        self.hub.detach(client)
         await client.socket.close(code, reason)
 
     def snapshot(self) -> tuple[SocketRef, ...]:
@@ -199,8 +199,8 @@ class Node:
                 decision = client.session.deadline(now, wall)
                 if decision is not None:
                     if decision.frame is not None:
-                        self._hub.send(client, OutFrame(decision.frame))
-                    self._hub.kick(client, decision.code, decision.reason)
+                        self.hub.send(client, OutFrame(decision.frame))
+                    self.hub.kick(client, decision.code, decision.reason)
 
     async def drain(self, window_s: float) -> None:
         """Hint every socket to reconnect elsewhere, spread over `window_s`, then close 1001."""
@@ -211,8 +211,8 @@ class Node:
         for step in range(steps):
             for client in clients[step::steps]:
                 if not client.closing:
-                    self._hub.send(client, hint)
-                    self._hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+                    self.hub.send(client, hint)
+                    self.hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
             await asyncio.sleep(window_s / steps)
         for client in list(self._clients):
-            self._hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+            self.hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")

@@ -49,13 +49,15 @@ class Sequencer:
             return []
         if item.offset <= delivered:
             return None
-        if item.offset == delivered + 1 and not self._held:
+        if item.offset == delivered + 1:
             self.delivered = item.offset
-            return [item]
+            if not self._held:
+                return [item]
+            return [item, *self._drain(now, progressed=True)]
         if item.offset in self._held:
             return None
         self._hold(item, now)
-        return self._drain(now)
+        return []
 
     def set_baseline(self, offset: int, now: float) -> list[Item]:
         """Start (or restart, after a resync) from `offset`: drop held items at or before it."""
@@ -88,7 +90,7 @@ class Sequencer:
         if self.held_since is None:
             self.held_since = now
 
-    def _drain(self, now: float) -> list[Item]:
+    def _drain(self, now: float, *, progressed: bool = False) -> list[Item]:
         out: list[Item] = []
         if self.delivered is None:
             return out
@@ -97,5 +99,8 @@ class Sequencer:
             out.append(following)
             self.delivered = following.offset
         # A gap still open after progress is a new gap: its wait starts now.
-        self.held_since = (self.held_since if not out else now) if held else None
+        if not held:
+            self.held_since = None
+        elif out or progressed:
+            self.held_since = now
         return out
