@@ -51,7 +51,9 @@ class PrivateRabbit:
         # The server script runs as the rabbitmq user when started by root.
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self._home)], check=False)
         subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True)
-        self.ctl("await_startup", "--timeout", "90")
+        # `wait` follows the pid file until the node has booted; `await_startup` alone
+        # fails at once while the node is not yet reachable.
+        self.ctl("wait", str(self._home / "pid"), "--timeout", "90")
 
     def ctl(self, *args: str) -> None:
         subprocess.run(

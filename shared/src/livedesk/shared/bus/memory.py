@@ -23,7 +23,8 @@ class _Queue:
     spec: QueueSpec
     bindings: set[tuple[str, str]] = field(default_factory=set)
     consumers: list[MemorySubscription] = field(default_factory=list)
-    backlog: list[Message] = field(default_factory=list)  # held while no consumer is attached
+    # Held while no consumer is attached, with whether it was delivered before.
+    backlog: list[tuple[Message, bool]] = field(default_factory=list)
     next_consumer: int = 0
 
     def accepts(self, message: Message) -> bool:
@@ -34,7 +35,7 @@ class _Queue:
 
     def dispatch(self, message: Message, *, redelivered: bool = False) -> None:
         if not self.consumers:
-            self.backlog.append(message)
+            self.backlog.append((message, redelivered))
             return
         if self.spec.single_active_consumer:
             consumer = self.consumers[0]
@@ -111,8 +112,8 @@ class MemoryBus(Bus):
         subscription = MemorySubscription(queue)
         queue.consumers.append(subscription)
         backlog, queue.backlog = queue.backlog, []
-        for message in backlog:
-            queue.dispatch(message)
+        for message, redelivered in backlog:
+            queue.dispatch(message, redelivered=redelivered)
         try:
             yield subscription
         finally:

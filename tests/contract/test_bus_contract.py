@@ -1,0 +1,213 @@
+"""One contract, two buses: what every consumer of `Bus` may rely on.
+
+Each test runs on the in-memory bus and on real RabbitMQ (the loopback broker or the one
+named by LIVEDESK_TEST_AMQP_URL). Queue names are unique per test, so runs don't meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from livedesk.shared.bus.base import Bus, Delivery, Message, Subscription
+from livedesk.shared.errors import BusError
+from livedesk.shared.topology import EPHEMERAL, EVENTS, QueueSpec
+from tests.support.buses import delete_queues, open_bus, unique_name
+
+WAIT_S = 10.0
+
+
+@pytest.fixture(params=["memory", "rabbit"])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    url = request.getfixturevalue("amqp_url") if request.param == "rabbit" else None
+    async with open_bus(request.param, url, name=request.node.nodeid) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def durable_queues(request: pytest.FixtureRequest) -> AsyncIterator[list[QueueSpec]]:
+    """Durable queues the test declares; removed from the broker afterwards."""
+    specs: list[QueueSpec] = []
+    yield specs
+    if request.node.callspec.params["bus"] == "rabbit" and specs:
+        await delete_queues(request.getfixturevalue("amqp_url"), [s.name for s in specs])
+
+
+def exclusive_queue(*bindings: tuple[str, str]) -> QueueSpec:
+    return QueueSpec(
+        name=unique_name(), durable=False, exclusive=True, auto_delete=True, bindings=bindings
+    )
+
+
+def shared_queue(created: list[QueueSpec], *, single_active: bool = False) -> QueueSpec:
+    arguments: dict[str, object] = {"x-queue-type": "quorum"}
+    if single_active:
+        arguments["x-single-active-consumer"] = True
+    spec = QueueSpec(
+        name=unique_name(),
+        durable=True,
+        exclusive=False,
+        auto_delete=False,
+        arguments=arguments,
+        bindings=((EVENTS, "contract.#"),),
+    )
+    created.append(spec)
+    return spec
+
+
+async def receive(subscription: Subscription, count: int) -> list[Delivery]:
+    async with asyncio.timeout(WAIT_S):
+        return [await anext(subscription) for _ in range(count)]
+
+
+async def nothing_arrives(subscription: Subscription, within_s: float = 0.3) -> bool:
+    try:
+        async with asyncio.timeout(within_s):
+            await anext(subscription)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_wildcards_route_as_amqp_topics(bus: Bus) -> None:
+    spec = exclusive_queue((EVENTS, "acct.1.*.9.#"), (EPHEMERAL, "acct.1.#"))
+    async with bus.subscribe(spec) as subscription:
+        wanted = [
+            Message(EVENTS, "acct.1.conv.9.new_message", b"1"),
+            Message(EVENTS, "acct.1.agent.9.agent_status", b"2"),
+            Message(EPHEMERAL, "acct.1.conv.4.typing", b"3"),
+        ]
+        unwanted = [
+            Message(EVENTS, "acct.1.conv.4.new_message", b"x"),  # `*`.9 does not match 4
+            Message(EVENTS, "acct.11.conv.9.new_message", b"x"),  # another account
+            Message(EPHEMERAL, "acct.2.conv.4.typing", b"x"),
+        ]
+        for message in [*unwanted[:2], *wanted, unwanted[2]]:
+            await bus.publish(message)
+        got = await receive(subscription, len(wanted))
+        assert [(d.exchange, d.routing_key, d.body) for d in got] == [
+            (m.exchange, m.routing_key, m.body) for m in wanted
+        ]
+        assert await nothing_arrives(subscription)
+
+
+async def test_bind_and_unbind_at_run_time(bus: Bus) -> None:
+    async with bus.subscribe(exclusive_queue()) as subscription:
+        await bus.publish(Message(EVENTS, "acct.5.conv.1.new_message", b"before"))
+        await subscription.bind(EVENTS, "acct.5.#")
+        await bus.publish(Message(EVENTS, "acct.5.conv.1.new_message", b"bound"))
+        assert [d.body for d in await receive(subscription, 1)] == [b"bound"]
+        await subscription.unbind(EVENTS, "acct.5.#")
+        await bus.publish(Message(EVENTS, "acct.5.conv.1.new_message", b"after"))
+        assert await nothing_arrives(subscription)
+
+
+async def test_order_is_kept_from_one_publisher(bus: Bus) -> None:
+    count = 600
+    async with bus.subscribe(exclusive_queue((EVENTS, "acct.3.#"))) as subscription:
+        bodies = [str(n).encode() for n in range(count)]
+        half = count // 2
+        for body in bodies[:half]:
+            await bus.publish(Message(EVENTS, "acct.3.conv.1.new_message", body))
+        await bus.publish_many(
+            [Message(EVENTS, "acct.3.conv.1.new_message", body) for body in bodies[half:]]
+        )
+        got: list[Delivery] = []
+        async with asyncio.timeout(WAIT_S):
+            while len(got) < count:
+                # Settle as we go: an unacked consumer stops at its prefetch.
+                got += await subscription.next_batch(count - len(got))
+                await subscription.ack(got[-1], multiple=True)
+        assert [d.body for d in got] == bodies
+
+
+async def test_a_confirmed_message_is_in_the_queue(
+    bus: Bus, durable_queues: list[QueueSpec]
+) -> None:
+    spec = shared_queue(durable_queues)
+    async with bus.subscribe(spec):
+        pass  # declare the queue and its binding, then leave no consumer
+    await bus.publish(Message(EVENTS, "contract.confirmed", b"kept"))
+    async with bus.subscribe(spec) as subscription:
+        (delivery,) = await receive(subscription, 1)
+        assert delivery.body == b"kept"
+        await subscription.ack(delivery)
+
+
+async def test_an_unroutable_message_is_confirmed_all_the_same(bus: Bus) -> None:
+    # A confirm means "accepted", not "delivered": nobody is bound to this key.
+    await bus.publish(Message(EVENTS, "acct.999999.conv.1.new_message", b"lost"))
+
+
+async def test_an_unknown_exchange_is_refused(bus: Bus) -> None:
+    with pytest.raises(BusError, match="no exchange"):
+        await bus.publish(Message("livedesk.nowhere", "k", b"x"))
+
+
+async def test_a_rejected_delivery_comes_again_marked_redelivered(bus: Bus) -> None:
+    async with bus.subscribe(exclusive_queue((EVENTS, "acct.8.#"))) as subscription:
+        await bus.publish(Message(EVENTS, "acct.8.conv.1.new_message", b"retry me"))
+        (first,) = await receive(subscription, 1)
+        assert not first.redelivered
+        await subscription.reject(first, requeue=True)
+        (again,) = await receive(subscription, 1)
+        assert (again.body, again.redelivered) == (b"retry me", True)
+        await subscription.ack(again)
+        assert await nothing_arrives(subscription)
+
+
+async def test_what_a_dead_consumer_left_unacked_goes_to_the_next(
+    bus: Bus, durable_queues: list[QueueSpec]
+) -> None:
+    spec = shared_queue(durable_queues)
+    async with bus.subscribe(spec) as failing:
+        await bus.publish_many(
+            [Message(EVENTS, "contract.work", str(n).encode()) for n in range(3)]
+        )
+        got = await receive(failing, 3)
+        await failing.ack(got[0])
+        # The consumer dies here, having handled only the first message.
+    async with bus.subscribe(spec) as successor:
+        again = await receive(successor, 2)
+        assert sorted(d.body for d in again) == [b"1", b"2"]
+        assert all(d.redelivered for d in again)
+        await successor.ack(again[-1], multiple=True)
+
+
+async def test_multiple_ack_settles_everything_before_it(
+    bus: Bus, durable_queues: list[QueueSpec]
+) -> None:
+    spec = shared_queue(durable_queues)
+    async with bus.subscribe(spec) as consumer:
+        await bus.publish_many(
+            [Message(EVENTS, "contract.batch", str(n).encode()) for n in range(5)]
+        )
+        batch: list[Delivery] = []
+        while len(batch) < 5:
+            async with asyncio.timeout(WAIT_S):
+                batch += await consumer.next_batch(5 - len(batch))
+        assert [d.body for d in batch] == [str(n).encode() for n in range(5)]
+        await consumer.ack(batch[-1], multiple=True)
+    async with bus.subscribe(spec) as successor:
+        assert await nothing_arrives(successor, within_s=0.5)
+
+
+async def test_single_active_consumer_hands_over_when_the_active_leaves(
+    bus: Bus, durable_queues: list[QueueSpec]
+) -> None:
+    spec = shared_queue(durable_queues, single_active=True)
+    async with contextlib.AsyncExitStack() as active_scope:
+        active = await active_scope.enter_async_context(bus.subscribe(spec))
+        async with bus.subscribe(spec) as standby:
+            await bus.publish(Message(EVENTS, "contract.sac", b"first"))
+            (delivery,) = await receive(active, 1)
+            await active.ack(delivery)
+            assert await nothing_arrives(standby)
+            await active_scope.aclose()  # the active replica goes away
+            await bus.publish(Message(EVENTS, "contract.sac", b"second"))
+            (taken_over,) = await receive(standby, 1)
+            assert taken_over.body == b"second"
+            await standby.ack(taken_over)
