@@ -51,3 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the shared contracts (events, routing, topology, bus) are in place.\n"
     )
     return NOT_BUILT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
