@@ -26,6 +26,7 @@ class WsClient:
         self._connection: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._reading = asyncio.Event()
+        self._taken = 0
 
     async def open(self, *, reading: bool = True) -> WsClient:
         self._connection = await connect(
@@ -70,6 +71,12 @@ class WsClient:
 
     def offsets(self) -> list[int]:
         return [f["offset"] for f in self.frames if "offset" in f and "data" in f]
+
+    def take_offsets(self) -> list[int]:
+        """Offsets received since the last call."""
+        offsets = self.offsets()
+        fresh, self._taken = offsets[self._taken :], len(offsets)
+        return fresh
 
     async def wait_closed(self, timeout_s: float = 20) -> int | None:
         async with asyncio.timeout(timeout_s):
