@@ -137,6 +137,8 @@ class Server(Protocol):
 
     def auth_frame(self, account_id: int, user_id: int) -> bytes: ...
 
+    async def node_latency_s(self, urls: list[str]) -> float: ...
+
     async def stop(self) -> None: ...
 
 
@@ -174,6 +176,23 @@ class LivedeskServer:
 
     def pids(self) -> list[int]:
         return [process.pid for process in self._processes]
+
+    async def node_latency_s(self, urls: list[str]) -> float:
+        """Mean commit-to-write latency the nodes measured themselves (their histogram)."""
+        total = count = 0.0
+        for url in urls:
+            http = url.replace("ws://", "http://").replace("/ws", "/metrics")
+            host, port = http.split("//")[1].split("/")[0].split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(f"GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            text = (await reader.read(1 << 20)).decode()
+            writer.close()
+            for line in text.splitlines():
+                if line.startswith("livedesk_gateway_commit_to_write_seconds_sum"):
+                    total += float(line.split()[-1])
+                elif line.startswith("livedesk_gateway_commit_to_write_seconds_count"):
+                    count += float(line.split()[-1])
+        return total / count if count else float("nan")
 
     def auth_frame(self, account_id: int, user_id: int) -> bytes:
         token = self._signer.issue(user_id=user_id, account_id=account_id, role=Role.AGENT)
@@ -219,10 +238,16 @@ class Load:
             self._pipes.append(parent)
             self._processes.append(process)
 
+    def pids(self) -> list[int]:
+        return [process.pid for process in self._processes if process.pid is not None]
+
     async def ready(self) -> int:
         answers = [await asyncio.to_thread(pipe.recv) for pipe in self._pipes]
         if errors := [a["error"] for a in answers if "error" in a]:
             raise RuntimeError(f"load generator failed: {errors}")
+        if failures := sum(a["failures"] for a in answers):
+            examples = [(a["failed"], a["closes"]) for a in answers if a["failures"]]
+            print(f"# {failures} sockets failed to become ready: {examples}", file=sys.stderr)
         return sum(int(a["ready"]) for a in answers)
 
     async def stats(self, expected: int | None = None) -> dict[str, Any]:
@@ -294,7 +319,9 @@ async def broadcast(server: Server, api: StubApi, args: argparse.Namespace) -> d
         ready = await load.ready()
         await asyncio.sleep(1.0)  # let binds, presence_state and the like settle
         async with RabbitBus.connect(args.amqp_url, BusSettings(), name="bench-publisher") as bus:
+            load_average = os.getloadavg()[0]
             cpu_before = sum(cpu_seconds(pid) for pid in server.pids())
+            load_cpu_before = sum(cpu_seconds(pid) for pid in load.pids())
             started = time.monotonic()
             published = await publish_at_rate(bus, api, account, args.rate, args.duration)
             expected_total = published * ready
@@ -307,6 +334,8 @@ async def broadcast(server: Server, api: StubApi, args: argparse.Namespace) -> d
                 stats = more
             elapsed = time.monotonic() - started
             cpu = sum(cpu_seconds(pid) for pid in server.pids()) - cpu_before
+            load_cpu = sum(cpu_seconds(pid) for pid in load.pids()) - load_cpu_before
+            node_latency = await server.node_latency_s(urls)
     finally:
         await load.stop()
     deliveries = stats["events"]
@@ -324,9 +353,13 @@ async def broadcast(server: Server, api: StubApi, args: argparse.Namespace) -> d
         "latency_p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
         "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "latency_samples": len(latencies),
+        "node_commit_to_write_mean_ms": round(node_latency * 1000, 2),
         "node_cpu_s": round(cpu, 2),
         "node_cpu_s_per_100k_deliveries": round(cpu / max(deliveries, 1) * 100_000, 3),
         "node_cpu_us_per_delivery": round(cpu / max(deliveries, 1) * 1e6, 2),
+        "node_cpu_share": round(cpu / elapsed, 2),  # cores busy, summed over the nodes
+        "loadgen_cpu_share": round(load_cpu / elapsed, 2),
+        "machine_load_average_1m_at_start": round(load_average, 2),
         "order_violations": stats["violations"],
         "missing": stats["missing"],
         "closes": stats.get("closes", {}),

@@ -50,6 +50,7 @@ class Stats:
     closes: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     ready: int = 0
+    failed: list[str] = field(default_factory=list)
 
 
 class Client(asyncio.Protocol):
@@ -85,22 +86,26 @@ class Client(asyncio.Protocol):
             self._handshaken = True
             assert self.transport is not None
             self.transport.write(masked_text(self._auth))
-        while len(buffer) >= 2:
-            opcode, size = buffer[0] & 0x0F, buffer[1] & 0x7F
-            start = 2
+        # Parse by position and cut the buffer once: deleting each frame from the front of
+        # a bytearray moves the rest every time, quadratic in the chunk.
+        position, end = 0, len(buffer)
+        while end - position >= 2:
+            opcode, size = buffer[position] & 0x0F, buffer[position + 1] & 0x7F
+            start = position + 2
             if size == 126:
-                if len(buffer) < 4:
-                    return
-                size, start = struct.unpack_from("!H", buffer, 2)[0], 4
+                if end - position < 4:
+                    break
+                size, start = struct.unpack_from("!H", buffer, position + 2)[0], position + 4
             elif size == 127:
-                if len(buffer) < 10:
-                    return
-                size, start = struct.unpack_from("!Q", buffer, 2)[0], 10
-            if len(buffer) < start + size:
-                return
-            payload = bytes(buffer[start : start + size])
-            del buffer[: start + size]
-            self._frame(opcode, payload)
+                if end - position < 10:
+                    break
+                size, start = struct.unpack_from("!Q", buffer, position + 2)[0], position + 10
+            if end < start + size:
+                break
+            self._frame(opcode, bytes(buffer[start : start + size]))
+            position = start + size
+        if position:
+            del buffer[:position]
 
     def _frame(self, opcode: int, payload: bytes) -> None:
         if opcode == 1:
@@ -162,7 +167,10 @@ async def open_clients(
                 url.port or 80,
             )
             clients.append(client)
-            await asyncio.wait_for(client.is_ready, 30)
+            try:
+                await asyncio.wait_for(client.is_ready, 30)
+            except (ConnectionError, TimeoutError) as error:
+                stats.failed.append(repr(error))
 
     await asyncio.gather(*(one(i, auth) for i, auth in enumerate(auths)))
     return clients
@@ -183,7 +191,8 @@ async def _worker(pipe: Connection, urls: list[str], auths: list[bytes], sample_
     except Exception as error:  # reported to the bench, which stops the run
         pipe.send({"error": repr(error)})
         return
-    pipe.send({"ready": stats.ready})
+    pipe.send({"ready": stats.ready, "failed": stats.failed[:5], "failures": len(stats.failed),
+               "closes": stats.closes})  # fmt: skip
     while True:
         command: dict[str, Any] = await loop.run_in_executor(None, pipe.recv)
         if command["cmd"] == "stats":

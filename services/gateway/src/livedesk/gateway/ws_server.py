@@ -119,4 +119,7 @@ async def start(
         ping_timeout=ping_timeout_s,
         close_timeout=CLOSE_TIMEOUT_S,
         server_header=None,
+        # A reconnect storm (a node drained or killed) brings thousands of connects at once;
+        # asyncio's default backlog of 100 drops them (the kernel caps it at somaxconn).
+        backlog=4096,
     )
