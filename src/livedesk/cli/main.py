@@ -46,6 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livedesk.gateway.main import run as run_gateway
 
         return run_gateway(args.host, args.port, args.node_id)
+    if args.command == "presence":
+        from livedesk.presence.main import main as presence_main
+
+        return presence_main(args.host, args.port)
+    if args.command in ("api", "migrate", "bootstrap"):
+        from livedesk.api.main import run
+
+        return run(args)
     sys.stderr.write(
         f"livedesk {args.command}: not built yet. Open issues track it; "
         "the shared contracts (events, routing, topology, bus) are in place.\n"
