@@ -42,6 +42,10 @@ def _add_host_port(parser: argparse.ArgumentParser, *, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "gateway":
+        from livedesk.gateway.main import run as run_gateway
+
+        return run_gateway(args.host, args.port, args.node_id)
     if args.command == "presence":
         from livedesk.presence.main import main as presence_main
 
