@@ -381,6 +381,10 @@ async def idle(server: Server, api: StubApi, args: argparse.Namespace) -> dict[s
         ready = await load.ready()
         await asyncio.sleep(3.0)
         after = sum(rss_bytes(pid) for pid in server.pids())
+        # What holding the sockets costs with no traffic: pings, sweeps, heartbeats.
+        cpu_before = sum(cpu_seconds(pid) for pid in server.pids())
+        await asyncio.sleep(args.idle_window)
+        idle_cpu = sum(cpu_seconds(pid) for pid in server.pids()) - cpu_before
     finally:
         await load.stop()
         await warm.stop()
@@ -393,6 +397,7 @@ async def idle(server: Server, api: StubApi, args: argparse.Namespace) -> dict[s
         "rss_before_mb": round(before / 2**20, 1),
         "rss_after_mb": round(after / 2**20, 1),
         "bytes_per_idle_socket": round((after - before) / max(ready, 1)),
+        "idle_node_cpu_share": round(idle_cpu / args.idle_window, 3),
     }
 
 
@@ -430,6 +435,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=50.0, help="events per second")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of publishing")
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
+    parser.add_argument("--idle-window", type=float, default=10.0, help="idle: CPU window s")
     parser.add_argument("--sample-every", type=int, default=10, help="latency: 1 socket in N")
     args = parser.parse_args(argv)
     args.server = args.server or ["livedesk"]

@@ -9,6 +9,8 @@ tenants), a real slow reader, and broker faults on a private node with nothing l
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import random
 import secrets
 from collections.abc import AsyncIterator
@@ -205,3 +207,27 @@ async def test_nothing_is_lost_through_a_broker_fault(
         for client in clients:
             assert client.offsets() == list(range(1, total + 1))
             await client.close()
+
+
+async def test_a_peer_that_stops_answering_pings_is_closed(amqp_url: str, keys: Keys) -> None:
+    a = account()
+    async with (
+        event_log(amqp_url) as log,
+        gateway(amqp_url, keys, log, ping_interval_s=0.2, ping_timeout_s=0.3) as gw,
+    ):
+        # A raw client: handshake and auth, then silence (it never reads, so never pongs).
+        host, port = gw.http.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        auth = json.dumps({"type": "auth", "token": keys.token(a, 1)}).encode()
+        writer.write(bytes([0x81, 0x80 | 126]) + len(auth).to_bytes(2, "big") + b"\0" * 4 + auth)
+        await until(lambda: gw.metric("livedesk_gateway_sockets") == 1)
+        await until(lambda: gw.metric("livedesk_gateway_sockets") == 0, timeout_s=15)
+        await until(lambda: not gw.node.hub.is_bound(a))
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()

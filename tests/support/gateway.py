@@ -115,6 +115,7 @@ class EventLog:
         self.retained_from: dict[int, int] = {}  # account -> oldest replayable offset
         self.replay_calls = 0
         self.available = True
+        self.delay_s = 0.0  # how long each replay takes
 
     def conversation(self, account_id: int, conversation_id: int) -> int:
         self.conversations[conversation_id] = account_id
@@ -156,6 +157,8 @@ class EventLog:
 
     async def replay(self, token: str, after: int, limit: int) -> ReplayPage:
         self.replay_calls += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         account_id = self._account(token)
         log = self.events.get(account_id, [])
         if not self.available:

@@ -486,3 +486,24 @@ async def test_rabbitmq_stopped_and_started_mid_stream_loses_nothing(
         private_rabbit.start_app()
 
     await stream_and_check(private_stack, restart, messages=80)
+
+
+async def test_sigterm_drains_with_reconnect_then_1001(fresh_stack: Stack) -> None:
+    tenant = await fresh_stack.tenant()
+    draining = fresh_stack.gateways[0]
+    clients = [await WsClient(draining.ws).open() for _ in range(6)]
+    for ws in clients:
+        await ws.auth(tenant.token)
+    draining.stop()  # SIGTERM, then waits for the process to exit
+    for ws in clients:
+        assert await ws.wait_closed() == 1001
+        assert ws.of_type("reconnect")
+        await ws.close()
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(draining.http + "/healthz")
+    # Its clients resume on the other node with nothing lost.
+    async with client(fresh_stack.gateways[1].ws) as again, httpx.AsyncClient() as http:
+        await again.auth(tenant.token, resume_from=1)
+        await tenant.post(http)
+        await until(lambda: again.offsets() == [2])

@@ -361,6 +361,21 @@ async def test_after_a_broker_reconnect_bound_accounts_catch_up(gw: Harness) -> 
     assert socket.offsets() == [1, 2, 3]
 
 
+async def test_a_reconnect_during_a_gap_fill_still_catches_up_to_the_latest(
+    gw: Harness,
+) -> None:
+    socket = await gw.ready(1)
+    gw.log.delay_s = 0.2
+    await gw.log.post(1, 10)
+    gw.log.commit(1, 10)
+    await gw.log.post(1, 10)  # 3 arrives: a gap fill for 2 starts and takes a while
+    await until(lambda: gw.log.replay_calls >= 2)  # the baseline, then the gap fill
+    gw.log.commit(1, 10)  # 4 is lost in a broker outage during that fill
+    await gw.node.hub.restore()
+    await until(lambda: len(socket.offsets()) == 4)
+    assert socket.offsets() == [1, 2, 3, 4]
+
+
 async def test_an_unavailable_api_closes_a_new_account_with_1013(gw: Harness) -> None:
     gw.log.available = False
     socket = await gw.ready(1)

@@ -79,6 +79,7 @@ class Account:
         self.stale = False  # was unbound while known: what came meanwhile must be fetched
         self.unbind_pending = False
         self.filling = False
+        self.catch_up = False  # a fill to the latest offset is owed after the current one
 
 
 class Hub:
@@ -112,13 +113,13 @@ class Hub:
             async with account.lock:
                 if not account.bound:
                     await self._bind(account)
-                if account.seq.delivered is None or account.stale:
+                if account.seq.delivered is None:
                     latest = await self._api.latest_offset(client.session.token)
-                    if account.seq.delivered is None:
-                        self._deliver(account, account.seq.set_baseline(latest, _mono()))
-                    else:
-                        await self._fill(account, up_to=latest)
-                    account.stale = False
+                    self._deliver(account, account.seq.set_baseline(latest, _mono()))
+                elif account.stale:
+                    # Unbound for a while: what was published meanwhile never reached us.
+                    await self._fill(account, up_to=None)
+                account.stale = False
         except BaseException:
             self.detach(client)
             raise
@@ -339,42 +340,55 @@ class Hub:
     async def restore(self) -> None:
         """After a broker reconnect: what was published meanwhile is lost; fetch it."""
         for account in list(self._accounts.values()):
-            if account.seq.delivered is not None and not account.filling:
+            if account.seq.delivered is not None:
                 self._tasks.create_task(self._fill(account, up_to=None))
 
     async def _fill(self, account: Account, up_to: int | None) -> None:
-        """Offer replayed events from `delivered` to `up_to` (None: the latest offset)."""
+        """Offer replayed events from `delivered` to `up_to` (None: the latest offset).
+
+        One fill per account at a time; a catch-up to the latest asked for meanwhile (a
+        broker reconnect during a gap fill) runs when the current one ends.
+        """
         if account.filling:
+            if up_to is None:
+                account.catch_up = True
             return
         account.filling = True
         try:
-            while (after := account.seq.delivered) is not None:
-                if up_to is not None and after >= up_to:
+            while True:
+                await self._fill_pages(account, up_to)
+                if not account.catch_up:
                     return
-                token = self._token_of(account)
-                if token is None:
-                    return
-                limit = self._settings.replay_page_size
-                if up_to is not None:
-                    limit = min(limit, up_to - after)
-                self._metrics.gap_fills.inc()
-                try:
-                    page = await self._api.replay(token, after, limit)
-                except ResyncRequired:
-                    self._resync_account(account)
-                    return
-                except UpstreamUnavailable as error:
-                    log.warning("gap fill of account %s failed: %s", account.account_id, error)
-                    if account.seq.held_since is not None:
-                        account.seq.held_since = _mono()  # try again after another wait
-                    return
-                filled = sum(self._offer(account, item) for item in page.items)
-                self._metrics.gap_filled_events.inc(filled)
-                delivered = account.seq.delivered or 0
-                if not page.items or delivered >= page.latest_offset:
-                    return
+                account.catch_up, up_to = False, None
         finally:
             account.filling = False
+
+    async def _fill_pages(self, account: Account, up_to: int | None) -> None:
+        while (after := account.seq.delivered) is not None:
+            if up_to is not None and after >= up_to:
+                return
+            token = self._token_of(account)
+            if token is None:
+                return
+            limit = self._settings.replay_page_size
+            if up_to is not None:
+                limit = min(limit, up_to - after)
+            self._metrics.gap_fills.inc()
+            try:
+                page = await self._api.replay(token, after, limit)
+            except ResyncRequired:
+                self._resync_account(account)
+                return
+            except UpstreamUnavailable as error:
+                log.warning("gap fill of account %s failed: %s", account.account_id, error)
+                if account.seq.held_since is not None:
+                    account.seq.held_since = _mono()  # try again after another wait
+                return
+            filled = sum(self._offer(account, item) for item in page.items)
+            self._metrics.gap_filled_events.inc(filled)
+            delivered = account.seq.delivered or 0
+            if not page.items or delivered >= page.latest_offset:
+                return
 
     def _resync_account(self, account: Account) -> None:
         """The gap is past retention: jump over it and tell the live sockets to reload."""
