@@ -17,6 +17,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from livedesk.gateway.sockets import OutFrame, SocketClosed
 
+CLOSE_FLUSH_TIMEOUT_S = 1.0
+
 
 class StarletteSocket:
     def __init__(self, websocket: WebSocket) -> None:
@@ -51,7 +53,11 @@ class StarletteSocket:
     async def close(self, code: int, reason: str) -> None:
         if self._closed:
             return
-        await self._flush()
+        # Send what is queued first (a `reconnect` hint, an error), but a peer that stopped
+        # reading must not hold the close up: that is the very socket 4409 closes.
+        with contextlib.suppress(TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+            async with asyncio.timeout(CLOSE_FLUSH_TIMEOUT_S):
+                await self._flush()
         self._closed = True
         self._wake.set()
         if self._websocket.application_state is WebSocketState.CONNECTED:
