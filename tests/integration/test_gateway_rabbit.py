@@ -13,6 +13,7 @@ import contextlib
 import json
 import random
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -231,3 +232,15 @@ async def test_a_peer_that_stops_answering_pings_is_closed(amqp_url: str, keys: 
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
+
+
+async def test_accepted_sockets_get_a_fixed_kernel_send_buffer(amqp_url: str, keys: Keys) -> None:
+    # Autotuned, loopback send buffers grow to megabytes the send-queue bounds cannot see.
+    async with event_log(amqp_url) as log, gateway(amqp_url, keys, log) as gw:
+        client = await WsClient(gw.url).open()
+        await client.auth(keys.token(account(), 1))
+        (served,) = gw.node._clients  # the server side of our one socket
+        raw = served.socket._transport.get_extra_info("socket")  # type: ignore[attr-defined]
+        # Linux doubles what it is given, for its own bookkeeping.
+        assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 64 * 1024
+        await client.close()

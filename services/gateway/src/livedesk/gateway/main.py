@@ -105,6 +105,7 @@ async def run_server(
         max_size=gateway.max_frame_bytes * TRANSPORT_MAX_FRAME_FACTOR,
         ping_interval_s=gateway.ping_interval_s,
         ping_timeout_s=gateway.ping_timeout_s,
+        send_buffer_bytes=gateway.socket_send_buffer_bytes,
     )
     log.info("gateway %s listening on %s:%s", settings.node_id, host, port)
     try:

@@ -18,6 +18,7 @@ Deliberately not here: what the gateway does with a socket (node.py).
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Final
@@ -101,8 +102,11 @@ async def start(
     max_size: int,
     ping_interval_s: float,
     ping_timeout_s: float,
+    send_buffer_bytes: int = 0,
 ) -> Server:
     async def handler(connection: ServerConnection) -> None:
+        if send_buffer_bytes and (raw := connection.transport.get_extra_info("socket")):
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
         await node.handle(WebsocketsSocket(connection))
 
     return await serve(
