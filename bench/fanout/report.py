@@ -118,7 +118,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             ("reconnected / live after", lambda x: f"{x['reconnected']} / {x['live_after']}"),
             ("time to live p50 ms", lambda x: x["ttl_p50_ms"]),
             ("time to live p99 ms", lambda x: x["ttl_p99_ms"]),
-            ("events published (rest)", lambda x: x["published"]),
+            ("events published during it", lambda x: x["published"]),
             ("loss / duplicates", lambda x: f"{x['loss']} / {x['duplicates']}"),
             ("bind+unbind ops", lambda x: x["bind_ops"]),
             ("bind ops per distinct account", lambda x: ratio(x["bind_ops"], x["accounts"])),
