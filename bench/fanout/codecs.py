@@ -23,7 +23,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
-import orjson
+from pydantic_core import from_json
 
 SOCKETIO_PATH: Final = "/socket.io/?EIO=4&transport=websocket"
 LIVEDESK_PATH: Final = "/ws"
@@ -113,9 +113,9 @@ class SocketIOCodec:
             if body.startswith("/"):
                 raise CodecError("events of other namespaces are not expected")
             try:
-                name, data = orjson.loads(body)[:2]
+                name, data = from_json(body)[:2]
                 return Frame(Kind.EVENT, seq=int(data["seq"]), ts=float(data["ts"]), name=name)
-            except (orjson.JSONDecodeError, ValueError, TypeError, KeyError) as error:
+            except (ValueError, TypeError, KeyError) as error:
                 raise CodecError(f"bad socket.io event: {error}") from None
         if kind == SIO_CONNECT:
             return Frame(Kind.LIVE, name="connect")
@@ -145,8 +145,8 @@ class LivedeskCodec:
     @staticmethod
     def parse(text: str | bytes) -> Frame:
         try:
-            frame = orjson.loads(text)
-        except orjson.JSONDecodeError:
+            frame = from_json(text)
+        except ValueError:
             raise CodecError("livedesk frame is not JSON") from None
         if not isinstance(frame, dict) or not isinstance(kind := frame.get("type"), str):
             raise CodecError("livedesk frame is not an object with a type")
