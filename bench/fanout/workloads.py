@@ -45,7 +45,9 @@ class Sizes:
     storm_rate: float = 50.0
     slow_sockets: int = 1000
     slow_rate: float = 20.0
-    slow_stall_s: float = 40.0
+    # At 20 events/s a stalled socket needs ~60 s to pass the gateway's default bound of
+    # 1,000 queued frames (plus what the kernel buffers hold): the stall must outlast that.
+    slow_stall_s: float = 75.0
     loadgen_workers: int = 2
     settle_s: float = 3.0
 
@@ -54,21 +56,21 @@ class Sizes:
         return cls(
             broadcast_sockets=200,
             broadcast_rate=20.0,
-            window_s=4.0,
+            window_s=3.0,
             sparse_sockets=100,
             sparse_rate=50.0,
-            idle_sockets=1000,
-            idle_accounts=100,
-            saturation_rates=(20, 80, 200),
+            idle_sockets=500,
+            idle_accounts=50,
+            saturation_rates=(20, 100),
             saturation_window_s=3.0,
-            storm_sockets=300,
-            storm_accounts=30,
-            storm_window_s=3.0,
+            storm_sockets=200,
+            storm_accounts=20,
+            storm_window_s=2.0,
             storm_rate=20.0,
-            slow_sockets=100,
-            slow_rate=50.0,
-            slow_stall_s=12.0,
-            settle_s=2.0,
+            slow_sockets=50,
+            slow_rate=100.0,
+            slow_stall_s=14.0,
+            settle_s=1.5,
         )
 
 
