@@ -107,7 +107,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             ("others' loss", lambda x: x["stalled"]["loss"]),
             ("eviction after s", lambda x: x["eviction_s"] if x["eviction_s"] is not None
              else f">{x['stall_s']:.0f} (none seen)"),
-            ("slow socket close code", lambda x: x["slow_close_code"]),
+            ("4409 closes counted by nodes", lambda x: x["too_slow_closes"]),
+            ("close code the slow client saw", lambda x: x["slow_close_code"]),
             ("its node's RSS growth KB", lambda x: _kb(x["slow_node_rss_growth"])),
         ]))  # fmt: skip
     if "storm" in results:

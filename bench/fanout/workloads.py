@@ -56,11 +56,11 @@ class Sizes:
         return cls(
             broadcast_sockets=200,
             broadcast_rate=20.0,
-            window_s=3.0,
-            sparse_sockets=100,
+            window_s=2.0,
+            sparse_sockets=50,
             sparse_rate=50.0,
             idle_sockets=500,
-            idle_accounts=50,
+            idle_accounts=20,
             saturation_rates=(20, 100),
             saturation_window_s=3.0,
             storm_sockets=200,
@@ -68,8 +68,8 @@ class Sizes:
             storm_window_s=2.0,
             storm_rate=20.0,
             slow_sockets=50,
-            slow_rate=100.0,
-            slow_stall_s=14.0,
+            slow_rate=50.0,
+            slow_stall_s=6.0,
             settle_s=1.5,
         )
 
@@ -452,6 +452,7 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
         stalled = await window(bench, load, publisher, sizes.slow_rate, sizes.slow_stall_s,
                                accounts)  # fmt: skip
         rss1 = rss_bytes(slow_node)
+        counters1 = await bench.target.counters()
         watch.cancel()
         evicted_at = await asyncio.gather(watch, return_exceptions=True)
         await load.all("stall", on=False)
@@ -470,21 +471,30 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
         "stalled": stalled,
         "stall_s": sizes.slow_stall_s,
         "eviction_s": evicted - stalled_at if evicted is not None else None,
-        "slow_close_code": close_code,
+        "slow_close_code": close_code,  # as the stalled client saw it once it read again
+        "too_slow_closes": _delta(counters0.too_slow_closes, counters1.too_slow_closes),
         "slow_node_rss_growth": rss1 - rss0,
         "p99_shift": _shift(baseline["p99_ms"], stalled["p99_ms"]),
     }
 
 
 async def _watch_eviction(bench: Bench, closes0: float | None) -> float | None:
-    """When the node's 4409 counter moved (None when the target has no such counter)."""
+    """When the nodes' 4409 counter moved (the peer has none: wait to be cancelled)."""
     if closes0 is None:
-        await asyncio.Event().wait()  # the peer: nothing to watch; cancelled at the end
+        await asyncio.Event().wait()
     while True:
-        counters = await bench.target.counters()
-        if (counters.too_slow_closes or 0.0) > (closes0 or 0.0):
-            return time.monotonic()
+        try:
+            counters = await bench.target.counters()
+        except Exception as error:  # a scrape lost to a busy node: try the next one
+            print(f"  (metrics scrape failed: {error!r})", file=sys.stderr)
+        else:
+            if (counters.too_slow_closes or 0.0) > (closes0 or 0.0):
+                return time.monotonic()
         await asyncio.sleep(0.2)
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 def _shift(before: float | None, after: float | None) -> float | None:
