@@ -44,6 +44,9 @@ def run(command: list[str]) -> int:
 def main(argv: list[str]) -> int:
     uv = find_uv()
     os.environ.setdefault("UV_PYTHON", sys.executable)
+    # Some shells here set this; without cached bytecode every service process a test starts
+    # compiles FastAPI, SQLAlchemy and pydantic from source again (seconds each).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     if (code := run([*uv, "sync", "--all-packages", "--locked", "--quiet"])) != 0:
         return code
     in_env = [*uv, "run", "--all-packages", "--locked", "--no-sync"]

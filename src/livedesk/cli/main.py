@@ -42,8 +42,20 @@ def _add_host_port(parser: argparse.ArgumentParser, *, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "presence":
+        from livedesk.presence.main import main as presence_main
+
+        return presence_main(args.host, args.port)
+    if args.command in ("api", "migrate", "bootstrap"):
+        from livedesk.api.main import run
+
+        return run(args)
     sys.stderr.write(
         f"livedesk {args.command}: not built yet. Open issues track it; "
         "the shared contracts (events, routing, topology, bus) are in place.\n"
     )
     return NOT_BUILT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -47,6 +47,22 @@ class ApiSettings(BaseModel):
     event_retention_count: int = Field(default=0, ge=0)
     # The relay is woken on commit; the sweep only catches what a crash or an outage left.
     relay_sweep_interval_s: float = Field(default=1.0, gt=0)
+    # One relay round publishes at most this many events. Bigger rounds amortize the
+    # database round trips; smaller ones hold the accounts' relay locks for less time.
+    relay_batch_size: int = Field(default=500, ge=1)
+    # A round that the broker has not confirmed by then is abandoned and retried, so an
+    # outage never holds the relay's locks (and a transaction) for the bus's own timeout.
+    relay_publish_timeout_s: float = Field(default=5.0, gt=0)
+    retention_interval_s: float = Field(default=60.0, gt=0)
+    # Presence learns availability from a snapshot this often (and from each change at once).
+    availability_snapshot_interval_s: float = Field(default=5.0, gt=0)
+    # argon2id cost. The defaults are RFC 9106's second recommendation (64 MiB, 3 passes);
+    # tests and benchmarks lower them, production should not.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=64 * 1024, ge=8)
+    # Request bodies above this are refused with 413 before they are read whole.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    db_pool_size: int = Field(default=20, ge=1)
 
 
 class GatewaySettings(BaseModel):
@@ -67,6 +83,17 @@ class PresenceSettings(BaseModel):
     offline_grace_s: float = Field(default=10.0, ge=0)
     # A node silent for this many of its own heartbeat intervals is dead.
     missed_heartbeats: int = Field(default=3, ge=1)
+    # A replica that has just become the active consumer (start, takeover, reconnect) waits
+    # this many heartbeat intervals before concluding that anyone left: until every live node
+    # has sent a snapshot, "not heard yet" must not read as "offline". 1.5 rather than 1
+    # leaves room for a heartbeat that was in flight or late.
+    warmup_heartbeats: float = Field(default=1.5, ge=1.0)
+    # How often expiry (typing TTL, grace, node death) is checked at most; the ticker also
+    # wakes for the next deadline, so this bounds the lateness of deadlines added meanwhile.
+    tick_interval_s: float = Field(default=0.25, gt=0)
+    # Without a public key file, presence fetches {api_url}/.well-known/jwks.json at start-up
+    # and keeps trying this long (the API may start after it) before giving up loudly.
+    jwks_timeout_s: float = Field(default=120.0, gt=0)
 
 
 class Settings(BaseSettings):

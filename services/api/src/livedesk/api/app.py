@@ -1,0 +1,98 @@
+"""Wiring: build the API's collaborators from settings, a Bus and an engine; make the app;
+run its background work. The caller owns the bus and the engine, so the same functions
+serve `livedesk api` (RabbitMQ, PostgreSQL) and the one-process standalone mode (MemoryBus,
+SQLite):
+
+    context = build_context(settings, bus, engine)
+    app = create_app(context)              # mount it, or serve it with uvicorn
+    await run_background(context)          # relay, retention, availability: run beside it
+
+Not here: processes, signals and the broker connection (see `main`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from livedesk.api.availability import AvailabilityAnnouncer
+from livedesk.api.deps import ApiContext
+from livedesk.api.errors import install_error_handlers
+from livedesk.api.limits import BodyLimit
+from livedesk.api.metrics import Metrics, RequestMetrics
+from livedesk.api.outbox import Outbox
+from livedesk.api.passwords import Passwords
+from livedesk.api.relay import Relay
+from livedesk.api.retention import run_retention
+from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
+from livedesk.shared.bus.base import Bus
+from livedesk.shared.settings import Settings
+from livedesk.shared.tokens import (
+    TokenSigner,
+    TokenVerifier,
+    ensure_key_pair,
+    load_private_key,
+)
+
+
+def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiContext:
+    private_path = settings.tokens.private_key_path
+    if private_path is None:
+        private_path, _ = ensure_key_pair(settings.data_dir / "keys")
+    signer = TokenSigner(
+        load_private_key(private_path),
+        issuer=settings.tokens.issuer,
+        ttl_s=settings.tokens.access_ttl_s,
+    )
+    metrics = Metrics()
+    relay = Relay(engine, bus, settings.api, metrics)
+    return ApiContext(
+        settings=settings,
+        engine=engine,
+        bus=bus,
+        outbox=Outbox(engine, relay.notify),
+        relay=relay,
+        announcer=AvailabilityAnnouncer(
+            engine,
+            bus,
+            node=settings.node_id,
+            interval_s=settings.api.availability_snapshot_interval_s,
+        ),
+        signer=signer,
+        # Verifies with the signer's own public key: the API never fetches its own JWKS.
+        verifier=TokenVerifier(signer.public_key, issuer=settings.tokens.issuer),
+        passwords=Passwords(
+            time_cost=settings.api.password_time_cost,
+            memory_kib=settings.api.password_memory_kib,
+        ),
+        metrics=metrics,
+    )
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="Livedesk API",
+        version="1",
+        description="Conversations, messages and the event log of Livedesk.",
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    for module in (auth, agents, directory, conversations, messages, events, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=context.metrics)
+    return app
+
+
+async def run_background(context: ApiContext) -> None:
+    """The relay, retention and availability announcements; runs until cancelled.
+
+    If one of them fails, the others are cancelled and the error propagates: run this as a
+    sibling of the server, so that the process dies rather than serving without a relay.
+    """
+    async with asyncio.TaskGroup() as group:
+        group.create_task(context.relay.run())
+        group.create_task(context.announcer.run())
+        group.create_task(run_retention(context.engine, context.settings.api))

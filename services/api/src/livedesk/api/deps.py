@@ -1,0 +1,76 @@
+"""FastAPI dependencies: the service's collaborators, and who is calling.
+
+`ApiContext` holds everything a route needs (engine, outbox, token signer, ...); it is built
+once by `app.build_context` and hung on `app.state`. `Caller` is the verified token: the
+only source of the account a request acts for. Not here: the routes themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from livedesk.api.availability import AvailabilityAnnouncer
+from livedesk.api.errors import ApiError, forbidden
+from livedesk.api.metrics import Metrics
+from livedesk.api.outbox import Outbox
+from livedesk.api.passwords import Passwords
+from livedesk.api.relay import Relay
+from livedesk.shared.bus.base import Bus
+from livedesk.shared.settings import Settings
+from livedesk.shared.tokens import Claims, Role, TokenError, TokenSigner, TokenVerifier
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    settings: Settings
+    engine: AsyncEngine
+    bus: Bus
+    outbox: Outbox
+    relay: Relay
+    announcer: AvailabilityAnnouncer
+    signer: TokenSigner
+    verifier: TokenVerifier
+    passwords: Passwords
+    metrics: Metrics
+
+
+def get_context(request: Request) -> ApiContext:
+    return cast(ApiContext, request.app.state.context)
+
+
+_bearer = HTTPBearer(auto_error=False, description="an access token from POST /v1/auth/token")
+
+
+def authenticate(
+    context: Annotated[ApiContext, Depends(get_context)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Claims:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(
+            401,
+            "not_authenticated",
+            "send Authorization: Bearer <access token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        return context.verifier.verify(credentials.credentials)
+    except TokenError as error:
+        raise ApiError(
+            401, error.code, error.message, headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
+def require_admin(caller: Annotated[Claims, Depends(authenticate)]) -> Claims:
+    if caller.role is not Role.ADMIN:
+        raise forbidden("this needs the admin role")
+    return caller
+
+
+Context = Annotated[ApiContext, Depends(get_context)]
+Caller = Annotated[Claims, Depends(authenticate)]
+Admin = Annotated[Claims, Depends(require_admin)]

@@ -1,0 +1,1 @@
+"""Alembic's scripts for the API database: one history for PostgreSQL and SQLite."""

@@ -1,0 +1,82 @@
+"""The transactional outbox: a write and its events commit together, with gapless offsets.
+
+`Outbox.write()` opens a transaction; `Unit.emit()` appends one event to the account's log
+inside it. `emit` takes the next offset by `UPDATE account_offsets ... RETURNING`, which
+locks the account's counter row until commit: concurrent writers of one account queue
+there, so offsets are handed out with no gap (a rolled-back write gives its offset back)
+and commit in offset order. Everything else a write locks (the conversation row) is locked
+before `emit`, always in that order, so two writers never wait on each other in a cycle;
+and `emit` comes last, so the account's lock is held for the shortest time.
+
+After the commit, the relay is woken for the accounts written. Not here: publishing (see
+`relay`) and the shape of each event (the routes build them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col
+
+from livedesk.api.models import AccountOffset, Event, EventRelay
+from livedesk.shared.events import PersistentEvent, encode
+
+# Builds the event once its offset and commit time are known.
+EventFactory = Callable[[int, datetime], PersistentEvent]
+
+
+class Unit:
+    """One write transaction: the connection to write with, and the events it emitted."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.accounts: set[int] = set()
+
+    async def emit(self, account_id: int, make: EventFactory) -> PersistentEvent:
+        offset = (
+            await self.connection.execute(
+                update(AccountOffset)
+                .where(col(AccountOffset.account_id) == account_id)
+                .values(last_offset=col(AccountOffset.last_offset) + 1)
+                .returning(col(AccountOffset.last_offset))
+            )
+        ).scalar_one()
+        event = make(offset, datetime.now(UTC))
+        await self.connection.execute(
+            insert(Event).values(
+                account_id=account_id,
+                offset=offset,
+                type=event.type,
+                conversation_id=event.conversation_id,
+                ts=event.ts,
+                payload=encode(event),  # the bytes replay and the relay send, as they are
+            )
+        )
+        self.accounts.add(account_id)
+        return event
+
+
+class Outbox:
+    def __init__(self, engine: AsyncEngine, committed: Callable[[set[int]], None]) -> None:
+        self._engine = engine
+        self._committed = committed
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Unit]:
+        async with self._engine.begin() as connection:
+            unit = Unit(connection)
+            yield unit
+        if unit.accounts:  # reached only once the commit succeeded
+            self._committed(unit.accounts)
+
+
+async def open_account_log(connection: AsyncConnection, account_id: int) -> None:
+    """Create the counter and relay rows of a new account, in the transaction creating it."""
+    await connection.execute(insert(AccountOffset).values(account_id=account_id, last_offset=0))
+    await connection.execute(
+        insert(EventRelay).values(account_id=account_id, published_offset=0, pruned_offset=0)
+    )

@@ -1,0 +1,118 @@
+"""Queries the routes share: the account's offset, account-scoped lookups, unread counts,
+and opaque cursors. Every lookup takes the caller's account and filters on it.
+
+Not here: writes with events (each route does those through the outbox).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from livedesk.api.errors import ApiError, not_found
+from livedesk.api.models import AccountOffset, Conversation, Message, ReadPointer, User
+from livedesk.api.schemas import ConversationOut
+from livedesk.shared.events import ConversationData, SenderType
+
+
+async def account_offset(connection: AsyncConnection, account_id: int) -> int:
+    offset = (
+        await connection.execute(
+            select(col(AccountOffset.last_offset)).where(
+                col(AccountOffset.account_id) == account_id
+            )
+        )
+    ).scalar_one_or_none()
+    return int(offset or 0)
+
+
+def unread_count(user_id: int, conversation_id: Any) -> ColumnElement[int]:
+    """Messages after the user's read pointer, not counting the user's own (a subquery)."""
+    pointer = (
+        select(col(ReadPointer.message_id))
+        .where(
+            col(ReadPointer.user_id) == user_id,
+            col(ReadPointer.conversation_id) == conversation_id,
+        )
+        .scalar_subquery()
+    )
+    own = (col(Message.sender_type) == SenderType.AGENT.value) & (col(Message.sender_id) == user_id)
+    return (
+        select(func.count())
+        .where(
+            col(Message.conversation_id) == conversation_id,
+            col(Message.id) > func.coalesce(pointer, 0),
+            ~own,
+        )
+        .scalar_subquery()
+    )
+
+
+def conversation_query(user_id: int) -> Any:
+    return select(Conversation, unread_count(user_id, col(Conversation.id)).label("unread"))
+
+
+async def find_conversation(
+    connection: AsyncConnection, account_id: int, conversation_id: int, user_id: int
+) -> ConversationOut:
+    row = (
+        await connection.execute(
+            conversation_query(user_id).where(
+                col(Conversation.id) == conversation_id,
+                col(Conversation.account_id) == account_id,
+            )
+        )
+    ).first()
+    if row is None:
+        raise not_found("conversation", conversation_id)
+    return conversation_out(row)
+
+
+def conversation_out(row: Row[Any]) -> ConversationOut:
+    data = dict(row._mapping)
+    data["unread_count"] = data.pop("unread", 0) or 0
+    return ConversationOut.model_validate(data)
+
+
+def conversation_data(conversation: ConversationOut) -> ConversationData:
+    return ConversationData.model_validate(
+        conversation.model_dump(exclude={"account_id", "unread_count"})
+    )
+
+
+async def ensure_agent(connection: AsyncConnection, account_id: int, user_id: int) -> None:
+    found = (
+        await connection.execute(
+            select(col(User.id)).where(col(User.id) == user_id, col(User.account_id) == account_id)
+        )
+    ).first()
+    if found is None:
+        raise not_found("agent", user_id)
+
+
+def encode_cursor(*parts: object) -> str:
+    raw = "|".join(str(part) for part in parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, count: int) -> list[str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ApiError(422, "invalid_request", "cursor: not a cursor this API made") from None
+    parts = raw.split("|")
+    if len(parts) != count:
+        raise ApiError(422, "invalid_request", "cursor: not a cursor this API made")
+    return parts
+
+
+def decode_id_cursor(cursor: str) -> int:
+    try:
+        return int(decode_cursor(cursor, 1)[0])
+    except ValueError:
+        raise ApiError(422, "invalid_request", "cursor: not a cursor this API made") from None

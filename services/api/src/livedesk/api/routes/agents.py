@@ -1,0 +1,126 @@
+"""Agents (the account's users): list, create (admin), read, and change role or availability.
+
+An agent may change their own availability; roles, and other agents' availability, need
+the admin role. An availability change is announced to presence after the commit.
+Not here: logging in (routes.auth).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from livedesk.api.db import snapshot
+from livedesk.api.deps import Admin, Caller, Context
+from livedesk.api.errors import ApiError, forbidden, not_found
+from livedesk.api.models import User
+from livedesk.api.queries import account_offset
+from livedesk.api.schemas import AgentCreate, AgentOut, AgentPatch, Id, Page
+from livedesk.shared.presence_messages import AgentAvailability
+from livedesk.shared.tokens import Role
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+AGENT_COLUMNS = (
+    col(User.id),
+    col(User.account_id),
+    col(User.email),
+    col(User.name),
+    col(User.role),
+    col(User.availability),
+    col(User.created_at),
+)
+
+
+@router.get("")
+async def list_agents(caller: Caller, context: Context) -> Page[AgentOut]:
+    async with snapshot(context.engine) as connection:
+        rows = await connection.execute(
+            select(*AGENT_COLUMNS)
+            .where(col(User.account_id) == caller.account_id)
+            .order_by(col(User.id))
+        )
+        items = [AgentOut.model_validate(row._mapping) for row in rows]
+        return Page(items=items, offset=await account_offset(connection, caller.account_id))
+
+
+@router.get("/{agent_id}")
+async def get_agent(agent_id: Annotated[Id, Path()], caller: Caller, context: Context) -> AgentOut:
+    async with context.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(*AGENT_COLUMNS).where(
+                    col(User.id) == agent_id, col(User.account_id) == caller.account_id
+                )
+            )
+        ).first()
+    if row is None:
+        raise not_found("agent", agent_id)
+    return AgentOut.model_validate(row._mapping)
+
+
+@router.post("", status_code=201)
+async def create_agent(body: AgentCreate, caller: Admin, context: Context) -> AgentOut:
+    password_hash = await context.passwords.hash(body.password)
+    try:
+        async with context.engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    insert(User)
+                    .values(
+                        account_id=caller.account_id,
+                        email=body.email.lower(),
+                        name=body.name,
+                        password_hash=password_hash,
+                        role=body.role.value,
+                        availability="online",
+                        created_at=datetime.now(UTC),
+                    )
+                    .returning(*AGENT_COLUMNS)
+                )
+            ).one()
+    except IntegrityError:
+        raise ApiError(409, "conflict", f"{body.email} is already registered") from None
+    return AgentOut.model_validate(row._mapping)
+
+
+@router.patch("/{agent_id}")
+async def patch_agent(
+    agent_id: Annotated[Id, Path()], body: AgentPatch, caller: Caller, context: Context
+) -> AgentOut:
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    own = agent_id == caller.user_id
+    if caller.role is not Role.ADMIN and (not own or changes.keys() - {"availability", "name"}):
+        raise forbidden("agents may change only their own name and availability")
+    values = {key: getattr(value, "value", value) for key, value in changes.items()}
+    async with context.engine.begin() as connection:
+        statement = (
+            update(User)
+            .where(col(User.id) == agent_id, col(User.account_id) == caller.account_id)
+            .returning(*AGENT_COLUMNS)
+        )
+        if values:
+            row = (await connection.execute(statement.values(**values))).first()
+        else:
+            row = (
+                await connection.execute(
+                    select(*AGENT_COLUMNS).where(
+                        col(User.id) == agent_id, col(User.account_id) == caller.account_id
+                    )
+                )
+            ).first()
+    if row is None:
+        raise not_found("agent", agent_id)
+    agent = AgentOut.model_validate(row._mapping)
+    if body.availability is not None:
+        context.announcer.changed(
+            AgentAvailability(
+                account_id=agent.account_id, user_id=agent.id, availability=body.availability
+            )
+        )
+    return agent

@@ -1,0 +1,106 @@
+"""Inboxes and contacts: create, list (cursor pagination by id), read.
+
+Any agent may add a contact (a customer writes in); only admins add inboxes (channels).
+Neither emits an event: they are not part of any conversation's stream until one is opened.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+
+from livedesk.api.db import snapshot
+from livedesk.api.deps import Admin, Caller, Context
+from livedesk.api.errors import not_found
+from livedesk.api.models import Contact, Inbox
+from livedesk.api.queries import account_offset, decode_id_cursor, encode_cursor
+from livedesk.api.schemas import ContactCreate, ContactOut, Id, InboxCreate, InboxOut, Page
+
+router = APIRouter(prefix="/v1", tags=["directory"])
+
+Out = TypeVar("Out", bound=BaseModel)
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.post("/inboxes", status_code=201)
+async def create_inbox(body: InboxCreate, caller: Admin, context: Context) -> InboxOut:
+    values = {"account_id": caller.account_id, "name": body.name}
+    return InboxOut.model_validate(await _create(context, Inbox, values))
+
+
+@router.get("/inboxes")
+async def list_inboxes(
+    caller: Caller, context: Context, cursor: str | None = None, limit: Limit = 100
+) -> Page[InboxOut]:
+    return await _list(context, Inbox, InboxOut, caller.account_id, cursor, limit)
+
+
+@router.get("/inboxes/{inbox_id}")
+async def get_inbox(inbox_id: Annotated[Id, Path()], caller: Caller, context: Context) -> InboxOut:
+    return InboxOut.model_validate(await _get(context, Inbox, "inbox", inbox_id, caller.account_id))
+
+
+@router.post("/contacts", status_code=201)
+async def create_contact(body: ContactCreate, caller: Caller, context: Context) -> ContactOut:
+    values = {"account_id": caller.account_id, "name": body.name, "email": body.email}
+    return ContactOut.model_validate(await _create(context, Contact, values))
+
+
+@router.get("/contacts")
+async def list_contacts(
+    caller: Caller, context: Context, cursor: str | None = None, limit: Limit = 100
+) -> Page[ContactOut]:
+    return await _list(context, Contact, ContactOut, caller.account_id, cursor, limit)
+
+
+@router.get("/contacts/{contact_id}")
+async def get_contact(
+    contact_id: Annotated[Id, Path()], caller: Caller, context: Context
+) -> ContactOut:
+    row = await _get(context, Contact, "contact", contact_id, caller.account_id)
+    return ContactOut.model_validate(row)
+
+
+async def _create(context: Context, table: Any, values: dict[str, Any]) -> dict[str, Any]:
+    async with context.engine.begin() as connection:
+        row = (
+            await connection.execute(
+                insert(table).values(**values, created_at=datetime.now(UTC)).returning(table)
+            )
+        ).one()
+    return dict(row._mapping)
+
+
+async def _get(context: Context, table: Any, what: str, ident: int, account: int) -> Any:
+    async with context.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(table).where(table.id == ident, table.account_id == account)
+            )
+        ).first()
+    if row is None:
+        raise not_found(what, ident)
+    return row._mapping
+
+
+async def _list(
+    context: Context, table: Any, out: type[Out], account: int, cursor: str | None, limit: int
+) -> Page[Out]:
+    after = decode_id_cursor(cursor) if cursor else 0
+    async with snapshot(context.engine) as connection:
+        rows = (
+            await connection.execute(
+                select(table)
+                .where(table.account_id == account, table.id > after)
+                .order_by(table.id)
+                .limit(limit + 1)
+            )
+        ).all()
+        offset = await account_offset(connection, account)
+    items = [out.model_validate(row._mapping) for row in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor, offset=offset)

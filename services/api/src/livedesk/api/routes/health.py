@@ -1,0 +1,55 @@
+"""Operations endpoints: /healthz (the process answers), /readyz (database and broker),
+/metrics (Prometheus text). None needs a token; none reveals tenant data.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
+
+from livedesk.api.deps import Context
+from livedesk.api.models import AccountOffset, EventRelay
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(context: Context) -> JSONResponse:
+    try:
+        async with context.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        database = "ok"
+    except (DBAPIError, OSError) as error:
+        database = f"down: {type(error).__name__}"
+    broker = "ok" if context.relay.broker_ok else "down"
+    ready = database == "ok" and broker == "ok"
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "database": database, "broker": broker},
+        200 if ready else 503,
+    )
+
+
+@router.get("/metrics")
+async def metrics(context: Context) -> Response:
+    async def backlog() -> int:
+        async with context.engine.connect() as connection:
+            behind = col(AccountOffset.last_offset) - col(EventRelay.published_offset)
+            total = (
+                await connection.execute(
+                    select(func.coalesce(func.sum(behind), 0)).join(
+                        EventRelay, col(EventRelay.account_id) == col(AccountOffset.account_id)
+                    )
+                )
+            ).scalar_one()
+        return int(total)
+
+    return Response(await context.metrics.render(backlog), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,160 @@
+"""What the REST API reads and writes: request bodies (unknown fields refused) and responses.
+
+Lists and single reads carry `offset`: the account's last event offset as of the same
+snapshot, so a client that loads state here and resumes its socket from that offset misses
+nothing and applies nothing twice. Not here: the tables (`models`) and the events (shared).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from livedesk.shared.events import (
+    MAX_CONTENT_CHARS,
+    AgentStatus,
+    ConversationStatus,
+    MessageKind,
+    SenderType,
+)
+from livedesk.shared.tokens import Role
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Availability = Literal[AgentStatus.ONLINE, AgentStatus.BUSY, AgentStatus.AWAY]
+
+T = TypeVar("T")
+
+
+class Body(BaseModel):
+    # A misspelt field is a client bug: say so (422) instead of ignoring it.
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenRequest(Body):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class AgentCreate(Body):
+    email: EmailStr
+    password: Password
+    name: Name
+    role: Role = Role.AGENT
+
+
+class AgentPatch(Body):
+    role: Role | None = None
+    availability: Availability | None = None
+    name: Name | None = None
+
+
+class AgentOut(BaseModel):
+    id: int
+    account_id: int
+    email: str
+    name: str
+    role: Role
+    availability: AgentStatus
+    created_at: datetime
+
+
+class InboxCreate(Body):
+    name: Name
+
+
+class InboxOut(BaseModel):
+    id: int
+    account_id: int
+    name: str
+    created_at: datetime
+
+
+class ContactCreate(Body):
+    name: Name
+    email: EmailStr | None = None
+
+
+class ContactOut(BaseModel):
+    id: int
+    account_id: int
+    name: str
+    email: str | None
+    created_at: datetime
+
+
+class ConversationCreate(Body):
+    inbox_id: Id
+    contact_id: Id
+    assignee_id: Id | None = None
+
+
+class ConversationPatch(Body):
+    status: ConversationStatus | None = None
+    # Explicit null unassigns; absent leaves the assignee as it is.
+    assignee_id: Id | None = None
+    # The version the client saw; If-Match carries the same, whichever is handier.
+    version: Annotated[int, Field(ge=1)] | None = None
+
+
+class ConversationOut(BaseModel):
+    id: int
+    account_id: int
+    inbox_id: int
+    contact_id: int
+    status: ConversationStatus
+    assignee_id: int | None
+    version: int
+    created_at: datetime
+    last_activity_at: datetime
+    # Messages after the caller's read pointer, not counting the caller's own.
+    unread_count: int = 0
+
+
+class ConversationRead(ConversationOut):
+    offset: int
+
+
+class MessageCreate(Body):
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS)]
+    kind: MessageKind = MessageKind.OUTGOING
+    client_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+
+
+class MessageOut(BaseModel):
+    id: int
+    account_id: int
+    conversation_id: int
+    kind: MessageKind
+    content: str
+    sender_type: SenderType
+    sender_id: int | None
+    client_id: str | None
+    created_at: datetime
+
+
+class ReadCreate(Body):
+    message_id: Id
+
+
+class ReadOut(BaseModel):
+    conversation_id: int
+    user_id: int
+    message_id: int
+    unread_count: int
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    # Pass as `cursor` for the next page; null on the last one.
+    next_cursor: str | None = None
+    offset: int

@@ -1,0 +1,122 @@
+"""The presence HTTP API: an account's presence and typers, health, readiness, metrics.
+
+    GET /v1/presence                                  {account_id, agents, typing}
+    GET /v1/presence/conversations/{id}/typing        {conversation_id, typing}
+    GET /healthz   GET /readyz   GET /metrics
+
+The account always comes from the verified Bearer token, never from the request, so one
+tenant cannot read another's presence. Errors are `{"code", "message"}` like the API's.
+This module only reads the state; it never changes it.
+"""
+
+# No `from __future__ import annotations`: FastAPI resolves the dependency annotations of the
+# routes defined inside `create_router` at definition time, from locals it cannot see later.
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
+
+from livedesk.presence.keys import Keys
+from livedesk.presence.state import PresenceState
+from livedesk.shared.errors import LivedeskError
+from livedesk.shared.events import AgentStatus
+from livedesk.shared.tokens import Claims, TokenError
+
+Readiness = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+class ApiError(LivedeskError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class PresenceView(BaseModel):
+    account_id: int
+    agents: dict[int, AgentStatus]  # absent = offline
+    typing: dict[int, list[int]]  # conversation -> user ids
+
+
+class ConversationTyping(BaseModel):
+    conversation_id: int
+    typing: list[int]
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def create_router(state: PresenceState, keys: Keys) -> APIRouter:
+    """The /v1/presence routes, for this service's app or a standalone app to include."""
+    router = APIRouter(prefix="/v1/presence", tags=["presence"])
+
+    def claims(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Claims:
+        if keys.verifier is None:
+            raise ApiError(503, "not_ready", "the token key is not loaded yet")
+        if credentials is None:
+            raise ApiError(401, "not_authenticated", "an Authorization: Bearer token is required")
+        try:
+            return keys.verifier.verify(credentials.credentials)
+        except TokenError as error:
+            raise ApiError(401, error.code, error.message) from None
+
+    Caller = Annotated[Claims, Depends(claims)]
+
+    @router.get("")
+    def presence(caller: Caller) -> PresenceView:
+        account = caller.account_id
+        return PresenceView(
+            account_id=account, agents=state.agents_of(account), typing=state.typing_of(account)
+        )
+
+    @router.get("/conversations/{conversation_id}/typing")
+    def conversation_typing(
+        caller: Caller, conversation_id: Annotated[int, Path(ge=1)]
+    ) -> ConversationTyping:
+        return ConversationTyping(
+            conversation_id=conversation_id,
+            typing=state.typers(caller.account_id, conversation_id),
+        )
+
+    return router
+
+
+def create_app(
+    state: PresenceState, keys: Keys, registry: CollectorRegistry, readiness: Readiness
+) -> FastAPI:
+    app = FastAPI(title="Livedesk presence", version="1")
+    app.include_router(create_router(state, keys))
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(
+            {"code": error.code, "message": error.message},
+            status_code=error.status,
+            headers=headers,
+        )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        # Ready = consuming and able to verify tokens. A standby replica is ready too (it
+        # takes over without a restart); `active` tells which one holds the queue.
+        ready, detail = readiness()
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", **detail},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

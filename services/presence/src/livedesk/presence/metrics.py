@@ -1,0 +1,78 @@
+"""Prometheus metrics, read from the state at scrape time.
+
+A collector rather than counters updated in the hot path: the state machine keeps plain
+integers, and a scrape turns them into metrics. Each service builds its own registry (no
+process-global one), so two services in one process (standalone, tests) do not collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from livedesk.presence.state import PresenceState
+
+
+class PresenceCollector(Collector):
+    def __init__(self, state: PresenceState, messages: Callable[[], int]) -> None:
+        self._state, self._messages = state, messages
+
+    def collect(self) -> Iterable[Metric]:
+        state, stats = self._state, self._state.stats
+        yield GaugeMetricFamily(
+            "presence_agents_online", "Agents announced online, busy or away", state.agents_online
+        )
+        yield GaugeMetricFamily(
+            "presence_sockets", "Open sockets on live nodes", state.socket_count
+        )
+        yield GaugeMetricFamily("presence_typing", "Typing indicators running", state.typing_count)
+        yield GaugeMetricFamily(
+            "presence_active_consumer",
+            "1 once this replica receives deliveries (single active consumer), else 0",
+            int(state.active),
+        )
+        yield GaugeMetricFamily(
+            "presence_warming", "1 while warming up (no offline announced yet)", int(state.warming)
+        )
+        ages = GaugeMetricFamily(
+            "presence_node_heartbeat_age_seconds",
+            "Seconds since the last heartbeat of each live node",
+            labels=["node"],
+        )
+        for node, age in sorted(state.node_ages().items()):
+            ages.add_metric([node], age)
+        yield ages
+        transitions = CounterMetricFamily(
+            "presence_transitions", "Agent status transitions, by new status", labels=["status"]
+        )
+        for status, count in sorted(stats.transitions.items()):
+            transitions.add_metric([status], count)
+        yield transitions
+        dropped = CounterMetricFamily(
+            "presence_dropped", "Messages dropped as bad input, by reason", labels=["reason"]
+        )
+        for reason, count in sorted(stats.dropped.items()):
+            dropped.add_metric([reason], count)
+        yield dropped
+        yield CounterMetricFamily(
+            "presence_typing_starts", "Typing indicators started", stats.typing_starts
+        )
+        yield CounterMetricFamily("presence_node_deaths", "Nodes declared dead", stats.node_deaths)
+        yield CounterMetricFamily("presence_heartbeats", "Heartbeats applied", stats.heartbeats)
+        yield CounterMetricFamily(
+            "presence_messages", "Deliveries consumed from the queue", self._messages()
+        )
+        yield GaugeMetricFamily(
+            "presence_expiry_lag_max_seconds",
+            "Largest lateness of an expiry (typing TTL, offline grace) since start",
+            stats.expiry_lag_max_s,
+        )
+
+
+def build_registry(state: PresenceState, messages: Callable[[], int]) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(PresenceCollector(state, messages))
+    return registry

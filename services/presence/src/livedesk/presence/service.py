@@ -1,0 +1,70 @@
+"""Presence wired together: state, consumer, ticker, key loading and the HTTP app.
+
+`PresenceService(settings, bus)` takes its collaborators, so the standalone mode can run it
+in-process on a `MemoryBus` (mount `service.router` or `service.app`, run `service.run()` as
+a sibling of its server) and `main` runs it on RabbitMQ. `run` keeps the long-lived tasks in
+one TaskGroup: if any dies, all stop and the error reaches the caller, never a deaf service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from livedesk.presence.consumer import Consumer
+from livedesk.presence.http import create_app, create_router
+from livedesk.presence.keys import Keys
+from livedesk.presence.metrics import build_registry
+from livedesk.presence.state import Clock, PresenceState
+from livedesk.presence.ticker import run_ticker
+from livedesk.shared import topology
+from livedesk.shared.bus.base import Bus
+from livedesk.shared.settings import Settings
+from livedesk.shared.tokens import TokenVerifier
+
+
+class PresenceService:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        *,
+        verifier: TokenVerifier | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._settings, self._bus, self._clock = settings, bus, clock
+        self.state = PresenceState(
+            settings.presence, clock, assumed_interval_s=settings.gateway.heartbeat_interval_s
+        )
+        self.consumer = Consumer(
+            self.state, bus, topology.presence_queue(), prefetch=settings.bus.prefetch, clock=clock
+        )
+        self.keys = Keys(settings, verifier)
+        self.registry = build_registry(self.state, lambda: self.consumer.messages)
+        self.router = create_router(self.state, self.keys)
+        self.app = create_app(self.state, self.keys, self.registry, self.readiness)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        detail = {
+            "consuming": self.consumer.subscribed,
+            "token_key": self.keys.verifier is not None,
+            "active": self.state.active,
+            "warming": self.state.warming,
+        }
+        return bool(detail["consuming"] and detail["token_key"]), detail
+
+    async def run(self) -> None:
+        """Consume, tick and load the token key until cancelled or until one of them fails."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.consumer.run(), name="presence-consumer")
+            group.create_task(
+                run_ticker(
+                    self.state,
+                    self._bus,
+                    interval_s=self._settings.presence.tick_interval_s,
+                    clock=self._clock,
+                ),
+                name="presence-ticker",
+            )
+            group.create_task(self.keys.fetch(), name="presence-keys")

@@ -1,0 +1,553 @@
+"""Presence as a pure state machine: decoded messages and clock ticks in, events to publish out.
+
+It holds the gateway nodes and their sockets, the agents with the status last announced, the
+agents' availability (from the API) and the typing entries with their deadlines. Rules:
+
+- an agent is online while any socket of theirs is open on a live node (tabs count once);
+  `busy`/`away` apply while online; with no socket the status is `offline`, announced only
+  after `offline_grace_s` without a socket, so a quick reconnect causes no flapping;
+- a heartbeat is a node's full snapshot: it corrects lost opens and closes; a lower or equal
+  `seq` in the same epoch, or an epoch the node has left, is stale and refused;
+- a node silent for `missed_heartbeats` of its own intervals is dead and its sockets dropped;
+- typing lasts `typing_ttl_s`; repeated starts refresh it silently; it ends with exactly one
+  stop, on stop, expiry, the socket's close or the node's death;
+- warm-up: a replica that has just become active (its first message since start or since a
+  reconnect) rebuilds from snapshots without announcing them, and announces no offline until
+  a full heartbeat round has passed, because "not heard yet" is not "gone".
+
+Time comes from an injected clock. It does no I/O, decoding or logging: the consumer feeds it,
+the ticker calls `tick`, and both publish what it returns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from livedesk.presence.deadlines import Deadlines
+from livedesk.shared.errors import LivedeskError
+from livedesk.shared.events import AgentStatus, AgentStatusChanged, Typing, TypingState
+from livedesk.shared.presence_messages import (
+    AvailabilitySet,
+    AvailabilitySnapshot,
+    ConnectionClosed,
+    ConnectionOpened,
+    NodeHeartbeat,
+    PresenceMessage,
+    TypingSignal,
+)
+from livedesk.shared.settings import PresenceSettings
+
+Clock = Callable[[], float]
+Outgoing = AgentStatusChanged | Typing
+SocketTuple = tuple[str, int, int]  # socket_id, account_id, user_id
+SocketKey = tuple[str, str]  # node, socket_id
+
+UNKNOWN_NODE: Final = "unknown_node"
+STALE_HEARTBEAT: Final = "stale_heartbeat"
+# A node restarted many times in a row is still one node; remembering its last few epochs is
+# enough to refuse a straggling heartbeat of an earlier run.
+RETIRED_EPOCHS: Final = 8
+EXPIRY_LAGS_KEPT: Final = 4096
+
+
+class Dropped(LivedeskError):
+    """A well-formed message that must not change state; `reason` is a stable label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+@dataclass(slots=True, eq=False)
+class Agent:
+    account_id: int
+    user_id: int
+    status: AgentStatus = AgentStatus.OFFLINE  # as last announced (or adopted in warm-up)
+    sockets: int = 0  # open sockets on live nodes
+
+
+@dataclass(slots=True, eq=False)
+class Typer:
+    account_id: int
+    conversation_id: int
+    user_id: int
+    expires_at: float
+    sockets: set[SocketKey] = field(default_factory=set)
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    node_id: str
+    interval_s: float
+    heard_at: float
+    epoch: str | None = None  # None until its first heartbeat
+    seq: int = -1
+    sockets: dict[str, Agent] = field(default_factory=dict)
+    typing: dict[str, set[Typer]] = field(default_factory=dict)  # socket_id -> its typers
+    retired: deque[str] = field(default_factory=lambda: deque(maxlen=RETIRED_EPOCHS))
+
+
+@dataclass(slots=True)
+class SnapshotApply:
+    """A heartbeat being applied: its node and the sockets seen so far."""
+
+    node: Node
+    announce: bool
+    seen: set[str] = field(default_factory=set)
+    gone: list[str] | None = None  # the unseen sockets, once feeding is over
+    done: bool = False
+
+
+@dataclass
+class Stats:
+    transitions: Counter[str] = field(default_factory=Counter)  # by new status
+    typing_starts: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)  # by reason
+    node_deaths: int = 0
+    heartbeats: int = 0
+    # How late typing expiries fired (recent ones, and the worst), and offline ones.
+    expiry_lag_max_s: float = 0.0
+    expiry_lags_s: deque[float] = field(default_factory=lambda: deque(maxlen=EXPIRY_LAGS_KEPT))
+    offline_lag_max_s: float = 0.0
+
+
+class PresenceState:
+    def __init__(
+        self, settings: PresenceSettings, clock: Clock, *, assumed_interval_s: float
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        # The interval of a node we have not heard a heartbeat from yet (the gateways' setting).
+        self._assumed_interval_s = assumed_interval_s
+        self._nodes: dict[str, Node] = {}
+        self._agents: dict[int, dict[int, Agent]] = {}
+        self._availability: dict[tuple[int, int], tuple[AgentStatus, datetime]] = {}
+        self._typing: dict[int, dict[int, dict[int, Typer]]] = {}
+        self._typing_due: Deadlines[Typer] = Deadlines()
+        self._offline_due: Deadlines[Agent] = Deadlines()
+        self._active_since: float | None = None
+        self._online = 0
+        self._socket_count = 0
+        self._typer_count = 0
+        self.stats = Stats()
+
+    # -- input -------------------------------------------------------------------------------
+
+    def handle(self, message: PresenceMessage) -> list[Outgoing]:
+        """Apply one message; return the events to publish. Raise `Dropped` to refuse it."""
+        if isinstance(message, NodeHeartbeat):
+            sockets = ((s.socket_id, s.account_id, s.user_id) for s in message.sockets)
+            return self.apply_heartbeat(message, sockets)
+        self._activate()
+        out: list[Outgoing] = []
+        if isinstance(message, ConnectionOpened):
+            node = self._nodes.get(message.node) or self._add_node(message.node)
+            node.heard_at = self._clock()
+            ref = message.socket
+            self._open(node, ref.socket_id, ref.account_id, ref.user_id, out, announce=True)
+        elif isinstance(message, ConnectionClosed):
+            known = self._known_node(message.node)
+            if known is not None:
+                self._close(known, message.socket.socket_id, out)
+        elif isinstance(message, TypingSignal):
+            self._typing_signal(message, out)
+        elif isinstance(message, AvailabilitySet):
+            self._availability_set(message, out)
+        else:
+            self._availability_snapshot(message, out)
+        return out
+
+    def apply_heartbeat(
+        self, beat: NodeHeartbeat, sockets: Iterable[SocketTuple]
+    ) -> list[Outgoing]:
+        """Apply a node's full snapshot (`sockets`; `beat.sockets` is ignored) as a diff."""
+        applying = self.begin_snapshot(beat)
+        return self.feed_snapshot(applying, sockets) + self.finish_snapshot(applying)
+
+    def begin_snapshot(self, beat: NodeHeartbeat) -> SnapshotApply:
+        """Accept a heartbeat (or raise `Dropped`), to apply in slices with `feed_snapshot`.
+
+        Slices let the caller yield to the event loop inside a 50,000-socket snapshot. Ticks
+        may run between slices; sockets not seen are removed only by `finish_snapshot`.
+        """
+        self._activate()
+        node = self._nodes.get(beat.node)
+        if node is None:
+            node = self._add_node(beat.node)
+        elif (beat.epoch == node.epoch and beat.seq <= node.seq) or beat.epoch in node.retired:
+            raise Dropped(
+                STALE_HEARTBEAT,
+                f"node {beat.node} epoch {beat.epoch} seq {beat.seq} (at seq {node.seq})",
+            )
+        elif node.epoch is not None and beat.epoch != node.epoch:
+            node.retired.append(node.epoch)  # restarted: its new snapshot replaces the old run's
+        node.epoch, node.seq, node.interval_s = beat.epoch, beat.seq, beat.interval_s
+        node.heard_at = self._clock()
+        self.stats.heartbeats += 1
+        # In warm-up the snapshot rebuilds what the previous replica already announced.
+        return SnapshotApply(node, announce=not self.warming)
+
+    def feed_snapshot(
+        self, applying: SnapshotApply, sockets: Iterable[SocketTuple]
+    ) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        node = applying.node
+        if self._nodes.get(node.node_id) is not node:
+            return out  # suspended or declared dead in between: this snapshot is moot
+        current, seen, announce = node.sockets, applying.seen, applying.announce
+        for socket_id, account_id, user_id in sockets:
+            seen.add(socket_id)
+            agent = current.get(socket_id)
+            if agent is None or agent.account_id != account_id or agent.user_id != user_id:
+                self._open(node, socket_id, account_id, user_id, out, announce=announce)
+        return out
+
+    def finish_snapshot(
+        self, applying: SnapshotApply, *, max_sockets: int | None = None
+    ) -> list[Outgoing]:
+        """Close the node's sockets the snapshot did not list, up to `max_sockets` per call.
+
+        Call again while `applying.done` is false: closing 50,000 sockets is a slice job too.
+        """
+        out: list[Outgoing] = []
+        node = applying.node
+        if self._nodes.get(node.node_id) is not node:
+            applying.done = True
+            return out
+        if applying.gone is None:
+            seen = applying.seen
+            if len(seen) == len(node.sockets):
+                applying.gone = []
+            else:
+                applying.gone = [s for s in node.sockets if s not in seen]
+        gone = applying.gone
+        count = len(gone) if max_sockets is None else min(max_sockets, len(gone))
+        for _ in range(count):
+            self._close(node, gone.pop(), out)
+        applying.done = not gone
+        return out
+
+    def tick(self, max_offline: int | None = None) -> list[Outgoing]:
+        """Expire what is due: dead nodes, typing past its TTL, offline past its grace.
+
+        `max_offline` bounds the offline transitions of one call (the rest stay due for the
+        next), so that 20,000 agents of a dead node do not hold up the next typing expiry.
+        """
+        if self._active_since is None:
+            return []  # not the active replica (or not yet): decide nothing
+        now = self._clock()
+        out: list[Outgoing] = []
+        missed = self._settings.missed_heartbeats
+        for node in [n for n in self._nodes.values() if now - n.heard_at > missed * n.interval_s]:
+            self._node_died(node, out)
+        for due, typer in self._typing_due.pop_due(now):
+            if typer.expires_at > now:  # refreshed since it was scheduled
+                self._typing_due.schedule(typer, typer.expires_at)
+            else:
+                self._record_lag(now - due)
+                self._end_typing(typer, out)
+        warm_end = self._warm_end()
+        for due, agent in self._offline_due.pop_due(now, max_offline):
+            if agent.sockets:
+                continue
+            if now < warm_end:
+                self._offline_due.schedule(agent, warm_end)
+                continue
+            self.stats.offline_lag_max_s = max(self.stats.offline_lag_max_s, now - due)
+            self._set_status(agent, AgentStatus.OFFLINE, out, announce=True)
+            self._forget(agent)
+        return out
+
+    def suspend(self) -> None:
+        """Forget what nodes said: after a reconnect this replica may be the standby.
+
+        Nothing is announced now and `tick` decides nothing until the next message arrives
+        (which proves this replica active again); then warm-up starts over, the snapshots
+        restore the sockets, and whoever is in no snapshot goes offline after it.
+        """
+        now = self._clock()
+        for node in self._nodes.values():
+            for agent in node.sockets.values():
+                agent.sockets -= 1
+        for typer in self._typers():
+            typer.sockets.clear()
+        self._nodes.clear()
+        self._socket_count = 0
+        for agent in self._all_agents():
+            if agent.status is not AgentStatus.OFFLINE and agent not in self._offline_due:
+                self._offline_due.schedule(agent, now + self._settings.offline_grace_s)
+        self._active_since = None
+
+    # -- views -------------------------------------------------------------------------------
+
+    def agents_of(self, account_id: int) -> dict[int, AgentStatus]:
+        agents = self._agents.get(account_id, {})
+        return {u: a.status for u, a in agents.items() if a.status is not AgentStatus.OFFLINE}
+
+    def typing_of(self, account_id: int) -> dict[int, list[int]]:
+        conversations = self._typing.get(account_id, {})
+        return {c: sorted(typers) for c, typers in conversations.items()}
+
+    def typers(self, account_id: int, conversation_id: int) -> list[int]:
+        return sorted(self._typing.get(account_id, {}).get(conversation_id, {}))
+
+    @property
+    def active(self) -> bool:
+        """Whether a message arrived since start or the last reconnect (SAC makes us active)."""
+        return self._active_since is not None
+
+    @property
+    def warming(self) -> bool:
+        return self._active_since is None or self._clock() < self._warm_end()
+
+    @property
+    def agents_online(self) -> int:
+        return self._online
+
+    @property
+    def socket_count(self) -> int:
+        return self._socket_count
+
+    @property
+    def typing_count(self) -> int:
+        return self._typer_count
+
+    def node_ages(self) -> dict[str, float]:
+        now = self._clock()
+        return {node_id: now - node.heard_at for node_id, node in self._nodes.items()}
+
+    def next_due(self) -> float | None:
+        dues = (self._typing_due.next_due(), self._offline_due.next_due())
+        return min((d for d in dues if d is not None), default=None)
+
+    # -- nodes and sockets -------------------------------------------------------------------
+
+    def _activate(self) -> None:
+        if self._active_since is None:
+            self._active_since = self._clock()
+
+    def _warm_end(self) -> float:
+        if self._active_since is None:
+            return float("inf")
+        heard = [n.interval_s for n in self._nodes.values() if n.epoch is not None]
+        round_s = max(heard, default=self._assumed_interval_s)
+        return self._active_since + self._settings.warmup_heartbeats * round_s
+
+    def _add_node(self, node_id: str) -> Node:
+        node = Node(node_id, self._assumed_interval_s, heard_at=self._clock())
+        self._nodes[node_id] = node
+        return node
+
+    def _known_node(self, node_id: str) -> Node | None:
+        node = self._nodes.get(node_id)
+        if node is None:
+            if not self.warming:
+                # In warm-up it is merely a node we have not heard yet; later it is an error.
+                raise Dropped(UNKNOWN_NODE, f"message from unknown node {node_id}")
+        else:
+            node.heard_at = self._clock()  # any word from a node shows it alive
+        return node
+
+    def _open(
+        self,
+        node: Node,
+        socket_id: str,
+        account_id: int,
+        user_id: int,
+        out: list[Outgoing],
+        *,
+        announce: bool,
+    ) -> None:
+        previous = node.sockets.get(socket_id)
+        if previous is not None:
+            if previous.account_id == account_id and previous.user_id == user_id:
+                return
+            self._close(node, socket_id, out)
+        agent = self._agent(account_id, user_id)
+        node.sockets[socket_id] = agent
+        agent.sockets += 1
+        self._socket_count += 1
+        if agent.sockets == 1:
+            self._offline_due.cancel(agent)
+            self._settle(agent, out, announce=announce)
+
+    def _close(self, node: Node, socket_id: str, out: list[Outgoing]) -> None:
+        typers = node.typing.pop(socket_id, None)
+        if typers:
+            for typer in list(typers):
+                typer.sockets.discard((node.node_id, socket_id))
+                if not typer.sockets:
+                    self._end_typing(typer, out)
+        agent = node.sockets.pop(socket_id, None)
+        if agent is None:
+            return
+        agent.sockets -= 1
+        self._socket_count -= 1
+        if agent.sockets == 0:
+            self._settle(agent, out, announce=True)
+
+    def _node_died(self, node: Node, out: list[Outgoing]) -> None:
+        del self._nodes[node.node_id]
+        self.stats.node_deaths += 1
+        for socket_id in {*node.sockets, *node.typing}:
+            self._close(node, socket_id, out)
+
+    # -- agents ------------------------------------------------------------------------------
+
+    def _agent(self, account_id: int, user_id: int) -> Agent:
+        agents = self._agents.setdefault(account_id, {})
+        agent = agents.get(user_id)
+        if agent is None:
+            agent = agents[user_id] = Agent(account_id, user_id)
+        return agent
+
+    def _all_agents(self) -> list[Agent]:
+        return [agent for agents in self._agents.values() for agent in agents.values()]
+
+    def _forget(self, agent: Agent) -> None:
+        agents = self._agents.get(agent.account_id, {})
+        if agents.get(agent.user_id) is agent:
+            del agents[agent.user_id]
+            if not agents:
+                del self._agents[agent.account_id]
+
+    def _settle(self, agent: Agent, out: list[Outgoing], *, announce: bool) -> None:
+        """Bring the agent's status in line with its sockets and availability."""
+        if agent.sockets:
+            wanted = self._availability.get((agent.account_id, agent.user_id))
+            status = wanted[0] if wanted else AgentStatus.ONLINE
+            if status is not agent.status:
+                self._set_status(agent, status, out, announce=announce)
+        elif agent.status is AgentStatus.OFFLINE:
+            self._forget(agent)
+        elif agent not in self._offline_due:
+            self._offline_due.schedule(agent, self._clock() + self._settings.offline_grace_s)
+
+    def _set_status(
+        self, agent: Agent, status: AgentStatus, out: list[Outgoing], *, announce: bool
+    ) -> None:
+        was_online = agent.status is not AgentStatus.OFFLINE
+        agent.status = status
+        self._online += (status is not AgentStatus.OFFLINE) - was_online
+        self.stats.transitions[status.value] += 1
+        if announce:
+            out.append(
+                AgentStatusChanged(
+                    account_id=agent.account_id, user_id=agent.user_id, status=status
+                )
+            )
+
+    def _availability_set(self, message: AvailabilitySet, out: list[Outgoing]) -> None:
+        key = (message.agent.account_id, message.agent.user_id)
+        known = self._availability.get(key)
+        if known is not None and known[1] > message.sent_at:
+            return  # overtaken by a later change
+        self._availability[key] = (message.agent.availability, message.sent_at)
+        agent = self._agents.get(key[0], {}).get(key[1])
+        if agent is not None and agent.sockets:
+            self._settle(agent, out, announce=True)
+
+    def _availability_snapshot(self, message: AvailabilitySnapshot, out: list[Outgoing]) -> None:
+        at = message.sent_at
+        # A change sent after this snapshot was taken wins over it.
+        fresh = {key: entry for key, entry in self._availability.items() if entry[1] > at}
+        for entry in message.agents:
+            fresh.setdefault((entry.account_id, entry.user_id), (entry.availability, at))
+        previous, self._availability = self._availability, fresh
+        announce = not self.warming
+        for key in previous.keys() | fresh.keys():
+            before, after = previous.get(key), fresh.get(key)
+            if (before and before[0]) != (after and after[0]):
+                agent = self._agents.get(key[0], {}).get(key[1])
+                if agent is not None and agent.sockets:
+                    self._settle(agent, out, announce=announce)
+
+    # -- typing ------------------------------------------------------------------------------
+
+    def _typing_signal(self, message: TypingSignal, out: list[Outgoing]) -> None:
+        node = self._known_node(message.node)
+        ref = message.socket
+        conversations = self._typing.setdefault(ref.account_id, {})
+        typers = conversations.setdefault(message.conversation_id, {})
+        typer = typers.get(ref.user_id)
+        if message.state is TypingState.START:
+            expires_at = self._clock() + self._settings.typing_ttl_s
+            if typer is None:
+                typer = Typer(ref.account_id, message.conversation_id, ref.user_id, expires_at)
+                typers[ref.user_id] = typer
+                self._typer_count += 1
+                self.stats.typing_starts += 1
+                self._typing_due.schedule(typer, expires_at)
+                out.append(self._typing_event(typer, TypingState.START))
+            typer.expires_at = expires_at  # a refresh: no broadcast, the deadline moves
+            if node is not None:
+                typer.sockets.add((node.node_id, ref.socket_id))
+                node.typing.setdefault(ref.socket_id, set()).add(typer)
+            return
+        if typer is not None:
+            self._end_typing(typer, out)
+        else:
+            self._prune_typing(ref.account_id, message.conversation_id)
+            if self._clock() < self._amnesty_end():
+                # The previous replica may have announced a start we never saw: a stop
+                # nobody needs is harmless, a stuck indicator is not.
+                out.append(
+                    Typing(
+                        account_id=ref.account_id,
+                        conversation_id=message.conversation_id,
+                        user_id=ref.user_id,
+                        state=TypingState.STOP,
+                    )
+                )
+
+    def _amnesty_end(self) -> float:
+        if self._active_since is None:
+            return float("inf")
+        return max(self._warm_end(), self._active_since + self._settings.typing_ttl_s)
+
+    def _end_typing(self, typer: Typer, out: list[Outgoing]) -> None:
+        typers = self._typing.get(typer.account_id, {}).get(typer.conversation_id, {})
+        if typers.get(typer.user_id) is not typer:
+            return
+        del typers[typer.user_id]
+        self._typer_count -= 1
+        self._prune_typing(typer.account_id, typer.conversation_id)
+        self._typing_due.cancel(typer)
+        for node_id, socket_id in typer.sockets:
+            node = self._nodes.get(node_id)
+            fed = node.typing.get(socket_id) if node else None
+            if fed is not None and node is not None:
+                fed.discard(typer)
+                if not fed:
+                    del node.typing[socket_id]
+        typer.sockets.clear()
+        out.append(self._typing_event(typer, TypingState.STOP))
+
+    def _prune_typing(self, account_id: int, conversation_id: int) -> None:
+        conversations = self._typing.get(account_id)
+        if conversations is None:
+            return
+        if conversations.get(conversation_id) == {}:
+            del conversations[conversation_id]
+        if not conversations:
+            del self._typing[account_id]
+
+    def _typers(self) -> list[Typer]:
+        return [t for cs in self._typing.values() for ts in cs.values() for t in ts.values()]
+
+    @staticmethod
+    def _typing_event(typer: Typer, state: TypingState) -> Typing:
+        return Typing(
+            account_id=typer.account_id,
+            conversation_id=typer.conversation_id,
+            user_id=typer.user_id,
+            state=state,
+        )
+
+    def _record_lag(self, lag_s: float) -> None:
+        self.stats.expiry_lags_s.append(lag_s)
+        self.stats.expiry_lag_max_s = max(self.stats.expiry_lag_max_s, lag_s)
