@@ -121,7 +121,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             ("time to live p99 ms", lambda x: x["ttl_p99_ms"]),
             ("events published during it", lambda x: x["published"]),
             ("loss / duplicates", lambda x: f"{x['loss']} / {x['duplicates']}"),
-            ("bind+unbind ops", lambda x: x["bind_ops"]),
+            ("bind / unbind ops (queue bindings)", lambda x: f"{_fmt(x['binds'])} / "
+             f"{_fmt(x['unbinds'])}"),
             ("bind ops per distinct account", lambda x: ratio(x["bind_ops"], x["accounts"])),
         ]))  # fmt: skip
     return "\n\n".join(line for line in out if line)

@@ -79,13 +79,17 @@ class Target(Protocol):
 def client_specs(
     target: Target, accounts: list[Account], sockets: int, slow: int = 0
 ) -> list[dict[str, Any]]:
-    """`sockets` clients over `accounts` round-robin, alternating nodes; the first `slow`
-    clients are slow readers (each on node 0)."""
+    """`sockets` clients over `accounts` round-robin; the first `slow` are slow readers.
+
+    Nodes are chosen so that both the accounts and each account's sockets are spread over
+    every node (account i's k-th socket goes to node (i + k) mod n); slow readers go to node 0.
+    """
     urls = [node.url for node in target.nodes()]
     specs = []
     for index in range(sockets):
-        account = accounts[index % len(accounts)]
-        node = 0 if index < slow else index % len(urls)
+        position, round_ = index % len(accounts), index // len(accounts)
+        account = accounts[position]
+        node = 0 if index < slow else (position + round_) % len(urls)
         specs.append(
             {
                 "url": urls[node],

@@ -23,7 +23,8 @@ from bench.fanout.stats import Histogram
 from bench.fanout.targets import Account, Target, client_specs
 
 P99_LIMIT_S: Final = 0.250
-MIN_PUBLISH_FRACTION: Final = 0.9  # below this the publisher, not the server, set the pace
+MIN_PUBLISH_FRACTION: Final = 0.9
+UNBIND_SETTLE_S: Final = 3.0  # below this the publisher, not the server, set the pace
 
 
 @dataclass(frozen=True)
@@ -513,6 +514,9 @@ async def storm(bench: Bench) -> dict[str, Any]:
     publisher = await Publisher.start(bench, accounts, mode)
     try:
         await load.all("reset")
+        # Earlier workloads' sockets are gone; their unbinds wait out the gateway's grace
+        # (2 s by default). Let them land before counting this storm's operations.
+        await asyncio.sleep(UNBIND_SETTLE_S)
         counters0 = await bench.target.counters()
         cpu0 = node_cpu(bench)
         publishing = asyncio.create_task(
@@ -543,6 +547,8 @@ async def storm(bench: Bench) -> dict[str, Any]:
         "accounts": len(accounts),
         "connected": connected,
         "window_s": sizes.storm_window_s,
+        "binds": _delta(counters0.binds, counters1.binds),
+        "unbinds": _delta(counters0.unbinds, counters1.unbinds),
         "publish_mode": mode,
         "published": published["published"],
         "reconnected": ttl.count,
