@@ -129,10 +129,14 @@ def render(results: dict[str, dict[str, Any]]) -> str:
 
 
 def _ratio_line(label: str, results: dict[str, dict[str, Any]], key: str) -> str:
-    if "livedesk" not in results or "peer" not in results:
+    """Each Livedesk column over the peer, in the Livedesk columns."""
+    if "peer" not in results:
         return ""
-    value = ratio(results["livedesk"].get(key), results["peer"].get(key))
-    return f"  {label:<34}{_fmt(value):>18}"
+    cells = [
+        "" if server == "peer" else _fmt(ratio(result.get(key), results["peer"].get(key)))
+        for server, result in results.items()
+    ]
+    return f"  {label:<34}" + "".join(f"{c:>18}" for c in cells)
 
 
 def _steps(results: dict[str, dict[str, Any]]) -> str:
