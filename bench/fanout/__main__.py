@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--broadcast-rate", type=float, help="events/s in broadcast")
     parser.add_argument("--sparse-rate", type=float, help="events/s in sparse")
     parser.add_argument("--window", type=float, help="seconds per measurement window")
+    parser.add_argument("--slow-rate", type=float, help="events/s in the slow-reader workload")
+    parser.add_argument("--slow-stall", type=float, help="seconds the slow reader stalls")
     parser.add_argument("--loadgen-workers", type=int, help="load generator processes")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/...)")
     return parser.parse_args(argv)
@@ -71,6 +73,10 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         changes["sparse_rate"] = args.sparse_rate
     if args.window:
         changes["window_s"] = args.window
+    if args.slow_rate:
+        changes["slow_rate"] = args.slow_rate
+    if args.slow_stall:
+        changes["slow_stall_s"] = args.slow_stall
     if args.loadgen_workers:
         changes["loadgen_workers"] = args.loadgen_workers
     return replace(sizes, **changes)
