@@ -62,6 +62,7 @@ class Client:
         self.want_reconnect = False
         self.reconnect_t0: float | None = None
         self.ws: ClientConnection | None = None
+        self.local_port = 0
 
     async def run(self) -> None:
         while True:
@@ -69,6 +70,7 @@ class Client:
                 async with self.gen.connecting:
                     ws = await self._open()
                 self.ws = ws
+                self.local_port = ws.local_address[1]
                 async with ws:
                     await self._read(ws)
             except ConnectionClosed as closed:
@@ -229,6 +231,7 @@ class Generator:
                     "close_code": c.close_code,
                     "closed_at": c.closed_at,
                     "received": c.ledger.received,
+                    "local_port": c.local_port,
                 }
                 for c in slow
             ],

@@ -48,6 +48,16 @@ def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
 
 
+def tcp_send_queue(local_port: int, remote_port: int) -> int | None:
+    """Bytes in the kernel send queue of the loopback TCP socket local_port -> remote_port."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1].split(":")[1], fields[2].split(":")[1]
+        if int(local, 16) == local_port and int(remote, 16) == remote_port:
+            return int(fields[4].split(":")[0], 16)
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -110,6 +110,9 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             ("4409 closes counted by nodes", lambda x: x["too_slow_closes"]),
             ("close code the slow client saw", lambda x: x["slow_close_code"]),
             ("its node's RSS growth KB", lambda x: _kb(x["slow_node_rss_growth"])),
+            ("events sent / read while stalled", lambda x: f"{x['slow_published_while_stalled']}"
+             f" / {x['slow_read_while_stalled']}"),
+            ("node kernel send queue KB", lambda x: _kb(x["kernel_send_queue_bytes"])),
         ]))  # fmt: skip
     if "storm" in results:
         r = results["storm"]

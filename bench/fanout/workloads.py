@@ -17,7 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bench.fanout.procs import ProcessGroup, cpu_seconds, load_average, rss_bytes
+from bench.fanout.procs import (
+    ProcessGroup,
+    cpu_seconds,
+    load_average,
+    rss_bytes,
+    tcp_send_queue,
+)
 from bench.fanout.rpc import Worker
 from bench.fanout.stats import Histogram
 from bench.fanout.targets import Account, Target, client_specs
@@ -46,9 +52,10 @@ class Sizes:
     storm_rate: float = 50.0
     slow_sockets: int = 1000
     slow_rate: float = 20.0
-    # At 20 events/s a stalled socket needs ~60 s to pass the gateway's default bound of
-    # 1,000 queued frames (plus what the kernel buffers hold): the stall must outlast that.
-    slow_stall_s: float = 75.0
+    # The stall a full run can afford. At 20 events/s a stalled socket needs ~35 s to pass
+    # the gateway's bound of 1,000 queued frames *after* the kernel's send buffer (which
+    # loopback autotuning grows towards tcp_wmem's 4 MB) is full: expect no eviction here.
+    slow_stall_s: float = 40.0
     loadgen_workers: int = 2
     settle_s: float = 3.0
 
@@ -454,6 +461,12 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
                                accounts)  # fmt: skip
         rss1 = rss_bytes(slow_node)
         counters1 = await bench.target.counters()
+        # What the node's kernel holds for the stalled socket: the gateway's bound counts
+        # only its own (user-space) buffer, so this much is absorbed before it can act.
+        during = await load.stats({})
+        slow_port = during["slow"][0]["local_port"] if during["slow"] else 0
+        kernel_queue = tcp_send_queue(bench.target.nodes()[0].port, slow_port)
+        slow_received = during["slow"][0]["received"] if during["slow"] else None
         watch.cancel()
         evicted_at = await asyncio.gather(watch, return_exceptions=True)
         await load.all("stall", on=False)
@@ -475,6 +488,9 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
         "slow_close_code": close_code,  # as the stalled client saw it once it read again
         "too_slow_closes": _delta(counters0.too_slow_closes, counters1.too_slow_closes),
         "slow_node_rss_growth": rss1 - rss0,
+        "slow_read_while_stalled": slow_received,
+        "slow_published_while_stalled": stalled["published"],
+        "kernel_send_queue_bytes": kernel_queue,
         "p99_shift": _shift(baseline["p99_ms"], stalled["p99_ms"]),
     }
 
