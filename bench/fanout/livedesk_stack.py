@@ -3,9 +3,9 @@
 A fresh PostgreSQL database (`livedesk_bench_<hex>`, dropped at the end), `livedesk migrate`,
 then `livedesk api`, `livedesk presence` and two `livedesk gateway` processes on free ports,
 all against the given RabbitMQ. Accounts: the first with the `livedesk bootstrap` command,
-the rest with the same `bootstrap()` function in-process (a process start per account would
-dominate a 2,000-account setup); then, over REST, a token (POST /v1/auth/token), an inbox,
-a contact and a conversation per account. argon2 is set to its cheapest cost here, as
+the rest with `create_account` in-process, the function that command runs (a process start
+per account would dominate a 2,000-account setup); then, over REST, a token (POST
+/v1/auth/token), an inbox, a contact and a conversation per account. argon2 is set to its cheapest cost here, as
 ApiSettings says benchmarks may: token requests are setup, not what is measured.
 Deliberately not here: the workloads; the gateways' tuning (they run with their defaults).
 """
@@ -148,25 +148,28 @@ class LivedeskTarget:
         return int(json.loads(out.decode().strip().splitlines()[-1])["account_id"])
 
     async def _bootstrap_fn(self, emails: list[str]) -> list[int]:
+        """What `livedesk bootstrap` does (`create_account`), on one engine for the batch."""
         if not emails:
             return []
-        from livedesk.api.main import bootstrap  # type: ignore[import-untyped,unused-ignore]
-        from livedesk.shared.settings import Settings
+        from livedesk.api.accounts import create_account
+        from livedesk.api.db import make_engine
+        from livedesk.api.passwords import Passwords
 
-        settings = Settings.model_validate(
-            {
-                "database_url": self.env["LIVEDESK_DATABASE_URL"],
-                "api": {"password_time_cost": 1, "password_memory_kib": 8},
-            }
-        )
+        engine = make_engine(self.env["LIVEDESK_DATABASE_URL"])
+        passwords = Passwords(time_cost=1, memory_kib=8)
         slots = asyncio.Semaphore(8)
 
         async def one(email: str) -> int:
             async with slots:
-                created = await bootstrap(settings, email, email, PASSWORD)
-                return int(created["account_id"])
+                created = await create_account(
+                    engine, passwords, name=email, email=email, password=PASSWORD
+                )
+                return created.account_id
 
-        return list(await asyncio.gather(*(one(email) for email in emails)))
+        try:
+            return list(await asyncio.gather(*(one(email) for email in emails)))
+        finally:
+            await engine.dispose()
 
     async def _prepare(self, account_id: int, email: str) -> Account:
         http = self._http
