@@ -5,8 +5,9 @@ then `livedesk api`, `livedesk presence` and two `livedesk gateway` processes on
 all against the given RabbitMQ. Accounts: the first with the `livedesk bootstrap` command,
 the rest with `create_account` in-process, the function that command runs (a process start
 per account would dominate a 2,000-account setup); then, over REST, a token (POST
-/v1/auth/token), an inbox, a contact and a conversation per account. argon2 is set to its cheapest cost here, as
-ApiSettings says benchmarks may: token requests are setup, not what is measured.
+/v1/auth/token), an inbox, a contact and a conversation per account. argon2 is set to its
+cheapest cost here, as ApiSettings says benchmarks may: token requests are setup, not what
+is measured.
 Deliberately not here: the workloads; the gateways' tuning (they run with their defaults).
 """
 
