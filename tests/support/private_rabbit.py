@@ -51,9 +51,13 @@ class PrivateRabbit:
         # The server script runs as the rabbitmq user when started by root.
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self._home)], check=False)
         subprocess.run(["rabbitmq-server", "-detached"], env=env, check=True)
-        # `wait` follows the pid file until the node has booted; `await_startup` alone
-        # fails at once while the node is not yet reachable.
-        self.ctl("wait", str(self._home / "pid"), "--timeout", "90")
+        try:
+            # `wait` follows the pid file until the node has booted; `await_startup` alone
+            # fails at once while the node is not yet reachable.
+            self.ctl("wait", str(self._home / "pid"), "--timeout", "90")
+        except BaseException:
+            self.stop()  # a node that failed to boot must not outlive the test run
+            raise
 
     def ctl(self, *args: str) -> None:
         subprocess.run(
@@ -75,6 +79,8 @@ class PrivateRabbit:
 
     def stop(self) -> None:
         try:
-            self.ctl("stop")
+            subprocess.run(
+                ["rabbitmqctl", "-n", self.node, "stop"], capture_output=True, timeout=120
+            )
         finally:
             shutil.rmtree(self._home, ignore_errors=True)

@@ -1,7 +1,7 @@
 """`livedesk <command>`: parse the command line and hand over to the service that owns it.
 
 Each service's module is imported only when its command runs, so `livedesk gateway` does not
-load the API's database stack. Commands not built yet say so and exit with status 2.
+load the API's database stack.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-
-NOT_BUILT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +45,10 @@ def _add_host_port(parser: argparse.ArgumentParser, *, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "gateway":
+        from livedesk.gateway.main import run as run_gateway
+
+        return run_gateway(args.host, args.port, args.node_id)
     if args.command == "presence":
         from livedesk.presence.main import main as presence_main
 
@@ -55,11 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livedesk.api.main import run
 
         return run(args)
-    sys.stderr.write(
-        f"livedesk {args.command}: not built yet. Open issues track it; "
-        "the shared contracts (events, routing, topology, bus) are in place.\n"
-    )
-    return NOT_BUILT
+    from livedesk.standalone.main import run as run_standalone
+
+    return run_standalone(args.host, args.port, args.data_dir)
 
 
 if __name__ == "__main__":

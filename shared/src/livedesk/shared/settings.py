@@ -71,9 +71,38 @@ class GatewaySettings(BaseModel):
     auth_timeout_s: float = Field(default=10.0, gt=0)
     send_queue_frames: int = Field(default=1000, ge=1)
     send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # The kernel's send buffer of each socket. Left to autotuning it grows to 4 MB on
+    # loopback (tcp_wmem), where the send queue's bounds cannot see it: a stalled reader then
+    # took minutes to be closed with 4409 (measured by bench.fanout). Fixed, the bounds apply
+    # after this much. 0 keeps the kernel's autotuning.
+    socket_send_buffer_bytes: int = Field(default=64 * 1024, ge=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=256)
     max_subscriptions: int = Field(default=200, ge=1)
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    # Frames a client may send: a UI sends a handful a second; a burst covers a reconnect
+    # that re-subscribes to its open conversations at once.
+    frames_per_s: float = Field(default=20.0, gt=0)
+    frames_burst: float = Field(default=100.0, ge=1)
+    # Typing is sent on keystrokes by careless clients; presence needs one every few seconds.
+    typing_per_s: float = Field(default=2.0, gt=0)
+    typing_burst: float = Field(default=5.0, ge=1)
+    # Bad frames answered with an error before the socket is closed with 4429.
+    bad_frames_per_s: float = Field(default=0.5, gt=0)
+    bad_frames_burst: float = Field(default=10.0, ge=1)
+    # An offset that arrives ahead of the next expected one is held this long before the
+    # gap is filled from the replay endpoint: the broker rarely reorders, a retry may lag.
+    gap_wait_s: float = Field(default=0.3, gt=0)
+    replay_page_size: int = Field(default=500, ge=1, le=1000)
+    # The last socket of an account leaving unbinds only after this: a page reload or a
+    # reconnect storm does not churn bindings.
+    unbind_grace_s: float = Field(default=2.0, ge=0)
+    # WebSocket pings find dead peers: a socket silent past interval + timeout is closed.
+    ping_interval_s: float = Field(default=20.0, gt=0)
+    ping_timeout_s: float = Field(default=20.0, gt=0)
+    # On SIGTERM, sockets get `reconnect` and 1001 spread over this window, so the other
+    # nodes see a ramp rather than a storm.
+    drain_window_s: float = Field(default=5.0, ge=0)
+    http_timeout_s: float = Field(default=5.0, gt=0)
 
 
 class PresenceSettings(BaseModel):

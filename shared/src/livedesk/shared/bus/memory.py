@@ -68,8 +68,10 @@ class MemorySubscription(Subscription):
     async def ack(self, delivery: Delivery, *, multiple: bool = False) -> None:
         tag = _tag(delivery)
         if multiple:
-            for settled in [t for t in self._unacked if t <= tag]:
-                del self._unacked[settled]
+            # Tags are handed out in increasing order and the dict keeps insertion order, so
+            # everything up to `tag` sits at the front: settle from there, not by a scan.
+            while self._unacked and (oldest := next(iter(self._unacked))) <= tag:
+                del self._unacked[oldest]
         else:
             self._unacked.pop(tag, None)
 

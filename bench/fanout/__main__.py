@@ -1,0 +1,184 @@
+"""`python -m bench.fanout`: run the workloads on the peer and on Livedesk, print, save JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench.fanout import report
+from bench.fanout.livedesk_stack import LivedeskTarget
+from bench.fanout.procs import ROOT, ProcessGroup, load_average, raise_fd_limit
+from bench.fanout.targets import PeerTarget, Target
+from bench.fanout.workloads import WORKLOADS, Bench, Sizes
+
+RESULTS = ROOT / "bench" / "results"
+# Workloads that Livedesk runs once per publish mode (columns livedesk, livedesk-<mode>).
+MULTI_MODE = ("broadcast", "sparse")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fanout",
+        description="Livedesk's gateway vs python-socketio + AsyncAioPikaManager, side by side.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
+    parser.add_argument("--servers", default="peer,livedesk", help="comma list of: peer, livedesk")
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma list of: {', '.join(WORKLOADS)}",
+    )
+    parser.add_argument(
+        "--livedesk-mode",
+        default="rest,bus",
+        help="how Livedesk events are published in broadcast and sparse, comma list: rest "
+        "(POST messages: the whole path, API, outbox, relay, gateway) and/or bus (pre-encoded "
+        "events onto livedesk.events, like for like with the peer's emit); the first mode "
+        "is also used by the slow reader",
+    )
+    parser.add_argument("--saturation-mode", choices=("rest", "bus"), default="bus")
+    parser.add_argument("--amqp-url", default=os.environ.get(
+        "LIVEDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))  # fmt: skip
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("LIVEDESK_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )  # fmt: skip
+    parser.add_argument("--broadcast-rate", type=float, help="events/s in broadcast")
+    parser.add_argument("--sparse-rate", type=float, help="events/s in sparse")
+    parser.add_argument("--window", type=float, help="seconds per measurement window")
+    parser.add_argument("--slow-rate", type=float, help="events/s in the slow-reader workload")
+    parser.add_argument("--slow-stall", type=float, help="seconds the slow reader stalls")
+    parser.add_argument("--loadgen-workers", type=int, help="load generator processes")
+    parser.add_argument("--out", type=Path, help="JSON file (default bench/results/...)")
+    return parser.parse_args(argv)
+
+
+def sizes_from(args: argparse.Namespace) -> Sizes:
+    sizes = Sizes.quick() if args.quick else Sizes()
+    changes: dict[str, Any] = {}
+    if args.broadcast_rate:
+        changes["broadcast_rate"] = args.broadcast_rate
+    if args.sparse_rate:
+        changes["sparse_rate"] = args.sparse_rate
+    if args.window:
+        changes["window_s"] = args.window
+    if args.slow_rate:
+        changes["slow_rate"] = args.slow_rate
+    if args.slow_stall:
+        changes["slow_stall_s"] = args.slow_stall
+    if args.loadgen_workers:
+        changes["loadgen_workers"] = args.loadgen_workers
+    return replace(sizes, **changes)
+
+
+def make_target(name: str, group: ProcessGroup, args: argparse.Namespace) -> Target:
+    if name == "peer":
+        return PeerTarget(group, args.amqp_url)
+    if name == "livedesk":
+        return LivedeskTarget(group, args.amqp_url, args.postgres_url)
+    raise SystemExit(f"unknown server {name!r}")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    servers = [s for s in args.servers.split(",") if s]
+    workloads = [w for w in args.workloads.split(",") if w]
+    if unknown := [w for w in workloads if w not in WORKLOADS]:
+        raise SystemExit(f"unknown workloads: {unknown}")
+    # Idle memory first: it must see nodes that have not served anything yet.
+    workloads.sort(key=list(WORKLOADS).index)
+    sizes = sizes_from(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_dir = RESULTS / f"logs-{stamp}"
+    results: dict[str, dict[str, Any]] = {w: {} for w in workloads}
+    meta: dict[str, Any] = {
+        "started": stamp,
+        "argv": sys.argv,
+        "quick": args.quick,
+        "sizes": asdict(sizes),
+        "fd_limit": raise_fd_limit(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg_start": load_average(),
+        "commit": _commit(),
+        "logs": str(log_dir),
+        "errors": {},
+    }
+    for server in servers:
+        async with ProcessGroup(log_dir) as group:
+            target = make_target(server, group, args)
+            modes = [m for m in args.livedesk_mode.split(",") if m]
+            if bad := [m for m in modes if m not in ("rest", "bus")]:
+                raise SystemExit(f"unknown livedesk modes: {bad}")
+            bench = Bench(target, group, sizes, modes[0], args.saturation_mode)
+            print(f"== {server}: starting", flush=True)
+            try:
+                await target.start()
+                for workload in workloads:
+                    print(f"== {server}: {workload} (load avg {load_average()[0]:.2f})",
+                          flush=True)  # fmt: skip
+                    started = time.monotonic()
+                    runs = [(server, bench)]
+                    if server == "livedesk" and workload in MULTI_MODE:
+                        runs = [
+                            (server if i == 0 else f"{server}-{mode}", replace(bench,
+                             livedesk_mode=mode))
+                            for i, mode in enumerate(modes)
+                        ]  # fmt: skip
+                    for column, variant in runs:
+                        try:
+                            results[workload][column] = await WORKLOADS[workload](variant)
+                        except Exception as error:
+                            traceback.print_exc()
+                            meta["errors"][f"{column}/{workload}"] = (
+                                f"{type(error).__name__}: {error}"
+                            )
+                    print(f"   {time.monotonic() - started:.1f} s", flush=True)
+            finally:
+                await target.stop()
+    meta["load_avg_end"] = load_average()
+    return {"meta": meta, "results": results}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_fd_limit()
+    data = uvloop.run(run(args))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = args.out or RESULTS / f"fanout-{data['meta']['started']}.json"
+    out.write_text(json.dumps(data, indent=1, default=str))
+    meta = data["meta"]
+    print()
+    print(
+        f"fanout bench ({'quick' if meta['quick'] else 'full'}), commit {meta['commit']}, "
+        f"{meta['cpus']} cores, load avg at start {meta['load_avg_start'][0]:.2f}, "
+        f"at end {meta['load_avg_end'][0]:.2f}"
+    )
+    print(report.render(data["results"]))
+    for where, error in meta["errors"].items():
+        print(f"ERROR {where}: {error}")
+    print(f"\nraw results: {out}\nprocess logs: {meta['logs']}")
+    return 1 if meta["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

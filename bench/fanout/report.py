@@ -1,0 +1,162 @@
+"""Tables for the terminal: one per workload, both servers side by side, and the ratios.
+
+Ratios are Livedesk over the peer (deliveries per node CPU-second, idle memory, ...), the
+figures the gateway issue's aims are stated in. A missing figure prints as "-".
+Deliberately not here: measuring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Row = tuple[str, Callable[[dict[str, Any]], Any]]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(title: str, results: dict[str, dict[str, Any]], rows: list[Row]) -> str:
+    servers = list(results)
+    lines = [title, f"  {'':<34}" + "".join(f"{s:>18}" for s in servers)]
+    for label, get in rows:
+        cells = []
+        for server in servers:
+            try:
+                cells.append(_fmt(get(results[server])))
+            except (KeyError, TypeError, IndexError):
+                cells.append("-")
+        lines.append(f"  {label:<34}" + "".join(f"{c:>18}" for c in cells))
+    return "\n".join(lines)
+
+
+def ratio(a: Any, b: Any) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return float(a) / float(b)
+
+
+def _kb(value: Any) -> float | None:
+    return None if value is None else value / 1024
+
+
+WINDOW_ROWS: list[Row] = [
+    ("publish mode", lambda r: r["publish_mode"]),
+    ("events/s asked / reached", lambda r: f"{r['asked_rate']:.0f} / {r['achieved_rate']:.0f}"),
+    ("deliveries/s", lambda r: r["deliveries_per_s"]),
+    ("latency p50 ms", lambda r: r["p50_ms"]),
+    ("latency p99 ms", lambda r: r["p99_ms"]),
+    ("node CPU-s per 100k deliveries", lambda r: r["cpu_s_per_100k"]),
+    ("deliveries per node CPU-s", lambda r: r["deliveries_per_cpu_s"]),
+    ("loss / duplicates", lambda r: f"{r['loss']} / {r['duplicates']}"),
+    ("load generator CPU-s", lambda r: r["loadgen_cpu_s"]),
+    ("load avg before", lambda r: f"{r['load_avg_before'][0]:.2f}"),
+]
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    """`results[workload][server]` -> the text of every table."""
+    out: list[str] = []
+    if "idle" in results:
+        r = results["idle"]
+        out.append(table("IDLE MEMORY (authenticated idle sockets, RSS of the nodes)", r, [
+            ("sockets live / asked", lambda x: f"{x['live']} / {x['sockets']}"),
+            ("accounts", lambda x: x["accounts"]),
+            ("connect time s", lambda x: x["connect_s"]),
+            ("KB per idle socket", lambda x: _kb(x["bytes_per_socket"])),
+        ]))  # fmt: skip
+        out.append(_ratio_line("KB per socket livedesk/peer", r, "bytes_per_socket"))
+    for name, title in (("broadcast", "BROADCAST (one account)"), ("sparse", "SPARSE (one "
+                        "account per socket, events to random accounts)")):  # fmt: skip
+        if name in results:
+            r = results[name]
+            rows = [("sockets / accounts", lambda x: f"{x['sockets']} / {x['accounts']}"),
+                    *WINDOW_ROWS]  # fmt: skip
+            if name == "sparse":
+                rows.append(("foreign messages at nodes", lambda x: x["foreign_messages"]))
+            out.append(table(title.upper(), r, rows))
+            out.append(_ratio_line("deliveries per CPU-s livedesk/peer", r, "deliveries_per_cpu_s"))
+            out.append(_ratio_line("p99 livedesk/peer", r, "p99_ms"))
+    if "saturation" in results:
+        r = results["saturation"]
+        out.append(table("SATURATION (broadcast topology, rate stepped up)", r, [
+            ("publish mode", lambda x: x["publish_mode"]),
+            ("highest rate sustained ev/s", lambda x: x["highest_sustained_rate"]),
+            ("deliveries/s at it", lambda x: x["deliveries_per_s_at_highest"]),
+            ("stopped by", lambda x: x["stopped_by"] or "end of steps"),
+        ]))  # fmt: skip
+        out.append(_steps(r))
+    if "slow" in results:
+        r = results["slow"]
+        out.append(table("SLOW READER (one socket stops reading)", r, [
+            ("others' p99 ms before", lambda x: x["baseline"]["p99_ms"]),
+            ("others' p99 ms while stalled", lambda x: x["stalled"]["p99_ms"]),
+            ("p99 shift", lambda x: None if x["p99_shift"] is None
+             else f"{x['p99_shift'] * 100:+.0f}%"),
+            ("others' loss", lambda x: x["stalled"]["loss"]),
+            ("eviction after s", lambda x: x["eviction_s"] if x["eviction_s"] is not None
+             else f">{x['stall_s']:.0f} (none seen)"),
+            ("4409 closes counted by nodes", lambda x: x["too_slow_closes"]),
+            ("close code the slow client saw", lambda x: x["slow_close_code"]),
+            ("its node's RSS growth KB", lambda x: _kb(x["slow_node_rss_growth"])),
+            ("events sent / read while stalled", lambda x: f"{x['slow_published_while_stalled']}"
+             f" / {x['slow_read_while_stalled']}"),
+            ("node kernel send queue KB", lambda x: _kb(x["kernel_send_queue_bytes"])),
+        ]))  # fmt: skip
+    if "storm" in results:
+        r = results["storm"]
+        out.append(table("RECONNECT STORM (every socket reconnects with resume)", r, [
+            ("sockets / accounts", lambda x: f"{x['sockets']} / {x['accounts']}"),
+            ("window s", lambda x: x["window_s"]),
+            ("reconnected / live after", lambda x: f"{x['reconnected']} / {x['live_after']}"),
+            ("time to live p50 ms", lambda x: x["ttl_p50_ms"]),
+            ("time to live p99 ms", lambda x: x["ttl_p99_ms"]),
+            ("events published during it", lambda x: x["published"]),
+            ("loss / duplicates", lambda x: f"{x['loss']} / {x['duplicates']}"),
+            ("bind / unbind ops (queue bindings)", lambda x: f"{_fmt(x['binds'])} / "
+             f"{_fmt(x['unbinds'])}"),
+            ("bind ops per distinct account", lambda x: ratio(x["bind_ops"], x["accounts"])),
+        ]))  # fmt: skip
+    return "\n\n".join(line for line in out if line)
+
+
+def _ratio_line(label: str, results: dict[str, dict[str, Any]], key: str) -> str:
+    """Each Livedesk column over the peer, in the Livedesk columns."""
+    if "peer" not in results:
+        return ""
+    cells = [
+        "" if server == "peer" else _fmt(ratio(result.get(key), results["peer"].get(key)))
+        for server, result in results.items()
+    ]
+    return f"  {label:<34}" + "".join(f"{c:>18}" for c in cells)
+
+
+def _steps(results: dict[str, dict[str, Any]]) -> str:
+    lines = ["  steps (server: asked ev/s -> deliveries/s, p99 ms, loss)"]
+    for server, result in results.items():
+        parts = [
+            f"{s['asked_rate']:.0f}->{s['deliveries_per_s']:,.0f},{_fmt(s['p99_ms'])},{s['loss']}"
+            + ("" if s["sustained"] else "X")
+            for s in result.get("steps", [])
+        ]
+        lines.append(f"    {server}: " + "  ".join(parts))
+    if "livedesk" in results and "peer" in results:
+        peer = {s["asked_rate"]: s for s in results["peer"]["steps"] if s["sustained"]}
+        shared = [
+            f"{s['asked_rate']:.0f}: {_fmt(ratio(s['p99_ms'], peer[s['asked_rate']]['p99_ms']))}"
+            for s in results["livedesk"]["steps"]
+            if s["asked_rate"] in peer
+        ]
+        lines.append("    p99 livedesk/peer at each rate the peer sustains: " + ", ".join(shared))
+    return "\n".join(lines)

@@ -1,0 +1,592 @@
+"""The six workloads, each a function of one `Target`, returning a plain dict of figures.
+
+Every workload starts its own load generator workers and publisher, so one workload's sockets
+and buffers never count in the next; server nodes live for the whole run of a target (idle
+memory runs first, on nodes that have served nothing yet). A measurement `window` resets the
+load generator's counters, reads the nodes' CPU, publishes at a fixed rate, waits until every
+client has everything the publisher reports (or nothing moves for `settle_s`), and reads CPU
+again, so CPU covers exactly the work of delivering that window.
+Deliberately not here: printing (report) and process lifetimes (procs, targets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bench.fanout.procs import (
+    ProcessGroup,
+    cpu_seconds,
+    load_average,
+    rss_bytes,
+    tcp_send_queue,
+)
+from bench.fanout.rpc import Worker
+from bench.fanout.stats import Histogram
+from bench.fanout.targets import Account, Target, client_specs
+
+P99_LIMIT_S: Final = 0.250
+MIN_PUBLISH_FRACTION: Final = 0.9
+UNBIND_SETTLE_S: Final = 3.0  # below this the publisher, not the server, set the pace
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Counts and durations; `--quick` shrinks every one of them."""
+
+    broadcast_sockets: int = 1000
+    broadcast_rate: float = 20.0
+    window_s: float = 20.0
+    sparse_sockets: int = 2000
+    sparse_rate: float = 200.0
+    idle_sockets: int = 10_000
+    idle_accounts: int = 2000
+    saturation_rates: tuple[float, ...] = (10, 20, 40, 60, 80, 120, 160, 240, 320)
+    saturation_window_s: float = 10.0
+    storm_sockets: int = 5000
+    storm_accounts: int = 500
+    storm_window_s: float = 10.0
+    storm_rate: float = 50.0
+    slow_sockets: int = 1000
+    slow_rate: float = 20.0
+    # The stall a full run can afford. At 20 events/s a stalled socket needs ~35 s to pass
+    # the gateway's bound of 1,000 queued frames *after* the kernel's send buffer (which
+    # loopback autotuning grows towards tcp_wmem's 4 MB) is full: expect no eviction here.
+    slow_stall_s: float = 40.0
+    loadgen_workers: int = 2
+    settle_s: float = 3.0
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            broadcast_sockets=200,
+            broadcast_rate=20.0,
+            window_s=2.0,
+            sparse_sockets=50,
+            sparse_rate=50.0,
+            idle_sockets=500,
+            idle_accounts=20,
+            saturation_rates=(20, 100),
+            saturation_window_s=3.0,
+            storm_sockets=200,
+            storm_accounts=20,
+            storm_window_s=2.0,
+            storm_rate=20.0,
+            slow_sockets=50,
+            slow_rate=50.0,
+            slow_stall_s=6.0,
+            settle_s=1.5,
+        )
+
+
+@dataclass
+class Bench:
+    target: Target
+    group: ProcessGroup
+    sizes: Sizes
+    livedesk_mode: str  # "rest" or "bus": how Livedesk events are published
+    saturation_mode: str
+
+
+class Load:
+    """The load generator's worker processes, addressed as one."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    @classmethod
+    async def start(
+        cls, bench: Bench, specs: list[dict[str, Any]], timeout_s: float = 300.0
+    ) -> tuple[Load, dict[str, Any]]:
+        count = max(1, min(bench.sizes.loadgen_workers, len(specs)))
+        workers = []
+        for index in range(count):
+            process = await bench.group.start(
+                f"loadgen-{bench.target.name}-{index}",
+                [sys.executable, "-m", "bench.fanout.loadgen"],
+                pipes=True,
+            )
+            workers.append(Worker(f"loadgen-{index}", process))
+        load = cls(workers)
+        shares = [specs[index::count] for index in range(count)]
+        replies = await load.each(
+            "connect",
+            [
+                {"protocol": bench.target.protocol, "clients": share, "timeout_s": timeout_s}
+                for share in shares
+            ],
+        )
+        return load, {
+            "live": sum(r["live"] for r in replies),
+            "failed": sum(r["failed"] for r in replies),
+            "seconds": max(r["seconds"] for r in replies),
+            "errors": _merge_counts(r["errors"] for r in replies),
+        }
+
+    async def each(self, op: str, args: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(
+            await asyncio.gather(
+                *(worker.call(op, **arg) for worker, arg in zip(self.workers, args, strict=True))
+            )
+        )
+
+    async def all(self, op: str, **args: Any) -> list[dict[str, Any]]:
+        return await self.each(op, [args] * len(self.workers))
+
+    async def stats(self, expected: dict[str, int]) -> dict[str, Any]:
+        replies = await self.all("stats", expected=expected)
+        latency = Histogram.merged(Histogram.from_json(r["latency"]) for r in replies)
+        ttl = Histogram.merged(Histogram.from_json(r["time_to_live"]) for r in replies)
+        return {
+            "live": sum(r["live"] for r in replies),
+            "deliveries": sum(r["deliveries"] for r in replies),
+            "latency": latency,
+            "time_to_live": ttl,
+            "loss": sum(r["loss"] for r in replies),
+            "clients_with_loss": sum(r["clients_with_loss"] for r in replies),
+            "duplicates": sum(r["duplicates"] for r in replies),
+            "closes": _merge_counts(r["closes"] for r in replies),
+            "errors": _merge_counts(r["errors"] for r in replies),
+            "slow": [s for r in replies for s in r["slow"]],
+        }
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(w.process.pid) for w in self.workers)
+
+    async def close(self, group: ProcessGroup) -> None:
+        for worker in self.workers:
+            try:
+                await worker.call("close", timeout_s=30)
+            except Exception as error:  # it is being stopped either way
+                print(f"  ({worker.name} close: {error})", file=sys.stderr)
+            await group.stop(worker.process)
+
+
+class Publisher:
+    def __init__(self, worker: Worker, mode: str) -> None:
+        self.worker, self.mode = worker, mode
+
+    @classmethod
+    async def start(cls, bench: Bench, accounts: list[Account], mode: str) -> Publisher:
+        process = await bench.group.start(
+            f"publisher-{bench.target.name}",
+            [sys.executable, "-m", "bench.fanout.publisher"],
+            pipes=True,
+        )
+        worker = Worker("publisher", process)
+        await worker.call("init", **bench.target.publisher_init(mode, accounts))
+        return cls(worker, mode)
+
+    async def publish(self, **args: Any) -> dict[str, Any]:
+        return await self.worker.call("publish", **args)
+
+    async def expected(self, published: dict[str, Any]) -> dict[str, int]:
+        """Each account's last seq/offset: as published, or as the API's replay reports."""
+        if self.mode == "rest":
+            reply = await self.worker.call("latest", accounts=list(published["last"]))
+            return {k: int(v) for k, v in reply["last"].items()}
+        return {k: int(v) for k, v in published["last"].items()}
+
+    async def close(self, group: ProcessGroup) -> None:
+        try:
+            await self.worker.call("close", timeout_s=30)
+        finally:
+            await group.stop(self.worker.process)
+
+
+def _merge_counts(parts: Any) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.items():
+            total[key] = total.get(key, 0) + int(value)
+    return total
+
+
+def node_cpu(bench: Bench) -> float:
+    return sum(cpu_seconds(node.process.pid) for node in bench.target.nodes())
+
+
+def node_rss(bench: Bench) -> int:
+    return sum(rss_bytes(node.process.pid) for node in bench.target.nodes())
+
+
+def helper_cpu(bench: Bench) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in bench.target.helper_pids().items()}
+
+
+async def drain(load: Load, expected: dict[str, int], settle_s: float) -> dict[str, Any]:
+    """Stats once nothing is missing, or once deliveries stopped moving for `settle_s`."""
+    last_count, last_move = -1, time.monotonic()
+    while True:
+        stats = await load.stats(expected)
+        now = time.monotonic()
+        if stats["deliveries"] != last_count:
+            last_count, last_move = stats["deliveries"], now
+            stats["last_progress"] = now
+        if stats["loss"] == 0 or now - last_move >= settle_s:
+            stats["last_progress"] = last_move
+            return stats
+        await asyncio.sleep(0.25)
+
+
+async def window(
+    bench: Bench,
+    load: Load,
+    publisher: Publisher,
+    rate: float,
+    duration_s: float,
+    accounts: list[Account],
+    *,
+    random_accounts: bool = False,
+) -> dict[str, Any]:
+    await load.all("reset")
+    before_load = load_average()
+    cpu0, lg0, helpers0 = node_cpu(bench), load.cpu(), helper_cpu(bench)
+    started = time.monotonic()
+    published = await publisher.publish(
+        rate=rate,
+        duration_s=duration_s,
+        accounts=[a.id for a in accounts],
+        random=random_accounts,
+    )
+    expected = await publisher.expected(published)
+    stats = await drain(load, expected, bench.sizes.settle_s)
+    cpu = node_cpu(bench) - cpu0
+    helpers = {k: v - helpers0.get(k, 0.0) for k, v in helper_cpu(bench).items()}
+    elapsed = max(published["seconds"], stats["last_progress"] - started)
+    return summarize(stats, published, cpu, load.cpu() - lg0, helpers, elapsed, before_load)
+
+
+def summarize(
+    stats: dict[str, Any],
+    published: dict[str, Any],
+    cpu: float,
+    loadgen_cpu: float,
+    helpers: dict[str, float],
+    elapsed: float,
+    before_load: tuple[float, float, float],
+) -> dict[str, Any]:
+    latency: Histogram = stats["latency"]
+    deliveries = stats["deliveries"]
+    return {
+        "publish_mode": published["mode"],
+        "asked_rate": published["asked_rate"],
+        "published": published["published"],
+        "publish_failures": published["failures"],
+        "achieved_rate": published["achieved_rate"],
+        "publisher_limited": published["achieved_rate"]
+        < MIN_PUBLISH_FRACTION * published["asked_rate"],
+        "deliveries": deliveries,
+        "deliveries_per_s": deliveries / elapsed if elapsed else 0.0,
+        "p50_ms": _ms(latency.percentile(0.50)),
+        "p99_ms": _ms(latency.percentile(0.99)),
+        "max_ms": _ms(latency.percentile(1.0)),
+        "loss": stats["loss"],
+        "clients_with_loss": stats["clients_with_loss"],
+        "duplicates": stats["duplicates"],
+        "node_cpu_s": cpu,
+        "cpu_s_per_100k": cpu / deliveries * 100_000 if deliveries else None,
+        "deliveries_per_cpu_s": deliveries / cpu if cpu else None,
+        "loadgen_cpu_s": loadgen_cpu,
+        "helper_cpu_s": helpers,
+        "live": stats["live"],
+        "closes": stats["closes"],
+        "errors": stats["errors"],
+        "load_avg_before": before_load,
+        "load_avg_after": load_average(),
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def sustained(result: dict[str, Any]) -> bool:
+    p99 = result["p99_ms"]
+    return (
+        p99 is not None
+        and p99 <= P99_LIMIT_S * 1000
+        and result["loss"] == 0
+        and not result["publisher_limited"]
+        and result["publish_failures"] == 0
+    )
+
+
+async def _publish_accounts(bench: Bench, mode: str, pool: int) -> list[Account]:
+    if mode == "bus":
+        return [await bench.target.bus_account()]
+    return await bench.target.accounts(pool)
+
+
+# -- the workloads ----------------------------------------------------------------------
+
+
+async def idle(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    accounts = await bench.target.accounts(min(sizes.idle_accounts, sizes.idle_sockets))
+    await asyncio.sleep(1.0)
+    rss0 = node_rss(bench)
+    load, connected = await Load.start(bench, client_specs(bench.target, accounts,
+                                                           sizes.idle_sockets))  # fmt: skip
+    try:
+        await asyncio.sleep(3.0)  # let handshakes' garbage go and heartbeats start
+        rss1 = node_rss(bench)
+        live = connected["live"]
+        return {
+            "sockets": sizes.idle_sockets,
+            "accounts": len(accounts),
+            "live": live,
+            "connect_s": connected["seconds"],
+            "errors": connected["errors"],
+            "rss_before": rss0,
+            "rss_after": rss1,
+            "bytes_per_socket": (rss1 - rss0) / live if live else None,
+        }
+    finally:
+        await load.close(bench.group)
+
+
+async def broadcast(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    mode = bench.target.publish_mode(bench.livedesk_mode)
+    accounts = await _publish_accounts(bench, mode, 1)
+    return await _fanout(bench, mode, accounts, sizes.broadcast_sockets, sizes.broadcast_rate)
+
+
+async def sparse(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    mode = bench.target.publish_mode(bench.livedesk_mode)
+    if mode == "bus":
+        accounts = [await bench.target.bus_account() for _ in range(sizes.sparse_sockets)]
+    else:
+        accounts = await bench.target.accounts(sizes.sparse_sockets)
+    return await _fanout(
+        bench, mode, accounts, sizes.sparse_sockets, sizes.sparse_rate, random_accounts=True
+    )
+
+
+async def _fanout(
+    bench: Bench,
+    mode: str,
+    accounts: list[Account],
+    sockets: int,
+    rate: float,
+    *,
+    random_accounts: bool = False,
+) -> dict[str, Any]:
+    sizes = bench.sizes
+    counters0 = await bench.target.counters()
+    load, connected = await Load.start(bench, client_specs(bench.target, accounts, sockets))
+    publisher = await Publisher.start(bench, accounts, mode)
+    try:
+        # Warm-up: first events pay for lazy imports, JIT-less caches, the first bindings.
+        await window(bench, load, publisher, rate, 1.0, accounts, random_accounts=random_accounts)
+        result = await window(
+            bench, load, publisher, rate, sizes.window_s, accounts,
+            random_accounts=random_accounts,
+        )  # fmt: skip
+    finally:
+        await publisher.close(bench.group)
+        await load.close(bench.group)
+    counters1 = await bench.target.counters()
+    foreign = None
+    if counters1.foreign_messages is not None and counters0.foreign_messages is not None:
+        foreign = counters1.foreign_messages - counters0.foreign_messages
+    return {
+        "sockets": sockets,
+        "accounts": len(accounts),
+        "connected": connected,
+        "foreign_messages": foreign,
+        **result,
+    }
+
+
+async def saturation(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    mode = bench.target.publish_mode(bench.saturation_mode)
+    accounts = await _publish_accounts(bench, mode, 1)
+    specs = client_specs(bench.target, accounts, sizes.broadcast_sockets)
+    load, connected = await Load.start(bench, specs)
+    publisher = await Publisher.start(bench, accounts, mode)
+    steps: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    try:
+        await window(bench, load, publisher, sizes.saturation_rates[0], 1.0, accounts)
+        for rate in sizes.saturation_rates:
+            step = await window(bench, load, publisher, rate, sizes.saturation_window_s, accounts)
+            step["sustained"] = sustained(step)
+            steps.append(step)
+            if not step["sustained"]:
+                break
+            best = step
+    finally:
+        await publisher.close(bench.group)
+        await load.close(bench.group)
+    stopped_by = None
+    if steps and not steps[-1]["sustained"]:
+        last = steps[-1]
+        stopped_by = "publisher" if last["publisher_limited"] else (
+            "loss" if last["loss"] else "p99")  # fmt: skip
+    return {
+        "sockets": sizes.broadcast_sockets,
+        "publish_mode": mode,
+        "connected": connected,
+        "steps": steps,
+        "highest_sustained_rate": best["asked_rate"] if best else None,
+        "deliveries_per_s_at_highest": best["deliveries_per_s"] if best else None,
+        "stopped_by": stopped_by,
+    }
+
+
+async def slow_reader(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    mode = bench.target.publish_mode(bench.livedesk_mode)
+    accounts = await _publish_accounts(bench, mode, 1)
+    specs = client_specs(bench.target, accounts, sizes.slow_sockets, slow=1)
+    load, connected = await Load.start(bench, specs)
+    publisher = await Publisher.start(bench, accounts, mode)
+    slow_node = bench.target.nodes()[0].process.pid
+    try:
+        await window(bench, load, publisher, sizes.slow_rate, 1.0, accounts)
+        baseline = await window(bench, load, publisher, sizes.slow_rate, sizes.window_s, accounts)
+        counters0 = await bench.target.counters()
+        rss0 = rss_bytes(slow_node)
+        stall = await load.all("stall", on=True)
+        stalled_at = min(reply["now"] for reply in stall)
+        watch = asyncio.create_task(_watch_eviction(bench, counters0.too_slow_closes))
+        stalled = await window(bench, load, publisher, sizes.slow_rate, sizes.slow_stall_s,
+                               accounts)  # fmt: skip
+        rss1 = rss_bytes(slow_node)
+        counters1 = await bench.target.counters()
+        # What the node's kernel holds for the stalled socket: the gateway's bound counts
+        # only its own (user-space) buffer, so this much is absorbed before it can act.
+        during = await load.stats({})
+        slow_port = during["slow"][0]["local_port"] if during["slow"] else 0
+        kernel_queue = tcp_send_queue(bench.target.nodes()[0].port, slow_port)
+        slow_received = during["slow"][0]["received"] if during["slow"] else None
+        watch.cancel()
+        evicted_at = await asyncio.gather(watch, return_exceptions=True)
+        await load.all("stall", on=False)
+        await asyncio.sleep(2.0)
+        after = await load.stats({})
+    finally:
+        await publisher.close(bench.group)
+        await load.close(bench.group)
+    slow = after["slow"][0] if after["slow"] else {}
+    evicted = evicted_at[0] if isinstance(evicted_at[0], float) else None
+    close_code = slow.get("close_code")
+    return {
+        "sockets": sizes.slow_sockets,
+        "connected": connected,
+        "baseline": baseline,
+        "stalled": stalled,
+        "stall_s": sizes.slow_stall_s,
+        "eviction_s": evicted - stalled_at if evicted is not None else None,
+        "slow_close_code": close_code,  # as the stalled client saw it once it read again
+        "too_slow_closes": _delta(counters0.too_slow_closes, counters1.too_slow_closes),
+        "slow_node_rss_growth": rss1 - rss0,
+        "slow_read_while_stalled": slow_received,
+        "slow_published_while_stalled": stalled["published"],
+        "kernel_send_queue_bytes": kernel_queue,
+        "p99_shift": _shift(baseline["p99_ms"], stalled["p99_ms"]),
+    }
+
+
+async def _watch_eviction(bench: Bench, closes0: float | None) -> float | None:
+    """When the nodes' 4409 counter moved (the peer has none: wait to be cancelled)."""
+    if closes0 is None:
+        await asyncio.Event().wait()
+    while True:
+        try:
+            counters = await bench.target.counters()
+        except Exception as error:  # a scrape lost to a busy node: try the next one
+            print(f"  (metrics scrape failed: {error!r})", file=sys.stderr)
+        else:
+            if (counters.too_slow_closes or 0.0) > (closes0 or 0.0):
+                return time.monotonic()
+        await asyncio.sleep(0.2)
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def _shift(before: float | None, after: float | None) -> float | None:
+    if before is None or after is None or before == 0:
+        return None
+    return after / before - 1.0
+
+
+async def storm(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    # Resume needs replay from the API, so Livedesk always publishes over REST here.
+    mode = bench.target.publish_mode("rest")
+    accounts = await bench.target.accounts(sizes.storm_accounts)
+    specs = client_specs(bench.target, accounts, sizes.storm_sockets)
+    load, connected = await Load.start(bench, specs)
+    publisher = await Publisher.start(bench, accounts, mode)
+    try:
+        await load.all("reset")
+        # Earlier workloads' sockets are gone; their unbinds wait out the gateway's grace
+        # (2 s by default). Let them land before counting this storm's operations.
+        await asyncio.sleep(UNBIND_SETTLE_S)
+        counters0 = await bench.target.counters()
+        cpu0 = node_cpu(bench)
+        publishing = asyncio.create_task(
+            publisher.publish(
+                rate=sizes.storm_rate,
+                duration_s=sizes.storm_window_s + 2.0,
+                accounts=[a.id for a in accounts],
+                random=True,
+            )
+        )
+        stormed = await load.all("storm", window_s=sizes.storm_window_s)
+        published = await publishing
+        expected = await publisher.expected(published)
+        stats = await drain(load, expected, sizes.settle_s)
+        cpu = node_cpu(bench) - cpu0
+        counters1 = await bench.target.counters()
+    finally:
+        await publisher.close(bench.group)
+        await load.close(bench.group)
+    ttl: Histogram = stats["time_to_live"]
+    bind_ops = None
+    if counters1.binds is not None and counters0.binds is not None:
+        bind_ops = (counters1.binds - counters0.binds) + (
+            (counters1.unbinds or 0.0) - (counters0.unbinds or 0.0)
+        )
+    return {
+        "sockets": sizes.storm_sockets,
+        "accounts": len(accounts),
+        "connected": connected,
+        "window_s": sizes.storm_window_s,
+        "binds": _delta(counters0.binds, counters1.binds),
+        "unbinds": _delta(counters0.unbinds, counters1.unbinds),
+        "publish_mode": mode,
+        "published": published["published"],
+        "reconnected": ttl.count,
+        "live_after": stats["live"],
+        "storm_seconds": max(r["seconds"] for r in stormed),
+        "ttl_p50_ms": _ms(ttl.percentile(0.5)),
+        "ttl_p99_ms": _ms(ttl.percentile(0.99)),
+        "loss": stats["loss"],
+        "clients_with_loss": stats["clients_with_loss"],
+        "duplicates": stats["duplicates"],
+        "bind_ops": bind_ops,
+        "node_cpu_s": cpu,
+        "errors": stats["errors"],
+        "closes": stats["closes"],
+    }
+
+
+WORKLOADS: Final = {
+    "idle": idle,
+    "broadcast": broadcast,
+    "saturation": saturation,
+    "sparse": sparse,
+    "slow": slow_reader,
+    "storm": storm,
+}

@@ -1,0 +1,476 @@
+"""Per-account fan-out from the node queue to local sockets, in offset order, with no loss.
+
+The node has one queue. The hub binds `acct.<a>.#` on livedesk.events and livedesk.ephemeral
+when the first socket of account `a` arrives and unbinds `unbind_grace_s` after the last one
+leaves, so the node receives only its own tenants' traffic. Shared state is changed before the
+first await (a socket is counted before the bind is awaited), and bind/unbind of one account
+are serialized by the account's lock, so concurrent arrivals and departures cannot leave an
+account bound with no socket or unbound with one.
+
+Each broker message is decoded once; the same bytes (`OutFrame`, its wire frame built once)
+go to every socket that should get them: persistent events and agent_status to every socket
+of the account, typing to that conversation's subscribers. Persistent events go through the
+account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint.
+
+A socket that resumes (`catch_up`) reads replay pages with its own token until its cursor
+equals the account's delivered offset and then joins the live set in the same step, with no
+await in between: no gap and no duplicate at the seam. A socket whose write buffer passes its
+`SendQueue` bounds is closed with 4409 and takes nothing more from the node.
+
+Deliberately not here: frames from clients (node.py), socket I/O (sockets.py), HTTP (the
+`ApiClient`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Final
+
+from livedesk.gateway import protocol
+from livedesk.gateway.metrics import Metrics
+from livedesk.gateway.ordering import Item, Sequencer
+from livedesk.gateway.replay_client import ApiClient, ResyncRequired, UpstreamUnavailable
+from livedesk.gateway.session import SendQueue, Session
+from livedesk.gateway.sockets import OutFrame, Socket
+from livedesk.shared import routing
+from livedesk.shared.bus.base import Delivery, Subscription
+from livedesk.shared.errors import EventError, RoutingKeyError
+from livedesk.shared.events import AgentStatusChanged, Typing, decode, decode_persistent
+from livedesk.shared.presence_messages import SocketRef
+from livedesk.shared.settings import GatewaySettings
+from livedesk.shared.topology import EPHEMERAL, EVENTS
+
+log = logging.getLogger(__name__)
+
+# Deliveries taken from the queue per wake-up: a batch is handled, then acked with one frame.
+PUMP_BATCH: Final = 256
+
+
+class Client:
+    """One socket as the hub knows it: where to write, how much is queued, whose it is."""
+
+    __slots__ = ("account_id", "closing", "queue", "ref", "session", "socket", "user_id")
+
+    def __init__(self, socket: Socket, session: Session, queue: SendQueue) -> None:
+        self.socket, self.session, self.queue = socket, session, queue
+        self.account_id = 0
+        self.user_id = 0
+        self.ref: SocketRef | None = None
+        self.closing = False
+
+
+class Account:
+    """What the node holds for one bound account."""
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        self.pattern = routing.account_pattern(account_id)
+        self.seq = Sequencer()
+        self.clients: set[Client] = set()  # attached: keeps the binding
+        self.members: dict[Client, None] = {}  # past `ready`: gets agent_status
+        self.live: dict[Client, None] = {}  # caught up: gets persistent events as they come
+        self.subscribers: dict[int, dict[Client, None]] = {}  # conversation -> typing readers
+        self.waiting: dict[int, list[tuple[Client, asyncio.Future[None]]]] = {}
+        self.lock = asyncio.Lock()
+        self.bound = False
+        self.stale = False  # was unbound while known: what came meanwhile must be fetched
+        self.unbind_pending = False
+        self.filling = False
+        self.catch_up = False  # a fill to the latest offset is owed after the current one
+
+
+class Hub:
+    def __init__(
+        self,
+        subscription: Subscription,
+        api: ApiClient,
+        settings: GatewaySettings,
+        metrics: Metrics,
+        tasks: asyncio.TaskGroup,
+    ) -> None:
+        self._subscription, self._api, self._settings = subscription, api, settings
+        self._metrics, self._tasks = metrics, tasks
+        self._accounts: dict[int, Account] = {}
+        self._gappy: set[Account] = set()
+        self._deliveries = metrics.deliveries
+        self._latency = metrics.latency
+        self._persistent = metrics.broker_messages.labels("persistent")
+        self._ephemeral = metrics.broker_messages.labels("ephemeral")
+        metrics.watch_accounts(self.socket_counts)
+
+    # -- membership ---------------------------------------------------------------------
+
+    async def attach(self, client: Client) -> int:
+        """Count the socket in, bind its account if needed; return the delivered offset."""
+        account = self._accounts.get(client.account_id)
+        if account is None:
+            account = self._accounts[client.account_id] = Account(client.account_id)
+        account.clients.add(client)  # before the first await: an unbind now sees it
+        try:
+            async with account.lock:
+                if not account.bound:
+                    await self._bind(account)
+                if account.seq.delivered is None:
+                    latest = await self._api.latest_offset(client.session.token)
+                    self._deliver(account, account.seq.set_baseline(latest, _mono()))
+                elif account.stale:
+                    # Unbound for a while: what was published meanwhile never reached us.
+                    await self._fill(account, up_to=None)
+                account.stale = False
+        except BaseException:
+            self.detach(client)
+            raise
+        delivered = account.seq.delivered
+        assert delivered is not None
+        return delivered
+
+    def join(self, client: Client, *, live: bool) -> None:
+        """After `ready` was written: agent_status from now on, and events if `live`."""
+        account = self._accounts[client.account_id]
+        account.members[client] = None
+        if live:
+            account.live[client] = None
+
+    def detach(self, client: Client) -> None:
+        """Forget the socket (idempotent); unbind its account later if it was the last."""
+        account = self._accounts.get(client.account_id)
+        if account is None or client not in account.clients:
+            return
+        account.clients.discard(client)
+        account.members.pop(client, None)
+        account.live.pop(client, None)
+        for conversation_id in client.session.subscriptions:
+            self._unsubscribe(account, client, conversation_id)
+        for cursor, waiters in list(account.waiting.items()):
+            waiters[:] = [(c, w) for c, w in waiters if c is not client]
+            if not waiters:
+                del account.waiting[cursor]
+        if not account.clients and not account.unbind_pending:
+            account.unbind_pending = True
+            self._tasks.create_task(self._unbind_later(account))
+
+    def subscribe(self, client: Client, conversation_id: int) -> None:
+        account = self._accounts.get(client.account_id)
+        if account is not None and client in account.clients:
+            account.subscribers.setdefault(conversation_id, {})[client] = None
+
+    def unsubscribe(self, client: Client, conversation_id: int) -> None:
+        account = self._accounts.get(client.account_id)
+        if account is not None:
+            self._unsubscribe(account, client, conversation_id)
+
+    def _unsubscribe(self, account: Account, client: Client, conversation_id: int) -> None:
+        readers = account.subscribers.get(conversation_id)
+        if readers is not None:
+            readers.pop(client, None)
+            if not readers:
+                del account.subscribers[conversation_id]
+
+    def latest(self, account_id: int) -> int | None:
+        account = self._accounts.get(account_id)
+        return None if account is None else account.seq.delivered
+
+    def is_bound(self, account_id: int) -> bool:
+        account = self._accounts.get(account_id)
+        return account is not None and account.bound
+
+    def socket_counts(self) -> Iterable[int]:
+        return [len(account.clients) for account in self._accounts.values() if account.bound]
+
+    async def _bind(self, account: Account) -> None:
+        for exchange in (EVENTS, EPHEMERAL):
+            await self._subscription.bind(exchange, account.pattern)
+        account.bound = True
+        self._metrics.binds.labels("bind").inc(2)
+        self._metrics.bound_accounts.inc()
+
+    async def _unbind_later(self, account: Account) -> None:
+        await asyncio.sleep(self._settings.unbind_grace_s)
+        async with account.lock:
+            account.unbind_pending = False
+            if account.clients:
+                return
+            if account.bound:
+                try:
+                    for exchange in (EVENTS, EPHEMERAL):
+                        await self._subscription.unbind(exchange, account.pattern)
+                except Exception:  # a task boundary: the binding stays, traffic is dropped
+                    log.exception("unbind of account %s failed", account.account_id)
+                    return
+                account.bound = False
+                account.stale = True
+                self._metrics.binds.labels("unbind").inc(2)
+                self._metrics.bound_accounts.dec()
+            if not account.clients and self._accounts.get(account.account_id) is account:
+                del self._accounts[account.account_id]
+                self._gappy.discard(account)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def send(self, client: Client, frame: OutFrame) -> bool:
+        """Write one frame within the socket's bounds; close it with 4409 past them."""
+        socket = client.socket
+        buffered = socket.buffered()
+        if buffered < 0 or client.closing:
+            return False
+        if not client.queue.admit(buffered, len(frame.wire)):
+            self.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
+            return False
+        socket.write(frame)
+        return True
+
+    def kick(self, client: Client, code: int, reason: str) -> None:
+        """Stop writing to the socket now, and close it with `code` in the background."""
+        if client.closing:
+            return
+        client.closing = True
+        self.detach(client)
+        self._metrics.closes.labels(str(code)).inc()
+        self._tasks.create_task(client.socket.close(code, reason))
+
+    def _write_all(self, clients: Iterable[Client], frame: OutFrame) -> int:
+        wire_size = len(frame.wire)
+        written = 0
+        slow: list[Client] | None = None
+        for client in clients:
+            socket = client.socket
+            buffered = socket.buffered()
+            if buffered < 0:
+                continue  # closing: its handler detaches it
+            if client.queue.admit(buffered, wire_size):
+                socket.write(frame)
+                written += 1
+            elif slow is None:
+                slow = [client]
+            else:
+                slow.append(client)
+        if slow:
+            for client in slow:
+                self.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
+        return written
+
+    # -- the node queue -----------------------------------------------------------------
+
+    async def pump(self) -> None:
+        """Consume the node queue for as long as the node runs."""
+        subscription = self._subscription
+        while True:
+            batch = await subscription.next_batch(PUMP_BATCH)
+            for delivery in batch:
+                try:
+                    self._dispatch(delivery)
+                except Exception:  # one bad message must not make the node deaf
+                    log.exception("dispatch of %s failed", delivery.routing_key)
+            await subscription.ack(batch[-1], multiple=True)
+
+    def _dispatch(self, delivery: Delivery) -> None:
+        try:
+            key = routing.parse_account_key(delivery.routing_key)
+        except RoutingKeyError:
+            self._metrics.invalid_messages.inc()
+            return
+        account = self._accounts.get(key.account_id)
+        if account is None:
+            self._metrics.foreign_messages.inc()
+            return
+        try:
+            if delivery.exchange == EVENTS:
+                self._persistent.inc()
+                event = decode_persistent(delivery.body)
+                if event.account_id != key.account_id:
+                    raise EventError("wrong_account", f"{event.account_id} on {key}")
+                item = Item(event.offset, OutFrame(delivery.body), event.ts.timestamp())
+                self._offer(account, item)
+            elif delivery.exchange == EPHEMERAL:
+                self._ephemeral.inc()
+                ephemeral = decode(delivery.body)
+                if ephemeral.account_id != key.account_id:
+                    raise EventError("wrong_account", f"{ephemeral.account_id} on {key}")
+                if isinstance(ephemeral, Typing):
+                    readers = account.subscribers.get(ephemeral.conversation_id)
+                    if readers:
+                        self._deliveries.inc(self._write_all(readers, OutFrame(delivery.body)))
+                elif isinstance(ephemeral, AgentStatusChanged):
+                    written = self._write_all(account.members, OutFrame(delivery.body))
+                    self._deliveries.inc(written)
+        except EventError as error:
+            self._metrics.invalid_messages.inc()
+            log.warning("dropped a message on %s: %s", delivery.routing_key, error)
+
+    def _offer(self, account: Account, item: Item) -> bool:
+        """Sequence one persistent event; False if it was a duplicate."""
+        ready = account.seq.offer(item, _mono())
+        if ready is None:
+            self._metrics.duplicates.inc()
+            return False
+        if ready:
+            self._deliver(account, ready)
+        elif account.seq.held:
+            self._gappy.add(account)
+        return True
+
+    def _deliver(self, account: Account, items: list[Item]) -> None:
+        for item in items:
+            self._deliveries.inc(self._write_all(account.live, item.frame))
+            self._latency.observe(max(0.0, time.time() - item.ts))
+            if account.waiting:
+                for client, waiter in account.waiting.pop(item.offset, ()):
+                    if not waiter.done() and not client.closing:
+                        account.live[client] = None  # caught up exactly to this offset
+                        waiter.set_result(None)
+        if not account.seq.held:
+            self._gappy.discard(account)
+
+    # -- gaps, catch-up, resume ---------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Fill gaps that stayed open for `gap_wait_s`."""
+        wait_s = self._settings.gap_wait_s
+        while True:
+            await asyncio.sleep(wait_s / 3)
+            now = _mono()
+            for account in list(self._gappy):
+                gap = account.seq.gap(now, wait_s)
+                if gap is not None and not account.filling:
+                    self._tasks.create_task(self._fill(account, up_to=gap[1]))
+
+    async def restore(self) -> None:
+        """After a broker reconnect: what was published meanwhile is lost; fetch it."""
+        for account in list(self._accounts.values()):
+            if account.seq.delivered is not None:
+                self._tasks.create_task(self._fill(account, up_to=None))
+
+    async def _fill(self, account: Account, up_to: int | None) -> None:
+        """Offer replayed events from `delivered` to `up_to` (None: the latest offset).
+
+        One fill per account at a time; a catch-up to the latest asked for meanwhile (a
+        broker reconnect during a gap fill) runs when the current one ends.
+        """
+        if account.filling:
+            if up_to is None:
+                account.catch_up = True
+            return
+        account.filling = True
+        try:
+            while True:
+                await self._fill_pages(account, up_to)
+                if not account.catch_up:
+                    return
+                account.catch_up, up_to = False, None
+        finally:
+            account.filling = False
+
+    async def _fill_pages(self, account: Account, up_to: int | None) -> None:
+        while (after := account.seq.delivered) is not None:
+            if up_to is not None and after >= up_to:
+                return
+            token = self._token_of(account)
+            if token is None:
+                return
+            limit = self._settings.replay_page_size
+            if up_to is not None:
+                limit = min(limit, up_to - after)
+            self._metrics.gap_fills.inc()
+            try:
+                page = await self._api.replay(token, after, limit)
+            except ResyncRequired:
+                self._resync_account(account)
+                return
+            except UpstreamUnavailable as error:
+                log.warning("gap fill of account %s failed: %s", account.account_id, error)
+                if account.seq.held_since is not None:
+                    account.seq.held_since = _mono()  # try again after another wait
+                return
+            filled = sum(self._offer(account, item) for item in page.items)
+            self._metrics.gap_filled_events.inc(filled)
+            delivered = account.seq.delivered or 0
+            if not page.items or delivered >= page.latest_offset:
+                return
+
+    def _resync_account(self, account: Account) -> None:
+        """The gap is past retention: jump over it and tell the live sockets to reload."""
+        seq = account.seq
+        if seq.delivered is None or not seq.held:
+            return
+        baseline = seq.gap(_mono(), 0.0)
+        assert baseline is not None
+        message = "events were lost past the replay retention; reload over REST"
+        frame = OutFrame(protocol.resync_required(baseline[1], message))
+        self._metrics.resyncs.inc(len(account.live))
+        self._write_all(account.live, frame)
+        self._deliver(account, seq.set_baseline(baseline[1], _mono()))
+
+    async def catch_up(self, client: Client, after: int) -> None:
+        """Replay everything after `after` to a resuming socket, then make it live."""
+        account = self._accounts[client.account_id]
+        cursor = after
+        page_size = self._settings.replay_page_size
+        while not client.closing:
+            delivered = account.seq.delivered
+            assert delivered is not None
+            if cursor == delivered:
+                account.live[client] = None  # the seam: nothing awaited since the check
+                return
+            if cursor < delivered:
+                limit = min(page_size, delivered - cursor)
+                try:
+                    page = await self._api.replay(client.session.token, cursor, limit)
+                except ResyncRequired:
+                    self._resync_client(client, account)
+                    return
+                before = cursor
+                for item in page.items:
+                    if item.offset == cursor + 1:
+                        if not self.send(client, item.frame):
+                            return
+                        cursor = item.offset
+                self._metrics.replayed.inc(cursor - before)
+                if cursor == before:
+                    raise UpstreamUnavailable(f"replay after {cursor} returned nothing new")
+                continue
+            # The client has seen more than this node has delivered: wait for the live
+            # stream to reach its cursor; it joins exactly there.
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            account.waiting.setdefault(cursor, []).append((client, waiter))
+            try:
+                async with asyncio.timeout(self._settings.gap_wait_s * 3):
+                    await waiter
+                return
+            except TimeoutError:
+                waiters = account.waiting.get(cursor, [])
+                waiters[:] = [(c, w) for c, w in waiters if w is not waiter]
+                if not waiters:
+                    account.waiting.pop(cursor, None)
+            page = await self._api.replay(client.session.token, delivered, cursor - delivered)
+            if page.latest_offset < cursor:
+                self._resync_client(client, account)  # it claims offsets that never were
+                return
+            for item in page.items:
+                self._offer(account, item)
+
+    def _resync_client(self, client: Client, account: Account) -> None:
+        delivered = account.seq.delivered or 0
+        message = "resume_from is outside the replay retention; reload over REST"
+        if self.send(client, OutFrame(protocol.resync_required(delivered, message))):
+            self._metrics.resyncs.inc()
+            account.live[client] = None
+
+    def _token_of(self, account: Account) -> str | None:
+        """A token of a socket of the account: the one valid the longest."""
+        best: Client | None = None
+        for client in account.clients:
+            claims = client.session.claims
+            if claims is not None and (
+                best is None
+                or best.session.claims is None
+                or claims.expires_at > best.session.claims.expires_at
+            ):
+                best = client
+        return None if best is None else best.session.token
+
+
+def _mono() -> float:
+    return time.monotonic()

@@ -1,0 +1,155 @@
+"""`livedesk gateway`: wire one node together, run it until SIGTERM, drain, stop.
+
+`gateway_node(...)` takes its collaborators (bus, settings, verifier, API client, presence
+lookup) and yields a running `Node`, so the one-process standalone mode can build the same
+node on a MemoryBus and mount `node.handle` on its own WebSocket route. Its long-lived tasks
+(queue pump, gap sweeper, deadline sweeper, presence publisher and heartbeat) are siblings in
+one TaskGroup: if one dies, the node dies with it rather than serve deaf.
+
+`serve(...)` adds what only a separate process has: the `websockets` server on its port,
+the RabbitMQ bus, the JWKS fetch, and the signals. On SIGTERM it stops accepting, sends
+`reconnect` and closes with 1001 spread over `drain_window_s`, flushes presence, and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from livedesk.gateway import ws_server
+from livedesk.gateway.hub import Hub
+from livedesk.gateway.keys import load_verifier
+from livedesk.gateway.metrics import Metrics
+from livedesk.gateway.node import Node
+from livedesk.gateway.presence_client import (
+    HttpPresenceLookup,
+    PresenceLookup,
+    PresenceReporter,
+)
+from livedesk.gateway.replay_client import ApiClient, HttpApiClient
+from livedesk.shared.bus.base import Bus
+from livedesk.shared.bus.rabbit import RabbitBus
+from livedesk.shared.settings import Settings
+from livedesk.shared.tokens import TokenVerifier
+from livedesk.shared.topology import node_queue
+
+log = logging.getLogger(__name__)
+
+# Frames larger than max_frame_bytes are answered with an error; the transport accepts this
+# multiple of it, so an oversize frame is a protocol error rather than a dropped socket.
+TRANSPORT_MAX_FRAME_FACTOR = 4
+
+
+@asynccontextmanager
+async def gateway_node(
+    bus: Bus,
+    settings: Settings,
+    verifier: TokenVerifier,
+    api: ApiClient,
+    presence: PresenceLookup,
+    metrics: Metrics | None = None,
+) -> AsyncIterator[Node]:
+    """A running node: its queue consumed, its sweepers and presence reporting going."""
+    metrics = metrics or Metrics()
+    spec = node_queue(settings.node_id)
+    async with bus.subscribe(spec, prefetch=settings.bus.prefetch) as subscription:
+        reporter = PresenceReporter(bus, settings.node_id, settings.gateway.heartbeat_interval_s)
+        async with asyncio.TaskGroup() as tasks:
+            hub = Hub(subscription, api, settings.gateway, metrics, tasks)
+            subscription.on_restore(hub.restore)
+            node = Node(
+                settings.node_id,
+                settings.gateway,
+                verifier,
+                hub,
+                api,
+                presence,
+                reporter,
+                metrics,
+                tasks,
+            )
+            workers = [
+                tasks.create_task(hub.pump(), name="hub.pump"),
+                tasks.create_task(hub.sweep(), name="hub.sweep"),
+                tasks.create_task(node.sweep(), name="node.sweep"),
+                tasks.create_task(reporter.publish(), name="presence.publish"),
+                tasks.create_task(reporter.heartbeat(node.snapshot), name="presence.heartbeat"),
+            ]
+            try:
+                yield node
+            finally:
+                for worker in workers:
+                    worker.cancel()
+                try:
+                    await reporter.flush()
+                except Exception:  # shutting down: presence repairs from the next node's beat
+                    log.warning("presence flush at shutdown failed", exc_info=True)
+
+
+async def run_server(
+    node: Node, settings: Settings, host: str, port: int, stop: asyncio.Event
+) -> None:
+    """Serve `node` on host:port until `stop` is set, then drain."""
+    gateway = settings.gateway
+    server = await ws_server.start(
+        node,
+        host,
+        port,
+        ready=lambda: not stop.is_set(),
+        metrics=node.metrics.render,
+        max_size=gateway.max_frame_bytes * TRANSPORT_MAX_FRAME_FACTOR,
+        ping_interval_s=gateway.ping_interval_s,
+        ping_timeout_s=gateway.ping_timeout_s,
+        send_buffer_bytes=gateway.socket_send_buffer_bytes,
+    )
+    log.info("gateway %s listening on %s:%s", settings.node_id, host, port)
+    try:
+        await stop.wait()
+        log.info("draining over %.1f s", gateway.drain_window_s)
+        server.close(close_connections=False)  # no new sockets; the open ones drain
+        await node.drain(gateway.drain_window_s)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def serve(settings: Settings, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    timeout = httpx.Timeout(settings.gateway.http_timeout_s)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+        verifier = await load_verifier(settings, http)
+        name = f"livedesk-gateway-{settings.node_id}"
+        async with (
+            RabbitBus.connect(settings.amqp_url, settings.bus, name=name) as bus,
+            gateway_node(
+                bus,
+                settings,
+                verifier,
+                HttpApiClient(http, settings.api_url),
+                HttpPresenceLookup(http, settings.presence_url),
+            ) as node,
+        ):
+            await run_server(node, settings, host, port, stop)
+
+
+def run(host: str, port: int, node_id: str | None) -> int:
+    settings = Settings(node_id=node_id) if node_id else Settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        asyncio.run(serve(settings, host, port))
+    else:
+        uvloop.run(serve(settings, host, port))
+    return 0

@@ -1,0 +1,218 @@
+"""One gateway node: serves each socket's conversation, sweeps deadlines, drains on shutdown.
+
+`Node.handle(socket)` is the whole life of one socket, whatever server carries it (the
+`websockets` server here, a Starlette route in standalone mode): frames go to the socket's
+`Session`, and its decisions are carried out here: authenticate (attach to the hub, `ready`,
+resume or go live, presence_state), subscribe (the API says whether the conversation is the
+account's; presence says who is typing), typing (to presence), ping (pong with the account's
+latest offset), close. Deadlines (auth timeout, token expiry) are checked by one sweeper for
+all sockets rather than a timer per socket: idle sockets must stay small.
+
+Deliberately not here: fan-out and ordering (hub.py), frame syntax (protocol.py), the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Final
+
+from livedesk.gateway import protocol
+from livedesk.gateway.hub import Client, Hub
+from livedesk.gateway.metrics import Metrics
+from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
+from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
+from livedesk.gateway.replay_client import ApiClient, UpstreamUnavailable
+from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
+from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
+from livedesk.shared.errors import BusError
+from livedesk.shared.events import PresenceState, encode
+from livedesk.shared.presence_messages import SocketRef
+from livedesk.shared.settings import GatewaySettings
+from livedesk.shared.tokens import TokenVerifier
+
+log = logging.getLogger(__name__)
+
+# Deadlines are whole seconds in the protocol; checking twice a second is precise enough.
+SWEEP_INTERVAL_S: Final = 0.5
+
+
+class Node:
+    def __init__(
+        self,
+        node_id: str,
+        settings: GatewaySettings,
+        verifier: TokenVerifier,
+        hub: Hub,
+        api: ApiClient,
+        presence: PresenceLookup,
+        reporter: PresenceReporter,
+        metrics: Metrics,
+        tasks: asyncio.TaskGroup,
+    ) -> None:
+        self.node_id = node_id
+        self._settings, self._verifier, self.hub, self._api = settings, verifier, hub, api
+        self._presence, self._reporter = presence, reporter
+        self.metrics = self._metrics = metrics
+        self._tasks = tasks
+        self._clients: dict[Client, None] = {}
+        self.draining = False
+
+    async def handle(self, socket: Socket) -> None:
+        """Serve one socket until it closes."""
+        session = Session(self._verifier, self._settings, time.monotonic())
+        client = Client(
+            socket,
+            session,
+            SendQueue(self._settings.send_queue_frames, self._settings.send_queue_bytes),
+        )
+        self._clients[client] = None
+        self._metrics.connections.inc()
+        try:
+            if self.draining:
+                await self._close(client, protocol.CLOSE_GOING_AWAY, "node draining")
+                return
+            while not client.closing:
+                raw = await socket.receive()
+                await self._act(client, session.receive(raw, time.monotonic(), time.time()))
+        except SocketClosed:
+            pass
+        finally:
+            del self._clients[client]
+            self._metrics.connections.dec()
+            client.closing = True
+            self.hub.detach(client)
+            if client.ref is not None:
+                self._metrics.sockets.dec()
+                self._reporter.closed(client.ref)
+
+    async def _act(self, client: Client, decision: Decision) -> None:
+        match decision:
+            case None:
+                return
+            case Reply(frame):
+                self.hub.send(client, OutFrame(frame))
+            case Close(code, reason, frame):
+                if frame is not None:
+                    self.hub.send(client, OutFrame(frame))
+                await self._close(client, code, reason)
+            case Authenticated():
+                await self._authenticated(client, decision)
+            case Subscribe(conversation_id, ref):
+                await self._subscribe(client, conversation_id, ref)
+            case Unsubscribe(conversation_id, ref):
+                self.hub.unsubscribe(client, conversation_id)
+                self.hub.send(client, OutFrame(protocol.unsubscribed(conversation_id, ref)))
+            case TypingFrame(conversation_id, state, _):
+                assert client.ref is not None
+                self._reporter.typing(client.ref, conversation_id, state)
+            case Ping(ref):
+                latest = self.hub.latest(client.account_id)
+                self.hub.send(client, OutFrame(protocol.pong(latest, ref)))
+
+    async def _authenticated(self, client: Client, auth: Authenticated) -> None:
+        claims = auth.claims
+        client.account_id, client.user_id = claims.account_id, claims.user_id
+        try:
+            delivered = await self.hub.attach(client)
+        except (UpstreamUnavailable, BusError) as error:
+            log.warning("account %s cannot be served now: %s", claims.account_id, error)
+            reply = protocol.error(protocol.ERR_UNAVAILABLE, "try again shortly", auth.ref)
+            self.hub.send(client, OutFrame(reply))
+            await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "upstream unavailable")
+            return
+        ready = protocol.ready(self.node_id, claims.account_id, claims.user_id, delivered, auth.ref)
+        if not self.hub.send(client, OutFrame(ready)):
+            return
+        # From here to `join` nothing is awaited: a live socket starts exactly after `delivered`.
+        resume = auth.resume_from is not None and auth.resume_from != delivered
+        self.hub.join(client, live=not resume)
+        client.ref = SocketRef(
+            socket_id=client.socket.socket_id,
+            account_id=claims.account_id,
+            user_id=claims.user_id,
+        )
+        self._metrics.sockets.inc()
+        self._reporter.opened(client.ref)
+        self._tasks.create_task(self._send_presence_state(client))
+        if resume:
+            assert auth.resume_from is not None
+            self._tasks.create_task(self._catch_up(client, auth.resume_from))
+
+    async def _catch_up(self, client: Client, after: int) -> None:
+        try:
+            await self.hub.catch_up(client, after)
+        except UpstreamUnavailable as error:
+            log.warning("resume of a socket failed: %s", error)
+            await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "replay unavailable")
+
+    async def _send_presence_state(self, client: Client) -> None:
+        agents = await self._presence.presence_state(client.session.token)
+        if agents is not None and not client.closing:
+            state = PresenceState(account_id=client.account_id, agents=agents)
+            self.hub.send(client, OutFrame(encode(state)))
+
+    async def _subscribe(self, client: Client, conversation_id: int, ref: protocol.Ref) -> None:
+        session = client.session
+        if conversation_id in session.subscriptions:
+            owned = True  # checked when first subscribed: answer as before
+        else:
+            try:
+                owned = await self._api.owns_conversation(session.token, conversation_id)
+            except UpstreamUnavailable as error:
+                session.subscription_failed()
+                log.warning("subscribe check failed: %s", error)
+                message = "cannot check the conversation now; try again"
+                self.hub.send(client, OutFrame(protocol.error("unavailable", message, ref)))
+                return
+        if not owned:
+            await self._act(client, session.forbidden(conversation_id, ref))
+            return
+        if client.closing:
+            return
+        if conversation_id not in session.subscriptions:
+            session.subscription_granted(conversation_id)
+            self.hub.subscribe(client, conversation_id)
+        typers = await self._presence.typers(session.token, conversation_id)
+        self.hub.send(client, OutFrame(protocol.subscribed(conversation_id, typers, ref)))
+
+    async def _close(self, client: Client, code: int, reason: str) -> None:
+        if not client.closing:
+            self._metrics.closes.labels(str(code)).inc()
+        client.closing = True
+        self.hub.detach(client)
+        await client.socket.close(code, reason)
+
+    def snapshot(self) -> tuple[SocketRef, ...]:
+        """The node's authenticated sockets, for the presence heartbeat."""
+        return tuple(c.ref for c in self._clients if c.ref is not None and not c.closing)
+
+    async def sweep(self) -> None:
+        """Close sockets past their auth deadline or token expiry."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            now, wall = time.monotonic(), time.time()
+            for client in list(self._clients):
+                if client.closing:
+                    continue
+                decision = client.session.deadline(now, wall)
+                if decision is not None:
+                    if decision.frame is not None:
+                        self.hub.send(client, OutFrame(decision.frame))
+                    self.hub.kick(client, decision.code, decision.reason)
+
+    async def drain(self, window_s: float) -> None:
+        """Hint every socket to reconnect elsewhere, spread over `window_s`, then close 1001."""
+        self.draining = True
+        clients = list(self._clients)
+        steps = max(1, min(len(clients), int(window_s * 20)))  # at most 20 waves a second
+        hint = OutFrame(protocol.reconnect("this node is shutting down; reconnect and resume"))
+        for step in range(steps):
+            for client in clients[step::steps]:
+                if not client.closing:
+                    self.hub.send(client, hint)
+                    self.hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+            await asyncio.sleep(window_s / steps)
+        for client in list(self._clients):
+            self.hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")

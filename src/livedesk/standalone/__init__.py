@@ -1,0 +1,1 @@
+"""`livedesk standalone`: the whole system in one process, on SQLite and the in-memory bus."""

@@ -1,0 +1,154 @@
+"""`livedesk standalone` as a real process: the README's first command, end to end.
+
+One process on a loopback port with SQLite under a temporary data dir. It creates the demo
+account on first start; an agent logs in over REST, opens a socket, sees the demo history
+replayed from offset 0, a reply it posts arrives live with the next offset, and after a
+restart the data is still there and a resumed socket gets only what it missed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from livedesk.standalone import demo
+from tests.support.api import bearer, livedesk_env
+from tests.support.gateway import until
+from tests.support.ports import free_port
+from tests.support.ws_client import WsClient
+
+START_TIMEOUT_S = 40.0
+
+
+class Standalone:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+        command = [sys.executable, "-m", "livedesk.cli.main", "standalone"]
+        self.process = subprocess.Popen(
+            [*command, "--port", str(self.port), "--data-dir", str(data_dir)],
+            env=livedesk_env({}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    async def ready(self) -> str:
+        """Wait for the banner (printed once it serves) and a healthy answer; return it."""
+        assert self.process.stdout is not None
+        # Blocking reads are fine here: the process prints these lines within seconds, and
+        # if it dies instead, readline returns "" at once.
+        banner = "".join(self.process.stdout.readline() for _ in range(5))
+        async with httpx.AsyncClient(base_url=self.base) as http:
+            response = await http.get("/healthz")
+            assert response.status_code == 200, banner
+        return banner
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def standalone(data_dir: Path) -> Iterator[Standalone]:
+    process = Standalone(data_dir)
+    try:
+        yield process
+    finally:
+        if process.process.poll() is None:
+            process.stop()
+
+
+async def login(base: str, email: str) -> str:
+    async with httpx.AsyncClient(base_url=base) as http:
+        response = await http.post(
+            "/v1/auth/token", json={"email": email, "password": demo.PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+
+@pytest.mark.timeout(120)
+async def test_demo_account_socket_and_restart(standalone: Standalone, data_dir: Path) -> None:
+    banner = await standalone.ready()
+    assert f"http://127.0.0.1:{standalone.port}/" in banner
+    assert "created a demo account" in banner
+    assert demo.AGENT.email in banner
+    assert demo.PASSWORD in banner
+
+    token = await login(standalone.base, demo.AGENT.email)
+    async with httpx.AsyncClient(base_url=standalone.base, headers=bearer(token)) as http:
+        page = (await http.get("/")).text
+        assert "<title>Livedesk inbox</title>" in page
+        conversations = (await http.get("/v1/conversations")).json()
+        (conversation,) = conversations["items"]
+        loaded_at = conversations["offset"]
+        assert loaded_at == 2  # the demo's new_conversation and its first message
+
+        client = await WsClient(standalone.ws_url).open()
+        try:
+            ready = await client.auth(token, resume_from=0)
+            assert (ready["node"], ready["offset"]) == ("standalone", loaded_at)
+            await until(lambda: client.offsets() == [1, 2])
+            await client.send({"type": "subscribe", "conversation_id": conversation["id"]})
+            await until(lambda: client.of_type("subscribed"))
+
+            reply = {"content": "Let me check that for you.", "kind": "outgoing"}
+            posted = await http.post(f"/v1/conversations/{conversation['id']}/messages", json=reply)
+            assert posted.status_code == 201
+            await until(lambda: client.offsets() == [1, 2, 3])
+            live = next(f for f in client.frames if f.get("offset") == 3)
+            assert live["type"] == "new_message"
+            assert live["data"]["content"] == reply["content"]
+        finally:
+            await client.close()
+
+    assert standalone.stop() == 0
+
+    again = Standalone(data_dir)
+    try:
+        banner = await again.ready()
+        assert "using the existing data" in banner
+        token = await login(again.base, demo.AGENT.email)
+        client = await WsClient(again.ws_url).open()
+        try:
+            await client.auth(token, resume_from=2)
+            await until(lambda: client.offsets() == [3])
+        finally:
+            await client.close()
+    finally:
+        again.stop()
+
+
+@pytest.mark.timeout(90)
+async def test_a_forged_token_is_refused_with_4401(standalone: Standalone) -> None:
+    await standalone.ready()
+    token = await login(standalone.base, demo.AGENT.email)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    client = await WsClient(standalone.ws_url).open()
+    try:
+        await client.send({"type": "auth", "token": forged})
+        assert await client.wait_closed() == 4401
+        assert not client.offsets()
+    finally:
+        await client.close()

@@ -1,0 +1,385 @@
+"""A whole node on the memory bus: frames, fan-out, tenancy, ordering, resume, limits, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import pytest
+
+from livedesk.gateway import protocol
+from livedesk.shared.bus.base import Subscription
+from livedesk.shared.presence_messages import (
+    ConnectionClosed,
+    ConnectionOpened,
+    NodeHeartbeat,
+    TypingSignal,
+    decode_message,
+)
+from livedesk.shared.topology import PRESENCE_IN, QueueSpec
+from tests.support.gateway import Keys, status_message, typing_message, until
+from tests.unit.gateway.harness import Harness, running
+
+
+@pytest.fixture
+async def gw(keys: Keys) -> AsyncIterator[Harness]:
+    async with running(keys, gap_wait_s=0.05) as harness:
+        yield harness
+
+
+M = TypeVar("M")
+
+
+async def next_of(presence: Subscription, kind: type[M], accept: Any = None) -> M:
+    """The next presence message of `kind` (that `accept` accepts), bounded in time."""
+    async with asyncio.timeout(5):
+        async for delivery in presence:
+            message = decode_message(delivery.body)
+            if isinstance(message, kind) and (accept is None or accept(message)):
+                return message
+    raise AssertionError("unreachable: the subscription does not end")
+
+
+async def test_auth_gets_ready_presence_state_and_tells_presence(gw: Harness) -> None:
+    spec = QueueSpec("presence-test", False, True, True, bindings=((PRESENCE_IN, "#"),))
+    async with gw.bus.subscribe(spec) as presence:
+        gw.presence.agents = {}
+        socket = await gw.ready(account_id=5, user_id=9)
+        ready = socket.of_type("ready")[0]
+        assert ready == {"type": "ready", "node": "gw-test", "account_id": 5, "user_id": 9,
+                         "offset": 0}  # fmt: skip
+        await until(lambda: socket.of_type("presence_state"))
+        opened = await next_of(presence, ConnectionOpened)
+        assert (opened.socket.account_id, opened.socket.user_id) == (5, 9)
+        assert opened.socket.socket_id == socket.socket_id
+        await socket.close(1000, "bye")
+        closed = await next_of(presence, ConnectionClosed)
+        assert closed.socket.socket_id == socket.socket_id
+
+
+async def test_persistent_events_reach_every_socket_of_the_account_as_the_same_bytes(
+    gw: Harness,
+) -> None:
+    first, second = await gw.ready(1, 1), await gw.ready(1, 2)
+    other = await gw.ready(2, 3)
+    for _ in range(3):
+        await gw.log.post(1, gw.log.conversation(1, 10))
+    await until(lambda: len(first.offsets()) == 3 and len(second.offsets()) == 3)
+    assert first.offsets() == [1, 2, 3]
+    events = [raw for raw in first.sent if b'"new_message"' in raw]
+    others = [raw for raw in second.sent if b'"new_message"' in raw]
+    assert all(a is b for a, b in zip(events, others, strict=True))  # encoded once
+    assert events == gw.log.events[1]  # byte for byte what the API committed
+    assert other.offsets() == []
+
+
+async def test_typing_reaches_only_that_conversations_subscribers(gw: Harness) -> None:
+    gw.log.conversation(1, 10)
+    gw.log.conversation(1, 11)
+    reader, elsewhere = await gw.ready(1, 1), await gw.ready(1, 2)
+    reader.feed({"type": "subscribe", "conversation_id": 10, "ref": "s"})
+    elsewhere.feed({"type": "subscribe", "conversation_id": 11})
+    await until(lambda: reader.of_type("subscribed") and elsewhere.of_type("subscribed"))
+    assert reader.of_type("subscribed")[0] == {
+        "type": "subscribed", "conversation_id": 10, "typing": [], "ref": "s",
+    }  # fmt: skip
+    await gw.bus.publish(typing_message(1, 10, user_id=7))
+    await gw.bus.publish(status_message(1, user_id=7))
+    await until(lambda: reader.of_type("agent_status") and elsewhere.of_type("agent_status"))
+    assert [t["user_id"] for t in reader.of_type("typing")] == [7]
+    assert elsewhere.of_type("typing") == []
+
+
+async def test_subscribed_carries_current_typers(gw: Harness) -> None:
+    gw.log.conversation(1, 10)
+    gw.presence.typing[10] = [4, 5]
+    socket = await gw.ready(1)
+    socket.feed({"type": "subscribe", "conversation_id": 10})
+    await until(lambda: socket.of_type("subscribed"))
+    assert socket.of_type("subscribed")[0]["typing"] == [4, 5]
+
+
+async def test_another_accounts_conversation_is_refused_and_nothing_of_it_arrives(
+    gw: Harness,
+) -> None:
+    theirs = gw.log.conversation(2, 20)
+    mine = await gw.ready(1)
+    mine.feed({"type": "subscribe", "conversation_id": theirs, "ref": "x"})
+    await until(lambda: mine.of_type("error"))
+    assert mine.of_type("error")[0]["code"] == protocol.ERR_FORBIDDEN
+    assert mine.of_type("error")[0]["ref"] == "x"
+    mine.feed({"type": "typing", "conversation_id": theirs, "state": "start"})
+    await until(lambda: len(mine.of_type("error")) == 2)
+    assert mine.of_type("error")[1]["code"] == protocol.ERR_NOT_SUBSCRIBED
+    await gw.log.post(2, theirs)
+    await gw.bus.publish(typing_message(2, theirs, user_id=3))
+    await gw.bus.publish(status_message(2, user_id=3))
+    mine.feed({"type": "ping", "ref": "sync"})
+    await until(lambda: mine.of_type("pong"))
+    assert [f["type"] for f in mine.frames()] == [
+        "ready", "presence_state", "error", "error", "pong",
+    ]  # fmt: skip
+    # The node never bound account 2: its traffic did not even reach the node queue.
+    assert not gw.node.hub.is_bound(2)
+    assert gw.metric("livedesk_gateway_broker_messages_total", kind="persistent") == 0
+
+
+async def test_probing_closes_with_4403(gw: Harness) -> None:
+    for conversation in (20, 21, 22):
+        gw.log.conversation(2, conversation)
+    socket = await gw.ready(1)
+    for conversation in (20, 21, 22):
+        socket.feed({"type": "subscribe", "conversation_id": conversation})
+    await until(lambda: socket.closed)
+    assert socket.closed == (protocol.CLOSE_FORBIDDEN, "repeated forbidden requests")
+
+
+async def test_first_socket_binds_the_account_and_the_last_unbinds_it(gw: Harness) -> None:
+    first = await gw.ready(3, 1)
+    second = await gw.ready(3, 2)
+    assert gw.node.hub.is_bound(3)
+    assert gw.metric("livedesk_gateway_bind_operations_total", op="bind") == 2  # two exchanges
+    await first.close(1000, "")
+    await asyncio.sleep(0.01)
+    assert gw.node.hub.is_bound(3)
+    await second.close(1000, "")
+    await until(lambda: not gw.node.hub.is_bound(3))
+    assert gw.metric("livedesk_gateway_bind_operations_total", op="unbind") == 2
+    assert gw.metric("livedesk_gateway_bound_accounts") == 0
+
+
+async def test_concurrent_arrivals_bind_once(gw: Harness) -> None:
+    sockets = [gw.connect() for _ in range(20)]
+    for index, socket in enumerate(sockets):
+        socket.feed({"type": "auth", "token": gw.keys.token(4, index + 1)})
+    await until(lambda: all(s.of_type("ready") for s in sockets))
+    assert gw.metric("livedesk_gateway_bind_operations_total", op="bind") == 2
+
+
+async def test_a_duplicate_is_dropped(gw: Harness) -> None:
+    socket = await gw.ready(1)
+    await gw.log.post(1, 10)
+    await gw.log.republish(1, 1)
+    await gw.log.post(1, 10)
+    await until(lambda: len(socket.offsets()) == 2)
+    await until(lambda: gw.metric("livedesk_gateway_duplicates_dropped_total") == 1)
+    assert socket.offsets() == [1, 2]
+
+
+async def test_a_gap_is_filled_from_replay(gw: Harness) -> None:
+    socket = await gw.ready(1)
+    await gw.log.post(1, 10)
+    gw.log.commit(1, 10)  # committed, but its publish was lost
+    gw.log.commit(1, 10)
+    await gw.log.post(1, 10)
+    await until(lambda: len(socket.offsets()) == 4)
+    assert socket.offsets() == [1, 2, 3, 4]
+    assert gw.metric("livedesk_gateway_gap_filled_events_total") == 2
+
+
+async def test_resume_serves_what_was_missed_then_the_live_stream(gw: Harness) -> None:
+    for _ in range(5):
+        gw.log.commit(1, 10)
+    await gw.log.post(1, 10)  # 6; no socket yet, so nobody hears it
+    socket = await gw.ready(1, resume_from=2)
+    await gw.log.post(1, 10)
+    await until(lambda: len(socket.offsets()) == 5)
+    assert socket.offsets() == [3, 4, 5, 6, 7]
+    assert socket.of_type("ready")[0]["offset"] == 6
+
+
+async def test_resume_while_the_stream_runs_has_no_gap_and_no_duplicate(keys: Keys) -> None:
+    async with running(keys, gap_wait_s=0.05, replay_page_size=7) as gw:
+        anchor = await gw.ready(1)  # keeps the account bound from the start
+        last = 300
+
+        async def stream() -> None:
+            for _ in range(last):
+                await gw.log.post(1, 10)
+                await asyncio.sleep(0)
+
+        streaming = asyncio.create_task(stream())
+        resumed = []
+        for point in (0, 10, 50, 120, 200):
+            await until(lambda point=point: len(gw.log.events.get(1, [])) >= point)
+            resumed.append((point, await gw.ready(1, resume_from=point)))
+        await streaming
+        await until(lambda: all(len(s.offsets()) == last - p for p, s in resumed))
+        for point, socket in resumed:
+            assert socket.offsets() == list(range(point + 1, last + 1))
+        assert anchor.offsets() == list(range(1, last + 1))
+
+
+async def test_resume_past_retention_gets_resync_required(gw: Harness) -> None:
+    for _ in range(10):
+        gw.log.commit(1, 10)
+    gw.log.retained_from[1] = 6
+    socket = await gw.ready(1, resume_from=2)
+    await until(lambda: socket.of_type("resync_required"))
+    assert socket.of_type("resync_required")[0]["offset"] == 10
+    await gw.log.post(1, 10)
+    await until(lambda: socket.offsets() == [11])
+
+
+async def test_resume_from_beyond_the_latest_offset_gets_resync_required(gw: Harness) -> None:
+    gw.log.commit(1, 10)
+    socket = await gw.ready(1, resume_from=50)
+    await until(lambda: socket.of_type("resync_required"), timeout_s=5)
+    await gw.log.post(1, 10)
+    await until(lambda: socket.offsets() == [2])
+
+
+async def test_resume_from_ahead_of_this_node_joins_where_the_client_is(gw: Harness) -> None:
+    anchor = await gw.ready(1)
+    gw.log.commit(1, 10)
+    gw.log.commit(1, 10)  # the client saw these on another node; they reach us late
+    socket = await gw.ready(1, resume_from=2)
+    await gw.log.republish(1, 1)
+    await gw.log.republish(1, 2)
+    await gw.log.post(1, 10)
+    await until(lambda: socket.offsets() == [3])
+    assert anchor.offsets() == [1, 2, 3]
+
+
+async def test_a_slow_reader_is_closed_with_4409_and_the_others_go_on(keys: Keys) -> None:
+    async with running(keys, send_queue_frames=5) as gw:
+        slow, fast = await gw.ready(1, 1), await gw.ready(1, 2)
+        slow.stalled = 1  # from now on nothing it is sent leaves its buffer
+        for _ in range(10):
+            await gw.log.post(1, 10)
+        await until(lambda: len(fast.offsets()) == 10)
+        await until(lambda: slow.closed)
+        assert slow.closed == (protocol.CLOSE_TOO_SLOW, "too slow to read")
+        assert 0 < len(slow.offsets()) < 5  # 5 frames queued: this one and 4 events
+        assert gw.metric("livedesk_gateway_closes_total", code="4409") == 1
+        # It resumes from what it had, elsewhere or here, and loses nothing.
+        again = await gw.ready(1, 1, resume_from=slow.offsets()[-1])
+        await until(lambda: len(slow.offsets()) + len(again.offsets()) == 10)
+        assert slow.offsets() + again.offsets() == list(range(1, 11))
+
+
+async def test_ping_answers_pong_with_the_latest_offset(gw: Harness) -> None:
+    socket = await gw.ready(1)
+    await gw.log.post(1, 10)
+    await gw.log.post(1, 10)
+    await until(lambda: len(socket.offsets()) == 2)
+    socket.feed({"type": "ping", "ref": 42})
+    await until(lambda: socket.of_type("pong"))
+    assert socket.of_type("pong")[0] == {"type": "pong", "offset": 2, "ref": 42}
+
+
+async def test_unsubscribe_stops_typing(gw: Harness) -> None:
+    gw.log.conversation(1, 10)
+    socket = await gw.ready(1)
+    socket.feed({"type": "subscribe", "conversation_id": 10})
+    socket.feed({"type": "unsubscribe", "conversation_id": 10, "ref": "u"})
+    await until(lambda: socket.of_type("unsubscribed"))
+    assert socket.of_type("unsubscribed")[0]["ref"] == "u"
+    await gw.bus.publish(typing_message(1, 10, user_id=3))
+    socket.feed({"type": "ping"})
+    await until(lambda: socket.of_type("pong"))
+    assert socket.of_type("typing") == []
+
+
+async def test_no_auth_in_time_closes_with_4408(keys: Keys) -> None:
+    async with running(keys, auth_timeout_s=0.2) as gw:
+        socket = gw.connect()
+        await until(lambda: socket.closed)
+        assert socket.closed is not None
+        assert socket.closed[0] == protocol.CLOSE_AUTH_TIMEOUT
+
+
+async def test_an_expiring_token_closes_the_socket_unless_renewed(gw: Harness) -> None:
+    expiring, renewed = gw.connect(), gw.connect()
+    for socket in (expiring, renewed):
+        socket.feed({"type": "auth", "token": gw.keys.token(1, 1, ttl_s=2)})
+    await until(lambda: expiring.of_type("ready") and renewed.of_type("ready"))
+    renewed.feed({"type": "auth", "token": gw.keys.token(1, 1, ttl_s=600)})
+    await until(lambda: renewed.of_type("auth_renewed"))
+    await until(lambda: expiring.closed, timeout_s=5)
+    assert expiring.closed is not None
+    assert expiring.closed[0] == protocol.CLOSE_UNAUTHENTICATED
+    assert expiring.of_type("error")[-1]["code"] == "token_expired"
+    assert renewed.closed is None
+
+
+async def test_a_frame_flood_closes_with_4429(gw: Harness) -> None:
+    socket = await gw.ready(1)
+    for _ in range(200):
+        socket.feed({"type": "ping"})
+    await until(lambda: socket.closed)
+    assert socket.closed is not None
+    assert socket.closed[0] == protocol.CLOSE_RATE_LIMITED
+
+
+async def test_typing_goes_to_presence(gw: Harness) -> None:
+    gw.log.conversation(1, 10)
+    spec = QueueSpec("presence-test", False, True, True, bindings=((PRESENCE_IN, "#"),))
+    async with gw.bus.subscribe(spec) as presence:
+        socket = await gw.ready(1, 6)
+        socket.feed({"type": "subscribe", "conversation_id": 10})
+        socket.feed({"type": "typing", "conversation_id": 10, "state": "start"})
+        message = await next_of(presence, TypingSignal)
+        assert (message.conversation_id, message.socket.user_id) == (10, 6)
+        assert message.state == "start"
+
+
+async def test_heartbeats_carry_a_snapshot_of_the_sockets(keys: Keys) -> None:
+    async with running(keys, heartbeat_interval_s=0.05) as gw:
+        spec = QueueSpec("presence-test", False, True, True, bindings=((PRESENCE_IN, "#"),))
+        async with gw.bus.subscribe(spec) as presence:
+            one, two = await gw.ready(1, 1), await gw.ready(2, 2)
+            beat = await next_of(presence, NodeHeartbeat, lambda b: len(b.sockets) == 2)
+            assert {s.socket_id for s in beat.sockets} == {one.socket_id, two.socket_id}
+            assert beat.interval_s == 0.05
+
+
+async def test_drain_hints_reconnect_then_closes_with_1001(gw: Harness) -> None:
+    sockets = [await gw.ready(1, n) for n in range(1, 6)]
+    started = time.monotonic()
+    await gw.node.drain(0.1)
+    assert time.monotonic() - started >= 0.1  # the window is spent, not skipped
+    for socket in sockets:
+        assert socket.of_type("reconnect")
+        assert socket.closed is not None
+        assert socket.closed[0] == protocol.CLOSE_GOING_AWAY
+    late = gw.connect()
+    await until(lambda: late.closed)
+    assert late.closed is not None
+    assert late.closed[0] == protocol.CLOSE_GOING_AWAY
+
+
+async def test_after_a_broker_reconnect_bound_accounts_catch_up(gw: Harness) -> None:
+    socket = await gw.ready(1)
+    await gw.log.post(1, 10)
+    gw.log.commit(1, 10)  # published while the node's queue was gone
+    gw.log.commit(1, 10)
+    await gw.node.hub.restore()
+    await until(lambda: len(socket.offsets()) == 3)
+    assert socket.offsets() == [1, 2, 3]
+
+
+async def test_a_reconnect_during_a_gap_fill_still_catches_up_to_the_latest(
+    gw: Harness,
+) -> None:
+    socket = await gw.ready(1)
+    gw.log.delay_s = 0.2
+    await gw.log.post(1, 10)
+    gw.log.commit(1, 10)
+    await gw.log.post(1, 10)  # 3 arrives: a gap fill for 2 starts and takes a while
+    await until(lambda: gw.log.replay_calls >= 2)  # the baseline, then the gap fill
+    gw.log.commit(1, 10)  # 4 is lost in a broker outage during that fill
+    await gw.node.hub.restore()
+    await until(lambda: len(socket.offsets()) == 4)
+    assert socket.offsets() == [1, 2, 3, 4]
+
+
+async def test_an_unavailable_api_closes_a_new_account_with_1013(gw: Harness) -> None:
+    gw.log.available = False
+    socket = await gw.ready(1)
+    await until(lambda: socket.closed)
+    assert socket.closed is not None
+    assert socket.closed[0] == protocol.CLOSE_TRY_AGAIN_LATER
+    assert socket.of_type("error")[0]["code"] == protocol.ERR_UNAVAILABLE
