@@ -49,6 +49,8 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
         ttl_s=settings.tokens.access_ttl_s,
     )
     metrics = Metrics()
+    # Verifies with the signer's own public key: the API never fetches its own JWKS.
+    verifier = TokenVerifier(signer.public_key, issuer=settings.tokens.issuer)
     relay = Relay(engine, bus, settings.api, metrics)
     postgresql = engine.dialect.name == "postgresql"
     return ApiContext(
@@ -64,8 +66,8 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
             interval_s=settings.api.availability_snapshot_interval_s,
         ),
         signer=signer,
-        # Verifies with the signer's own public key: the API never fetches its own JWKS.
-        verifier=CachingVerifier(TokenVerifier(signer.public_key, issuer=settings.tokens.issuer)),
+        verifier=verifier,
+        token_cache=CachingVerifier(verifier),
         passwords=Passwords(
             time_cost=settings.api.password_time_cost,
             memory_kib=settings.api.password_memory_kib,

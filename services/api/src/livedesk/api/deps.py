@@ -27,7 +27,7 @@ from livedesk.api.relay import Relay
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.settings import Settings
-from livedesk.shared.tokens import Claims, Role, TokenError, TokenSigner
+from livedesk.shared.tokens import Claims, Role, TokenError, TokenSigner, TokenVerifier
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,9 @@ class ApiContext:
     relay: Relay
     announcer: AvailabilityAnnouncer
     signer: TokenSigner
-    verifier: CachingVerifier
+    verifier: TokenVerifier
+    # The same verifier behind a cache of tokens it accepted: what requests are checked with.
+    token_cache: CachingVerifier
     passwords: Passwords
     metrics: Metrics
     # PostgreSQL's one-statement message write; None on SQLite (the generic path).
@@ -65,7 +67,7 @@ async def authenticate(
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        return context.verifier.verify(credentials.credentials)
+        return context.token_cache.verify(credentials.credentials)
     except TokenError as error:
         raise ApiError(
             401, error.code, error.message, headers={"WWW-Authenticate": "Bearer"}
