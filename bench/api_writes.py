@@ -1,13 +1,17 @@
 """Message writes per second through the REST API, with PostgreSQL, the outbox and the relay.
 
     .venv/bin/python -m bench.api_writes [--accounts 1,20] [--seconds 8] [--connections 32]
+        [--workers N]
 
-For each account count: a fresh database, one `livedesk api` process on a loopback port,
+For each account count: a fresh database, `livedesk api [--workers N]` on a loopback port,
 and a lean keep-alive HTTP/1.1 client (hand-built requests, so the load generator costs
 little next to the server) that posts messages round-robin over the accounts'
-conversations as fast as answers come back: that is the max rate. Then a paced run at half
-that rate, with a broker consumer timing each event from its `ts` (set in the writing
-transaction) to its arrival: commit-to-delivery, an upper bound on commit-to-confirm.
+conversations as fast as answers come back: that is the max rate. It prints the CPU the
+API processes and the database's backends spent per write (from /proc: a ratio that
+depends less than writes/s on what else the shared machine runs), the load average, and
+how soon the relay caught up. Then a paced run at half that rate: commit-to-confirm from
+the relay's histogram (event `ts`, set before the writing statement, to the broker's
+confirm) and commit-to-delivery at a broker consumer of every account's events.
 Prints figures; asserts nothing. Everything runs on 127.0.0.1 and stops by itself.
 """
 
@@ -16,17 +20,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
+from livedesk.shared import routing, topology
+from livedesk.shared.bus.rabbit import RabbitBus
+from livedesk.shared.settings import BusSettings
+from livedesk.shared.topology import QueueSpec
 from tests.support.api import (
     ApiProcess,
+    EventCollector,
     admin_email,
-    collect_events,
     livedesk_env,
     make_tenant,
     open_conversation,
@@ -103,56 +119,162 @@ async def drive(
     return ok, errors, time.monotonic() - started
 
 
-async def scenario(
-    database_url: str, accounts: int, seconds: float, connections: int, tmp: Path
-) -> None:
-    if True:
-        account_ids = await prepare_database(database_url, accounts)
-        env = livedesk_env(
-            {
-                "LIVEDESK_DATABASE_URL": database_url,
-                "LIVEDESK_AMQP_URL": LOOPBACK_AMQP_URL,
-                "LIVEDESK_DATA_DIR": str(tmp),
-            }
+class CpuMeter:
+    """CPU seconds (user + system) of a set of processes, from /proc: Linux only."""
+
+    TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+    @classmethod
+    def seconds(cls, pids: list[int]) -> float:
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone: a PostgreSQL backend that closed
+            total += (int(fields[11]) + int(fields[12])) * cls.TICK_S
+        return total
+
+
+async def backend_pids(database_url: str) -> list[int]:
+    """PostgreSQL's server processes serving this benchmark's database."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+            return [row[0] for row in rows]
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class Usage:
+    """What one measured run cost: API and PostgreSQL CPU, wall time, machine load."""
+
+    writes: int
+    wall_s: float
+    api_cpu_s: float
+    pg_cpu_s: float
+    load: tuple[float, float, float]
+
+    def describe(self) -> str:
+        per = max(self.writes, 1)
+        return (
+            f"API CPU {1000 * self.api_cpu_s / per:.2f} ms/write "
+            f"({self.api_cpu_s / self.wall_s:.2f} cores), PostgreSQL backends "
+            f"{1000 * self.pg_cpu_s / per:.2f} ms/write ({self.pg_cpu_s / self.wall_s:.2f} cores); "
+            f"load average {self.load[0]:.1f} on {os.cpu_count()} cores"
         )
-        with ApiProcess(env) as api:
-            targets = []
-            async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-                for n, account_id in enumerate(account_ids):
-                    tenant = await make_tenant(client, admin_email(n), account_id, 0)
-                    conversation = await open_conversation(client, tenant)
-                    path = f"/v1/conversations/{conversation}/messages"
-                    targets.append((path, tenant.token))
-            await drive(api.port, targets, 1.0, connections)  # warm up
-            ok, errors, took = await drive(api.port, targets, seconds, connections)
-            max_rate = ok / took
-            print(
-                f"accounts={accounts} connections={connections}: max {max_rate:.0f} writes/s "
-                f"({ok} in {took:.1f} s, {errors} errors)"
+
+
+async def measured(
+    api_pids: list[int], database_url: str, run: Awaitable[tuple[int, int, float]]
+) -> tuple[int, int, float, Usage]:
+    pg_pids = await backend_pids(database_url)
+    api0, pg0 = CpuMeter.seconds(api_pids), CpuMeter.seconds(pg_pids)
+    ok, errors, took = await run
+    api1, pg1 = CpuMeter.seconds(api_pids), CpuMeter.seconds(pg_pids)
+    usage = Usage(ok, took, api1 - api0, pg1 - pg0, os.getloadavg())
+    return ok, errors, took, usage
+
+
+@asynccontextmanager
+async def collect_accounts(account_ids: list[int]) -> AsyncIterator[EventCollector]:
+    """Every event of these accounts, timed on arrival at a broker consumer."""
+    spec = QueueSpec(
+        name=f"livedesk.bench.{uuid.uuid4().hex[:10]}",
+        durable=False,
+        exclusive=True,
+        auto_delete=True,
+        arguments={"x-queue-type": "classic"},
+        bindings=tuple((topology.EVENTS, routing.account_pattern(a)) for a in account_ids),
+    )
+    async with (
+        RabbitBus.connect(LOOPBACK_AMQP_URL, BusSettings(), name="bench") as bus,
+        bus.subscribe(spec, prefetch=1000) as subscription,
+    ):
+        collector = EventCollector(subscription)
+        task = asyncio.create_task(collector.run())
+        try:
+            yield collector
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def scenario(
+    database_url: str, accounts: int, seconds: float, connections: int, workers: int, tmp: Path
+) -> None:
+    account_ids = await prepare_database(database_url, accounts)
+    env = livedesk_env(
+        {
+            "LIVEDESK_DATABASE_URL": database_url,
+            "LIVEDESK_AMQP_URL": LOOPBACK_AMQP_URL,
+            "LIVEDESK_DATA_DIR": str(tmp),
+        }
+    )
+    with ApiProcess(env, args=("--workers", str(workers)) if workers > 1 else ()) as api:
+        pids = [api.pid]
+        if workers > 1:
+            pids += api.children()  # the supervisor starts them all at once
+            await asyncio.sleep(3.0)  # and /healthz answered from one: let the rest listen
+        targets = []
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+            for n, account_id in enumerate(account_ids):
+                tenant = await make_tenant(client, admin_email(n), account_id, 0)
+                conversation = await open_conversation(client, tenant)
+                path = f"/v1/conversations/{conversation}/messages"
+                targets.append((path, tenant.token))
+        await drive(api.port, targets, 1.0, connections)  # warm up
+        await drained(database_url)
+        published = await published_events(database_url)
+        ok, errors, took, usage = await measured(
+            pids, database_url, drive(api.port, targets, seconds, connections)
+        )
+        max_rate = ok / took
+        # The relay must keep up too: how long the backlog left by the run takes to go.
+        drain_s = await drained(database_url)
+        relayed = await published_events(database_url) - published
+        print(
+            f"accounts={accounts} connections={connections} api workers={workers}: "
+            f"max {max_rate:.0f} writes/s ({ok} in {took:.1f} s, {errors} errors)\n"
+            f"  {usage.describe()}\n"
+            f"  relay: backlog drained {drain_s:.1f} s after the run: "
+            f"{relayed / (took + drain_s):.0f} events/s published with confirms"
+        )
+        # Latency at half the max rate: the relay's own histogram (event ts, set in the
+        # writing transaction, to the broker's confirm) over this run only, and a consumer
+        # timing every event's arrival (commit-to-delivery, an upper bound).
+        async with httpx.AsyncClient() as client:
+            before = relay_buckets((await client.get(api.url + "/metrics")).text)
+        async with collect_accounts(account_ids) as collector:
+            await asyncio.sleep(0.5)
+            seen = len(collector.received)
+            ok, errors, took, usage = await measured(
+                pids,
+                database_url,
+                drive(api.port, targets, seconds, connections, rate=max_rate / 2),
             )
-            # Latency at half the max rate, timed by a consumer of the first account's
-            # events (every account gets the same share of the load).
-            async with collect_events(LOOPBACK_AMQP_URL, account_ids[0]) as collector:
-                await asyncio.sleep(0.5)
-                before = len(collector.received)
-                ok, errors, took = await drive(
-                    api.port, targets, seconds, connections, rate=max_rate / 2
+            await asyncio.sleep(1.0)
+            latencies = sorted(
+                (at - event.ts.timestamp()) * 1000
+                for at, event in zip(
+                    collector.arrived_at[seen:], collector.received[seen:], strict=True
                 )
-                await asyncio.sleep(1.0)
-                latencies = sorted(
-                    (at - event.ts.timestamp()) * 1000
-                    for at, event in zip(
-                        collector.arrived_at[before:], collector.received[before:], strict=True
-                    )
-                )
-            print(
-                f"  at {ok / took:.0f} writes/s (half, {errors} errors): commit-to-delivery of "
-                f"{len(latencies)} events of one account: p50 {pct(latencies, 50):.1f} ms, "
-                f"p99 {pct(latencies, 99):.1f} ms, max {max(latencies, default=0):.1f} ms"
             )
-            async with httpx.AsyncClient() as client:
-                metrics = (await client.get(api.url + "/metrics")).text
-            print("  relay histogram (ts to confirm, all accounts):", histogram_summary(metrics))
+        async with httpx.AsyncClient() as client:
+            after = relay_buckets((await client.get(api.url + "/metrics")).text)
+        # Each worker keeps its own metrics and a scrape reaches any one of them.
+        confirm = bucket_marks(before, after) if workers == 1 else "n/a with several workers"
+        print(
+            f"  at {ok / took:.0f} writes/s (half, {errors} errors): {usage.describe()}\n"
+            f"    commit-to-confirm (relay histogram, this run): {confirm}\n"
+            f"    commit-to-delivery at a consumer of all {len(latencies)} events: "
+            f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
+            f"max {max(latencies, default=0):.1f} ms"
+        )
 
 
 def pct(values: list[float], p: float) -> float:
@@ -161,18 +283,53 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
-def histogram_summary(metrics: str) -> str:
+async def outbox(database_url: str, query: str) -> int:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            return int((await connection.execute(text(query))).scalar_one() or 0)
+    finally:
+        await engine.dispose()
+
+
+async def published_events(database_url: str) -> int:
+    """Events the relays (of every worker) have had confirmed, from the database."""
+    return await outbox(database_url, "SELECT sum(published_offset) FROM event_relay")
+
+
+async def drained(database_url: str, timeout_s: float = 120.0) -> float:
+    """Wait until the outbox backlog is empty; how long that took."""
+    backlog = (
+        "SELECT sum(o.last_offset - r.published_offset) FROM account_offsets o "
+        "JOIN event_relay r ON r.account_id = o.account_id"
+    )
+    started = time.monotonic()
+    while await outbox(database_url, backlog) > 0:
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"outbox backlog not drained in {timeout_s} s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+def relay_buckets(metrics: str) -> list[tuple[float, float]]:
+    """The relay's commit-to-confirm histogram: (upper bound s, cumulative count)."""
     buckets = []
     for line in metrics.splitlines():
         if line.startswith("livedesk_outbox_commit_to_publish_seconds_bucket"):
             le = line.split('le="')[1].split('"')[0]
-            buckets.append((le, float(line.split()[-1])))
-    total = buckets[-1][1] if buckets else 0
+            buckets.append((float(le), float(line.split()[-1])))
+    return buckets
+
+
+def bucket_marks(before: list[tuple[float, float]], after: list[tuple[float, float]]) -> str:
+    """p50 and p99 as histogram bucket bounds, from the counts between two scrapes."""
+    counts = [(le, a - b) for (le, a), (_, b) in zip(after, before, strict=True)]
+    total = counts[-1][1] if counts else 0
     marks = []
     for p in (0.5, 0.99):
-        for le, count in buckets:
+        for le, count in counts:
             if total and count >= p * total:
-                marks.append(f"p{int(p * 100)} <= {float(le) * 1000:g} ms")
+                marks.append(f"p{int(p * 100)} <= {le * 1000:g} ms")
                 break
     return ", ".join(marks) + f" ({total:.0f} events)"
 
@@ -182,12 +339,20 @@ def main() -> None:
     parser.add_argument("--accounts", default="1,20")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="livedesk api --workers N")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for accounts in (int(a) for a in args.accounts.split(",")):
             with postgres_database(LOOPBACK_DATABASE_URL) as database_url:
                 asyncio.run(
-                    scenario(database_url, accounts, args.seconds, args.connections, Path(tmp))
+                    scenario(
+                        database_url,
+                        accounts,
+                        args.seconds,
+                        args.connections,
+                        args.workers,
+                        Path(tmp),
+                    )
                 )
 
 

@@ -127,8 +127,11 @@ def livedesk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 class ApiProcess:
     """`livedesk api` as a real process on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.port = port or free_port()
+        self._args = args
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = env
         self._process: subprocess.Popen[bytes] | None = None
@@ -144,6 +147,7 @@ class ApiProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *self._args,
             ],
             env=self._env,
         )
@@ -158,6 +162,20 @@ class ApiProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError("livedesk api did not answer /healthz within 30 s")
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    def children(self) -> list[int]:
+        """The process's child processes (the workers of `--workers N`)."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
+
+    def wait(self, timeout_s: float) -> int:
+        assert self._process is not None, "not started"
+        return self._process.wait(timeout_s)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no last publish."""

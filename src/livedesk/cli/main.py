@@ -19,7 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_host_port(standalone, port=8000)
     standalone.add_argument("--data-dir", default="data", help="where SQLite and keys live")
 
-    _add_host_port(commands.add_parser("api", help="the REST API and outbox relay"), port=8000)
+    api = commands.add_parser("api", help="the REST API and outbox relay")
+    _add_host_port(api, port=8000)
+    api.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)"
+    )
+    api.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     gateway = commands.add_parser("gateway", help="a WebSocket gateway node")
     _add_host_port(gateway, port=8200)
     gateway.add_argument("--node-id", help="this node's id (default: LIVEDESK_NODE_ID)")

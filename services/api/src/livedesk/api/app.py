@@ -21,12 +21,14 @@ from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
 from livedesk.api.errors import install_error_handlers
 from livedesk.api.limits import BodyLimit
+from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.outbox import Outbox
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
 from livedesk.api.retention import run_retention
 from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
+from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.settings import Settings
 from livedesk.shared.tokens import (
@@ -47,7 +49,10 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
         ttl_s=settings.tokens.access_ttl_s,
     )
     metrics = Metrics()
+    # Verifies with the signer's own public key: the API never fetches its own JWKS.
+    verifier = TokenVerifier(signer.public_key, issuer=settings.tokens.issuer)
     relay = Relay(engine, bus, settings.api, metrics)
+    postgresql = engine.dialect.name == "postgresql"
     return ApiContext(
         settings=settings,
         engine=engine,
@@ -61,13 +66,14 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
             interval_s=settings.api.availability_snapshot_interval_s,
         ),
         signer=signer,
-        # Verifies with the signer's own public key: the API never fetches its own JWKS.
-        verifier=TokenVerifier(signer.public_key, issuer=settings.tokens.issuer),
+        verifier=verifier,
+        token_cache=CachingVerifier(verifier),
         passwords=Passwords(
             time_cost=settings.api.password_time_cost,
             memory_kib=settings.api.password_memory_kib,
         ),
         metrics=metrics,
+        message_writer=PgMessageWriter(engine.url, relay.notify) if postgresql else None,
     )
 
 
@@ -87,7 +93,8 @@ def create_app(context: ApiContext) -> FastAPI:
 
 
 async def run_background(context: ApiContext) -> None:
-    """The relay, retention and availability announcements; runs until cancelled.
+    """The relay, retention, availability announcements and the PostgreSQL message
+    writer's pool; runs until cancelled.
 
     If one of them fails, the others are cancelled and the error propagates: run this as a
     sibling of the server, so that the process dies rather than serving without a relay.
@@ -96,3 +103,5 @@ async def run_background(context: ApiContext) -> None:
         group.create_task(context.relay.run())
         group.create_task(context.announcer.run())
         group.create_task(run_retention(context.engine, context.settings.api))
+        if context.message_writer is not None:
+            group.create_task(context.message_writer.run())

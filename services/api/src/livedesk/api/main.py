@@ -27,6 +27,7 @@ from livedesk.api.db import is_sqlite, make_engine
 from livedesk.api.deferred_bus import DeferredBus
 from livedesk.api.migrate import migrate
 from livedesk.api.passwords import Passwords
+from livedesk.api.workers import reuse_port_socket, supervise
 from livedesk.shared.settings import Settings
 
 log = logging.getLogger("livedesk.api")
@@ -38,7 +39,7 @@ class Server(uvicorn.Server):
         yield  # `serve` owns the signals: a stock uvicorn re-raises them and skips cleanup
 
 
-async def serve(settings: Settings, host: str, port: int) -> None:
+async def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
     engine = make_engine(settings.database_url, pool_size=settings.api.db_pool_size)
     bus = DeferredBus()
     try:
@@ -56,12 +57,14 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, setattr, server, "should_exit", True)
+        # A worker of `--workers N` shares the port with its siblings (see `workers`).
+        sockets = [reuse_port_socket(host, port)] if reuse_port else None
         async with asyncio.TaskGroup() as group:
             connecting = group.create_task(
                 bus.connect_forever(settings.amqp_url, settings.bus, name=f"livedesk-api-{port}")
             )
             background = group.create_task(run_background(context))
-            await server.serve()
+            await server.serve(sockets=sockets)
             background.cancel()
             connecting.cancel()
     finally:
@@ -113,7 +116,12 @@ def run(args: argparse.Namespace) -> int:
             return 1
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
+    if args.workers < 1:
+        sys.stderr.write("livedesk api: --workers must be at least 1\n")
+        return 2
+    if args.workers > 1:
+        return supervise(args.host, args.port, args.workers)
     import uvloop  # imported here: only the server wants it
 
-    uvloop.run(serve(settings, args.host, args.port))
+    uvloop.run(serve(settings, args.host, args.port, reuse_port=args.reuse_port))
     return 0

@@ -13,6 +13,11 @@ The relay is woken on every commit (no polling delay on the happy path) and by a
 sweep over all accounts, which publishes what a crash, an outage or another replica left.
 A crash after the confirm and before the commit publishes those events again on the next
 round: delivery is at-least-once, and consumers drop offsets they have already seen.
+On PostgreSQL a round is three round trips on the driver's own connection: BEGIN, one
+statement that claims the accounts and reads their next events, and the cursors' UPDATE sent
+together with COMMIT; each await of a busy event loop costs a turn of every request in
+flight, so the round's length, and with it commit-to-publish latency, goes with their count.
+SQLite (standalone, tests) runs the same round through SQLAlchemy.
 Not here: writing events (`outbox`) and pruning them (`retention`).
 """
 
@@ -21,11 +26,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+import asyncpg
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col
 
 from livedesk.api.metrics import Metrics
@@ -36,6 +46,46 @@ from livedesk.shared.errors import BusError
 from livedesk.shared.settings import ApiSettings
 
 log = logging.getLogger(__name__)
+
+# What a round may fail with while the broker or the database is away. The PostgreSQL round
+# talks to asyncpg directly, so the driver's errors arrive unwrapped.
+ROUND_FAILURES: tuple[type[Exception], ...] = (
+    BusError,
+    TimeoutError,
+    DBAPIError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+# PostgreSQL: claim the accounts and read their next events in one statement. The batch
+# is shared among the accounts claimed, so one busy account cannot starve the others.
+_CLAIM_AND_READ = """
+WITH claimed AS (
+    SELECT r.account_id, r.published_offset
+    FROM event_relay r JOIN account_offsets o ON o.account_id = r.account_id
+    WHERE r.published_offset < o.last_offset
+        AND ($1::bigint[] IS NULL OR r.account_id = ANY($1::bigint[]))
+    ORDER BY r.account_id
+    LIMIT $2
+    -- SKIP LOCKED: an account another replica is publishing is left to it.
+    FOR UPDATE OF r SKIP LOCKED
+)
+SELECT c.account_id, e."offset", e.conversation_id, e.type, e.ts, e.payload
+FROM claimed c LEFT JOIN LATERAL (
+    SELECT "offset", conversation_id, type, ts, payload FROM events
+    WHERE events.account_id = c.account_id AND events."offset" > c.published_offset
+    ORDER BY "offset"
+    -- the round's batch, shared among the accounts claimed
+    LIMIT greatest(1, $3::int / (SELECT count(*) FROM claimed))
+) e ON true
+ORDER BY c.account_id, e."offset"
+"""
+
+# Rows as the round reads them: account, offset, conversation, type, ts, payload.
+Row = tuple[int, int, int, str, datetime, bytes]
+# What a round claimed, what it read, and the accounts that may have more pending.
+Claimed = tuple[set[int], list[Row], frozenset[int]]
 
 # How soon to come back for an account another replica had claimed: about one round of its.
 CLAIMED_RETRY_S = 0.01
@@ -57,6 +107,7 @@ class Round:
 class Relay:
     def __init__(self, engine: AsyncEngine, bus: Bus, settings: ApiSettings, metrics: Metrics):
         self._engine, self._bus, self._settings, self._metrics = engine, bus, settings, metrics
+        self._postgresql = engine.dialect.name == "postgresql"
         self._dirty: set[int] = set()
         self._sweep_due = True  # the first round after start is a sweep: a crash's leftovers
         self._wake = asyncio.Event()
@@ -70,6 +121,22 @@ class Relay:
         self._wake.set()
 
     async def run(self) -> None:
+        if not self._postgresql:
+            await self._run()
+            return
+        # The relay's own connection, outside the request pool: under load every pooled
+        # connection is taken, and requests returning one hand it straight to the next
+        # request, so a relay queuing among them waited seconds between rounds while the
+        # backlog grew. One connection suffices: rounds run one at a time.
+        shared = self._engine
+        self._engine = create_async_engine(shared.url, pool_size=1, max_overflow=0)
+        try:
+            await self._run()
+        finally:
+            await self._engine.dispose()
+            self._engine = shared
+
+    async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._sweeper())
             await self._publisher()
@@ -88,7 +155,7 @@ class Relay:
             self._sweep_due, self._dirty = False, set()
             try:
                 done = await self.publish_round(None if sweep else accounts)
-            except (BusError, TimeoutError, DBAPIError, OSError) as error:
+            except ROUND_FAILURES as error:
                 # The broker or the database is away: keep what is pending for the sweep,
                 # which retries once per interval, and keep accepting writes meanwhile.
                 if isinstance(error, BusError | TimeoutError):
@@ -110,6 +177,75 @@ class Relay:
         """Publish what is pending for `accounts` (all accounts when None); one transaction."""
         if accounts is not None and not accounts:
             return Round(0, frozenset(), claimed_elsewhere=False)
+        round_ = self._round_postgresql if self._postgresql else self._round_generic
+        claimed, rows, more = await round_(accounts)
+        skipped = frozenset() if accounts is None else frozenset(accounts - claimed)
+        if not claimed:
+            return Round(0, skipped, claimed_elsewhere=bool(skipped))
+        now = time.time()
+        for row in rows:
+            self._metrics.commit_to_publish.observe(max(0.0, now - row[4].timestamp()))
+        self._metrics.published.inc(len(rows))
+        if accounts is None:
+            again = bool(more) or len(claimed) >= MAX_ACCOUNTS_PER_ROUND
+            return Round(len(rows), frozenset(), claimed_elsewhere=False, sweep_again=again)
+        return Round(len(rows), skipped | more, claimed_elsewhere=bool(skipped))
+
+    async def _publish(self, rows: Sequence[Row]) -> dict[int, int]:
+        """Publish with confirms, in order; the last offset published per account."""
+        messages = [
+            Message(
+                topology.EVENTS,
+                routing.conversation_key(account, conversation, event_type),
+                bytes(payload),
+            )
+            for account, _, conversation, event_type, _, payload in rows
+        ]
+        async with asyncio.timeout(self._settings.relay_publish_timeout_s):
+            await self._bus.publish_many(messages)
+        last: dict[int, int] = {}
+        for account, offset, *_ in rows:
+            last[account] = offset
+        return last
+
+    async def _round_postgresql(self, accounts: set[int] | None) -> Claimed:
+        async with self._engine.connect() as connection:
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            try:
+                await driver.execute("BEGIN")
+                found = await driver.fetch(
+                    _CLAIM_AND_READ,
+                    None if accounts is None else sorted(accounts),
+                    MAX_ACCOUNTS_PER_ROUND,
+                    self._settings.relay_batch_size,
+                )
+                claimed = {record[0] for record in found}
+                rows: list[Row] = [tuple(record) for record in found if record[1] is not None]
+                # An account that filled its share of the batch may have more pending.
+                share = max(1, self._settings.relay_batch_size // max(1, len(claimed)))
+                taken = Counter(row[0] for row in rows)
+                more = frozenset(a for a, n in taken.items() if n >= share)
+                last = await self._publish(rows) if rows else {}
+                # Integers from the database, formatted: the UPDATE rides with the COMMIT
+                # in one simple-protocol message.
+                moves = ", ".join(f"({int(a)}, {int(o)})" for a, o in last.items())
+                move = (
+                    "UPDATE event_relay SET published_offset = moved.last "
+                    f"FROM (VALUES {moves}) AS moved(account_id, last) "
+                    "WHERE event_relay.account_id = moved.account_id; "
+                    if moves
+                    else ""
+                )
+                await driver.execute(move + "COMMIT")
+            except BaseException:
+                # Whatever happened (cancelled mid-round included), the connection may be
+                # inside the transaction, holding the claims: close it, which ends both,
+                # rather than hand it back to the pool.
+                await connection.invalidate()
+                raise
+        return claimed, rows, more
+
+    async def _round_generic(self, accounts: set[int] | None) -> Claimed:
         relay, offsets = EventRelay, AccountOffset
         claim = (
             select(col(relay.account_id), col(relay.published_offset))
@@ -117,48 +253,32 @@ class Relay:
             .where(col(relay.published_offset) < col(offsets.last_offset))
             .order_by(col(relay.account_id))
             .limit(MAX_ACCOUNTS_PER_ROUND)
-            # SKIP LOCKED: an account another replica is publishing is left to it.
-            .with_for_update(of=relay, skip_locked=True)
         )
         if accounts is not None:
             claim = claim.where(col(relay.account_id).in_(sorted(accounts)))
         async with self._engine.begin() as connection:
-            claimed = {row[0]: row[1] for row in await connection.execute(claim)}
-            skipped = frozenset() if accounts is None else frozenset(accounts - claimed.keys())
+            claimed = {row[0] for row in await connection.execute(claim)}
             if not claimed:
-                return Round(0, skipped, claimed_elsewhere=bool(skipped))
-            rows = (
-                await connection.execute(
-                    select(
-                        col(Event.account_id),
-                        col(Event.offset),
-                        col(Event.conversation_id),
-                        col(Event.type),
-                        col(Event.ts),
-                        col(Event.payload),
-                    )
-                    .join(relay, col(relay.account_id) == col(Event.account_id))
-                    .where(
-                        col(Event.account_id).in_(sorted(claimed)),
-                        col(Event.offset) > col(relay.published_offset),
-                    )
-                    .order_by(col(Event.account_id), col(Event.offset))
-                    .limit(self._settings.relay_batch_size)
+                return claimed, [], frozenset()
+            found = await connection.execute(
+                select(
+                    col(Event.account_id),
+                    col(Event.offset),
+                    col(Event.conversation_id),
+                    col(Event.type),
+                    col(Event.ts),
+                    col(Event.payload),
                 )
-            ).all()
-            messages = [
-                Message(
-                    topology.EVENTS,
-                    routing.conversation_key(account, conversation, event_type),
-                    bytes(payload),
+                .join(relay, col(relay.account_id) == col(Event.account_id))
+                .where(
+                    col(Event.account_id).in_(sorted(claimed)),
+                    col(Event.offset) > col(relay.published_offset),
                 )
-                for account, _, conversation, event_type, _, payload in rows
-            ]
-            async with asyncio.timeout(self._settings.relay_publish_timeout_s):
-                await self._bus.publish_many(messages)
-            last: dict[int, int] = {}
-            for account, offset, *_ in rows:
-                last[account] = offset
+                .order_by(col(Event.account_id), col(Event.offset))
+                .limit(self._settings.relay_batch_size)
+            )
+            rows: list[Row] = [tuple(row) for row in found]  # type: ignore[misc]
+            last = await self._publish(rows)
             if last:
                 await connection.execute(
                     update(relay)
@@ -166,13 +286,5 @@ class Relay:
                     .values(published_offset=bindparam("offset")),
                     [{"account": a, "offset": o} for a, o in last.items()],
                 )
-        now = time.time()
-        for row in rows:
-            self._metrics.commit_to_publish.observe(max(0.0, now - row[4].timestamp()))
-        self._metrics.published.inc(len(rows))
         full = len(rows) >= self._settings.relay_batch_size
-        if accounts is None:
-            more = full or len(claimed) >= MAX_ACCOUNTS_PER_ROUND
-            return Round(len(rows), frozenset(), claimed_elsewhere=False, sweep_again=more)
-        again = skipped | (frozenset(claimed) if full else frozenset())
-        return Round(len(rows), again, claimed_elsewhere=bool(skipped))
+        return claimed, rows, frozenset(claimed) if full else frozenset()

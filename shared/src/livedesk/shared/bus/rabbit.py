@@ -150,7 +150,11 @@ class RabbitBus(Bus):
         # aio-pika's Message and Exchange wrappers cost more Python per publish than the
         # frames themselves; the underlying aiormq channel takes prebuilt properties. Its
         # publish lock is FIFO and gather starts its tasks in order, so frames go out in the
-        # order given while the confirms are awaited together.
+        # order given while the confirms are awaited together. wait=False: by default each
+        # publish holds that lock until the writer task has put its frames on the socket,
+        # which costs every message two turns of the event loop, one after the other; a
+        # relay sharing its loop with a busy API took ~9 ms a message that way. The frames
+        # still go out in order, and the confirm is what says the broker has the message.
         channel = await self._publisher.get_underlay_channel()
         timeout = self._settings.publish_timeout_s
         results = await asyncio.gather(
@@ -161,6 +165,7 @@ class RabbitBus(Bus):
                     routing_key=message.routing_key,
                     properties=PERSISTENT if message.persistent else TRANSIENT_PROPERTIES,
                     timeout=timeout,
+                    wait=False,  # type: ignore[call-arg]  # aiormq has it; its ABC lacks it
                 )
                 for message in messages
             ),

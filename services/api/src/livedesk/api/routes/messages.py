@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from livedesk.api.db import snapshot
-from livedesk.api.deps import Caller, Context
+from livedesk.api.deps import ApiContext, Caller, Context
 from livedesk.api.errors import not_found
 from livedesk.api.models import Conversation, Message, ReadPointer
 from livedesk.api.queries import account_offset, decode_id_cursor, encode_cursor, unread_count
@@ -32,20 +32,48 @@ from livedesk.shared.events import (
     ReadData,
     SenderType,
 )
+from livedesk.shared.tokens import Claims
+
+JSON = "application/json"
 
 router = APIRouter(prefix="/v1/conversations/{conversation_id}", tags=["messages"])
 
 ConversationId = Annotated[Id, Path()]
 
 
-@router.post("/messages", status_code=201, responses={200: {"description": "a retry: the first"}})
+@router.post(
+    "/messages",
+    status_code=201,
+    response_model=MessageOut,
+    responses={200: {"description": "a retry: the first message, unchanged"}},
+)
 async def create_message(
-    conversation_id: ConversationId,
-    body: MessageCreate,
-    caller: Caller,
-    context: Context,
-    response: Response,
-) -> MessageOut:
+    conversation_id: ConversationId, body: MessageCreate, caller: Caller, context: Context
+) -> Response:
+    # The answer is serialized here, once, by the model's own serializer: FastAPI's
+    # response validation would build and check the same model a second time.
+    if context.message_writer is not None:
+        written = await context.message_writer.write(
+            account_id=caller.account_id,
+            conversation_id=conversation_id,
+            user_id=caller.user_id,
+            kind=body.kind,
+            content=body.content,
+            client_id=body.client_id,
+            now=datetime.now(UTC),
+        )
+        if written is None:
+            raise not_found("conversation", conversation_id)
+        message, created = written.message, written.created
+    else:
+        message, created = await _create_message(context, caller, conversation_id, body)
+    return Response(message.model_dump_json(), 201 if created else 200, media_type=JSON)
+
+
+async def _create_message(
+    context: ApiContext, caller: Claims, conversation_id: int, body: MessageCreate
+) -> tuple[MessageOut, bool]:
+    """The generic path, in an explicit transaction: SQLite's (see `message_writer`)."""
     account = caller.account_id
     async with context.outbox.write() as unit:
         connection = unit.connection
@@ -62,8 +90,7 @@ async def create_message(
         if body.client_id is not None and (
             first := await _by_client_id(connection, conversation_id, body.client_id)
         ):
-            response.status_code = 200
-            return first
+            return first, False
         incoming = body.kind is MessageKind.INCOMING
         now = datetime.now(UTC)
         insert = _insert(connection)(Message).values(
@@ -87,8 +114,7 @@ async def create_message(
             assert body.client_id is not None
             first = await _by_client_id(connection, conversation_id, body.client_id)
             assert first is not None, "a conflict on client_id leaves the first message"
-            response.status_code = 200
-            return first
+            return first, False
         message = MessageOut.model_validate(row._mapping)
         await connection.execute(
             update(Conversation)
@@ -106,7 +132,7 @@ async def create_message(
                 data=data,
             ),
         )
-    return message
+    return message, True
 
 
 @router.get("/messages")
