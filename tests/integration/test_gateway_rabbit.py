@@ -113,7 +113,7 @@ async def test_frames_and_http_endpoints_over_real_sockets(amqp_url: str, keys: 
             assert (await http.get("/nope")).status_code == 404
             metrics = await http.get("/metrics")
             assert metrics.status_code == 200
-            assert "livedesk_gateway_deliveries_total 1.0" in metrics.text
+            assert "livedesk_gateway_deliveries_total 1.0" in metrics.text, metrics.text
             assert "livedesk_gateway_sockets_per_account_bucket" in metrics.text
         await client.close()
 
