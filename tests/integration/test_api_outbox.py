@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,41 +18,25 @@ import pytest
 
 from tests.support.api import (
     ApiProcess,
+    Deployment,
     admin_email,
+    api_deployment,
     bearer,
     collect_events,
-    livedesk_env,
     login,
     make_tenant,
     offsets,
     open_conversation,
-    postgres_database,
-    prepare_database,
 )
 
 WRITERS = 8
 MESSAGES_PER_WRITER = 25
 
 
-@dataclass
-class Deployment:
-    database_url: str
-    env: dict[str, str]
-    account_id: int
-
-
 @pytest.fixture
 def deployment(postgres_url: str, amqp_url: str, tmp_path: Path) -> Iterator[Deployment]:
-    with postgres_database(postgres_url) as database_url:
-        (account_id,) = asyncio.run(prepare_database(database_url))
-        env = livedesk_env(
-            {
-                "LIVEDESK_DATABASE_URL": database_url,
-                "LIVEDESK_AMQP_URL": amqp_url,
-                "LIVEDESK_DATA_DIR": str(tmp_path),
-            }
-        )
-        yield Deployment(database_url, env, account_id)
+    with api_deployment(postgres_url, amqp_url, tmp_path) as created:
+        yield created
 
 
 async def write_concurrently(

@@ -113,6 +113,32 @@ def livedesk_env(settings_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+@dataclass
+class Deployment:
+    """A fresh database with one prepared account, and the environment to run the API on it."""
+
+    database_url: str
+    env: dict[str, str]
+    account_id: int
+
+
+@contextmanager
+def api_deployment(
+    postgres_url: str, amqp_url: str, data_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Deployment]:
+    with postgres_database(postgres_url) as database_url:
+        (account_id,) = asyncio.run(prepare_database(database_url))
+        env = livedesk_env(
+            {
+                "LIVEDESK_DATABASE_URL": database_url,
+                "LIVEDESK_AMQP_URL": amqp_url,
+                "LIVEDESK_DATA_DIR": str(data_dir),
+                **(extra_env or {}),
+            }
+        )
+        yield Deployment(database_url, env, account_id)
+
+
 def livedesk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "livedesk.cli.main", *args],

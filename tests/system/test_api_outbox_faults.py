@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,15 +17,14 @@ import pytest
 
 from tests.support.api import (
     ApiProcess,
+    Deployment,
     Tenant,
     admin_email,
+    api_deployment,
     collect_events,
-    livedesk_env,
     make_tenant,
     offsets,
     open_conversation,
-    postgres_database,
-    prepare_database,
 )
 from tests.support.ports import free_port
 from tests.support.private_rabbit import PrivateRabbit
@@ -34,28 +32,16 @@ from tests.support.private_rabbit import PrivateRabbit
 pytestmark = pytest.mark.fault
 
 
-@dataclass
-class Setup:
-    env: dict[str, str]
-    account_id: int
-
-
 @pytest.fixture
-def setup(postgres_url: str, private_rabbit: PrivateRabbit, tmp_path: Path) -> Iterator[Setup]:
-    with postgres_database(postgres_url) as database_url:
-        (account_id,) = asyncio.run(prepare_database(database_url))
-        env = livedesk_env(
-            {
-                "LIVEDESK_DATABASE_URL": database_url,
-                "LIVEDESK_AMQP_URL": private_rabbit.url,
-                "LIVEDESK_DATA_DIR": str(tmp_path),
-                # Short sweeps and reconnects keep the test's waits short.
-                "LIVEDESK_API__RELAY_SWEEP_INTERVAL_S": "0.2",
-                "LIVEDESK_API__RELAY_PUBLISH_TIMEOUT_S": "1",
-                "LIVEDESK_BUS__RECONNECT_INTERVAL_S": "0.5",
-            }
-        )
-        yield Setup(env, account_id)
+def setup(postgres_url: str, private_rabbit: PrivateRabbit, tmp_path: Path) -> Iterator[Deployment]:
+    # Short sweeps and reconnects keep the test's waits short.
+    fast = {
+        "LIVEDESK_API__RELAY_SWEEP_INTERVAL_S": "0.2",
+        "LIVEDESK_API__RELAY_PUBLISH_TIMEOUT_S": "1",
+        "LIVEDESK_BUS__RECONNECT_INTERVAL_S": "0.5",
+    }
+    with api_deployment(postgres_url, private_rabbit.url, tmp_path, fast) as deployment:
+        yield deployment
 
 
 async def post_messages(
@@ -86,7 +72,9 @@ async def poll_readyz(client: httpx.AsyncClient, status: int) -> httpx.Response:
     return response
 
 
-async def test_broker_stopped_while_writing(setup: Setup, private_rabbit: PrivateRabbit) -> None:
+async def test_broker_stopped_while_writing(
+    setup: Deployment, private_rabbit: PrivateRabbit
+) -> None:
     with ApiProcess(setup.env) as api:
         async with (
             collect_events(private_rabbit.url, setup.account_id, durable=True) as collector,
@@ -113,7 +101,7 @@ async def test_broker_stopped_while_writing(setup: Setup, private_rabbit: Privat
 
 
 async def test_killed_before_publishing_then_restarted(
-    setup: Setup, private_rabbit: PrivateRabbit
+    setup: Deployment, private_rabbit: PrivateRabbit
 ) -> None:
     unreachable = {**setup.env, "LIVEDESK_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
     async with collect_events(private_rabbit.url, setup.account_id) as collector:

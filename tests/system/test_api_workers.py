@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,39 +19,24 @@ import pytest
 
 from tests.support.api import (
     ApiProcess,
+    Deployment,
     admin_email,
+    api_deployment,
     bearer,
     collect_events,
-    livedesk_env,
     make_tenant,
     offsets,
     open_conversation,
-    postgres_database,
-    prepare_database,
 )
 
 WORKERS = 2
 MESSAGES = 60
 
 
-@dataclass
-class Setup:
-    env: dict[str, str]
-    account_id: int
-
-
 @pytest.fixture
-def setup(postgres_url: str, amqp_url: str, tmp_path: Path) -> Iterator[Setup]:
-    with postgres_database(postgres_url) as database_url:
-        (account_id,) = asyncio.run(prepare_database(database_url))
-        env = livedesk_env(
-            {
-                "LIVEDESK_DATABASE_URL": database_url,
-                "LIVEDESK_AMQP_URL": amqp_url,
-                "LIVEDESK_DATA_DIR": str(tmp_path),
-            }
-        )
-        yield Setup(env, account_id)
+def setup(postgres_url: str, amqp_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    with api_deployment(postgres_url, amqp_url, tmp_path) as deployment:
+        yield deployment
 
 
 def alive(pid: int) -> bool:
@@ -64,7 +48,7 @@ def alive(pid: int) -> bool:
 
 
 async def test_workers_share_the_port_and_publish_every_event_once(
-    setup: Setup, amqp_url: str
+    setup: Deployment, amqp_url: str
 ) -> None:
     with ApiProcess(setup.env, args=("--workers", str(WORKERS))) as api:
         workers = api.children()
@@ -96,7 +80,7 @@ async def test_workers_share_the_port_and_publish_every_event_once(
     assert not any(alive(w) for w in workers)
 
 
-def test_a_dead_worker_stops_the_service(setup: Setup) -> None:
+def test_a_dead_worker_stops_the_service(setup: Deployment) -> None:
     with ApiProcess(setup.env, args=("--workers", str(WORKERS))) as api:
         first, second = api.children()
         os.kill(first, signal.SIGKILL)
