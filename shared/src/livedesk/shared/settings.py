@@ -96,6 +96,12 @@ class GatewaySettings(BaseModel):
     # The last socket of an account leaving unbinds only after this: a page reload or a
     # reconnect storm does not churn bindings.
     unbind_grace_s: float = Field(default=2.0, ge=0)
+    # Per account, the last persistent events delivered, kept to serve resumes from memory
+    # rather than from the API's replay endpoint; bounded in count and in payload bytes (the
+    # frames are those sent live, kept a little longer; a node's worst case is its bound
+    # accounts times the byte bound).
+    resume_buffer_events: int = Field(default=1000, ge=0)
+    resume_buffer_bytes: int = Field(default=256 * 1024, ge=0)
     # WebSocket pings find dead peers: a socket silent past interval + timeout is closed.
     ping_interval_s: float = Field(default=20.0, gt=0)
     ping_timeout_s: float = Field(default=20.0, gt=0)

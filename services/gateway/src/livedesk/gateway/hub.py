@@ -12,10 +12,12 @@ go to every socket that should get them: persistent events and agent_status to e
 of the account, typing to that conversation's subscribers. Persistent events go through the
 account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint.
 
-A socket that resumes (`catch_up`) reads replay pages with its own token until its cursor
-equals the account's delivered offset and then joins the live set in the same step, with no
-await in between: no gap and no duplicate at the seam. A socket whose write buffer passes its
-`SendQueue` bounds is closed with 4409 and takes nothing more from the node.
+A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last frames
+delivered here) when its cursor is inside them; otherwise it reads replay pages with its own
+token (concurrent resumes of an account from the same cursor share one request) until its
+cursor is inside them or equals the account's delivered offset. It then joins the live set in
+the same step, with no await in between: no gap and no duplicate at the seam. A socket whose
+write buffer passes its `SendQueue` bounds is closed with 4409 and takes nothing more from the node.
 
 Deliberately not here: frames from clients (node.py), socket I/O (sockets.py), HTTP (the
 `ApiClient`).
@@ -32,7 +34,13 @@ from typing import Final
 from livedesk.gateway import protocol
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.ordering import Item, Sequencer
-from livedesk.gateway.replay_client import ApiClient, ResyncRequired, UpstreamUnavailable
+from livedesk.gateway.recent import RecentEvents
+from livedesk.gateway.replay_client import (
+    ApiClient,
+    ReplayPage,
+    ResyncRequired,
+    UpstreamUnavailable,
+)
 from livedesk.gateway.session import SendQueue, Session
 from livedesk.gateway.sockets import OutFrame, Socket
 from livedesk.shared import routing
@@ -65,10 +73,13 @@ class Client:
 class Account:
     """What the node holds for one bound account."""
 
-    def __init__(self, account_id: int) -> None:
+    def __init__(self, account_id: int, recent: RecentEvents) -> None:
         self.account_id = account_id
         self.pattern = routing.account_pattern(account_id)
         self.seq = Sequencer()
+        self.recent = recent  # the last events delivered, for resumes
+        # Replay requests in flight for resuming sockets, by (after, limit): shared.
+        self.replays: dict[tuple[int, int], asyncio.Task[ReplayPage | Exception]] = {}
         self.clients: set[Client] = set()  # attached: keeps the binding
         self.members: dict[Client, None] = {}  # past `ready`: gets agent_status
         self.live: dict[Client, None] = {}  # caught up: gets persistent events as they come
@@ -107,7 +118,10 @@ class Hub:
         """Count the socket in, bind its account if needed; return the delivered offset."""
         account = self._accounts.get(client.account_id)
         if account is None:
-            account = self._accounts[client.account_id] = Account(client.account_id)
+            recent = RecentEvents(
+                self._settings.resume_buffer_events, self._settings.resume_buffer_bytes
+            )
+            account = self._accounts[client.account_id] = Account(client.account_id, recent)
         account.clients.add(client)  # before the first await: an unbind now sees it
         try:
             async with account.lock:
@@ -115,6 +129,7 @@ class Hub:
                     await self._bind(account)
                 if account.seq.delivered is None:
                     latest = await self._api.latest_offset(client.session.token)
+                    account.recent.reset(latest)
                     self._deliver(account, account.seq.set_baseline(latest, _mono()))
                 elif account.stale:
                     # Unbound for a while: what was published meanwhile never reached us.
@@ -313,7 +328,9 @@ class Hub:
         return True
 
     def _deliver(self, account: Account, items: list[Item]) -> None:
+        recent = account.recent
         for item in items:
+            recent.add(item.offset, item.frame)
             self._deliveries.inc(self._write_all(account.live, item.frame))
             self._latency.observe(max(0.0, time.time() - item.ts))
             if account.waiting:
@@ -401,6 +418,7 @@ class Hub:
         frame = OutFrame(protocol.resync_required(baseline[1], message))
         self._metrics.resyncs.inc(len(account.live))
         self._write_all(account.live, frame)
+        account.recent.reset(baseline[1])
         self._deliver(account, seq.set_baseline(baseline[1], _mono()))
 
     async def catch_up(self, client: Client, after: int) -> None:
@@ -408,16 +426,30 @@ class Hub:
         account = self._accounts[client.account_id]
         cursor = after
         page_size = self._settings.replay_page_size
+        from_api = False
         while not client.closing:
             delivered = account.seq.delivered
             assert delivered is not None
             if cursor == delivered:
                 account.live[client] = None  # the seam: nothing awaited since the check
+                self._metrics.resumes.labels("api" if from_api else "memory").inc()
                 return
+            if cursor < delivered and account.recent.top == delivered:
+                frames = account.recent.since(cursor)
+                if frames is not None:
+                    # All of it is here: written and joined with no await, so no seam.
+                    for frame in frames:
+                        if not self.send(client, frame):
+                            return
+                    self._metrics.replayed.inc(len(frames))
+                    account.live[client] = None
+                    self._metrics.resumes.labels("api" if from_api else "memory").inc()
+                    return
             if cursor < delivered:
                 limit = min(page_size, delivered - cursor)
+                from_api = True
                 try:
-                    page = await self._api.replay(client.session.token, cursor, limit)
+                    page = await self._replay_shared(account, client.session.token, cursor, limit)
                 except ResyncRequired:
                     self._resync_client(client, account)
                     return
@@ -450,6 +482,32 @@ class Hub:
                 return
             for item in page.items:
                 self._offer(account, item)
+
+    async def _replay_shared(
+        self, account: Account, token: str, after: int, limit: int
+    ) -> ReplayPage:
+        """One replay request for all the account's sockets resuming from `after` at once.
+
+        The request runs in its own task, so a socket that closes meanwhile does not cancel
+        it for the others; its failure is handed to every waiter as it would be to one.
+        """
+        key = (after, limit)
+        task = account.replays.get(key)
+        if task is None:
+            self._metrics.replay_calls.inc()
+            task = self._tasks.create_task(self._replay_task(token, after, limit))
+            account.replays[key] = task
+            task.add_done_callback(lambda _: account.replays.pop(key, None))
+        result = await asyncio.shield(task)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _replay_task(self, token: str, after: int, limit: int) -> ReplayPage | Exception:
+        try:
+            return await self._api.replay(token, after, limit)
+        except Exception as error:  # a task boundary: handed to the waiters, not the group
+            return error
 
     def _resync_client(self, client: Client, account: Account) -> None:
         delivered = account.seq.delivered or 0
