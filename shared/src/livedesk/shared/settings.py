@@ -104,6 +104,9 @@ class GatewaySettings(BaseModel):
     # accounts times the byte bound).
     resume_buffer_events: int = Field(default=1000, ge=0)
     resume_buffer_bytes: int = Field(default=256 * 1024, ge=0)
+    # An account's presence_state fetched for one socket is reused for its other sockets this
+    # long, unless an agent_status of the account came meanwhile. 0: one fetch per socket.
+    presence_state_ttl_s: float = Field(default=5.0, ge=0)
     # WebSocket pings find dead peers: a socket silent past interval + timeout is closed.
     ping_interval_s: float = Field(default=20.0, gt=0)
     ping_timeout_s: float = Field(default=20.0, gt=0)

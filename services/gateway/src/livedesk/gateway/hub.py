@@ -80,6 +80,9 @@ class Account:
         self.recent = recent  # the last events delivered, for resumes
         # Replay requests in flight for resuming sockets, by (after, limit): shared.
         self.replays: dict[tuple[int, int], asyncio.Task[ReplayPage | Exception]] = {}
+        # Bumped by every agent_status seen (and by a broker reconnect, which may lose some):
+        # a presence_state fetched under an older value may be stale.
+        self.status_epoch = 0
         self.clients: set[Client] = set()  # attached: keeps the binding
         self.members: dict[Client, None] = {}  # past `ready`: gets agent_status
         self.live: dict[Client, None] = {}  # caught up: gets persistent events as they come
@@ -187,6 +190,11 @@ class Hub:
     def latest(self, account_id: int) -> int | None:
         account = self._accounts.get(account_id)
         return None if account is None else account.seq.delivered
+
+    def status_epoch(self, account_id: int) -> int | None:
+        """Changes whenever the account's agent statuses may have changed; None if unbound."""
+        account = self._accounts.get(account_id)
+        return account.status_epoch if account is not None and account.bound else None
 
     def is_bound(self, account_id: int) -> bool:
         account = self._accounts.get(account_id)
@@ -309,6 +317,7 @@ class Hub:
                     if readers:
                         self._deliveries.inc(self._write_all(readers, OutFrame(delivery.body)))
                 elif isinstance(ephemeral, AgentStatusChanged):
+                    account.status_epoch += 1
                     written = self._write_all(account.members, OutFrame(delivery.body))
                     self._deliveries.inc(written)
         except EventError as error:
@@ -357,6 +366,7 @@ class Hub:
     async def restore(self) -> None:
         """After a broker reconnect: what was published meanwhile is lost; fetch it."""
         for account in list(self._accounts.values()):
+            account.status_epoch += 1  # agent_status may have been lost too
             if account.seq.delivered is not None:
                 self._tasks.create_task(self._fill(account, up_to=None))
 
