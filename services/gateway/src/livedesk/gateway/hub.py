@@ -109,6 +109,7 @@ class Hub:
         self._metrics, self._tasks = metrics, tasks
         self._accounts: dict[int, Account] = {}
         self._gappy: set[Account] = set()
+        self._unbinds: set[asyncio.Task[None]] = set()  # waiting out the grace
         self._deliveries = metrics.deliveries
         self._latency = metrics.latency
         self._persistent = metrics.broker_messages.labels("persistent")
@@ -168,7 +169,9 @@ class Hub:
                 del account.waiting[cursor]
         if not account.clients and not account.unbind_pending:
             account.unbind_pending = True
-            self._tasks.create_task(self._unbind_later(account))
+            task = self._tasks.create_task(self._unbind_later(account))
+            self._unbinds.add(task)
+            task.add_done_callback(self._unbinds.discard)
 
     def subscribe(self, client: Client, conversation_id: int) -> None:
         account = self._accounts.get(client.account_id)
@@ -202,6 +205,11 @@ class Hub:
 
     def socket_counts(self) -> Iterable[int]:
         return [len(account.clients) for account in self._accounts.values() if account.bound]
+
+    def close(self) -> None:
+        """At shutdown: stop waiting out unbind graces (the node queue goes with the node)."""
+        for task in list(self._unbinds):
+            task.cancel()
 
     async def _bind(self, account: Account) -> None:
         for exchange in (EVENTS, EPHEMERAL):
