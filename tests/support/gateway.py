@@ -194,8 +194,10 @@ class FakePresence:
     def __init__(self) -> None:
         self.agents: dict[int, AgentStatus] = {}
         self.typing: dict[int, list[int]] = {}
+        self.state_calls = 0
 
     async def presence_state(self, token: str) -> dict[int, AgentStatus] | None:
+        self.state_calls += 1
         return dict(self.agents)
 
     async def typers(self, token: str, conversation_id: int) -> list[int]:

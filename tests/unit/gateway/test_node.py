@@ -150,6 +150,16 @@ async def test_first_socket_binds_the_account_and_the_last_unbinds_it(gw: Harnes
     assert gw.metric("livedesk_gateway_bound_accounts") == 0
 
 
+async def test_shutdown_does_not_wait_out_the_unbind_grace(keys: Keys) -> None:
+    async with asyncio.timeout(10):  # the grace is 60 s: waiting it out fails the test
+        async with running(keys, unbind_grace_s=60.0) as gw:
+            socket = await gw.ready(3, 1)
+            await socket.close(1000, "")
+            await until(lambda: list(gw.node.hub.socket_counts()) == [0])
+            await asyncio.sleep(0.01)
+            assert gw.node.hub.is_bound(3)  # its grace is running
+
+
 async def test_concurrent_arrivals_bind_once(gw: Harness) -> None:
     sockets = [gw.connect() for _ in range(20)]
     for index, socket in enumerate(sockets):

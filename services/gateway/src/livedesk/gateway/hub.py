@@ -12,10 +12,12 @@ go to every socket that should get them: persistent events and agent_status to e
 of the account, typing to that conversation's subscribers. Persistent events go through the
 account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint.
 
-A socket that resumes (`catch_up`) reads replay pages with its own token until its cursor
-equals the account's delivered offset and then joins the live set in the same step, with no
-await in between: no gap and no duplicate at the seam. A socket whose write buffer passes its
-`SendQueue` bounds is closed with 4409 and takes nothing more from the node.
+A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last frames
+delivered here) when its cursor is inside them; otherwise it reads replay pages with its own
+token (concurrent resumes of an account from the same cursor share one request) until its
+cursor is inside them or equals the account's delivered offset. It then joins the live set in
+the same step, with no await in between: no gap and no duplicate at the seam. A socket whose
+write buffer passes its `SendQueue` bounds is closed with 4409 and takes nothing more from the node.
 
 Deliberately not here: frames from clients (node.py), socket I/O (sockets.py), HTTP (the
 `ApiClient`).
@@ -32,7 +34,13 @@ from typing import Final
 from livedesk.gateway import protocol
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.ordering import Item, Sequencer
-from livedesk.gateway.replay_client import ApiClient, ResyncRequired, UpstreamUnavailable
+from livedesk.gateway.recent import RecentEvents
+from livedesk.gateway.replay_client import (
+    ApiClient,
+    ReplayPage,
+    ResyncRequired,
+    UpstreamUnavailable,
+)
 from livedesk.gateway.session import SendQueue, Session
 from livedesk.gateway.sockets import OutFrame, Socket
 from livedesk.shared import routing
@@ -65,10 +73,16 @@ class Client:
 class Account:
     """What the node holds for one bound account."""
 
-    def __init__(self, account_id: int) -> None:
+    def __init__(self, account_id: int, recent: RecentEvents) -> None:
         self.account_id = account_id
         self.pattern = routing.account_pattern(account_id)
         self.seq = Sequencer()
+        self.recent = recent  # the last events delivered, for resumes
+        # Replay requests in flight for resuming sockets, by (after, limit): shared.
+        self.replays: dict[tuple[int, int], asyncio.Task[ReplayPage | Exception]] = {}
+        # Bumped by every agent_status seen (and by a broker reconnect, which may lose some):
+        # a presence_state fetched under an older value may be stale.
+        self.status_epoch = 0
         self.clients: set[Client] = set()  # attached: keeps the binding
         self.members: dict[Client, None] = {}  # past `ready`: gets agent_status
         self.live: dict[Client, None] = {}  # caught up: gets persistent events as they come
@@ -95,6 +109,7 @@ class Hub:
         self._metrics, self._tasks = metrics, tasks
         self._accounts: dict[int, Account] = {}
         self._gappy: set[Account] = set()
+        self._unbinds: set[asyncio.Task[None]] = set()  # waiting out the grace
         self._deliveries = metrics.deliveries
         self._latency = metrics.latency
         self._persistent = metrics.broker_messages.labels("persistent")
@@ -107,7 +122,10 @@ class Hub:
         """Count the socket in, bind its account if needed; return the delivered offset."""
         account = self._accounts.get(client.account_id)
         if account is None:
-            account = self._accounts[client.account_id] = Account(client.account_id)
+            recent = RecentEvents(
+                self._settings.resume_buffer_events, self._settings.resume_buffer_bytes
+            )
+            account = self._accounts[client.account_id] = Account(client.account_id, recent)
         account.clients.add(client)  # before the first await: an unbind now sees it
         try:
             async with account.lock:
@@ -115,6 +133,7 @@ class Hub:
                     await self._bind(account)
                 if account.seq.delivered is None:
                     latest = await self._api.latest_offset(client.session.token)
+                    account.recent.reset(latest)
                     self._deliver(account, account.seq.set_baseline(latest, _mono()))
                 elif account.stale:
                     # Unbound for a while: what was published meanwhile never reached us.
@@ -150,7 +169,9 @@ class Hub:
                 del account.waiting[cursor]
         if not account.clients and not account.unbind_pending:
             account.unbind_pending = True
-            self._tasks.create_task(self._unbind_later(account))
+            task = self._tasks.create_task(self._unbind_later(account))
+            self._unbinds.add(task)
+            task.add_done_callback(self._unbinds.discard)
 
     def subscribe(self, client: Client, conversation_id: int) -> None:
         account = self._accounts.get(client.account_id)
@@ -173,12 +194,22 @@ class Hub:
         account = self._accounts.get(account_id)
         return None if account is None else account.seq.delivered
 
+    def status_epoch(self, account_id: int) -> int | None:
+        """Changes whenever the account's agent statuses may have changed; None if unbound."""
+        account = self._accounts.get(account_id)
+        return account.status_epoch if account is not None and account.bound else None
+
     def is_bound(self, account_id: int) -> bool:
         account = self._accounts.get(account_id)
         return account is not None and account.bound
 
     def socket_counts(self) -> Iterable[int]:
         return [len(account.clients) for account in self._accounts.values() if account.bound]
+
+    def close(self) -> None:
+        """At shutdown: stop waiting out unbind graces (the node queue goes with the node)."""
+        for task in list(self._unbinds):
+            task.cancel()
 
     async def _bind(self, account: Account) -> None:
         for exchange in (EVENTS, EPHEMERAL):
@@ -294,6 +325,7 @@ class Hub:
                     if readers:
                         self._deliveries.inc(self._write_all(readers, OutFrame(delivery.body)))
                 elif isinstance(ephemeral, AgentStatusChanged):
+                    account.status_epoch += 1
                     written = self._write_all(account.members, OutFrame(delivery.body))
                     self._deliveries.inc(written)
         except EventError as error:
@@ -313,7 +345,9 @@ class Hub:
         return True
 
     def _deliver(self, account: Account, items: list[Item]) -> None:
+        recent = account.recent
         for item in items:
+            recent.add(item.offset, item.frame)
             self._deliveries.inc(self._write_all(account.live, item.frame))
             self._latency.observe(max(0.0, time.time() - item.ts))
             if account.waiting:
@@ -340,6 +374,7 @@ class Hub:
     async def restore(self) -> None:
         """After a broker reconnect: what was published meanwhile is lost; fetch it."""
         for account in list(self._accounts.values()):
+            account.status_epoch += 1  # agent_status may have been lost too
             if account.seq.delivered is not None:
                 self._tasks.create_task(self._fill(account, up_to=None))
 
@@ -401,6 +436,7 @@ class Hub:
         frame = OutFrame(protocol.resync_required(baseline[1], message))
         self._metrics.resyncs.inc(len(account.live))
         self._write_all(account.live, frame)
+        account.recent.reset(baseline[1])
         self._deliver(account, seq.set_baseline(baseline[1], _mono()))
 
     async def catch_up(self, client: Client, after: int) -> None:
@@ -408,16 +444,30 @@ class Hub:
         account = self._accounts[client.account_id]
         cursor = after
         page_size = self._settings.replay_page_size
+        from_api = False
         while not client.closing:
             delivered = account.seq.delivered
             assert delivered is not None
             if cursor == delivered:
                 account.live[client] = None  # the seam: nothing awaited since the check
+                self._metrics.resumes.labels("api" if from_api else "memory").inc()
                 return
+            if cursor < delivered and account.recent.top == delivered:
+                frames = account.recent.since(cursor)
+                if frames is not None:
+                    # All of it is here: written and joined with no await, so no seam.
+                    for frame in frames:
+                        if not self.send(client, frame):
+                            return
+                    self._metrics.replayed.inc(len(frames))
+                    account.live[client] = None
+                    self._metrics.resumes.labels("api" if from_api else "memory").inc()
+                    return
             if cursor < delivered:
                 limit = min(page_size, delivered - cursor)
+                from_api = True
                 try:
-                    page = await self._api.replay(client.session.token, cursor, limit)
+                    page = await self._replay_shared(account, client.session.token, cursor, limit)
                 except ResyncRequired:
                     self._resync_client(client, account)
                     return
@@ -450,6 +500,32 @@ class Hub:
                 return
             for item in page.items:
                 self._offer(account, item)
+
+    async def _replay_shared(
+        self, account: Account, token: str, after: int, limit: int
+    ) -> ReplayPage:
+        """One replay request for all the account's sockets resuming from `after` at once.
+
+        The request runs in its own task, so a socket that closes meanwhile does not cancel
+        it for the others; its failure is handed to every waiter as it would be to one.
+        """
+        key = (after, limit)
+        task = account.replays.get(key)
+        if task is None:
+            self._metrics.replay_calls.inc()
+            task = self._tasks.create_task(self._replay_task(token, after, limit))
+            account.replays[key] = task
+            task.add_done_callback(lambda _: account.replays.pop(key, None))
+        result = await asyncio.shield(task)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _replay_task(self, token: str, after: int, limit: int) -> ReplayPage | Exception:
+        try:
+            return await self._api.replay(token, after, limit)
+        except Exception as error:  # a task boundary: handed to the waiters, not the group
+            return error
 
     def _resync_client(self, client: Client, account: Account) -> None:
         delivered = account.seq.delivered or 0

@@ -85,6 +85,7 @@ async def gateway_node(
             finally:
                 for worker in workers:
                     worker.cancel()
+                hub.close()  # a pending unbind would hold the group for unbind_grace_s
                 try:
                     await reporter.flush()
                 except Exception:  # shutting down: presence repairs from the next node's beat

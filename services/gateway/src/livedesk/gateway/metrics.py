@@ -92,6 +92,17 @@ class Metrics:
             "Events written to resuming sockets from replay",
             registry=registry,
         )
+        self.replay_calls = Counter(
+            "livedesk_gateway_resume_replay_calls",
+            "Replay requests made for resuming sockets (one shared by concurrent resumes)",
+            registry=registry,
+        )
+        self.resumes = Counter(
+            "livedesk_gateway_resume_sources",
+            "Resume catch-ups, by where the missed events came from",
+            ["source"],
+            registry=registry,
+        )
         self.resyncs = Counter(
             "livedesk_gateway_resyncs", "resync_required frames sent", registry=registry
         )

@@ -21,6 +21,7 @@ from typing import Final
 from livedesk.gateway import protocol
 from livedesk.gateway.hub import Client, Hub
 from livedesk.gateway.metrics import Metrics
+from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
 from livedesk.gateway.replay_client import ApiClient, UpstreamUnavailable
@@ -54,6 +55,9 @@ class Node:
         self.node_id = node_id
         self._settings, self._verifier, self.hub, self._api = settings, verifier, hub, api
         self._presence, self._reporter = presence, reporter
+        self._states = PresenceStates(
+            presence, hub.status_epoch, settings.presence_state_ttl_s, tasks
+        )
         self.metrics = self._metrics = metrics
         self._tasks = tasks
         self._clients: dict[Client, None] = {}
@@ -148,7 +152,7 @@ class Node:
             await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "replay unavailable")
 
     async def _send_presence_state(self, client: Client) -> None:
-        agents = await self._presence.presence_state(client.session.token)
+        agents = await self._states.get(client.account_id, client.session.token)
         if agents is not None and not client.closing:
             state = PresenceState(account_id=client.account_id, agents=agents)
             self.hub.send(client, OutFrame(encode(state)))
