@@ -169,7 +169,11 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    amqp_url: str, postgres_url: str, data_dir: Path, **gateway: str
+    amqp_url: str,
+    postgres_url: str,
+    data_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    **gateway: str,
 ) -> Iterator[Stack]:
     private, _ = ensure_key_pair(data_dir / "keys")  # the API uses this pair
     with postgres_database(postgres_url) as database_url:
@@ -185,6 +189,7 @@ def running_stack(
                 "LIVEDESK_GATEWAY__AUTH_TIMEOUT_S": "2",
                 "LIVEDESK_GATEWAY__DRAIN_WINDOW_S": "0.5",
                 **{f"LIVEDESK_GATEWAY__{k.upper()}": v for k, v in gateway.items()},
+                **(extra_env or {}),
             }
         )
         migrated = livedesk("migrate", env=env)
