@@ -24,9 +24,7 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,14 +33,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from livedesk.shared import routing, topology
-from livedesk.shared.bus.rabbit import RabbitBus
-from livedesk.shared.settings import BusSettings
-from livedesk.shared.topology import QueueSpec
 from tests.support.api import (
     ApiProcess,
-    EventCollector,
     admin_email,
+    collect_events,
     livedesk_env,
     make_tenant,
     open_conversation,
@@ -180,30 +174,6 @@ async def measured(
     return ok, errors, took, usage
 
 
-@asynccontextmanager
-async def collect_accounts(account_ids: list[int]) -> AsyncIterator[EventCollector]:
-    """Every event of these accounts, timed on arrival at a broker consumer."""
-    spec = QueueSpec(
-        name=f"livedesk.bench.{uuid.uuid4().hex[:10]}",
-        durable=False,
-        exclusive=True,
-        auto_delete=True,
-        arguments={"x-queue-type": "classic"},
-        bindings=tuple((topology.EVENTS, routing.account_pattern(a)) for a in account_ids),
-    )
-    async with (
-        RabbitBus.connect(LOOPBACK_AMQP_URL, BusSettings(), name="bench") as bus,
-        bus.subscribe(spec, prefetch=1000) as subscription,
-    ):
-        collector = EventCollector(subscription)
-        task = asyncio.create_task(collector.run())
-        try:
-            yield collector
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-
 async def scenario(
     database_url: str, accounts: int, seconds: float, connections: int, workers: int, tmp: Path
 ) -> None:
@@ -249,7 +219,7 @@ async def scenario(
         # timing every event's arrival (commit-to-delivery, an upper bound).
         async with httpx.AsyncClient() as client:
             before = relay_buckets((await client.get(api.url + "/metrics")).text)
-        async with collect_accounts(account_ids) as collector:
+        async with collect_events(LOOPBACK_AMQP_URL, *account_ids, prefetch=1000) as collector:
             await asyncio.sleep(0.5)
             seen = len(collector.received)
             ok, errors, took, usage = await measured(

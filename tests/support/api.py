@@ -317,20 +317,20 @@ class EventCollector:
 
 @asynccontextmanager
 async def collect_events(
-    amqp_url: str, account_id: int, *, durable: bool = False
+    amqp_url: str, *account_ids: int, durable: bool = False, prefetch: int | None = None
 ) -> AsyncIterator[EventCollector]:
-    """Bind a queue to the account's events; durable when it must outlive a broker restart."""
+    """Bind a queue to the accounts' events; durable when it must outlive a broker restart."""
     spec = QueueSpec(
         name=f"livedesk.test.{uuid.uuid4().hex[:10]}",
         durable=durable,
         exclusive=not durable,
         auto_delete=not durable,
         arguments={"x-queue-type": "classic"},
-        bindings=((topology.EVENTS, routing.account_pattern(account_id)),),
+        bindings=tuple((topology.EVENTS, routing.account_pattern(a)) for a in account_ids),
     )
     async with (
         RabbitBus.connect(amqp_url, BusSettings(reconnect_interval_s=0.5), name="test") as bus,
-        bus.subscribe(spec) as subscription,
+        bus.subscribe(spec, prefetch=prefetch) as subscription,
     ):
         collector = EventCollector(subscription)
         task = asyncio.create_task(collector.run())
