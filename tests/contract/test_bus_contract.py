@@ -124,6 +124,29 @@ async def test_order_is_kept_from_one_publisher(bus: Bus) -> None:
         assert [d.body for d in got] == bodies
 
 
+async def test_concurrent_batches_with_bodies_over_a_frame_arrive_whole_and_in_order(
+    bus: Bus,
+) -> None:
+    # RabbitMQ's frame_max is 128 KiB: the big bodies travel as several body frames, and
+    # two batches sent at once must not interleave inside one message.
+    big = bytes(range(256)) * 1200
+    batches = {
+        key: [big + key.encode(), b"small " + key.encode(), big * 2, b"last " + key.encode()]
+        for key in ("acct.4.conv.1.new_message", "acct.4.conv.2.new_message")
+    }
+    async with bus.subscribe(exclusive_queue((EVENTS, "acct.4.#"))) as subscription:
+        await asyncio.gather(
+            *(
+                bus.publish_many([Message(EVENTS, key, body) for body in bodies])
+                for key, bodies in batches.items()
+            )
+        )
+        got = await receive(subscription, 8)
+        await subscription.ack(got[-1], multiple=True)
+    for key, bodies in batches.items():
+        assert [d.body for d in got if d.routing_key == key] == bodies
+
+
 async def test_a_confirmed_message_is_in_the_queue(
     bus: Bus, durable_queues: list[QueueSpec]
 ) -> None:
