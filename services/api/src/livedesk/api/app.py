@@ -13,13 +13,17 @@ Not here: processes, signals and the broker connection (see `main`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
 from livedesk.api.errors import install_error_handlers
+from livedesk.api.fast_messages import FastMessagePost
 from livedesk.api.limits import BodyLimit
 from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.metrics import Metrics, RequestMetrics
@@ -87,9 +91,21 @@ def create_app(context: ApiContext) -> FastAPI:
     install_error_handlers(app)
     for module in (auth, agents, directory, conversations, messages, events, health):
         app.include_router(module.router)
+    if context.message_writer is not None:
+        # Innermost of the three: inside the body limit, counted by the request metrics.
+        app.add_middleware(
+            FastMessagePost,
+            writer=context.message_writer,
+            tokens=context.token_cache,
+            route=_route_of(messages.router, messages.create_message),
+        )
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
     return app
+
+
+def _route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
 
 
 async def run_background(context: ApiContext) -> None:
