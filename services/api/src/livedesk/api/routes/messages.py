@@ -5,6 +5,8 @@ the first message (200, not 201) and emits nothing. Two concurrent posts of one 
 meet at the unique index: the second insert waits for the first transaction and then does
 nothing (ON CONFLICT DO NOTHING), and returns the message the first one committed.
 A read pointer only moves forward; moving it emits `message_read`.
+On PostgreSQL most message posts never reach this route: `fast_messages` answers those it
+can answer exactly as this route would, and hands the rest (every error included) on here.
 """
 
 from __future__ import annotations
