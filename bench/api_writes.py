@@ -1,7 +1,7 @@
 """Message writes per second through the REST API, with PostgreSQL, the outbox and the relay.
 
     .venv/bin/python -m bench.api_writes [--accounts 1,20] [--seconds 8] [--connections 32]
-        [--workers N]
+        [--workers N] [--paced-rate R]
 
 For each account count: a fresh database, `livedesk api [--workers N]` on a loopback port,
 and a lean keep-alive HTTP/1.1 client (hand-built requests, so the load generator costs
@@ -9,9 +9,10 @@ little next to the server) that posts messages round-robin over the accounts'
 conversations as fast as answers come back: that is the max rate. It prints the CPU the
 API processes and the database's backends spent per write (from /proc: a ratio that
 depends less than writes/s on what else the shared machine runs), the load average, and
-how soon the relay caught up. Then a paced run at half that rate: commit-to-confirm from
-the relay's histogram (event `ts`, set before the writing statement, to the broker's
-confirm) and commit-to-delivery at a broker consumer of every account's events.
+how soon the relay caught up. Then a paced run at half that rate (or `--paced-rate`):
+commit-to-confirm from the relay's histogram (event `ts`, set before the writing statement,
+to the broker's confirm) and commit-to-delivery at a broker consumer of every account's
+events.
 Prints figures; asserts nothing. Everything runs on 127.0.0.1 and stops by itself.
 """
 
@@ -175,7 +176,13 @@ async def measured(
 
 
 async def scenario(
-    database_url: str, accounts: int, seconds: float, connections: int, workers: int, tmp: Path
+    database_url: str,
+    accounts: int,
+    seconds: float,
+    connections: int,
+    workers: int,
+    tmp: Path,
+    paced_rate: float | None,
 ) -> None:
     account_ids = await prepare_database(database_url, accounts)
     env = livedesk_env(
@@ -214,9 +221,10 @@ async def scenario(
             f"  relay: backlog drained {drain_s:.1f} s after the run: "
             f"{relayed / (took + drain_s):.0f} events/s published with confirms"
         )
-        # Latency at half the max rate: the relay's own histogram (event ts, set in the
-        # writing transaction, to the broker's confirm) over this run only, and a consumer
-        # timing every event's arrival (commit-to-delivery, an upper bound).
+        # Latency at half the max rate (or the rate asked for): the relay's own histogram
+        # (event ts, set in the writing transaction, to the broker's confirm) over this run
+        # only, and a consumer timing every event's arrival (commit-to-delivery, an upper
+        # bound).
         async with httpx.AsyncClient() as client:
             before = relay_buckets((await client.get(api.url + "/metrics")).text)
         async with collect_events(LOOPBACK_AMQP_URL, *account_ids, prefetch=1000) as collector:
@@ -225,7 +233,7 @@ async def scenario(
             ok, errors, took, usage = await measured(
                 pids,
                 database_url,
-                drive(api.port, targets, seconds, connections, rate=max_rate / 2),
+                drive(api.port, targets, seconds, connections, rate=paced_rate or max_rate / 2),
             )
             await asyncio.sleep(1.0)
             latencies = sorted(
@@ -239,7 +247,7 @@ async def scenario(
         # Each worker keeps its own metrics and a scrape reaches any one of them.
         confirm = bucket_marks(before, after) if workers == 1 else "n/a with several workers"
         print(
-            f"  at {ok / took:.0f} writes/s (half, {errors} errors): {usage.describe()}\n"
+            f"  at {ok / took:.0f} writes/s (paced, {errors} errors): {usage.describe()}\n"
             f"    commit-to-confirm (relay histogram, this run): {confirm}\n"
             f"    commit-to-delivery at a consumer of all {len(latencies)} events: "
             f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
@@ -310,6 +318,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="livedesk api --workers N")
+    parser.add_argument(
+        "--paced-rate", type=float, help="writes/s of the latency run (default: half the max)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for accounts in (int(a) for a in args.accounts.split(",")):
@@ -322,6 +333,7 @@ def main() -> None:
                         args.connections,
                         args.workers,
                         Path(tmp),
+                        args.paced_rate,
                     )
                 )
 
