@@ -10,6 +10,7 @@ import pytest
 
 from livedesk.gateway.acks import Acks
 from livedesk.shared.bus.base import Delivery, Subscription
+from tests.support.gateway import until
 
 HOUR_S = 3600.0  # a timer that never fires within a test: what is acked, the threshold acked
 
@@ -59,9 +60,7 @@ async def settle() -> None:
 
 
 async def until_acked(subscription: RecordingSubscription, count: int) -> None:
-    async with asyncio.timeout(5):
-        while len(subscription.acked) < count:
-            await asyncio.sleep(0.005)
+    await until(lambda: len(subscription.acked) >= count)
 
 
 async def test_deliveries_handled_one_by_one_are_acked_together_after_the_delay() -> None:
