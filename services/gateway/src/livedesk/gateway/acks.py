@@ -4,8 +4,8 @@ The hub handles what the queue hands it in batches and used to ack each batch at
 sparse traffic (one event per wake-up) that was an ack frame, a write and a drain per event:
 a fifth of a busy node's profile samples (py-spy, bench.gateway_bench sparse, 200 ev/s).
 Here the last handled delivery is remembered and acked with `multiple` once `delay_s` has
-passed since the first one still unacked, or at once when `at_once` are waiting, so a burst
-is settled as promptly as before and the broker's prefetch window never waits on the timer.
+passed since the first one still unacked, or at once when `at_once` are waiting (the hub
+passes half the prefetch), so the broker's prefetch window never waits on the timer.
 
 Why a later ack loses nothing: the node queue is exclusive, so it goes with the node's
 connection whether its deliveries were acked or not (the hub's gap fill and the clients'

@@ -11,6 +11,7 @@ Each broker message is decoded once; the same bytes (`OutFrame`, its wire frame 
 go to every socket that should get them: persistent events and agent_status to every socket
 of the account, typing to that conversation's subscribers. Persistent events go through the
 account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint.
+Handled deliveries are acked together, one frame per window (`Acks`), not one per wake-up.
 
 A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last frames
 delivered here) when its cursor is inside them; otherwise it reads replay pages with its own
