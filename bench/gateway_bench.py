@@ -9,6 +9,11 @@ Workloads (pluggable, `WORKLOADS`):
   CPU-seconds per 100,000 deliveries (utime+stime from /proc/<pid>/stat), and a loss check
   (every socket got offsets 1..M exactly once, in order).
 - idle: N authenticated idle sockets; nodes' resident memory added per socket.
+- sparse: N sockets, each its own account, events to random accounts at a fixed rate. The
+  nodes' CPU is read twice: over `--idle-window` with the same sockets and no events (the
+  fixed cost: sweeps, heartbeats, pings), then over the publishing window; the difference
+  divided by the events is the per-event cost. `--print-pids` names the node processes on
+  stderr before the windows, for a profiler to attach (py-spy is not a dependency).
 
 Servers (pluggable, `SERVERS`): `livedesk` starts `livedesk gateway` processes. The API and
 presence are a stub in this process (`StubApi`): replay from the events the bench published,
@@ -27,6 +32,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import resource
 import signal
 import subprocess
@@ -277,16 +283,22 @@ class Load:
 
 
 async def publish_at_rate(
-    bus: RabbitBus, api: StubApi, account_id: int, rate: float, duration_s: float
+    bus: RabbitBus,
+    api: StubApi,
+    accounts: list[int],
+    rate: float,
+    duration_s: float,
+    pick: Callable[[list[int]], int] = lambda accounts: accounts[0],
 ) -> int:
     """Publish `rate` new_message events a second for `duration_s`; return how many."""
-    log = api.events.setdefault(account_id, [])
     count = int(rate * duration_s)
     started = time.monotonic()
     for index in range(count):
         delay = started + index / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        account_id = pick(accounts)
+        log = api.events.setdefault(account_id, [])
         now = datetime.now(UTC)
         offset = len(log) + 1
         event = events.NewMessage(
@@ -323,7 +335,7 @@ async def broadcast(server: Server, api: StubApi, args: argparse.Namespace) -> d
             cpu_before = sum(cpu_seconds(pid) for pid in server.pids())
             load_cpu_before = sum(cpu_seconds(pid) for pid in load.pids())
             started = time.monotonic()
-            published = await publish_at_rate(bus, api, account, args.rate, args.duration)
+            published = await publish_at_rate(bus, api, [account], args.rate, args.duration)
             expected_total = published * ready
             stats = await load.stats(published)
             deadline = time.monotonic() + 30
@@ -401,8 +413,67 @@ async def idle(server: Server, api: StubApi, args: argparse.Namespace) -> dict[s
     }
 
 
+async def sparse(server: Server, api: StubApi, args: argparse.Namespace) -> dict[str, Any]:
+    urls = await server.start(args.nodes)
+    base = 9_000_000 + os.getpid() * 10_000
+    accounts = [base + n for n in range(args.sockets)]
+    auths = [server.auth_frame(account, 1) for account in accounts]
+    load = Load(urls, auths, args.workers, args.sample_every)
+    pids = server.pids()
+    try:
+        ready = await load.ready()
+        await asyncio.sleep(3.0)  # binds, presence_state and handshakes' garbage settle
+        if args.print_pids:
+            print(f"# node pids: {' '.join(map(str, pids))}", file=sys.stderr, flush=True)
+        load_average = os.getloadavg()
+        cpu0 = sum(cpu_seconds(pid) for pid in pids)
+        await asyncio.sleep(args.idle_window)
+        idle_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu0
+        chooser = random.Random(args.seed)
+        async with RabbitBus.connect(args.amqp_url, BusSettings(), name="bench-publisher") as bus:
+            cpu1 = sum(cpu_seconds(pid) for pid in pids)
+            started = time.monotonic()
+            published = await publish_at_rate(
+                bus, api, accounts, args.rate, args.duration, chooser.choice
+            )
+            stats = await load.stats()
+            deadline = time.monotonic() + 30
+            while stats["events"] < published and time.monotonic() < deadline:
+                await asyncio.sleep(0.25)
+                more = await load.stats()
+                more["latencies"] = stats["latencies"] + more["latencies"]
+                stats = more
+            elapsed = time.monotonic() - started
+            busy_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu1
+    finally:
+        await load.stop()
+    idle_share = idle_cpu / args.idle_window
+    per_event = (busy_cpu - idle_share * elapsed) / max(published, 1)
+    latencies = stats["latencies"]
+    return {
+        "server": server.name,
+        "workload": "sparse",
+        "nodes": args.nodes,
+        "sockets": ready,
+        "rate_events_s": args.rate,
+        "published": published,
+        "deliveries": stats["events"],
+        "order_violations": stats["violations"],
+        "latency_p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "idle_node_cpu_share": round(idle_share, 4),  # cores busy, summed over the nodes
+        "busy_node_cpu_s": round(busy_cpu, 2),
+        "busy_window_s": round(elapsed, 2),
+        "idle_part_of_busy_cpu": round(idle_share * elapsed / busy_cpu, 3) if busy_cpu else None,
+        "node_cpu_us_per_event_above_idle": round(per_event * 1e6, 1),
+        "deliveries_per_node_cpu_s": round(stats["events"] / busy_cpu) if busy_cpu else None,
+        "load_average_at_start": [round(x, 2) for x in load_average],
+        "closes": stats.get("closes", {}),
+    }
+
+
 Workload = Callable[[Server, StubApi, argparse.Namespace], Awaitable[dict[str, Any]]]
-WORKLOADS: dict[str, Workload] = {"broadcast": broadcast, "idle": idle}
+WORKLOADS: dict[str, Workload] = {"broadcast": broadcast, "idle": idle, "sparse": sparse}
 SERVERS: dict[str, Callable[[str, StubApi, Path], Server]] = {"livedesk": LivedeskServer}
 
 
@@ -437,6 +508,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
     parser.add_argument("--idle-window", type=float, default=10.0, help="idle: CPU window s")
     parser.add_argument("--sample-every", type=int, default=10, help="latency: 1 socket in N")
+    parser.add_argument("--seed", type=int, default=1, help="sparse: account choice")
+    parser.add_argument("--print-pids", action="store_true", help="sparse: node pids to stderr")
     args = parser.parse_args(argv)
     args.server = args.server or ["livedesk"]
     return args

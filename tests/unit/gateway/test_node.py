@@ -315,6 +315,18 @@ async def test_an_expiring_token_closes_the_socket_unless_renewed(gw: Harness) -
     assert renewed.closed is None
 
 
+async def test_a_renewal_to_a_shorter_lived_token_closes_at_its_expiry(gw: Harness) -> None:
+    socket = gw.connect()
+    socket.feed({"type": "auth", "token": gw.keys.token(1, 1, ttl_s=600)})
+    await until(lambda: socket.of_type("ready"))
+    socket.feed({"type": "auth", "token": gw.keys.token(1, 1, ttl_s=2)})
+    await until(lambda: socket.of_type("auth_renewed"))
+    await until(lambda: socket.closed, timeout_s=5)
+    assert socket.closed is not None
+    assert socket.closed[0] == protocol.CLOSE_UNAUTHENTICATED
+    assert socket.of_type("error")[-1]["code"] == "token_expired"
+
+
 async def test_a_frame_flood_closes_with_4429(gw: Harness) -> None:
     socket = await gw.ready(1)
     for _ in range(200):

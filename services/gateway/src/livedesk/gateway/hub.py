@@ -11,6 +11,7 @@ Each broker message is decoded once; the same bytes (`OutFrame`, its wire frame 
 go to every socket that should get them: persistent events and agent_status to every socket
 of the account, typing to that conversation's subscribers. Persistent events go through the
 account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint.
+Handled deliveries are acked together, one frame per window (`Acks`), not one per wake-up.
 
 A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last frames
 delivered here) when its cursor is inside them; otherwise it reads replay pages with its own
@@ -32,6 +33,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from livedesk.gateway import protocol
+from livedesk.gateway.acks import Acks
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.ordering import Item, Sequencer
 from livedesk.gateway.recent import RecentEvents
@@ -53,8 +55,11 @@ from livedesk.shared.topology import EPHEMERAL, EVENTS
 
 log = logging.getLogger(__name__)
 
-# Deliveries taken from the queue per wake-up: a batch is handled, then acked with one frame.
+# Deliveries taken from the queue per wake-up.
 PUMP_BATCH: Final = 256
+# Handled deliveries are acked together after this long (acks.py). Far below anything that
+# waits on an ack; at 100 events/s it is one ack frame per ten events instead of ten.
+ACK_DELAY_S: Final = 0.1
 
 
 class Client:
@@ -104,8 +109,12 @@ class Hub:
         settings: GatewaySettings,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        *,
+        prefetch: int = PUMP_BATCH,
     ) -> None:
         self._subscription, self._api, self._settings = subscription, api, settings
+        # Past half the prefetch window an ack goes at once: the broker must not stall on it.
+        self._ack_at_once = max(1, prefetch // 2)
         self._metrics, self._tasks = metrics, tasks
         self._accounts: dict[int, Account] = {}
         self._gappy: set[Account] = set()
@@ -288,14 +297,18 @@ class Hub:
     async def pump(self) -> None:
         """Consume the node queue for as long as the node runs."""
         subscription = self._subscription
-        while True:
-            batch = await subscription.next_batch(PUMP_BATCH)
-            for delivery in batch:
-                try:
-                    self._dispatch(delivery)
-                except Exception:  # one bad message must not make the node deaf
-                    log.exception("dispatch of %s failed", delivery.routing_key)
-            await subscription.ack(batch[-1], multiple=True)
+        acks = Acks(subscription, self._tasks, delay_s=ACK_DELAY_S, at_once=self._ack_at_once)
+        try:
+            while True:
+                batch = await subscription.next_batch(PUMP_BATCH)
+                for delivery in batch:
+                    try:
+                        self._dispatch(delivery)
+                    except Exception:  # one bad message must not make the node deaf
+                        log.exception("dispatch of %s failed", delivery.routing_key)
+                acks.handled(batch[-1], len(batch))
+        finally:
+            acks.close()
 
     def _dispatch(self, delivery: Delivery) -> None:
         try:

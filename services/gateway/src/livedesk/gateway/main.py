@@ -60,7 +60,9 @@ async def gateway_node(
     async with bus.subscribe(spec, prefetch=settings.bus.prefetch) as subscription:
         reporter = PresenceReporter(bus, settings.node_id, settings.gateway.heartbeat_interval_s)
         async with asyncio.TaskGroup() as tasks:
-            hub = Hub(subscription, api, settings.gateway, metrics, tasks)
+            hub = Hub(
+                subscription, api, settings.gateway, metrics, tasks, prefetch=settings.bus.prefetch
+            )
             subscription.on_restore(hub.restore)
             node = Node(
                 settings.node_id,

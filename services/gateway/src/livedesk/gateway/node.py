@@ -6,7 +6,10 @@
 resume or go live, presence_state), subscribe (the API says whether the conversation is the
 account's; presence says who is typing), typing (to presence), ping (pong with the account's
 latest offset), close. Deadlines (auth timeout, token expiry) are checked by one sweeper for
-all sockets rather than a timer per socket: idle sockets must stay small.
+all sockets rather than a timer per socket: idle sockets must stay small. The sweeper keeps
+them in two `Deadlines` heaps (auth deadlines on the monotonic clock, token expiries on the
+wall clock, as the session checks them), so a sweep costs what is due, not a look at every
+socket; the session decides whether a socket popped from them is really due.
 
 Deliberately not here: fan-out and ordering (hub.py), frame syntax (protocol.py), the server.
 """
@@ -19,6 +22,7 @@ import time
 from typing import Final
 
 from livedesk.gateway import protocol
+from livedesk.gateway.deadlines import Deadlines
 from livedesk.gateway.hub import Client, Hub
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.presence_cache import PresenceStates
@@ -61,6 +65,8 @@ class Node:
         self.metrics = self._metrics = metrics
         self._tasks = tasks
         self._clients: dict[Client, None] = {}
+        self._auth_deadlines: Deadlines[Client] = Deadlines()  # time.monotonic()
+        self._expiries: Deadlines[Client] = Deadlines()  # time.time(), as token expiry is
         self.draining = False
 
     async def handle(self, socket: Socket) -> None:
@@ -72,6 +78,7 @@ class Node:
             SendQueue(self._settings.send_queue_frames, self._settings.send_queue_bytes),
         )
         self._clients[client] = None
+        self._auth_deadlines.schedule(client, session.auth_deadline)
         self._metrics.connections.inc()
         try:
             if self.draining:
@@ -80,10 +87,15 @@ class Node:
             while not client.closing:
                 raw = await socket.receive()
                 await self._act(client, session.receive(raw, time.monotonic(), time.time()))
+                if (claims := session.claims) is not None:
+                    # After the first auth and after every renewal; a no-op otherwise.
+                    self._expiries.schedule(client, claims.expires_at)
         except SocketClosed:
             pass
         finally:
             del self._clients[client]
+            self._auth_deadlines.cancel(client)
+            self._expiries.cancel(client)
             self._metrics.connections.dec()
             client.closing = True
             self.hub.detach(client)
@@ -197,7 +209,7 @@ class Node:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             now, wall = time.monotonic(), time.time()
-            for client in list(self._clients):
+            for client in (*self._auth_deadlines.pop_due(now), *self._expiries.pop_due(wall)):
                 if client.closing:
                     continue
                 decision = client.session.deadline(now, wall)

@@ -5,7 +5,9 @@ signals, and every `heartbeat_interval_s` a full snapshot of the node's authenti
 (NodeHeartbeat), which corrects any lost open/close and proves the node alive. Messages go
 through a bounded outbox drained by one task in batches (`publish_many`), so a socket never
 waits for the broker; when the outbox is full the message is dropped and counted: opens and
-closes are repaired by the next snapshot, typing is at-most-once by design.
+closes are repaired by the next snapshot, typing is at-most-once by design. A heartbeat
+re-encodes its sockets only when they changed since the last one (`HeartbeatEncoder`):
+encoding 1,000 sockets took 1-14 ms, every few seconds, on a node whose sockets sat still.
 
 Asks, over HTTP with the socket's own token: the account's presence_state after `ready`, and
 a conversation's current typers for `subscribed`. A presence service that does not answer
@@ -25,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Final, Protocol
 
 import httpx
+from pydantic import TypeAdapter
 
 from livedesk.shared import routing
 from livedesk.shared.bus.base import Bus, Message
@@ -45,6 +48,9 @@ log = logging.getLogger(__name__)
 # Opens, closes and typing of a few seconds of a busy node; beyond it presence is down.
 OUTBOX_LIMIT: Final = 10_000
 BATCH: Final = 500
+# How a heartbeat encoded with no sockets ends: `sockets` is its last field.
+_NO_SOCKETS: Final = b'"sockets":[]}'
+_socket_list: TypeAdapter[tuple[SocketRef, ...]] = TypeAdapter(tuple[SocketRef, ...])
 
 
 class PresenceLookup(Protocol):
@@ -82,12 +88,38 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+class HeartbeatEncoder:
+    """Heartbeat bytes, with the sockets' JSON kept from the last beat while they are the same.
+
+    Equal to `encode_message` of the whole heartbeat (a unit test holds it to that): the
+    envelope is encoded by the model as usual, with no sockets, and the sockets' array is put
+    in its place.
+    """
+
+    def __init__(self) -> None:
+        self._sockets: tuple[SocketRef, ...] = ()
+        self._json = b"[]"
+
+    def encode(self, beat: NodeHeartbeat, sockets: tuple[SocketRef, ...]) -> bytes:
+        if beat.sockets:
+            raise ValueError("the sockets are passed apart from the heartbeat")
+        # The node's snapshot holds the same SocketRef objects while its sockets stay, so
+        # this is an identity check per socket when nothing changed.
+        if sockets != self._sockets:
+            self._sockets, self._json = sockets, _socket_list.dump_json(sockets)
+        envelope = encode_message(beat)
+        if not envelope.endswith(_NO_SOCKETS):
+            raise AssertionError("NodeHeartbeat no longer ends with its sockets")
+        return envelope[: -len(b"[]}")] + self._json + b"}"
+
+
 class PresenceReporter:
     """Sends presence what the node's sockets do; `run()` is the one task that publishes."""
 
     def __init__(self, bus: Bus, node_id: str, interval_s: float) -> None:
         self._bus, self._node, self._interval_s = bus, node_id, interval_s
-        self._outbox: asyncio.Queue[PresenceMessage] = asyncio.Queue(OUTBOX_LIMIT)
+        self._outbox: asyncio.Queue[Message] = asyncio.Queue(OUTBOX_LIMIT)
+        self._heartbeats = HeartbeatEncoder()
         # A new epoch per run: presence tells a restarted node from a late heartbeat.
         self.epoch = f"{int(time.time())}-{secrets.token_hex(4)}"
         self.dropped = 0
@@ -109,9 +141,12 @@ class PresenceReporter:
             )
         )
 
-    def _put(self, message: PresenceMessage) -> None:
+    def _put(self, message: PresenceMessage, body: bytes | None = None) -> None:
+        body = encode_message(message) if body is None else body
         try:
-            self._outbox.put_nowait(message)
+            self._outbox.put_nowait(
+                Message(PRESENCE_IN, routing.node_key(message), body, persistent=False)
+            )
         except asyncio.QueueFull:
             self.dropped += 1
 
@@ -121,26 +156,18 @@ class PresenceReporter:
             batch = [await self._outbox.get()]
             while len(batch) < BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
-            messages = [
-                Message(PRESENCE_IN, routing.node_key(m), encode_message(m), persistent=False)
-                for m in batch
-            ]
             try:
-                await self._bus.publish_many(messages)
+                await self._bus.publish_many(batch)
             except Exception:  # a task boundary: presence is soft state, keep the node up
                 log.exception("presence messages lost (%d); the next snapshot repairs", len(batch))
 
     async def flush(self) -> None:
         """Publish what is still in the outbox (at shutdown, after the sockets closed)."""
-        batch: list[PresenceMessage] = []
+        batch: list[Message] = []
         while not self._outbox.empty():
             batch.append(self._outbox.get_nowait())
         if batch:
-            messages = [
-                Message(PRESENCE_IN, routing.node_key(m), encode_message(m), persistent=False)
-                for m in batch
-            ]
-            await self._bus.publish_many(messages)
+            await self._bus.publish_many(batch)
 
     async def heartbeat(self, snapshot: Callable[[], tuple[SocketRef, ...]]) -> None:
         """Every interval, the node's full set of sockets."""
@@ -152,9 +179,9 @@ class PresenceReporter:
                 seq=seq,
                 epoch=self.epoch,
                 interval_s=self._interval_s,
-                sockets=snapshot(),
+                sockets=(),
             )
-            self._put(beat)
+            self._put(beat, self._heartbeats.encode(beat, snapshot()))
             seq += 1
             await asyncio.sleep(self._interval_s)
 
