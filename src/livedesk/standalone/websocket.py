@@ -39,6 +39,9 @@ class StarletteSocket:
         self._pending_bytes += len(frame.payload)
         self._wake.set()
 
+    def keepalive(self, now: float) -> bool:
+        return True  # uvicorn pings the peer itself (ws_ping_interval)
+
     async def receive(self) -> bytes | str:
         try:
             message = await self._websocket.receive()

@@ -5,8 +5,9 @@
 `Session`, and its decisions are carried out here: authenticate (attach to the hub, `ready`,
 resume or go live, presence_state), subscribe (the API says whether the conversation is the
 account's; presence says who is typing), typing (to presence), ping (pong with the account's
-latest offset), close. Deadlines (auth timeout, token expiry) are checked by one sweeper for
-all sockets rather than a timer per socket: idle sockets must stay small.
+latest offset), close. Deadlines (auth timeout, token expiry, the send queue's lag for a socket
+sent nothing more, WebSocket pings and their pongs) are checked by one sweeper for all sockets
+rather than a timer or task per socket: idle sockets must stay small.
 
 Deliberately not here: fan-out and ordering (hub.py), frame syntax (protocol.py), the server.
 """
@@ -69,7 +70,12 @@ class Node:
         client = Client(
             socket,
             session,
-            SendQueue(self._settings.send_queue_frames, self._settings.send_queue_bytes),
+            SendQueue(
+                self._settings.send_queue_frames,
+                self._settings.send_queue_bytes,
+                self._settings.send_queue_max_lag_s,
+                time.monotonic,
+            ),
         )
         self._clients[client] = None
         self._metrics.connections.inc()
@@ -78,8 +84,11 @@ class Node:
                 await self._close(client, protocol.CLOSE_GOING_AWAY, "node draining")
                 return
             while not client.closing:
-                raw = await socket.receive()
-                await self._act(client, session.receive(raw, time.monotonic(), time.time()))
+                # No local holds the frame: an idle socket's last one (its `auth`, with the
+                # token) would otherwise stay in this coroutine's frame for its whole life.
+                await self._act(
+                    client, session.receive(await socket.receive(), time.monotonic(), time.time())
+                )
         except SocketClosed:
             pass
         finally:
@@ -193,7 +202,9 @@ class Node:
         return tuple(c.ref for c in self._clients if c.ref is not None and not c.closing)
 
     async def sweep(self) -> None:
-        """Close sockets past their auth deadline or token expiry."""
+        """Close sockets past their auth deadline or token expiry, behind by more than the
+        send queue's lag (also when nothing more is sent to them), or deaf to pings; ping
+        the others when due."""
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             now, wall = time.monotonic(), time.time()
@@ -205,6 +216,10 @@ class Node:
                     if decision.frame is not None:
                         self.hub.send(client, OutFrame(decision.frame))
                     self.hub.kick(client, decision.code, decision.reason)
+                elif client.queue.waiting and client.queue.overdue(client.socket.buffered()):
+                    self.hub.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
+                elif not client.socket.keepalive(now):
+                    self.hub.kick(client, protocol.CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
 
     async def drain(self, window_s: float) -> None:
         """Hint every socket to reconnect elsewhere, spread over `window_s`, then close 1001."""
