@@ -123,6 +123,7 @@ class WebsocketsSocket:
 
 
 def _fix_send_buffer(connection: ServerConnection, size: int) -> None:
+    # Not inline in the handler: its frame lives as long as the socket, and so would `raw`.
     if raw := connection.transport.get_extra_info("socket"):
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
