@@ -52,9 +52,12 @@ class Sizes:
     storm_rate: float = 50.0
     slow_sockets: int = 1000
     slow_rate: float = 20.0
-    # The stall a full run can afford. At 20 events/s a stalled socket needs ~35 s to pass
-    # the gateway's bound of 1,000 queued frames *after* the kernel's send buffer (which
-    # loopback autotuning grows towards tcp_wmem's 4 MB) is full: expect no eviction here.
+    # The stall a full run can afford. The gateway closes a stalled socket (4409) once its
+    # oldest unsent frame has waited send_queue_max_lag_s (5 s), which starts only when the
+    # kernel's buffers (the client's receive buffer, the node's fixed send buffer: ~115 KB)
+    # are full: evicted 22.5 s into the stall at 20 events/s (commit a5b375d). Its close
+    # frame waits behind what it has not read, so unless it reads within the close timeout
+    # it sees 1006, not 4409. 40 s covers the eviction with room for a loaded machine.
     slow_stall_s: float = 40.0
     loadgen_workers: int = 2
     settle_s: float = 3.0

@@ -214,25 +214,71 @@ async def test_nothing_is_lost_through_a_broker_fault(
             await client.close()
 
 
-async def test_a_peer_that_stops_answering_pings_is_closed(amqp_url: str, keys: Keys) -> None:
+OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x8, 0x9, 0xA
+
+
+async def raw_client(gw: Gateway, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A socket speaking WebSocket by hand: handshake and auth, then only what the test does."""
+    host, port = gw.http.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    auth = json.dumps({"type": "auth", "token": token}).encode()
+    writer.write(bytes([0x81, 0x80 | 126]) + len(auth).to_bytes(2, "big") + b"\0" * 4 + auth)
+    return reader, writer
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One server frame (servers never mask): its opcode and payload."""
+    head = await reader.readexactly(2)
+    size = head[1] & 0x7F
+    if size >= 126:
+        size = int.from_bytes(await reader.readexactly(2 if size == 126 else 8), "big")
+    return head[0] & 0x0F, await reader.readexactly(size)
+
+
+async def test_a_peer_that_stops_answering_pings_is_closed_with_1011(
+    amqp_url: str, keys: Keys
+) -> None:
     a = account()
     async with (
         event_log(amqp_url) as log,
         gateway(amqp_url, keys, log, ping_interval_s=0.2, ping_timeout_s=0.3) as gw,
     ):
-        # A raw client: handshake and auth, then silence (it never reads, so never pongs).
-        host, port = gw.http.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(
-            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-        auth = json.dumps({"type": "auth", "token": keys.token(a, 1)}).encode()
-        writer.write(bytes([0x81, 0x80 | 126]) + len(auth).to_bytes(2, "big") + b"\0" * 4 + auth)
+        # Handshake and auth, then silence: it never answers the pings it is sent.
+        reader, writer = await raw_client(gw, keys.token(a, 1))
         await until(lambda: gw.metric("livedesk_gateway_sockets") == 1)
+        opcodes = []
+        while (frame := await read_frame(reader))[0] != OPCODE_CLOSE:
+            opcodes.append(frame[0])
+        assert OPCODE_PING in opcodes
+        assert int.from_bytes(frame[1][:2], "big") == 1011
+        assert gw.metric("livedesk_gateway_closes_total", code="1011") == 1
         await until(lambda: gw.metric("livedesk_gateway_sockets") == 0, timeout_s=15)
         await until(lambda: not gw.node.hub.is_bound(a))
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_a_peer_that_answers_pings_stays_open(amqp_url: str, keys: Keys) -> None:
+    async with (
+        event_log(amqp_url) as log,
+        gateway(amqp_url, keys, log, ping_interval_s=0.2, ping_timeout_s=0.3) as gw,
+    ):
+        reader, writer = await raw_client(gw, keys.token(account(), 1))
+        answered = 0
+        while answered < 5:  # each sweep finds the last pong in and pings again
+            opcode, payload = await read_frame(reader)
+            assert opcode != OPCODE_CLOSE, payload
+            if opcode == OPCODE_PING:
+                writer.write(bytes([0x80 | OPCODE_PONG, 0x80 | len(payload)]) + b"\0" * 4 + payload)
+                answered += 1
+        assert gw.metric("livedesk_gateway_sockets") == 1
+        assert gw.metric("livedesk_gateway_closes_total", code="1011") == 0
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()

@@ -69,6 +69,8 @@ class FakeSocket:
         self.closed: tuple[int, str] | None = None
         self.stalled = 0  # bytes the peer "does not read": reported as buffered
         self.closed_event = asyncio.Event()
+        self.pings = 0  # keepalive calls (each a ping a real socket might send)
+        self.deaf = False  # the peer stopped answering pings
 
     def buffered(self) -> int:
         return -1 if self.closed else self.stalled
@@ -78,6 +80,10 @@ class FakeSocket:
         self.sent.append(frame.payload)
         if self.stalled:
             self.stalled += len(frame.wire)
+
+    def keepalive(self, now: float) -> float | None:
+        self.pings += 1
+        return None if self.deaf else now  # due again at the next sweep
 
     async def receive(self) -> bytes | str:
         raw = await self.inbox.get()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import secrets
 from collections import deque
 
@@ -38,6 +39,9 @@ class StarletteSocket:
         self._pending.append(frame.payload)
         self._pending_bytes += len(frame.payload)
         self._wake.set()
+
+    def keepalive(self, now: float) -> float:
+        return math.inf  # uvicorn pings the peer itself (ws_ping_interval)
 
     async def receive(self) -> bytes | str:
         try:

@@ -270,6 +270,36 @@ async def test_a_slow_reader_is_closed_with_4409_and_the_others_go_on(keys: Keys
         assert slow.offsets() + again.offsets() == list(range(1, 11))
 
 
+async def test_a_stalled_reader_sent_nothing_more_is_closed_by_the_lag_bound(
+    keys: Keys,
+) -> None:
+    async with running(keys, send_queue_max_lag_s=0.2) as gw:
+        slow, fast = await gw.ready(1, 1), await gw.ready(1, 2)
+        slow.stalled = 1
+        await gw.log.post(1, 10)  # admitted (it has not waited yet); then the stream stops
+        await until(lambda: fast.offsets() == [1] and slow.offsets() == [1])
+        await until(lambda: slow.closed)  # so only the sweeper can close it
+        assert slow.closed == (protocol.CLOSE_TOO_SLOW, "too slow to read")
+        assert fast.closed is None
+        assert gw.metric("livedesk_gateway_closes_total", code="4409") == 1
+
+
+async def test_the_sweeper_pings_every_socket(gw: Harness) -> None:
+    waiting, ready = gw.connect(), await gw.ready(1)
+    await until(lambda: waiting.pings >= 2 and ready.pings >= 2)
+    assert waiting.closed is None
+    assert ready.closed is None
+
+
+async def test_a_peer_deaf_to_pings_is_closed_with_1011(gw: Harness) -> None:
+    deaf, other = await gw.ready(1, 1), await gw.ready(1, 2)
+    deaf.deaf = True
+    await until(lambda: deaf.closed)
+    assert deaf.closed == (protocol.CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+    assert other.closed is None
+    assert gw.metric("livedesk_gateway_closes_total", code="1011") == 1
+
+
 async def test_ping_answers_pong_with_the_latest_offset(gw: Harness) -> None:
     socket = await gw.ready(1)
     await gw.log.post(1, 10)

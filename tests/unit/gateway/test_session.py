@@ -14,6 +14,14 @@ from tests.support.gateway import Keys
 SETTINGS = GatewaySettings(max_subscriptions=2, frames_burst=50, frames_per_s=1)
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def frame(**fields: object) -> bytes:
     return json.dumps(fields).encode()
 
@@ -191,7 +199,7 @@ def test_probing_other_accounts_conversations_closes_with_4403(keys: Keys) -> No
 
 
 def test_send_queue_counts_frames_still_buffered() -> None:
-    queue = SendQueue(max_frames=3, max_bytes=1000)
+    queue = SendQueue(max_frames=3, max_bytes=1000, max_lag_s=60.0, clock=FakeClock())
     assert queue.admit(0, 100)  # the kernel took everything before
     assert queue.frames == 0
     assert queue.admit(50, 100)  # half of the first frame still waits
@@ -202,14 +210,72 @@ def test_send_queue_counts_frames_still_buffered() -> None:
 
 
 def test_send_queue_bounds_bytes() -> None:
-    queue = SendQueue(max_frames=1000, max_bytes=1000)
+    queue = SendQueue(max_frames=1000, max_bytes=1000, max_lag_s=60.0, clock=FakeClock())
     assert queue.admit(0, 600)
     assert not queue.admit(600, 600)
 
 
 def test_send_queue_forgets_frames_the_peer_has_read() -> None:
-    queue = SendQueue(max_frames=2, max_bytes=10_000)
+    queue = SendQueue(max_frames=2, max_bytes=10_000, max_lag_s=60.0, clock=FakeClock())
     queue.admit(0, 100)
     for _ in range(20):  # a steady reader keeps one frame waiting, never more
         assert queue.admit(100, 100)
     assert queue.frames == 2
+
+
+def lagging_queue(clock: FakeClock) -> SendQueue:
+    return SendQueue(max_frames=1000, max_bytes=1_000_000, max_lag_s=5.0, clock=clock)
+
+
+def test_send_queue_bounds_how_long_the_oldest_frame_waits() -> None:
+    clock = FakeClock()
+    queue = lagging_queue(clock)
+    assert queue.admit(0, 100)  # written at once
+    clock.now += 1
+    assert queue.admit(100, 100)  # the first frame waits, from now
+    clock.now += 5
+    assert queue.admit(200, 100)  # 5 s is the bound itself: still admitted
+    clock.now += 0.5
+    assert not queue.admit(300, 100)  # the first frame has waited 5.5 s
+
+
+def test_send_queue_lag_counts_from_the_oldest_frame_still_waiting() -> None:
+    clock = FakeClock()
+    queue = lagging_queue(clock)
+    queue.admit(0, 100)
+    for _ in range(30):  # a slow but steady reader: each frame leaves within 2 s
+        clock.now += 1
+        assert queue.admit(200, 100)  # ... so the oldest waiting is never 5 s old
+    clock.now += 1
+    assert queue.admit(0, 100)  # caught up: nothing tracked any more
+    assert not queue.waiting
+
+
+def test_overdue_catches_a_stalled_reader_that_is_sent_nothing_more() -> None:
+    clock = FakeClock()
+    queue = lagging_queue(clock)
+    queue.admit(0, 100)
+    clock.now += 1
+    queue.admit(100, 100)  # then the stream stops: no write will call admit again
+    assert queue.waiting
+    clock.now += 4
+    assert not queue.overdue(200)
+    clock.now += 2
+    assert queue.overdue(200)  # the first frame has waited 6 s
+    assert not queue.overdue(-1)  # the socket is closing already
+
+
+def test_overdue_forgets_frames_read_meanwhile() -> None:
+    clock = FakeClock()
+    queue = lagging_queue(clock)
+    queue.admit(0, 100)
+    clock.now += 1
+    queue.admit(100, 100)
+    clock.now += 3
+    queue.admit(200, 100)  # the third frame, 3 s after the second
+    clock.now += 3
+    assert not queue.overdue(100)  # the first two were read: the oldest waiting is 3 s old
+    clock.now += 3
+    assert queue.overdue(100)
+    assert not queue.overdue(0)  # all read: nothing waits
+    assert not queue.waiting

@@ -69,8 +69,15 @@ class GatewaySettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     auth_timeout_s: float = Field(default=10.0, gt=0)
+    # A socket's send queue: past any of these bounds it is closed with 4409 and resumes
+    # elsewhere. Frames and bytes bound memory; the lag (how long its oldest unsent frame
+    # has waited) bounds time: at 20 events/s a stalled reader was not closed within 40 s
+    # by the frame bound (bench.fanout), and a client seconds behind is better served by
+    # resuming. The lag must still let a slow link take a resume (resume_buffer_bytes, or
+    # replay pages) in one go: 5 s is ~50 KB/s for 256 KB.
     send_queue_frames: int = Field(default=1000, ge=1)
     send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    send_queue_max_lag_s: float = Field(default=5.0, gt=0)
     # The kernel's send buffer of each socket. Left to autotuning it grows to 4 MB on
     # loopback (tcp_wmem), where the send queue's bounds cannot see it: a stalled reader then
     # took minutes to be closed with 4409 (measured by bench.fanout). Fixed, the bounds apply
@@ -107,7 +114,9 @@ class GatewaySettings(BaseModel):
     # An account's presence_state fetched for one socket is reused for its other sockets this
     # long, unless an agent_status of the account came meanwhile. 0: one fetch per socket.
     presence_state_ttl_s: float = Field(default=5.0, ge=0)
-    # WebSocket pings find dead peers: a socket silent past interval + timeout is closed.
+    # WebSocket pings find dead peers: a socket silent past interval + timeout is closed
+    # with 1011. The node's sweeper sends them (it runs twice a second, which is the
+    # precision of both), not a task per socket: idle sockets must stay small.
     ping_interval_s: float = Field(default=20.0, gt=0)
     ping_timeout_s: float = Field(default=20.0, gt=0)
     # On SIGTERM, sockets get `reconnect` and 1001 spread over this window, so the other

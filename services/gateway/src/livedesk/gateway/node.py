@@ -5,11 +5,13 @@
 `Session`, and its decisions are carried out here: authenticate (attach to the hub, `ready`,
 resume or go live, presence_state), subscribe (the API says whether the conversation is the
 account's; presence says who is typing), typing (to presence), ping (pong with the account's
-latest offset), close. Deadlines (auth timeout, token expiry) are checked by one sweeper for
-all sockets rather than a timer per socket: idle sockets must stay small. The sweeper keeps
-them in two `Deadlines` heaps (auth deadlines on the monotonic clock, token expiries on the
-wall clock, as the session checks them), so a sweep costs what is due, not a look at every
-socket; the session decides whether a socket popped from them is really due.
+latest offset), close. Deadlines (auth timeout, token expiry, WebSocket pings and their
+pongs, the send queue's lag for a socket sent nothing more) are checked by one sweeper for
+all sockets rather than a timer or task per socket: idle sockets must stay small. The
+sweeper keeps the first three in `Deadlines` heaps (auth deadlines and pings on the
+monotonic clock, token expiries on the wall clock, as the session checks them), so a sweep
+costs what is due, not a look at every socket; the session or the socket decides whether
+one popped from them is really due. Lag is looked at only for sockets with frames waiting.
 
 Deliberately not here: fan-out and ordering (hub.py), frame syntax (protocol.py), the server.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Final
 
@@ -67,6 +70,7 @@ class Node:
         self._clients: dict[Client, None] = {}
         self._auth_deadlines: Deadlines[Client] = Deadlines()  # time.monotonic()
         self._expiries: Deadlines[Client] = Deadlines()  # time.time(), as token expiry is
+        self._pings: Deadlines[Client] = Deadlines()  # time.monotonic()
         self.draining = False
 
     async def handle(self, socket: Socket) -> None:
@@ -75,18 +79,27 @@ class Node:
         client = Client(
             socket,
             session,
-            SendQueue(self._settings.send_queue_frames, self._settings.send_queue_bytes),
+            SendQueue(
+                self._settings.send_queue_frames,
+                self._settings.send_queue_bytes,
+                self._settings.send_queue_max_lag_s,
+                time.monotonic,
+            ),
         )
         self._clients[client] = None
         self._auth_deadlines.schedule(client, session.auth_deadline)
+        self._pings.schedule(client, time.monotonic())  # the socket says when it is due
         self._metrics.connections.inc()
         try:
             if self.draining:
                 await self._close(client, protocol.CLOSE_GOING_AWAY, "node draining")
                 return
             while not client.closing:
-                raw = await socket.receive()
-                await self._act(client, session.receive(raw, time.monotonic(), time.time()))
+                # No local holds the frame: an idle socket's last one (its `auth`, with the
+                # token) would otherwise stay in this coroutine's frame for its whole life.
+                await self._act(
+                    client, session.receive(await socket.receive(), time.monotonic(), time.time())
+                )
                 if (claims := session.claims) is not None:
                     # After the first auth and after every renewal; a no-op otherwise.
                     self._expiries.schedule(client, claims.expires_at)
@@ -96,6 +109,7 @@ class Node:
             del self._clients[client]
             self._auth_deadlines.cancel(client)
             self._expiries.cancel(client)
+            self._pings.cancel(client)
             self._metrics.connections.dec()
             client.closing = True
             self.hub.detach(client)
@@ -205,7 +219,9 @@ class Node:
         return tuple(c.ref for c in self._clients if c.ref is not None and not c.closing)
 
     async def sweep(self) -> None:
-        """Close sockets past their auth deadline or token expiry."""
+        """Close sockets past their auth deadline or token expiry, deaf to pings, or behind
+        by more than the send queue's lag (also when nothing more is sent to them); ping the
+        others when due."""
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             now, wall = time.monotonic(), time.time()
@@ -217,6 +233,17 @@ class Node:
                     if decision.frame is not None:
                         self.hub.send(client, OutFrame(decision.frame))
                     self.hub.kick(client, decision.code, decision.reason)
+            for client in self._pings.pop_due(now):
+                if client.closing:
+                    continue
+                next_due = client.socket.keepalive(now)
+                if next_due is None:
+                    self.hub.kick(client, protocol.CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                elif next_due != math.inf:
+                    self._pings.schedule(client, next_due)
+            for client in [c for c in self._clients if c.queue.waiting and not c.closing]:
+                if client.queue.overdue(client.socket.buffered()):
+                    self.hub.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
 
     async def drain(self, window_s: float) -> None:
         """Hint every socket to reconnect elsewhere, spread over `window_s`, then close 1001."""

@@ -3,7 +3,8 @@
 A session starts authenticating, becomes open on a valid `auth`, and is closed by a decision
 it returns (`Close`). It enforces what is per socket: the auth deadline, token expiry (unless a
 fresh token is sent), frame and typing rates (token buckets), repeated bad or forbidden frames,
-the bound on subscriptions, and the bound on its send queue (`SendQueue`, in frames and bytes).
+the bound on subscriptions, and the bounds on its send queue (`SendQueue`, in frames, bytes and
+how long its oldest frame has waited).
 
 Deliberately not here: sockets, the broker, HTTP calls (whether a conversation belongs to the
 account is asked by the node, which reports back with `subscription_granted` / `forbidden`).
@@ -12,6 +13,7 @@ account is asked by the node, which reports back with `subscription_granted` / `
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -81,20 +83,32 @@ class TokenBucket:
 
 
 class SendQueue:
-    """Accounting of what waits in one socket's outgoing buffer, in frames and bytes.
+    """Accounting of what waits in one socket's outgoing buffer, in frames, bytes and time.
 
     The frames themselves sit in the transport's write buffer (no copy, no per-socket task):
     before each write the caller reads how many bytes are still buffered, and `admit` works
     out how many whole frames that is from the frames' end positions. A socket that goes
-    over either bound cannot keep up and is closed with 4409 instead of growing the node.
+    over a bound cannot keep up and is closed with 4409 instead of growing the node: too
+    many frames, too many bytes, or a frame that has waited longer than `max_lag_s` (a
+    stalled reader at a low event rate reaches the other two bounds only after minutes).
+
+    A socket that keeps up (its buffer empty at each write) costs nothing here but two
+    numbers: the clock is read, and each frame's end and time remembered, only once frames
+    wait. `overdue` lets the node's sweeper apply the time bound to a socket that is sent
+    nothing more.
     """
 
-    __slots__ = ("_ends", "_written", "max_bytes", "max_frames")
+    __slots__ = ("_clock", "_ends", "_written", "max_bytes", "max_frames", "max_lag_s")
 
-    def __init__(self, max_frames: int, max_bytes: int) -> None:
-        self.max_frames, self.max_bytes = max_frames, max_bytes
+    def __init__(
+        self, max_frames: int, max_bytes: int, max_lag_s: float, clock: Callable[[], float]
+    ) -> None:
+        self.max_frames, self.max_bytes, self.max_lag_s = max_frames, max_bytes, max_lag_s
+        self._clock = clock
         self._written = 0  # bytes written since the buffer was last seen empty
-        self._ends: deque[int] | None = None  # made only once a socket lags: deques are big
+        # (end position, time first seen waiting) of each frame still buffered; made only
+        # once a socket lags: deques are big.
+        self._ends: deque[tuple[int, float]] | None = None
 
     def admit(self, buffered: int, size: int) -> bool:
         """Record a frame of `size` bytes about to be written; False if over a bound."""
@@ -102,16 +116,42 @@ class SendQueue:
             self._ends = None
             self._written = size
             return size <= self.max_bytes
+        now = self._clock()
         ends = self._ends
         if ends is None:
-            # Everything before the last write left while the buffer was empty.
-            ends = self._ends = deque((self._written,))
-        drained = self._written - buffered
-        while ends and ends[0] <= drained:
-            ends.popleft()
+            # Everything before the last write left while the buffer was empty; that write
+            # is the oldest frame waiting. It is dated from now, when it is first seen
+            # waiting: the lag is under-counted by at most the time between two writes.
+            ends = self._ends = deque(((self._written, now),))
+        self._drop_sent(ends, buffered)
         self._written += size
-        ends.append(self._written)
-        return len(ends) <= self.max_frames and buffered + size <= self.max_bytes
+        ends.append((self._written, now))
+        return (
+            len(ends) <= self.max_frames
+            and buffered + size <= self.max_bytes
+            and now - ends[0][1] <= self.max_lag_s
+        )
+
+    @property
+    def waiting(self) -> bool:
+        """Whether frames were seen waiting at the last write (only then can it be overdue)."""
+        return self._ends is not None
+
+    def overdue(self, buffered: int) -> bool:
+        """Whether the oldest frame still buffered has waited longer than `max_lag_s`."""
+        ends = self._ends
+        if ends is None or buffered < 0:
+            return False
+        if buffered == 0:
+            self._ends = None
+            return False
+        self._drop_sent(ends, buffered)
+        return bool(ends) and self._clock() - ends[0][1] > self.max_lag_s
+
+    def _drop_sent(self, ends: deque[tuple[int, float]], buffered: int) -> None:
+        drained = self._written - buffered
+        while ends and ends[0][0] <= drained:
+            ends.popleft()
 
     @property
     def frames(self) -> int:

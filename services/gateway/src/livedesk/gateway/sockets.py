@@ -1,9 +1,11 @@
 """The small interface between the gateway's logic and whatever carries its sockets.
 
 A `Socket` writes pre-encoded text frames without blocking, reports how many bytes wait in
-its outgoing buffer (the node closes it with 4409 past a bound), receives client frames and
-closes with a code. The `websockets` server implements it in ws_server.py; the one-process
-standalone mode mounts the same logic on a Starlette WebSocket route with its own adapter.
+its outgoing buffer (the node closes it with 4409 past a bound), pings its peer when the
+node's sweeper says it is time (the node closes it with 1011 when a pong is overdue),
+receives client frames and closes with a code. The `websockets` server implements it in
+ws_server.py; the one-process standalone mode mounts the same logic on a Starlette WebSocket
+route with its own adapter.
 
 `OutFrame` is one server frame encoded once: the JSON payload, and lazily the complete
 WebSocket text frame (header + payload, unmasked, uncompressed), which is the same bytes for
@@ -62,6 +64,16 @@ class Socket(Protocol):
 
     def write(self, frame: OutFrame) -> None:
         """Queue one text frame without waiting; call only after `buffered()` >= 0."""
+        ...
+
+    def keepalive(self, now: float) -> float | None:
+        """Ping the peer if a ping is due; when to be called again (`math.inf`: never), or
+        None if the peer left the last ping unanswered too long.
+
+        Called by the node's sweeper when the last call said (`now` from time.monotonic()),
+        so that no socket needs a task or timer of its own. A socket whose transport pings
+        by itself returns `math.inf`.
+        """
         ...
 
     async def receive(self) -> bytes | str:
