@@ -15,8 +15,12 @@ A crash after the confirm and before the commit publishes those events again on 
 round: delivery is at-least-once, and consumers drop offsets they have already seen.
 On PostgreSQL a round is three round trips on the driver's own connection: BEGIN, one
 statement that claims the accounts and reads their next events, and the cursors' UPDATE sent
-together with COMMIT; each await of a busy event loop costs a turn of every request in
-flight, so the round's length, and with it commit-to-publish latency, goes with their count.
+together with COMMIT. That commit does not wait for its WAL flush (`synchronous_commit =
+off`, for this transaction only): losing it in a database crash only means publishing those
+events again, which consumers drop by offset, while waiting for the flush held the claims
+and delayed the next round. Each await of a busy event loop costs a turn of every request
+in flight, so the round's length, and with it commit-to-publish latency, goes with their
+count.
 SQLite (standalone, tests) runs the same round through SQLAlchemy.
 Not here: writing events (`outbox`) and pruning them (`retention`).
 """
@@ -212,7 +216,7 @@ class Relay:
         async with self._engine.connect() as connection:
             driver: Any = (await connection.get_raw_connection()).driver_connection
             try:
-                await driver.execute("BEGIN")
+                await driver.execute("BEGIN; SET LOCAL synchronous_commit = off")
                 found = await driver.fetch(
                     _CLAIM_AND_READ,
                     None if accounts is None else sorted(accounts),
