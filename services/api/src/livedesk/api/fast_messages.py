@@ -18,7 +18,6 @@ a conversation that turns out not to be the caller's, which writes nothing.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Final
 
 from fastapi.routing import APIRoute
@@ -83,15 +82,7 @@ class FastMessagePost:
             create = MessageCreate.model_validate_json(body)
         except (TokenError, ValidationError):
             return False
-        written = await self._writer.write(
-            account_id=claims.account_id,
-            conversation_id=conversation_id,
-            user_id=claims.user_id,
-            kind=create.kind,
-            content=create.content,
-            client_id=create.client_id,
-            now=datetime.now(UTC),
-        )
+        written = await self._writer.post(claims, conversation_id, create)
         if written is None:
             return False  # not the caller's conversation: FastAPI answers the 404
         scope["route"] = self._route  # what the request metrics label it with

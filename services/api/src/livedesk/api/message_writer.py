@@ -31,14 +31,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import URL
 
-from livedesk.api.schemas import MessageOut
+from livedesk.api.schemas import MessageCreate, MessageOut
 from livedesk.shared.events import MessageData, MessageKind, NewMessage, SenderType, encode
+from livedesk.shared.tokens import Claims
 
 # Stand-ins for the numbers the statement assigns, far beyond any real id or offset so that
 # they cannot be confused with a real value. Each is looked for with its JSON key and the
@@ -196,6 +197,20 @@ class PgMessageWriter:
             finally:
                 self._ready.clear()
                 self._pool = None
+
+    async def post(
+        self, caller: Claims, conversation_id: int, body: MessageCreate
+    ) -> Written | None:
+        """`body` posted by `caller`, now: what the route and the fast path both write."""
+        return await self.write(
+            account_id=caller.account_id,
+            conversation_id=conversation_id,
+            user_id=caller.user_id,
+            kind=body.kind,
+            content=body.content,
+            client_id=body.client_id,
+            now=datetime.now(UTC),
+        )
 
     async def write(
         self,

@@ -55,15 +55,7 @@ async def create_message(
     # The answer is serialized here, once, by the model's own serializer: FastAPI's
     # response validation would build and check the same model a second time.
     if context.message_writer is not None:
-        written = await context.message_writer.write(
-            account_id=caller.account_id,
-            conversation_id=conversation_id,
-            user_id=caller.user_id,
-            kind=body.kind,
-            content=body.content,
-            client_id=body.client_id,
-            now=datetime.now(UTC),
-        )
+        written = await context.message_writer.post(caller, conversation_id, body)
         if written is None:
             raise not_found("conversation", conversation_id)
         message, created = written.message, written.created
