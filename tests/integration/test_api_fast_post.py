@@ -8,8 +8,7 @@ the same error shapes, the same request metrics.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,8 +31,6 @@ from tests.support.api import (
     in_process_api,
     make_tenant,
     open_conversation,
-    postgres_database,
-    prepare_database,
 )
 
 HANDED_ON = 418  # what the recording app answers: "FastAPI got this one"
@@ -63,12 +60,6 @@ class Setup:
     conversations: list[int]
     recorder: Recorder
     fast: httpx.AsyncClient  # the fast path in front of the recorder
-
-
-@pytest.fixture
-def database(postgres_url: str) -> Iterator[tuple[str, list[int]]]:
-    with postgres_database(postgres_url) as database_url:
-        yield database_url, asyncio.run(prepare_database(database_url, 2))
 
 
 @pytest.fixture

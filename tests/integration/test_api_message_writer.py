@@ -9,7 +9,7 @@ client_id retry changes nothing, and another account's conversation is not found
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +30,6 @@ from tests.support.api import (
     in_process_api,
     make_tenant,
     open_conversation,
-    postgres_database,
-    prepare_database,
 )
 
 
@@ -41,12 +39,6 @@ class Setup:
     writer: PgMessageWriter
     tenants: list[Tenant]
     conversations: list[int]
-
-
-@pytest.fixture
-def database(postgres_url: str) -> Iterator[tuple[str, list[int]]]:
-    with postgres_database(postgres_url) as database_url:
-        yield database_url, asyncio.run(prepare_database(database_url, 2))
 
 
 @pytest.fixture
