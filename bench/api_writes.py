@@ -7,12 +7,12 @@ For each account count: a fresh database, `livedesk api [--workers N]` on a loop
 and a lean keep-alive HTTP/1.1 client (hand-built requests, so the load generator costs
 little next to the server) that posts messages round-robin over the accounts'
 conversations as fast as answers come back: that is the max rate. It prints the CPU the
-API processes and the database's backends spent per write (from /proc: a ratio that
-depends less than writes/s on what else the shared machine runs), the load average, and
-how soon the relay caught up. Then a paced run at half that rate (or `--paced-rate`):
-commit-to-confirm from the relay's histogram (event `ts`, set before the writing statement,
-to the broker's confirm) and commit-to-delivery at a broker consumer of every account's
-events.
+API's processes (workers and their relay processes) and the database's backends spent per
+write (from /proc: a ratio that depends less than writes/s on what else the shared machine
+runs), the load average, and how soon the relay caught up. Then a paced run at half that
+rate (or `--paced-rate`): commit-to-confirm from the relay's histogram (event `ts`, set
+before the writing statement, to the broker's confirm) and commit-to-delivery at a broker
+consumer of every account's events.
 Prints figures; asserts nothing. Everything runs on 127.0.0.1 and stops by itself.
 """
 
@@ -131,6 +131,12 @@ class CpuMeter:
         return total
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, from /proc: Linux only."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [p for child in children for p in process_tree(int(child))]
+
+
 async def backend_pids(database_url: str) -> list[int]:
     """PostgreSQL's server processes serving this benchmark's database."""
     engine = create_async_engine(database_url, poolclass=NullPool)
@@ -193,10 +199,8 @@ async def scenario(
         }
     )
     with ApiProcess(env, args=("--workers", str(workers)) if workers > 1 else ()) as api:
-        pids = [api.pid]
         if workers > 1:
-            pids += api.children()  # the supervisor starts them all at once
-            await asyncio.sleep(3.0)  # and /healthz answered from one: let the rest listen
+            await asyncio.sleep(3.0)  # /healthz answered from one worker: let the rest listen
         targets = []
         async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
             for n, account_id in enumerate(account_ids):
@@ -205,6 +209,8 @@ async def scenario(
                 path = f"/v1/conversations/{conversation}/messages"
                 targets.append((path, tenant.token))
         await drive(api.port, targets, 1.0, connections)  # warm up
+        # Every process of the API: the supervisor's workers, each one's relay process.
+        pids = process_tree(api.pid)
         await drained(database_url)
         published = await published_events(database_url)
         ok, errors, took, usage = await measured(

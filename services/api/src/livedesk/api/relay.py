@@ -18,9 +18,10 @@ statement that claims the accounts and reads their next events, and the cursors'
 together with COMMIT. That commit does not wait for its WAL flush (`synchronous_commit =
 off`, for this transaction only): losing it in a database crash only means publishing those
 events again, which consumers drop by offset, while waiting for the flush held the claims
-and delayed the next round. Each await of a busy event loop costs a turn of every request
-in flight, so the round's length, and with it commit-to-publish latency, goes with their
-count.
+and delayed the next round.
+`livedesk api` runs the relay in a process of its own (`relay_process`): on the server's
+loop each await of a round waited a turn of every request in flight. Standalone and tests
+run it in process. Either way it reports to a `RelayObserver`.
 SQLite (standalone, tests) runs the same round through SQLAlchemy.
 Not here: writing events (`outbox`) and pruning them (`retention`).
 """
@@ -34,7 +35,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import bindparam, select, update
@@ -42,7 +43,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col
 
-from livedesk.api.metrics import Metrics
 from livedesk.api.models import AccountOffset, Event, EventRelay
 from livedesk.shared import routing, topology
 from livedesk.shared.bus.base import Bus, Message
@@ -97,6 +97,26 @@ CLAIMED_RETRY_S = 0.01
 MAX_ACCOUNTS_PER_ROUND = 200
 
 
+class RelayObserver(Protocol):
+    """Where a relay's outcomes go: the API's metrics and readiness (`RelayStatus`), in
+    the relay's own process or, through `relay_process`, in the API process that started it."""
+
+    def published(self, latencies_s: list[float]) -> None:
+        """A round's events were confirmed; each one's commit-to-confirm time."""
+
+    def broker_reached(self, ok: bool) -> None:
+        """A round ended: did it reach the broker?"""
+
+
+class RelayHandle(Protocol):
+    """What the API process holds of its relay, in process (`Relay`) or in a child process
+    (`relay_process.RelayProcess`): wake it after a commit, run it beside the server."""
+
+    def notify(self, accounts: set[int]) -> None: ...
+
+    async def run(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
     published: int
@@ -109,15 +129,15 @@ class Round:
 
 
 class Relay:
-    def __init__(self, engine: AsyncEngine, bus: Bus, settings: ApiSettings, metrics: Metrics):
-        self._engine, self._bus, self._settings, self._metrics = engine, bus, settings, metrics
+    def __init__(
+        self, engine: AsyncEngine, bus: Bus, settings: ApiSettings, observer: RelayObserver
+    ) -> None:
+        self._engine, self._bus, self._settings, self._observer = engine, bus, settings, observer
         self._postgresql = engine.dialect.name == "postgresql"
         self._dirty: set[int] = set()
         self._sweep_due = True  # the first round after start is a sweep: a crash's leftovers
         self._wake = asyncio.Event()
         self._wake.set()
-        # What /readyz reports: did the last round reach the broker?
-        self.broker_ok = False
 
     def notify(self, accounts: set[int]) -> None:
         """Called right after a commit that emitted events for `accounts`."""
@@ -163,11 +183,11 @@ class Relay:
                 # The broker or the database is away: keep what is pending for the sweep,
                 # which retries once per interval, and keep accepting writes meanwhile.
                 if isinstance(error, BusError | TimeoutError):
-                    self.broker_ok = False
+                    self._observer.broker_reached(False)
                 log.warning("relay round failed, retrying on the next sweep: %s", error)
                 self._dirty |= accounts
                 continue
-            self.broker_ok = True
+            self._observer.broker_reached(True)
             if done.sweep_again:
                 self._sweep_due = True
                 self._wake.set()
@@ -186,10 +206,9 @@ class Relay:
         skipped = frozenset() if accounts is None else frozenset(accounts - claimed)
         if not claimed:
             return Round(0, skipped, claimed_elsewhere=bool(skipped))
-        now = time.time()
-        for row in rows:
-            self._metrics.commit_to_publish.observe(max(0.0, now - row[4].timestamp()))
-        self._metrics.published.inc(len(rows))
+        if rows:
+            now = time.time()
+            self._observer.published([max(0.0, now - row[4].timestamp()) for row in rows])
         if accounts is None:
             again = bool(more) or len(claimed) >= MAX_ACCOUNTS_PER_ROUND
             return Round(len(rows), frozenset(), claimed_elsewhere=False, sweep_again=again)
