@@ -8,8 +8,8 @@ that mostly sleeps as soon as it is woken. A thread was tried: the GIL made it w
 
 The two processes talk over a socket pair, in lines of JSON:
 - to the child: first the parent's `Settings` (so both run with the same, whatever the
-  child's environment says), then, once per turn of the API's loop that committed events,
-  the accounts written: the relay's wake-up, as `Relay.notify` is in one process;
+  child's environment says), then, after each commit, the accounts written: the relay's
+  wake-up, as `Relay.notify` is in one process;
 - to the parent: each round's commit-to-confirm latencies, and the broker's state when it
   changes. The parent's `RelayStatus` turns them into /metrics and /readyz.
 The parent owns the child's life. The child runs in a session of its own, so a terminal's
@@ -55,18 +55,17 @@ class RelayProcess:
         self._writer: asyncio.StreamWriter | None = None
         # The child's, while it runs: for operators' logs and for tests.
         self.pid: int | None = None
-        # Accounts committed since the last line to the child; sent once per loop turn.
+        # Accounts committed before the child was there to tell.
         self._pending: set[int] = set()
 
     def notify(self, accounts: set[int]) -> None:
-        if not self._pending and self._writer is not None:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._pending |= accounts
-
-    def _flush(self) -> None:
-        if self._writer is not None and self._pending:
-            self._writer.write(json.dumps(sorted(self._pending)).encode() + b"\n")
-            self._pending = set()
+        if self._writer is None:
+            self._pending |= accounts
+            return
+        # At once, one line per commit: deferred to the loop's next turn, the wake-up
+        # would wait behind every request ready in this one, which is the very delay the
+        # child exists to avoid. A send on a local socket costs microseconds.
+        self._writer.write(json.dumps(sorted(accounts)).encode() + b"\n")
 
     async def run(self) -> None:
         """Start the child and serve it until cancelled; raises `RelayDied` if it exits."""
@@ -91,7 +90,9 @@ class RelayProcess:
         try:
             writer.write(self._settings.model_dump_json().encode() + b"\n")
             self._writer = writer
-            self._flush()  # what was committed while the child started
+            if self._pending:  # what was committed while the child started
+                self.notify(self._pending)
+                self._pending = set()
             async for line in reader:
                 if not line.endswith(b"\n"):
                     break  # cut short by the child's death
