@@ -206,9 +206,6 @@ class Relay:
         skipped = frozenset() if accounts is None else frozenset(accounts - claimed)
         if not claimed:
             return Round(0, skipped, claimed_elsewhere=bool(skipped))
-        if rows:
-            now = time.time()
-            self._observer.published([max(0.0, now - row[4].timestamp()) for row in rows])
         if accounts is None:
             again = bool(more) or len(claimed) >= MAX_ACCOUNTS_PER_ROUND
             return Round(len(rows), frozenset(), claimed_elsewhere=False, sweep_again=again)
@@ -216,6 +213,8 @@ class Relay:
 
     async def _publish(self, rows: Sequence[Row]) -> dict[int, int]:
         """Publish with confirms, in order; the last offset published per account."""
+        if not rows:
+            return {}
         messages = [
             Message(
                 topology.EVENTS,
@@ -226,6 +225,9 @@ class Relay:
         ]
         async with asyncio.timeout(self._settings.relay_publish_timeout_s):
             await self._bus.publish_many(messages)
+        # Timed at the confirm, not after the cursor's commit: consumers have them now.
+        confirmed = time.time()
+        self._observer.published([max(0.0, confirmed - row[4].timestamp()) for row in rows])
         last: dict[int, int] = {}
         for account, offset, *_ in rows:
             last[account] = offset
@@ -248,7 +250,7 @@ class Relay:
                 share = max(1, self._settings.relay_batch_size // max(1, len(claimed)))
                 taken = Counter(row[0] for row in rows)
                 more = frozenset(a for a, n in taken.items() if n >= share)
-                last = await self._publish(rows) if rows else {}
+                last = await self._publish(rows)
                 # Integers from the database, formatted: the UPDATE rides with the COMMIT
                 # in one simple-protocol message.
                 moves = ", ".join(f"({int(a)}, {int(o)})" for a, o in last.items())
