@@ -131,6 +131,10 @@ class CpuMeter:
         return total
 
 
+def command_line(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def process_tree(pid: int) -> list[int]:
     """`pid` and all its descendants, from /proc: Linux only."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -157,6 +161,7 @@ class Usage:
     writes: int
     wall_s: float
     api_cpu_s: float
+    relay_cpu_s: float  # the relay processes' part of api_cpu_s
     pg_cpu_s: float
     load: tuple[float, float, float]
 
@@ -164,7 +169,8 @@ class Usage:
         per = max(self.writes, 1)
         return (
             f"API CPU {1000 * self.api_cpu_s / per:.2f} ms/write "
-            f"({self.api_cpu_s / self.wall_s:.2f} cores), PostgreSQL backends "
+            f"({self.api_cpu_s / self.wall_s:.2f} cores; relay processes "
+            f"{1000 * self.relay_cpu_s / per:.2f} ms/write), PostgreSQL backends "
             f"{1000 * self.pg_cpu_s / per:.2f} ms/write ({self.pg_cpu_s / self.wall_s:.2f} cores); "
             f"load average {self.load[0]:.1f} on {os.cpu_count()} cores"
         )
@@ -174,10 +180,13 @@ async def measured(
     api_pids: list[int], database_url: str, run: Awaitable[tuple[int, int, float]]
 ) -> tuple[int, int, float, Usage]:
     pg_pids = await backend_pids(database_url)
+    relay_pids = [pid for pid in api_pids if b"relay_process" in command_line(pid)]
     api0, pg0 = CpuMeter.seconds(api_pids), CpuMeter.seconds(pg_pids)
+    relay0 = CpuMeter.seconds(relay_pids)
     ok, errors, took = await run
     api1, pg1 = CpuMeter.seconds(api_pids), CpuMeter.seconds(pg_pids)
-    usage = Usage(ok, took, api1 - api0, pg1 - pg0, os.getloadavg())
+    relay = CpuMeter.seconds(relay_pids) - relay0
+    usage = Usage(ok, took, api1 - api0, relay, pg1 - pg0, os.getloadavg())
     return ok, errors, took, usage
 
 
