@@ -8,8 +8,8 @@ every event read is timed against the time it was published (peer) or committed 
 `ts`) and checked in the client's `Ledger`. Clients do not offer permessage-deflate and send
 no pings of their own (both servers run their own heartbeats, which are answered).
 
-Requests: connect, reset, stats, stall/unstall (the slow reader), storm (reconnect with
-resume within a window), close. Deliberately not here: publishing and server processes.
+Requests: connect, reset, stats, stall/unstall (the slow reader, which resumes if it was closed
+meanwhile), storm (reconnect with resume within a window), close. Deliberately not here: publishing and server processes.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class Client:
         self.ever_live = False
         self.failed: str | None = None
         self.close_code: int | None = None
+        self.last_close_code: int | None = None  # kept across reconnects
         self.closed_at: float | None = None
         self.readable = asyncio.Event()
         self.readable.set()
@@ -83,6 +84,7 @@ class Client:
             self.ws = None
             if self.close_code is not None:
                 self.gen.closes[self.close_code] += 1
+                self.last_close_code = self.close_code
                 self.closed_at = time.monotonic()
             if self.failed:
                 self.gen.errors[self.failed.split(":")[0]] += 1
@@ -228,19 +230,26 @@ class Generator:
             "errors": dict(self.errors),
             "slow": [
                 {
-                    "close_code": c.close_code,
+                    "close_code": c.last_close_code,
                     "closed_at": c.closed_at,
                     "received": c.ledger.received,
                     "local_port": c.local_port,
+                    "live": c.live.is_set(),
+                    "reconnects": c.reconnects,
+                    "missing": c.ledger.missing(expected.get(str(c.account), 0)),
+                    "duplicates": c.ledger.duplicates,
                 }
                 for c in slow
             ],
         }
 
     async def stall(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Stop (on) or restart the slow readers' reading; with `resume`, a slow reader the
+        server closes meanwhile comes back with resume, as a real client would."""
         for client in self.clients:
             if client.slow:
                 client.stalled = bool(request["on"])
+                client.want_reconnect = bool(request.get("resume", False))
                 (client.readable.clear if client.stalled else client.readable.set)()
         return {"now": time.monotonic()}
 

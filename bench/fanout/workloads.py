@@ -12,8 +12,10 @@ Deliberately not here: printing (report) and process lifetimes (procs, targets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,12 +27,17 @@ from bench.fanout.procs import (
     tcp_send_queue,
 )
 from bench.fanout.rpc import Worker
-from bench.fanout.stats import Histogram
+from bench.fanout.stats import Histogram, neighbour_shift, spread
 from bench.fanout.targets import Account, Target, client_specs
 
 P99_LIMIT_S: Final = 0.250
 MIN_PUBLISH_FRACTION: Final = 0.9
 UNBIND_SETTLE_S: Final = 3.0  # below this the publisher, not the server, set the pace
+# The slow reader's kinds of window: nothing stalled, the slow reader stalled, and a control
+# run exactly like a stall window but with nothing stalled.
+BASELINE: Final = "baseline"
+STALL: Final = "stall"
+CONTROL: Final = "control"
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,13 @@ class Sizes:
     # kernel's buffers (the client's receive buffer, the node's fixed send buffer: ~115 KB)
     # are full: evicted 22.5 s into the stall at 20 events/s (commit a5b375d). Its close
     # frame waits behind what it has not read, so unless it reads within the close timeout
-    # it sees 1006, not 4409. 40 s covers the eviction with room for a loaded machine.
-    slow_stall_s: float = 40.0
+    # it sees 1006, not 4409. Every window of the workload (baselines and controls too)
+    # lasts this long, so that all compare like with like.
+    slow_stall_s: float = 30.0
+    # Stall windows, and as many no-stall controls, each between two baselines.
+    slow_rounds: int = 2
+    # How long a stalled reader that reads again may take to be live and caught up.
+    slow_recover_s: float = 30.0
     loadgen_workers: int = 2
     settle_s: float = 3.0
 
@@ -81,6 +93,7 @@ class Sizes:
             slow_sockets=50,
             slow_rate=50.0,
             slow_stall_s=6.0,
+            slow_rounds=1,
             settle_s=1.5,
         )
 
@@ -245,6 +258,23 @@ async def window(
     *,
     random_accounts: bool = False,
 ) -> dict[str, Any]:
+    result, _expected = await _window(
+        bench, load, publisher, rate, duration_s, accounts, random_accounts=random_accounts
+    )
+    return result
+
+
+async def _window(
+    bench: Bench,
+    load: Load,
+    publisher: Publisher,
+    rate: float,
+    duration_s: float,
+    accounts: list[Account],
+    *,
+    random_accounts: bool = False,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """`window`, and each account's last offset the clients should have (`expected`)."""
     await load.all("reset")
     before_load = load_average()
     cpu0, lg0, helpers0 = node_cpu(bench), load.cpu(), helper_cpu(bench)
@@ -260,7 +290,8 @@ async def window(
     cpu = node_cpu(bench) - cpu0
     helpers = {k: v - helpers0.get(k, 0.0) for k, v in helper_cpu(bench).items()}
     elapsed = max(published["seconds"], stats["last_progress"] - started)
-    return summarize(stats, published, cpu, load.cpu() - lg0, helpers, elapsed, before_load)
+    summary = summarize(stats, published, cpu, load.cpu() - lg0, helpers, elapsed, before_load)
+    return summary, expected
 
 
 def summarize(
@@ -284,6 +315,7 @@ def summarize(
         < MIN_PUBLISH_FRACTION * published["asked_rate"],
         "deliveries": deliveries,
         "deliveries_per_s": deliveries / elapsed if elapsed else 0.0,
+        "elapsed_s": elapsed,
         "p50_ms": _ms(latency.percentile(0.50)),
         "p99_ms": _ms(latency.percentile(0.99)),
         "max_ms": _ms(latency.percentile(1.0)),
@@ -445,82 +477,173 @@ async def saturation(bench: Bench) -> dict[str, Any]:
 
 
 async def slow_reader(bench: Bench) -> dict[str, Any]:
+    """One socket stops reading while the others receive, in alternation with baselines.
+
+    Windows run baseline, stall, baseline, control, baseline, ... (`slow_rounds` of each of
+    stall and control), all `slow_stall_s` long. Each stall and each control (a window with
+    nothing stalled) is compared with the baselines on either side of it: a machine shared
+    with other work drifts by more than the effect sought, and the control's shift and the
+    baselines' spread show how much. After a stall the slow reader reads again and, if the
+    server closed it, resumes, and the next window waits until it has caught up.
+    """
     sizes = bench.sizes
     mode = bench.target.publish_mode(bench.livedesk_mode)
     accounts = await _publish_accounts(bench, mode, 1)
     specs = client_specs(bench.target, accounts, sizes.slow_sockets, slow=1)
     load, connected = await Load.start(bench, specs)
     publisher = await Publisher.start(bench, accounts, mode)
-    slow_node = bench.target.nodes()[0].process.pid
+    watch = StallWatch(bench)
+    plan = [BASELINE]
+    for _ in range(sizes.slow_rounds):
+        plan += [STALL, BASELINE, CONTROL, BASELINE]
+    windows: list[dict[str, Any]] = []
+    stalls: list[dict[str, Any]] = []
     try:
         await window(bench, load, publisher, sizes.slow_rate, 1.0, accounts)
-        baseline = await window(bench, load, publisher, sizes.slow_rate, sizes.window_s, accounts)
-        counters0 = await bench.target.counters()
-        rss0 = rss_bytes(slow_node)
-        stall = await load.all("stall", on=True)
-        stalled_at = min(reply["now"] for reply in stall)
-        watch = asyncio.create_task(_watch_eviction(bench, counters0.too_slow_closes))
-        stalled = await window(bench, load, publisher, sizes.slow_rate, sizes.slow_stall_s,
-                               accounts)  # fmt: skip
-        rss1 = rss_bytes(slow_node)
-        counters1 = await bench.target.counters()
-        # What the node's kernel holds for the stalled socket: the gateway's bound counts
-        # only its own (user-space) buffer, so this much is absorbed before it can act.
-        during = await load.stats({})
-        slow_port = during["slow"][0]["local_port"] if during["slow"] else 0
-        kernel_queue = tcp_send_queue(bench.target.nodes()[0].port, slow_port)
-        slow_received = during["slow"][0]["received"] if during["slow"] else None
-        watch.cancel()
-        evicted_at = await asyncio.gather(watch, return_exceptions=True)
-        await load.all("stall", on=False)
-        await asyncio.sleep(2.0)
-        after = await load.stats({})
+        async with watch.running():
+            for kind in plan:
+                if kind == STALL:
+                    result, stall = await _stalled_window(bench, load, publisher, accounts, watch)
+                    stalls.append(stall)
+                else:
+                    result = await window(
+                        bench, load, publisher, sizes.slow_rate, sizes.slow_stall_s, accounts
+                    )
+                windows.append({"kind": kind, **result})
     finally:
         await publisher.close(bench.group)
         await load.close(bench.group)
-    slow = after["slow"][0] if after["slow"] else {}
-    evicted = evicted_at[0] if isinstance(evicted_at[0], float) else None
-    close_code = slow.get("close_code")
+    shifts: dict[str, list[float | None]] = {STALL: [], CONTROL: []}
+    for index, treated in enumerate(windows):
+        if treated["kind"] != BASELINE:
+            after = windows[index + 1]["p99_ms"] if index + 1 < len(windows) else None
+            before = windows[index - 1]["p99_ms"]
+            shifts[treated["kind"]].append(neighbour_shift(before, treated["p99_ms"], after))
+    baselines = [w["p99_ms"] for w in windows if w["kind"] == BASELINE]
     return {
         "sockets": sizes.slow_sockets,
         "connected": connected,
-        "baseline": baseline,
-        "stalled": stalled,
-        "stall_s": sizes.slow_stall_s,
-        "eviction_s": evicted - stalled_at if evicted is not None else None,
-        "slow_close_code": close_code,  # as the stalled client saw it once it read again
-        "too_slow_closes": _delta(counters0.too_slow_closes, counters1.too_slow_closes),
-        "slow_node_rss_growth": rss1 - rss0,
-        "slow_read_while_stalled": slow_received,
-        "slow_published_while_stalled": stalled["published"],
-        "kernel_send_queue_bytes": kernel_queue,
-        "p99_shift": _shift(baseline["p99_ms"], stalled["p99_ms"]),
+        "window_s": sizes.slow_stall_s,
+        "rounds": sizes.slow_rounds,
+        "windows": windows,
+        "stalls": stalls,
+        "baseline_p99_ms": baselines,
+        "baseline_spread": spread(baselines),
+        "stall_shifts": shifts[STALL],
+        "control_shifts": shifts[CONTROL],
+        "p99_shift": _mean(shifts[STALL]),
+        "control_shift": _mean(shifts[CONTROL]),
+        "others_loss": sum(w["loss"] for w in windows),
     }
 
 
-async def _watch_eviction(bench: Bench, closes0: float | None) -> float | None:
-    """When the nodes' 4409 counter moved (the peer has none: wait to be cancelled)."""
-    if closes0 is None:
-        await asyncio.Event().wait()
+async def _stalled_window(
+    bench: Bench, load: Load, publisher: Publisher, accounts: list[Account], watch: StallWatch
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A window with the slow reader stalled, then its recovery (outside the window)."""
+    sizes = bench.sizes
+    slow_node = bench.target.nodes()[0].process.pid
+    before = (await load.stats({}))["slow"][0]
+    counters0 = await bench.target.counters()
+    rss0 = rss_bytes(slow_node)
+    watch.follow(before["local_port"])
+    stall = await load.all("stall", on=True)
+    stalled_at = min(reply["now"] for reply in stall)
+    result, expected = await _window(
+        bench, load, publisher, sizes.slow_rate, sizes.slow_stall_s, accounts
+    )
+    rss1 = rss_bytes(slow_node)
+    during = (await load.stats({}))["slow"][0]
+    counters1 = await bench.target.counters()
+    kernel_max = watch.follow(0)
+    evicted = next((t for t in watch.evictions if t >= stalled_at), None)
+    unstalled = time.monotonic()
+    await load.all("stall", on=False, resume=True)
+    after, recovered = await _recover(load, expected, sizes.slow_recover_s)
+    resumed = after["reconnects"] > before["reconnects"]
+    return result, {
+        "eviction_s": evicted - stalled_at if evicted is not None else None,
+        "too_slow_closes": _delta(counters0.too_slow_closes, counters1.too_slow_closes),
+        # As the stalled client saw it once it read again (None: it was not closed).
+        "slow_close_code": after["close_code"] if resumed else None,
+        "slow_node_rss_growth": rss1 - rss0,
+        "slow_read_while_stalled": during["received"],
+        "slow_published_while_stalled": result["published"],
+        # What the node's kernel held for the stalled socket at most: the gateway's bounds
+        # count only its own (user-space) buffer, so this much is absorbed before they act.
+        "kernel_send_queue_max_bytes": kernel_max,
+        "recovered_s": recovered - unstalled if recovered is not None else None,
+        "slow_missing": after["missing"],
+        "slow_duplicates": after["duplicates"],
+    }
+
+
+async def _recover(
+    load: Load, expected: dict[str, int], timeout_s: float
+) -> tuple[dict[str, Any], float | None]:
+    """The slow reader's stats once it is live with nothing missing (and when), or at timeout."""
+    deadline = time.monotonic() + timeout_s
     while True:
+        slow = (await load.stats(expected))["slow"][0]
+        now = time.monotonic()
+        if slow["live"] and slow["missing"] == 0:
+            return slow, now
+        if now >= deadline:
+            return slow, None
+        await asyncio.sleep(0.25)
+
+
+class StallWatch:
+    """Polls, through every window of the workload alike (a scrape costs the nodes a little):
+    the nodes' 4409 counter (the peer has none), and the kernel send queue of the socket
+    followed, on node 0."""
+
+    def __init__(self, bench: Bench, interval_s: float = 0.2) -> None:
+        self._bench, self._interval_s = bench, interval_s
+        self.evictions: list[float] = []  # time.monotonic() of each rise of the counter
+        self._port = 0
+        self._queue_max = 0
+
+    def follow(self, port: int) -> int:
+        """Follow the client socket with local `port` (0: none); the previous one's maximum."""
+        queue_max, self._port, self._queue_max = self._queue_max, port, 0
+        return queue_max
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._run())
         try:
-            counters = await bench.target.counters()
-        except Exception as error:  # a scrape lost to a busy node: try the next one
-            print(f"  (metrics scrape failed: {error!r})", file=sys.stderr)
-        else:
-            if (counters.too_slow_closes or 0.0) > (closes0 or 0.0):
-                return time.monotonic()
-        await asyncio.sleep(0.2)
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        target = self._bench.target
+        node_port = target.nodes()[0].port
+        closes: float | None = None
+        while True:
+            try:
+                counters = await target.counters()
+            except Exception as error:  # a scrape lost to a busy node: try the next one
+                print(f"  (metrics scrape failed: {error!r})", file=sys.stderr)
+            else:
+                now, seen = time.monotonic(), counters.too_slow_closes
+                if seen is not None and closes is not None and seen > closes:
+                    self.evictions.append(now)
+                closes = seen if seen is not None else closes
+            if self._port and (queued := tcp_send_queue(node_port, self._port)) is not None:
+                self._queue_max = max(self._queue_max, queued)
+            await asyncio.sleep(self._interval_s)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def _delta(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
-
-
-def _shift(before: float | None, after: float | None) -> float | None:
-    if before is None or after is None or before == 0:
-        return None
-    return after / before - 1.0
 
 
 async def storm(bench: Bench) -> dict[str, Any]:
