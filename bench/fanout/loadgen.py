@@ -9,7 +9,8 @@ every event read is timed against the time it was published (peer) or committed 
 no pings of their own (both servers run their own heartbeats, which are answered).
 
 Requests: connect, reset, stats, stall/unstall (the slow reader, which resumes if it was closed
-meanwhile), storm (reconnect with resume within a window), close. Deliberately not here: publishing and server processes.
+meanwhile), storm (reconnect with resume within a window), close. Deliberately not here:
+publishing and server processes.
 """
 
 from __future__ import annotations
