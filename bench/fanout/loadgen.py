@@ -45,7 +45,9 @@ class Client:
     def __init__(self, gen: Generator, index: int, spec: dict[str, Any]) -> None:
         self.gen, self.index = gen, index
         path = LivedeskCodec.path if gen.protocol == LIVEDESK else SocketIOCodec.path
-        self.urls: list[str] = [base + path for base in spec.get("urls") or [spec["url"]]]
+        self.nodes: list[str] = spec.get("urls") or [spec["url"]]
+        self.node = self.nodes[0]  # the server node's base URL: latency is kept per node
+        self.urls: list[str] = [base + path for base in self.nodes]
         self.url = self.urls[0]
         self.reconnects = 0
         self.account: int = spec["account"]
@@ -95,6 +97,7 @@ class Client:
             self.failed = self.close_code = None
             self.reconnects += 1
             self.url = self.urls[self.reconnects % len(self.urls)]
+            self.node = self.nodes[self.reconnects % len(self.nodes)]
 
     async def _open(self) -> ClientConnection:
         sock = None
@@ -115,7 +118,8 @@ class Client:
         )
 
     async def _read(self, ws: ClientConnection) -> None:
-        gen, ledger = self.gen, self.ledger
+        gen, ledger, node = self.gen, self.ledger, self.node
+        gen.latency.setdefault(node, Histogram())
         protocol = gen.protocol
         if protocol == LIVEDESK:
             assert self.token is not None
@@ -134,7 +138,7 @@ class Client:
                 ledger.record(frame.seq)
                 if not self.slow:
                     gen.deliveries += 1
-                    gen.latency.add(now - frame.ts)
+                    gen.latency[node].add(now - frame.ts)
             elif kind is Kind.PING:
                 assert frame.reply is not None
                 await ws.send(frame.reply)
@@ -171,7 +175,7 @@ class Generator:
         self.clients: list[Client] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.connecting = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
-        self.latency = Histogram()
+        self.latency: dict[str, Histogram] = {}  # by node base URL
         self.time_to_live = Histogram()
         self.deliveries = 0
         self.closes: Counter[int] = Counter()
@@ -200,7 +204,8 @@ class Generator:
         }
 
     async def reset(self, _request: dict[str, Any]) -> dict[str, Any]:
-        self.latency, self.time_to_live, self.deliveries = Histogram(), Histogram(), 0
+        self.latency = {node: Histogram() for node in self.latency}
+        self.time_to_live, self.deliveries = Histogram(), 0
         self.closes.clear()
         self.errors.clear()
         for client in self.clients:
@@ -222,7 +227,7 @@ class Generator:
             "clients": len(self.clients),
             "live": sum(1 for c in self.clients if c.live.is_set()),
             "deliveries": self.deliveries,
-            "latency": self.latency.to_json(),
+            "latency": {node: h.to_json() for node, h in self.latency.items()},
             "time_to_live": self.time_to_live.to_json(),
             "loss": loss,
             "clients_with_loss": lossy,

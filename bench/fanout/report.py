@@ -117,13 +117,21 @@ def render(results: dict[str, dict[str, Any]]) -> str:
                                                                    x["p99_shift"])),
             ("p99 shift vs neighbours, control", lambda x: _shifts(x["control_shifts"],
                                                                    x["control_shift"])),
+            ("slow node / other node p99, base", lambda x: _each(_of(x, "baseline",
+                                                                    "node_ratio"))),
+            ("  baselines' spread", lambda x: _pct(x["baseline_node_ratio_spread"], "")),
+            ("  stalled, shift vs neighbours", lambda x: _shifts(x["stall_node_ratio_shifts"],
+                                                                x["node_ratio_shift"])),
+            ("  control, shift vs neighbours", lambda x: _shifts(
+                x["control_node_ratio_shifts"], x["control_node_ratio_shift"])),
             ("others' loss (all windows)", lambda x: x["others_loss"]),
             ("eviction after s", lambda x: _each([s["eviction_s"] for s in x["stalls"]],
                                                  f">{x['window_s']:.0f}")),
             ("4409 closes counted by nodes", lambda x: _each([s["too_slow_closes"]
                                                               for s in x["stalls"]])),
-            ("close code the slow client saw", lambda x: _each([s["slow_close_code"]
-                                                                for s in x["stalls"]])),
+            ("close code the slow client saw", lambda x: _each([
+                None if s["slow_close_code"] is None else str(s["slow_close_code"])
+                for s in x["stalls"]])),
             ("slow reader missing after resume", lambda x: _each([s["slow_missing"]
                                                                   for s in x["stalls"]])),
             ("its node's RSS growth KB", lambda x: _each([_kb(s["slow_node_rss_growth"])

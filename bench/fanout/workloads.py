@@ -127,7 +127,11 @@ class Load:
             )
             workers.append(Worker(f"loadgen-{index}", process))
         load = cls(workers)
-        shares = [specs[index::count] for index in range(count)]
+        # Each worker takes a share of every node's clients, so that a worker's scheduling
+        # delays reach every node's figures alike (dealt in spec order, a broadcast's
+        # worker held one node's clients).
+        ordered = sorted(specs, key=lambda spec: str(spec["url"]))
+        shares = [ordered[index::count] for index in range(count)]
         replies = await load.each(
             "connect",
             [
@@ -154,12 +158,17 @@ class Load:
 
     async def stats(self, expected: dict[str, int]) -> dict[str, Any]:
         replies = await self.all("stats", expected=expected)
-        latency = Histogram.merged(Histogram.from_json(r["latency"]) for r in replies)
+        by_node: dict[str, Histogram] = {}
+        for reply in replies:
+            for node, part in reply["latency"].items():
+                by_node.setdefault(node, Histogram()).merge(Histogram.from_json(part))
+        latency = Histogram.merged(by_node.values())
         ttl = Histogram.merged(Histogram.from_json(r["time_to_live"]) for r in replies)
         return {
             "live": sum(r["live"] for r in replies),
             "deliveries": sum(r["deliveries"] for r in replies),
             "latency": latency,
+            "latency_by_node": by_node,
             "time_to_live": ttl,
             "loss": sum(r["loss"] for r in replies),
             "clients_with_loss": sum(r["clients_with_loss"] for r in replies),
@@ -291,6 +300,13 @@ async def _window(
     helpers = {k: v - helpers0.get(k, 0.0) for k, v in helper_cpu(bench).items()}
     elapsed = max(published["seconds"], stats["last_progress"] - started)
     summary = summarize(stats, published, cpu, load.cpu() - lg0, helpers, elapsed, before_load)
+    # The same window seen through each node's clients: what the machine does to latency
+    # it does to both, so a difference between nodes is the nodes' own.
+    by_node: dict[str, Histogram] = stats["latency_by_node"]
+    summary["p99_ms_by_node"] = [
+        _ms(by_node[node.url].percentile(0.99)) if node.url in by_node else None
+        for node in bench.target.nodes()
+    ]
     return summary, expected
 
 
@@ -513,12 +529,11 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
     finally:
         await publisher.close(bench.group)
         await load.close(bench.group)
-    shifts: dict[str, list[float | None]] = {STALL: [], CONTROL: []}
-    for index, treated in enumerate(windows):
-        if treated["kind"] != BASELINE:
-            after = windows[index + 1]["p99_ms"] if index + 1 < len(windows) else None
-            before = windows[index - 1]["p99_ms"]
-            shifts[treated["kind"]].append(neighbour_shift(before, treated["p99_ms"], after))
+    for result in windows:
+        # The slow reader's node over the other, same window: the machine's drift cancels.
+        result["node_ratio"] = _ratio(*result["p99_ms_by_node"][:2])
+    shifts = _shifts(windows, "p99_ms")
+    ratio_shifts = _shifts(windows, "node_ratio")
     baselines = [w["p99_ms"] for w in windows if w["kind"] == BASELINE]
     return {
         "sockets": sizes.slow_sockets,
@@ -533,8 +548,30 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
         "control_shifts": shifts[CONTROL],
         "p99_shift": _mean(shifts[STALL]),
         "control_shift": _mean(shifts[CONTROL]),
+        "baseline_node_ratio_spread": spread(
+            w["node_ratio"] for w in windows if w["kind"] == BASELINE
+        ),
+        "stall_node_ratio_shifts": ratio_shifts[STALL],
+        "control_node_ratio_shifts": ratio_shifts[CONTROL],
+        "node_ratio_shift": _mean(ratio_shifts[STALL]),
+        "control_node_ratio_shift": _mean(ratio_shifts[CONTROL]),
         "others_loss": sum(w["loss"] for w in windows),
     }
+
+
+def _shifts(windows: list[dict[str, Any]], key: str) -> dict[str, list[float | None]]:
+    """Each stall's and control's `key` against the baselines either side of it."""
+    shifts: dict[str, list[float | None]] = {STALL: [], CONTROL: []}
+    for index, treated in enumerate(windows):
+        if treated["kind"] != BASELINE:
+            after = windows[index + 1][key] if index + 1 < len(windows) else None
+            before = windows[index - 1][key]
+            shifts[treated["kind"]].append(neighbour_shift(before, treated[key], after))
+    return shifts
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
 
 
 async def _stalled_window(
