@@ -124,6 +124,13 @@ def render(results: dict[str, dict[str, Any]]) -> str:
                                                                 x["node_ratio_shift"])),
             ("  control, shift vs neighbours", lambda x: _shifts(
                 x["control_node_ratio_shifts"], x["control_node_ratio_shift"])),
+            ("slow node / other node CPU, base", lambda x: _each(_of(x, "baseline",
+                                                                    "node_cpu_ratio"))),
+            ("  baselines' spread", lambda x: _pct(x["baseline_node_cpu_ratio_spread"], "")),
+            ("  stalled, shift vs neighbours", lambda x: _shifts(
+                x["stall_node_cpu_ratio_shifts"], x["node_cpu_ratio_shift"])),
+            ("  control, shift vs neighbours", lambda x: _shifts(
+                x["control_node_cpu_ratio_shifts"], x["control_node_cpu_ratio_shift"])),
             ("others' loss (all windows)", lambda x: x["others_loss"]),
             ("eviction after s", lambda x: _each([s["eviction_s"] for s in x["stalls"]],
                                                  f">{x['window_s']:.0f}")),

@@ -234,6 +234,10 @@ def node_cpu(bench: Bench) -> float:
     return sum(cpu_seconds(node.process.pid) for node in bench.target.nodes())
 
 
+def _each_node_cpu(bench: Bench) -> list[float]:
+    return [cpu_seconds(node.process.pid) for node in bench.target.nodes()]
+
+
 def node_rss(bench: Bench) -> int:
     return sum(rss_bytes(node.process.pid) for node in bench.target.nodes())
 
@@ -287,6 +291,7 @@ async def _window(
     await load.all("reset")
     before_load = load_average()
     cpu0, lg0, helpers0 = node_cpu(bench), load.cpu(), helper_cpu(bench)
+    each0 = _each_node_cpu(bench)
     started = time.monotonic()
     published = await publisher.publish(
         rate=rate,
@@ -297,6 +302,7 @@ async def _window(
     expected = await publisher.expected(published)
     stats = await drain(load, expected, bench.sizes.settle_s)
     cpu = node_cpu(bench) - cpu0
+    each = [after - before for before, after in zip(each0, _each_node_cpu(bench), strict=True)]
     helpers = {k: v - helpers0.get(k, 0.0) for k, v in helper_cpu(bench).items()}
     elapsed = max(published["seconds"], stats["last_progress"] - started)
     summary = summarize(stats, published, cpu, load.cpu() - lg0, helpers, elapsed, before_load)
@@ -307,6 +313,8 @@ async def _window(
         _ms(by_node[node.url].percentile(0.99)) if node.url in by_node else None
         for node in bench.target.nodes()
     ]
+    # CPU time hardly depends on what else runs: work a node does beyond the other shows.
+    summary["node_cpu_s_by_node"] = each
     return summary, expected
 
 
@@ -532,8 +540,10 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
     for result in windows:
         # The slow reader's node over the other, same window: the machine's drift cancels.
         result["node_ratio"] = _ratio(*result["p99_ms_by_node"][:2])
+        result["node_cpu_ratio"] = _ratio(*result["node_cpu_s_by_node"][:2])
     shifts = _shifts(windows, "p99_ms")
     ratio_shifts = _shifts(windows, "node_ratio")
+    cpu_shifts = _shifts(windows, "node_cpu_ratio")
     baselines = [w["p99_ms"] for w in windows if w["kind"] == BASELINE]
     return {
         "sockets": sizes.slow_sockets,
@@ -555,6 +565,13 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
         "control_node_ratio_shifts": ratio_shifts[CONTROL],
         "node_ratio_shift": _mean(ratio_shifts[STALL]),
         "control_node_ratio_shift": _mean(ratio_shifts[CONTROL]),
+        "baseline_node_cpu_ratio_spread": spread(
+            w["node_cpu_ratio"] for w in windows if w["kind"] == BASELINE
+        ),
+        "stall_node_cpu_ratio_shifts": cpu_shifts[STALL],
+        "control_node_cpu_ratio_shifts": cpu_shifts[CONTROL],
+        "node_cpu_ratio_shift": _mean(cpu_shifts[STALL]),
+        "control_node_cpu_ratio_shift": _mean(cpu_shifts[CONTROL]),
         "others_loss": sum(w["loss"] for w in windows),
     }
 
