@@ -61,12 +61,13 @@ class Sizes:
     slow_rate: float = 20.0
     # The stall a full run can afford. The gateway closes a stalled socket (4409) once its
     # oldest unsent frame has waited send_queue_max_lag_s (5 s), which starts only when the
-    # kernel's buffers (the client's receive buffer, the node's fixed send buffer: ~115 KB)
-    # are full: evicted 22.5 s into the stall at 20 events/s (commit a5b375d). Its close
-    # frame waits behind what it has not read, so unless it reads within the close timeout
-    # it sees 1006, not 4409. Every window of the workload (baselines and controls too)
-    # lasts this long, so that all compare like with like.
-    slow_stall_s: float = 30.0
+    # kernel's buffers (the client's receive buffer, what the node's kernel may hold unsent:
+    # ~40 KB) are full: evicted ~12 s into the stall at 20 events/s (23 s before the node
+    # bounded its unsent bytes). Its close frame waits behind what it has not read, so
+    # unless it reads within the close timeout it sees 1006, not 4409. Every window of the
+    # workload (baselines and controls too) lasts this long, so that all compare like with
+    # like; longer would dilute the stall's seconds before eviction with normal ones.
+    slow_stall_s: float = 20.0
     # Stall windows, and as many no-stall controls, each between two baselines.
     slow_rounds: int = 2
     # How long a stalled reader that reads again may take to be live and caught up.
