@@ -58,7 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sparse-rate", type=float, help="events/s in sparse")
     parser.add_argument("--window", type=float, help="seconds per measurement window")
     parser.add_argument("--slow-rate", type=float, help="events/s in the slow-reader workload")
-    parser.add_argument("--slow-stall", type=float, help="seconds the slow reader stalls")
+    parser.add_argument(
+        "--slow-stall",
+        type=float,
+        help="seconds the slow reader stalls; every window of that workload lasts this long",
+    )
+    parser.add_argument(
+        "--slow-rounds", type=int, help="stall windows (and as many no-stall controls)"
+    )
     parser.add_argument("--loadgen-workers", type=int, help="load generator processes")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/...)")
     return parser.parse_args(argv)
@@ -77,6 +84,8 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         changes["slow_rate"] = args.slow_rate
     if args.slow_stall:
         changes["slow_stall_s"] = args.slow_stall
+    if args.slow_rounds:
+        changes["slow_rounds"] = args.slow_rounds
     if args.loadgen_workers:
         changes["loadgen_workers"] = args.loadgen_workers
     return replace(sizes, **changes)

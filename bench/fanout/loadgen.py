@@ -8,8 +8,9 @@ every event read is timed against the time it was published (peer) or committed 
 `ts`) and checked in the client's `Ledger`. Clients do not offer permessage-deflate and send
 no pings of their own (both servers run their own heartbeats, which are answered).
 
-Requests: connect, reset, stats, stall/unstall (the slow reader), storm (reconnect with
-resume within a window), close. Deliberately not here: publishing and server processes.
+Requests: connect, reset, stats, stall/unstall (the slow reader, which resumes if it was closed
+meanwhile), storm (reconnect with resume within a window), close. Deliberately not here:
+publishing and server processes.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class Client:
     def __init__(self, gen: Generator, index: int, spec: dict[str, Any]) -> None:
         self.gen, self.index = gen, index
         path = LivedeskCodec.path if gen.protocol == LIVEDESK else SocketIOCodec.path
-        self.urls: list[str] = [base + path for base in spec.get("urls") or [spec["url"]]]
+        self.nodes: list[str] = spec.get("urls") or [spec["url"]]
+        self.node = self.nodes[0]  # the server node's base URL: latency is kept per node
+        self.urls: list[str] = [base + path for base in self.nodes]
         self.url = self.urls[0]
         self.reconnects = 0
         self.account: int = spec["account"]
@@ -55,6 +58,7 @@ class Client:
         self.ever_live = False
         self.failed: str | None = None
         self.close_code: int | None = None
+        self.last_close_code: int | None = None  # kept across reconnects
         self.closed_at: float | None = None
         self.readable = asyncio.Event()
         self.readable.set()
@@ -83,6 +87,7 @@ class Client:
             self.ws = None
             if self.close_code is not None:
                 self.gen.closes[self.close_code] += 1
+                self.last_close_code = self.close_code
                 self.closed_at = time.monotonic()
             if self.failed:
                 self.gen.errors[self.failed.split(":")[0]] += 1
@@ -92,6 +97,7 @@ class Client:
             self.failed = self.close_code = None
             self.reconnects += 1
             self.url = self.urls[self.reconnects % len(self.urls)]
+            self.node = self.nodes[self.reconnects % len(self.nodes)]
 
     async def _open(self) -> ClientConnection:
         sock = None
@@ -112,7 +118,8 @@ class Client:
         )
 
     async def _read(self, ws: ClientConnection) -> None:
-        gen, ledger = self.gen, self.ledger
+        gen, ledger, node = self.gen, self.ledger, self.node
+        gen.latency.setdefault(node, Histogram())
         protocol = gen.protocol
         if protocol == LIVEDESK:
             assert self.token is not None
@@ -131,7 +138,7 @@ class Client:
                 ledger.record(frame.seq)
                 if not self.slow:
                     gen.deliveries += 1
-                    gen.latency.add(now - frame.ts)
+                    gen.latency[node].add(now - frame.ts)
             elif kind is Kind.PING:
                 assert frame.reply is not None
                 await ws.send(frame.reply)
@@ -168,7 +175,7 @@ class Generator:
         self.clients: list[Client] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.connecting = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
-        self.latency = Histogram()
+        self.latency: dict[str, Histogram] = {}  # by node base URL
         self.time_to_live = Histogram()
         self.deliveries = 0
         self.closes: Counter[int] = Counter()
@@ -197,7 +204,8 @@ class Generator:
         }
 
     async def reset(self, _request: dict[str, Any]) -> dict[str, Any]:
-        self.latency, self.time_to_live, self.deliveries = Histogram(), Histogram(), 0
+        self.latency = {node: Histogram() for node in self.latency}
+        self.time_to_live, self.deliveries = Histogram(), 0
         self.closes.clear()
         self.errors.clear()
         for client in self.clients:
@@ -219,7 +227,7 @@ class Generator:
             "clients": len(self.clients),
             "live": sum(1 for c in self.clients if c.live.is_set()),
             "deliveries": self.deliveries,
-            "latency": self.latency.to_json(),
+            "latency": {node: h.to_json() for node, h in self.latency.items()},
             "time_to_live": self.time_to_live.to_json(),
             "loss": loss,
             "clients_with_loss": lossy,
@@ -228,19 +236,26 @@ class Generator:
             "errors": dict(self.errors),
             "slow": [
                 {
-                    "close_code": c.close_code,
+                    "close_code": c.last_close_code,
                     "closed_at": c.closed_at,
                     "received": c.ledger.received,
                     "local_port": c.local_port,
+                    "live": c.live.is_set(),
+                    "reconnects": c.reconnects,
+                    "missing": c.ledger.missing(expected.get(str(c.account), 0)),
+                    "duplicates": c.ledger.duplicates,
                 }
                 for c in slow
             ],
         }
 
     async def stall(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Stop (on) or restart the slow readers' reading; with `resume`, a slow reader the
+        server closes meanwhile comes back with resume, as a real client would."""
         for client in self.clients:
             if client.slow:
                 client.stalled = bool(request["on"])
+                client.want_reconnect = bool(request.get("resume", False))
                 (client.readable.clear if client.stalled else client.readable.set)()
         return {"now": time.monotonic()}
 

@@ -29,15 +29,23 @@ def _fmt(value: Any) -> str:
 
 def table(title: str, results: dict[str, dict[str, Any]], rows: list[Row]) -> str:
     servers = list(results)
-    lines = [title, f"  {'':<34}" + "".join(f"{s:>18}" for s in servers)]
-    for label, get in rows:
-        cells = []
+    cells: list[list[str]] = []
+    for _label, get in rows:
+        line = []
         for server in servers:
             try:
-                cells.append(_fmt(get(results[server])))
+                line.append(_fmt(get(results[server])))
             except (KeyError, TypeError, IndexError):
-                cells.append("-")
-        lines.append(f"  {label:<34}" + "".join(f"{c:>18}" for c in cells))
+                line.append("-")
+        cells.append(line)
+    # Columns are 18 wide unless a cell (a list of per-window figures) needs more.
+    widths = [max([18, *(len(line[i]) + 2 for line in cells)]) for i in range(len(servers))]
+
+    def row(label: str, line: list[str]) -> str:
+        return f"  {label:<34}" + "".join(f"{c:>{w}}" for c, w in zip(line, widths, strict=True))
+
+    lines = [title, row("", servers)]
+    lines += [row(label, line) for (label, _get), line in zip(rows, cells, strict=True)]
     return "\n".join(lines)
 
 
@@ -99,20 +107,53 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         out.append(_steps(r))
     if "slow" in results:
         r = results["slow"]
-        out.append(table("SLOW READER (one socket stops reading)", r, [
-            ("others' p99 ms before", lambda x: x["baseline"]["p99_ms"]),
-            ("others' p99 ms while stalled", lambda x: x["stalled"]["p99_ms"]),
-            ("p99 shift", lambda x: None if x["p99_shift"] is None
-             else f"{x['p99_shift'] * 100:+.0f}%"),
-            ("others' loss", lambda x: x["stalled"]["loss"]),
-            ("eviction after s", lambda x: x["eviction_s"] if x["eviction_s"] is not None
-             else f">{x['stall_s']:.0f} (none seen)"),
-            ("4409 closes counted by nodes", lambda x: x["too_slow_closes"]),
-            ("close code the slow client saw", lambda x: x["slow_close_code"]),
-            ("its node's RSS growth KB", lambda x: _kb(x["slow_node_rss_growth"])),
-            ("events sent / read while stalled", lambda x: f"{x['slow_published_while_stalled']}"
-             f" / {x['slow_read_while_stalled']}"),
-            ("node kernel send queue KB", lambda x: _kb(x["kernel_send_queue_bytes"])),
+        out.append(table("SLOW READER (one socket stops reading; windows alternate baseline, "
+                         "stall, baseline, control, ...)", r, [
+            ("window s / stall rounds", lambda x: f"{x['window_s']:.0f} / {x['rounds']}"),
+            ("others' p99 ms, baselines", lambda x: _each(x["baseline_p99_ms"])),
+            ("baselines' spread (max-min)/mean", lambda x: _pct(x["baseline_spread"], "")),
+            ("others' p99 ms, stalled", lambda x: _each(_of(x, "stall", "p99_ms"))),
+            ("p99 shift vs neighbours, stalled", lambda x: _shifts(x["stall_shifts"],
+                                                                   x["p99_shift"])),
+            ("p99 shift vs neighbours, control", lambda x: _shifts(x["control_shifts"],
+                                                                   x["control_shift"])),
+            ("slow node / other node p99, base", lambda x: _each(_of(x, "baseline",
+                                                                    "node_ratio"))),
+            ("  baselines' spread", lambda x: _pct(x["baseline_node_ratio_spread"], "")),
+            ("  stalled, shift vs neighbours", lambda x: _shifts(x["stall_node_ratio_shifts"],
+                                                                x["node_ratio_shift"])),
+            ("  control, shift vs neighbours", lambda x: _shifts(
+                x["control_node_ratio_shifts"], x["control_node_ratio_shift"])),
+            ("slow node / other node CPU, base", lambda x: _each(_of(x, "baseline",
+                                                                    "node_cpu_ratio"))),
+            ("  baselines' spread", lambda x: _pct(x["baseline_node_cpu_ratio_spread"], "")),
+            ("  stalled, shift vs neighbours", lambda x: _shifts(
+                x["stall_node_cpu_ratio_shifts"], x["node_cpu_ratio_shift"])),
+            ("  control, shift vs neighbours", lambda x: _shifts(
+                x["control_node_cpu_ratio_shifts"], x["control_node_cpu_ratio_shift"])),
+            ("others' loss (all windows)", lambda x: x["others_loss"]),
+            ("eviction after s", lambda x: _each([s["eviction_s"] for s in x["stalls"]],
+                                                 f">{x['window_s']:.0f}")),
+            ("4409 closes counted by nodes", lambda x: _each([s["too_slow_closes"]
+                                                              for s in x["stalls"]])),
+            ("close code the slow client saw", lambda x: _each([
+                None if s["slow_close_code"] is None else str(s["slow_close_code"])
+                for s in x["stalls"]])),
+            ("slow reader missing after resume", lambda x: _each([s["slow_missing"]
+                                                                  for s in x["stalls"]])),
+            ("its node's RSS growth KB", lambda x: _each([_kb(s["slow_node_rss_growth"])
+                                                          for s in x["stalls"]])),
+            ("events sent / read while stalled", lambda x: _each([
+                f"{s['slow_published_while_stalled']}/{s['slow_read_while_stalled']}"
+                for s in x["stalls"]])),
+            ("node kernel send queue KB, max", lambda x: _each([
+                _kb(s["kernel_send_queue_max_bytes"]) for s in x["stalls"]])),
+            ("node CPU-s per 100k, base/stall", lambda x: f"{_fmt(_mean_of(x, 'baseline'))} / "
+             f"{_fmt(_mean_of(x, 'stall'))}"),
+            ("load generator CPU, % of a core", lambda x: _each([
+                100 * w["loadgen_cpu_s"] / w["elapsed_s"] for w in x["windows"]])),
+            ("load avg before each window", lambda x: _each([w["load_avg_before"][0]
+                                                             for w in x["windows"]])),
         ]))  # fmt: skip
     if "storm" in results:
         r = results["storm"]
@@ -129,6 +170,27 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             ("bind ops per distinct account", lambda x: ratio(x["bind_ops"], x["accounts"])),
         ]))  # fmt: skip
     return "\n\n".join(line for line in out if line)
+
+
+def _each(values: list[Any], none: str = "-") -> str:
+    return ", ".join(none if v is None else _fmt(v) for v in values)
+
+
+def _pct(value: float | None, sign: str = "+") -> str:
+    return "-" if value is None else f"{value * 100:{sign}.0f}%"
+
+
+def _shifts(each: list[float | None], mean: float | None) -> str:
+    return ", ".join(_pct(v) for v in each) + f" (mean {_pct(mean)})"
+
+
+def _of(result: dict[str, Any], kind: str, key: str) -> list[Any]:
+    return [w[key] for w in result["windows"] if w["kind"] == kind]
+
+
+def _mean_of(result: dict[str, Any], kind: str) -> float | None:
+    values = [v for v in _of(result, kind, "cpu_s_per_100k") if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def _ratio_line(label: str, results: dict[str, dict[str, Any]], key: str) -> str:

@@ -5,6 +5,9 @@ processes send the driver a few hundred numbers instead of a million samples, an
 percentiles are exact to within 1%. A `Ledger` follows one client's sequence numbers (the
 Livedesk offset, or the peer's per-account seq): deliveries, duplicates (a number at or below
 the last one seen), gaps (numbers skipped), and at the end the tail still missing.
+`neighbour_shift` and `spread` compare windows run in alternation (baseline, treated,
+baseline, ...): on a shared machine a figure drifts, so a treated window is compared with
+the baselines on either side of it, and the baselines' own spread is the noise floor.
 Deliberately not here: clocks and sockets.
 """
 
@@ -61,6 +64,22 @@ class Histogram:
         for part in parts:
             total.merge(part)
         return total
+
+
+def neighbour_shift(before: float | None, value: float | None, after: float | None) -> float | None:
+    """`value` over the mean of the windows either side of it, minus 1 (+0.1: 10% higher)."""
+    sides = [side for side in (before, after) if side is not None]
+    if value is None or not sides or not sum(sides):
+        return None
+    return value / (sum(sides) / len(sides)) - 1.0
+
+
+def spread(values: Iterable[float | None]) -> float | None:
+    """(max - min) / mean of the values present: how far apart like windows land."""
+    present = [v for v in values if v is not None]
+    if not present or not sum(present):
+        return None
+    return (max(present) - min(present)) / (sum(present) / len(present))
 
 
 @dataclass(slots=True)

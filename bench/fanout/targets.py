@@ -82,7 +82,8 @@ def client_specs(
     """`sockets` clients over `accounts` round-robin; the first `slow` are slow readers.
 
     Nodes are chosen so that both the accounts and each account's sockets are spread over
-    every node (account i's k-th socket goes to node (i + k) mod n); slow readers go to node 0.
+    every node (account i's k-th socket goes to node (i + k) mod n); slow readers go to node 0,
+    and come back to it when they resume, so that every stall lands on the same node.
     """
     urls = [node.url for node in target.nodes()]
     specs = []
@@ -93,7 +94,8 @@ def client_specs(
         specs.append(
             {
                 "url": urls[node],
-                "urls": urls[node:] + urls[:node],  # reconnects go to the next node
+                # Reconnects go to the next node.
+                "urls": urls[:1] if index < slow else urls[node:] + urls[:node],
                 "account": account.id,
                 "token": account.token,
                 "slow": index < slow,

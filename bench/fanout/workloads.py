@@ -12,8 +12,10 @@ Deliberately not here: printing (report) and process lifetimes (procs, targets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,12 +27,17 @@ from bench.fanout.procs import (
     tcp_send_queue,
 )
 from bench.fanout.rpc import Worker
-from bench.fanout.stats import Histogram
+from bench.fanout.stats import Histogram, neighbour_shift, spread
 from bench.fanout.targets import Account, Target, client_specs
 
 P99_LIMIT_S: Final = 0.250
 MIN_PUBLISH_FRACTION: Final = 0.9
 UNBIND_SETTLE_S: Final = 3.0  # below this the publisher, not the server, set the pace
+# The slow reader's kinds of window: nothing stalled, the slow reader stalled, and a control
+# run exactly like a stall window but with nothing stalled.
+BASELINE: Final = "baseline"
+STALL: Final = "stall"
+CONTROL: Final = "control"
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,17 @@ class Sizes:
     slow_rate: float = 20.0
     # The stall a full run can afford. The gateway closes a stalled socket (4409) once its
     # oldest unsent frame has waited send_queue_max_lag_s (5 s), which starts only when the
-    # kernel's buffers (the client's receive buffer, the node's fixed send buffer: ~115 KB)
-    # are full: evicted 22.5 s into the stall at 20 events/s (commit a5b375d). Its close
-    # frame waits behind what it has not read, so unless it reads within the close timeout
-    # it sees 1006, not 4409. 40 s covers the eviction with room for a loaded machine.
-    slow_stall_s: float = 40.0
+    # kernel's buffers (the client's receive buffer, what the node's kernel may hold unsent:
+    # ~40 KB) are full: evicted ~12 s into the stall at 20 events/s (23 s before the node
+    # bounded its unsent bytes). Its close frame waits behind what it has not read, so
+    # unless it reads within the close timeout it sees 1006, not 4409. Every window of the
+    # workload (baselines and controls too) lasts this long, so that all compare like with
+    # like; longer would dilute the stall's seconds before eviction with normal ones.
+    slow_stall_s: float = 20.0
+    # Stall windows, and as many no-stall controls, each between two baselines.
+    slow_rounds: int = 2
+    # How long a stalled reader that reads again may take to be live and caught up.
+    slow_recover_s: float = 30.0
     loadgen_workers: int = 2
     settle_s: float = 3.0
 
@@ -81,6 +94,7 @@ class Sizes:
             slow_sockets=50,
             slow_rate=50.0,
             slow_stall_s=6.0,
+            slow_rounds=1,
             settle_s=1.5,
         )
 
@@ -114,7 +128,11 @@ class Load:
             )
             workers.append(Worker(f"loadgen-{index}", process))
         load = cls(workers)
-        shares = [specs[index::count] for index in range(count)]
+        # Each worker takes a share of every node's clients, so that a worker's scheduling
+        # delays reach every node's figures alike (dealt in spec order, a broadcast's
+        # worker held one node's clients).
+        ordered = sorted(specs, key=lambda spec: str(spec["url"]))
+        shares = [ordered[index::count] for index in range(count)]
         replies = await load.each(
             "connect",
             [
@@ -141,12 +159,17 @@ class Load:
 
     async def stats(self, expected: dict[str, int]) -> dict[str, Any]:
         replies = await self.all("stats", expected=expected)
-        latency = Histogram.merged(Histogram.from_json(r["latency"]) for r in replies)
+        by_node: dict[str, Histogram] = {}
+        for reply in replies:
+            for node, part in reply["latency"].items():
+                by_node.setdefault(node, Histogram()).merge(Histogram.from_json(part))
+        latency = Histogram.merged(by_node.values())
         ttl = Histogram.merged(Histogram.from_json(r["time_to_live"]) for r in replies)
         return {
             "live": sum(r["live"] for r in replies),
             "deliveries": sum(r["deliveries"] for r in replies),
             "latency": latency,
+            "latency_by_node": by_node,
             "time_to_live": ttl,
             "loss": sum(r["loss"] for r in replies),
             "clients_with_loss": sum(r["clients_with_loss"] for r in replies),
@@ -212,6 +235,10 @@ def node_cpu(bench: Bench) -> float:
     return sum(cpu_seconds(node.process.pid) for node in bench.target.nodes())
 
 
+def _each_node_cpu(bench: Bench) -> list[float]:
+    return [cpu_seconds(node.process.pid) for node in bench.target.nodes()]
+
+
 def node_rss(bench: Bench) -> int:
     return sum(rss_bytes(node.process.pid) for node in bench.target.nodes())
 
@@ -245,9 +272,27 @@ async def window(
     *,
     random_accounts: bool = False,
 ) -> dict[str, Any]:
+    result, _expected = await _window(
+        bench, load, publisher, rate, duration_s, accounts, random_accounts=random_accounts
+    )
+    return result
+
+
+async def _window(
+    bench: Bench,
+    load: Load,
+    publisher: Publisher,
+    rate: float,
+    duration_s: float,
+    accounts: list[Account],
+    *,
+    random_accounts: bool = False,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """`window`, and each account's last offset the clients should have (`expected`)."""
     await load.all("reset")
     before_load = load_average()
     cpu0, lg0, helpers0 = node_cpu(bench), load.cpu(), helper_cpu(bench)
+    each0 = _each_node_cpu(bench)
     started = time.monotonic()
     published = await publisher.publish(
         rate=rate,
@@ -258,9 +303,20 @@ async def window(
     expected = await publisher.expected(published)
     stats = await drain(load, expected, bench.sizes.settle_s)
     cpu = node_cpu(bench) - cpu0
+    each = [after - before for before, after in zip(each0, _each_node_cpu(bench), strict=True)]
     helpers = {k: v - helpers0.get(k, 0.0) for k, v in helper_cpu(bench).items()}
     elapsed = max(published["seconds"], stats["last_progress"] - started)
-    return summarize(stats, published, cpu, load.cpu() - lg0, helpers, elapsed, before_load)
+    summary = summarize(stats, published, cpu, load.cpu() - lg0, helpers, elapsed, before_load)
+    # The same window seen through each node's clients: what the machine does to latency
+    # it does to both, so a difference between nodes is the nodes' own.
+    by_node: dict[str, Histogram] = stats["latency_by_node"]
+    summary["p99_ms_by_node"] = [
+        _ms(by_node[node.url].percentile(0.99)) if node.url in by_node else None
+        for node in bench.target.nodes()
+    ]
+    # CPU time hardly depends on what else runs: work a node does beyond the other shows.
+    summary["node_cpu_s_by_node"] = each
+    return summary, expected
 
 
 def summarize(
@@ -284,6 +340,7 @@ def summarize(
         < MIN_PUBLISH_FRACTION * published["asked_rate"],
         "deliveries": deliveries,
         "deliveries_per_s": deliveries / elapsed if elapsed else 0.0,
+        "elapsed_s": elapsed,
         "p50_ms": _ms(latency.percentile(0.50)),
         "p99_ms": _ms(latency.percentile(0.99)),
         "max_ms": _ms(latency.percentile(1.0)),
@@ -445,82 +502,203 @@ async def saturation(bench: Bench) -> dict[str, Any]:
 
 
 async def slow_reader(bench: Bench) -> dict[str, Any]:
+    """One socket stops reading while the others receive, in alternation with baselines.
+
+    Windows run baseline, stall, baseline, control, baseline, ... (`slow_rounds` of each of
+    stall and control), all `slow_stall_s` long. Each stall and each control (a window with
+    nothing stalled) is compared with the baselines on either side of it: a machine shared
+    with other work drifts by more than the effect sought, and the control's shift and the
+    baselines' spread show how much. After a stall the slow reader reads again and, if the
+    server closed it, resumes, and the next window waits until it has caught up.
+    """
     sizes = bench.sizes
     mode = bench.target.publish_mode(bench.livedesk_mode)
     accounts = await _publish_accounts(bench, mode, 1)
     specs = client_specs(bench.target, accounts, sizes.slow_sockets, slow=1)
     load, connected = await Load.start(bench, specs)
     publisher = await Publisher.start(bench, accounts, mode)
-    slow_node = bench.target.nodes()[0].process.pid
+    watch = StallWatch(bench)
+    plan = [BASELINE]
+    for _ in range(sizes.slow_rounds):
+        plan += [STALL, BASELINE, CONTROL, BASELINE]
+    windows: list[dict[str, Any]] = []
+    stalls: list[dict[str, Any]] = []
     try:
         await window(bench, load, publisher, sizes.slow_rate, 1.0, accounts)
-        baseline = await window(bench, load, publisher, sizes.slow_rate, sizes.window_s, accounts)
-        counters0 = await bench.target.counters()
-        rss0 = rss_bytes(slow_node)
-        stall = await load.all("stall", on=True)
-        stalled_at = min(reply["now"] for reply in stall)
-        watch = asyncio.create_task(_watch_eviction(bench, counters0.too_slow_closes))
-        stalled = await window(bench, load, publisher, sizes.slow_rate, sizes.slow_stall_s,
-                               accounts)  # fmt: skip
-        rss1 = rss_bytes(slow_node)
-        counters1 = await bench.target.counters()
-        # What the node's kernel holds for the stalled socket: the gateway's bound counts
-        # only its own (user-space) buffer, so this much is absorbed before it can act.
-        during = await load.stats({})
-        slow_port = during["slow"][0]["local_port"] if during["slow"] else 0
-        kernel_queue = tcp_send_queue(bench.target.nodes()[0].port, slow_port)
-        slow_received = during["slow"][0]["received"] if during["slow"] else None
-        watch.cancel()
-        evicted_at = await asyncio.gather(watch, return_exceptions=True)
-        await load.all("stall", on=False)
-        await asyncio.sleep(2.0)
-        after = await load.stats({})
+        async with watch.running():
+            for kind in plan:
+                if kind == STALL:
+                    result, stall = await _stalled_window(bench, load, publisher, accounts, watch)
+                    stalls.append(stall)
+                else:
+                    result = await window(
+                        bench, load, publisher, sizes.slow_rate, sizes.slow_stall_s, accounts
+                    )
+                windows.append({"kind": kind, **result})
     finally:
         await publisher.close(bench.group)
         await load.close(bench.group)
-    slow = after["slow"][0] if after["slow"] else {}
-    evicted = evicted_at[0] if isinstance(evicted_at[0], float) else None
-    close_code = slow.get("close_code")
+    for result in windows:
+        # The slow reader's node over the other, same window: the machine's drift cancels.
+        result["node_ratio"] = _ratio(*result["p99_ms_by_node"][:2])
+        result["node_cpu_ratio"] = _ratio(*result["node_cpu_s_by_node"][:2])
+    shifts = _shifts(windows, "p99_ms")
+    ratio_shifts = _shifts(windows, "node_ratio")
+    cpu_shifts = _shifts(windows, "node_cpu_ratio")
+    baselines = [w["p99_ms"] for w in windows if w["kind"] == BASELINE]
     return {
         "sockets": sizes.slow_sockets,
         "connected": connected,
-        "baseline": baseline,
-        "stalled": stalled,
-        "stall_s": sizes.slow_stall_s,
-        "eviction_s": evicted - stalled_at if evicted is not None else None,
-        "slow_close_code": close_code,  # as the stalled client saw it once it read again
-        "too_slow_closes": _delta(counters0.too_slow_closes, counters1.too_slow_closes),
-        "slow_node_rss_growth": rss1 - rss0,
-        "slow_read_while_stalled": slow_received,
-        "slow_published_while_stalled": stalled["published"],
-        "kernel_send_queue_bytes": kernel_queue,
-        "p99_shift": _shift(baseline["p99_ms"], stalled["p99_ms"]),
+        "window_s": sizes.slow_stall_s,
+        "rounds": sizes.slow_rounds,
+        "windows": windows,
+        "stalls": stalls,
+        "baseline_p99_ms": baselines,
+        "baseline_spread": spread(baselines),
+        "stall_shifts": shifts[STALL],
+        "control_shifts": shifts[CONTROL],
+        "p99_shift": _mean(shifts[STALL]),
+        "control_shift": _mean(shifts[CONTROL]),
+        "baseline_node_ratio_spread": spread(
+            w["node_ratio"] for w in windows if w["kind"] == BASELINE
+        ),
+        "stall_node_ratio_shifts": ratio_shifts[STALL],
+        "control_node_ratio_shifts": ratio_shifts[CONTROL],
+        "node_ratio_shift": _mean(ratio_shifts[STALL]),
+        "control_node_ratio_shift": _mean(ratio_shifts[CONTROL]),
+        "baseline_node_cpu_ratio_spread": spread(
+            w["node_cpu_ratio"] for w in windows if w["kind"] == BASELINE
+        ),
+        "stall_node_cpu_ratio_shifts": cpu_shifts[STALL],
+        "control_node_cpu_ratio_shifts": cpu_shifts[CONTROL],
+        "node_cpu_ratio_shift": _mean(cpu_shifts[STALL]),
+        "control_node_cpu_ratio_shift": _mean(cpu_shifts[CONTROL]),
+        "others_loss": sum(w["loss"] for w in windows),
     }
 
 
-async def _watch_eviction(bench: Bench, closes0: float | None) -> float | None:
-    """When the nodes' 4409 counter moved (the peer has none: wait to be cancelled)."""
-    if closes0 is None:
-        await asyncio.Event().wait()
+def _shifts(windows: list[dict[str, Any]], key: str) -> dict[str, list[float | None]]:
+    """Each stall's and control's `key` against the baselines either side of it."""
+    shifts: dict[str, list[float | None]] = {STALL: [], CONTROL: []}
+    for index, treated in enumerate(windows):
+        if treated["kind"] != BASELINE:
+            after = windows[index + 1][key] if index + 1 < len(windows) else None
+            before = windows[index - 1][key]
+            shifts[treated["kind"]].append(neighbour_shift(before, treated[key], after))
+    return shifts
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+async def _stalled_window(
+    bench: Bench, load: Load, publisher: Publisher, accounts: list[Account], watch: StallWatch
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A window with the slow reader stalled, then its recovery (outside the window)."""
+    sizes = bench.sizes
+    slow_node = bench.target.nodes()[0].process.pid
+    before = (await load.stats({}))["slow"][0]
+    counters0 = await bench.target.counters()
+    rss0 = rss_bytes(slow_node)
+    watch.follow(before["local_port"])
+    stall = await load.all("stall", on=True)
+    stalled_at = min(reply["now"] for reply in stall)
+    result, expected = await _window(
+        bench, load, publisher, sizes.slow_rate, sizes.slow_stall_s, accounts
+    )
+    rss1 = rss_bytes(slow_node)
+    during = (await load.stats({}))["slow"][0]
+    counters1 = await bench.target.counters()
+    kernel_max = watch.follow(0)
+    evicted = next((t for t in watch.evictions if t >= stalled_at), None)
+    unstalled = time.monotonic()
+    await load.all("stall", on=False, resume=True)
+    after, recovered = await _recover(load, expected, sizes.slow_recover_s)
+    resumed = after["reconnects"] > before["reconnects"]
+    return result, {
+        "eviction_s": evicted - stalled_at if evicted is not None else None,
+        "too_slow_closes": _delta(counters0.too_slow_closes, counters1.too_slow_closes),
+        # As the stalled client saw it once it read again (None: it was not closed).
+        "slow_close_code": after["close_code"] if resumed else None,
+        "slow_node_rss_growth": rss1 - rss0,
+        "slow_read_while_stalled": during["received"],
+        "slow_published_while_stalled": result["published"],
+        # What the node's kernel held for the stalled socket at most: the gateway's bounds
+        # count only its own (user-space) buffer, so this much is absorbed before they act.
+        "kernel_send_queue_max_bytes": kernel_max,
+        "recovered_s": recovered - unstalled if recovered is not None else None,
+        "slow_missing": after["missing"],
+        "slow_duplicates": after["duplicates"],
+    }
+
+
+async def _recover(
+    load: Load, expected: dict[str, int], timeout_s: float
+) -> tuple[dict[str, Any], float | None]:
+    """The slow reader's stats once it is live with nothing missing (and when), or at timeout."""
+    deadline = time.monotonic() + timeout_s
     while True:
+        slow = (await load.stats(expected))["slow"][0]
+        now = time.monotonic()
+        if slow["live"] and slow["missing"] == 0:
+            return slow, now
+        if now >= deadline:
+            return slow, None
+        await asyncio.sleep(0.25)
+
+
+class StallWatch:
+    """Polls, through every window of the workload alike (a scrape costs the nodes a little):
+    the nodes' 4409 counter (the peer has none), and the kernel send queue of the socket
+    followed, on node 0."""
+
+    def __init__(self, bench: Bench, interval_s: float = 0.2) -> None:
+        self._bench, self._interval_s = bench, interval_s
+        self.evictions: list[float] = []  # time.monotonic() of each rise of the counter
+        self._port = 0
+        self._queue_max = 0
+
+    def follow(self, port: int) -> int:
+        """Follow the client socket with local `port` (0: none); the previous one's maximum."""
+        queue_max, self._port, self._queue_max = self._queue_max, port, 0
+        return queue_max
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._run())
         try:
-            counters = await bench.target.counters()
-        except Exception as error:  # a scrape lost to a busy node: try the next one
-            print(f"  (metrics scrape failed: {error!r})", file=sys.stderr)
-        else:
-            if (counters.too_slow_closes or 0.0) > (closes0 or 0.0):
-                return time.monotonic()
-        await asyncio.sleep(0.2)
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        target = self._bench.target
+        node_port = target.nodes()[0].port
+        closes: float | None = None
+        while True:
+            try:
+                counters = await target.counters()
+            except Exception as error:  # a scrape lost to a busy node: try the next one
+                print(f"  (metrics scrape failed: {error!r})", file=sys.stderr)
+            else:
+                now, seen = time.monotonic(), counters.too_slow_closes
+                if seen is not None and closes is not None and seen > closes:
+                    self.evictions.append(now)
+                closes = seen if seen is not None else closes
+            if self._port and (queued := tcp_send_queue(node_port, self._port)) is not None:
+                self._queue_max = max(self._queue_max, queued)
+            await asyncio.sleep(self._interval_s)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def _delta(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
-
-
-def _shift(before: float | None, after: float | None) -> float | None:
-    if before is None or after is None or before == 0:
-        return None
-    return after / before - 1.0
 
 
 async def storm(bench: Bench) -> dict[str, Any]:

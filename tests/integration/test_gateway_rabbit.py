@@ -231,6 +231,29 @@ async def raw_client(gw: Gateway, token: str) -> tuple[asyncio.StreamReader, asy
     return reader, writer
 
 
+async def stalled_client(gw: Gateway, token: str) -> socket.socket:
+    """A socket that authenticates and then reads nothing, with a small receive buffer."""
+    host, port = gw.http.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, (host, int(port)))
+    await loop.sock_sendall(
+        sock,
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await loop.sock_recv(sock, 1)  # byte by byte: leave the frames unread
+    assert response.startswith(b"HTTP/1.1 101")
+    auth = json.dumps({"type": "auth", "token": token}).encode()
+    frame = bytes([0x81, 0x80 | 126]) + len(auth).to_bytes(2, "big") + b"\0" * 4 + auth
+    await loop.sock_sendall(sock, frame)
+    return sock
+
+
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """One server frame (servers never mask): its opcode and payload."""
     head = await reader.readexactly(2)
@@ -293,4 +316,30 @@ async def test_accepted_sockets_get_a_fixed_kernel_send_buffer(amqp_url: str, ke
         raw = served.socket._transport.get_extra_info("socket")  # type: ignore[attr-defined]
         # Linux doubles what it is given, for its own bookkeeping.
         assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 64 * 1024
+        assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == 16 * 1024
         await client.close()
+
+
+async def test_a_stalled_readers_backlog_reaches_the_send_queue_within_the_unsent_bound(
+    amqp_url: str, keys: Keys
+) -> None:
+    # A stalled reader's window is shut, so all the kernel holds for it is unsent: without
+    # the bound the kernel took the whole send buffer (2 x 64 KB) before the node's own
+    # buffer, where the send queue's lag bound looks, held a byte.
+    a = account()
+    async with event_log(amqp_url) as log, gateway(amqp_url, keys, log) as gw:
+        reader = await WsClient(gw.url).open()
+        await reader.auth(keys.token(a, 1))
+        with contextlib.closing(await stalled_client(gw, keys.token(a, 2))):
+            await until(lambda: gw.metric("livedesk_gateway_sockets") == 2)
+            (served,) = [c for c in gw.node._clients if c.user_id == 2]
+            posted = 0
+            while served.socket.buffered() == 0:
+                offset = await log.post(a, 3, content="x" * 1000)
+                posted += 1000
+                await until(lambda last=offset: reader.offsets()[-1:] == [last])
+                assert posted < 64 * 1024, "the kernel took more than the unsent bound"
+            offset = await log.post(a, 3)
+            await until(lambda: reader.offsets()[-1:] == [offset])
+            assert served.queue.waiting  # the lag bound now applies to it
+        await reader.close()

@@ -1,4 +1,5 @@
-"""The fan-out bench's wire codecs and ledgers, so the load generator cannot rot silently.
+"""The fan-out bench's wire codecs, ledgers and window comparisons, so that the load generator
+and its figures cannot rot silently.
 
 Frames are the ones python-socketio and the Livedesk gateway put on the wire; the socket.io
 side is checked against python-socketio's own packet encoder, so a change in the library's
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 from bench.fanout.codecs import CodecError, Kind, LivedeskCodec, SocketIOCodec, parse_ts
-from bench.fanout.stats import Histogram, Ledger
+from bench.fanout.stats import Histogram, Ledger, neighbour_shift, spread
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
@@ -137,3 +138,17 @@ def test_histogram_percentiles_within_one_percent_and_merge() -> None:
     assert p50 == pytest.approx(0.050, rel=0.011)
     assert p99 == pytest.approx(0.099, rel=0.011)
     assert Histogram().percentile(0.5) is None
+
+
+def test_a_window_is_compared_with_the_mean_of_its_neighbours() -> None:
+    assert neighbour_shift(100.0, 121.0, 120.0) == pytest.approx(0.1)
+    assert neighbour_shift(100.0, 90.0, None) == pytest.approx(-0.1)  # the last window
+    assert neighbour_shift(None, 90.0, None) is None
+    assert neighbour_shift(100.0, None, 100.0) is None
+    assert neighbour_shift(0.0, 5.0, 0.0) is None
+
+
+def test_spread_is_the_range_over_the_mean_of_what_is_present() -> None:
+    assert spread([90.0, 110.0, None, 100.0]) == pytest.approx(0.2)
+    assert spread([None]) is None
+    assert spread([]) is None

@@ -83,6 +83,14 @@ class GatewaySettings(BaseModel):
     # took minutes to be closed with 4409 (measured by bench.fanout). Fixed, the bounds apply
     # after this much. 0 keeps the kernel's autotuning.
     socket_send_buffer_bytes: int = Field(default=64 * 1024, ge=0)
+    # Of that buffer, what the kernel may hold not yet sent (TCP_NOTSENT_LOWAT); past it
+    # writes stay in the node's own buffer, where the send queue's lag bound sees them. A
+    # stalled reader's window is shut, so everything the kernel holds for it is unsent: the
+    # whole send buffer (128 KB) was ~14 s of a 20 events/s stream hidden from the bound
+    # (evicted after 22.7 s, bench.fanout). Data in flight to a reader that keeps up is not
+    # counted, so this costs a long fat link no throughput, as a smaller buffer would.
+    # 0 leaves the kernel's default (no limit).
+    socket_unsent_bytes: int = Field(default=16 * 1024, ge=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=256)
     max_subscriptions: int = Field(default=200, ge=1)
     heartbeat_interval_s: float = Field(default=5.0, gt=0)

@@ -109,6 +109,7 @@ async def run_server(
         ping_interval_s=gateway.ping_interval_s,
         ping_timeout_s=gateway.ping_timeout_s,
         send_buffer_bytes=gateway.socket_send_buffer_bytes,
+        unsent_bytes=gateway.socket_unsent_bytes,
     )
     log.info("gateway %s listening on %s:%s", settings.node_id, host, port)
     try:

@@ -122,10 +122,13 @@ class WebsocketsSocket:
         await self._connection.close(code, reason)
 
 
-def _fix_send_buffer(connection: ServerConnection, size: int) -> None:
+def _bound_send_buffer(connection: ServerConnection, size: int, unsent: int) -> None:
     # Not inline in the handler: its frame lives as long as the socket, and so would `raw`.
     if raw := connection.transport.get_extra_info("socket"):
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        if size:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        if unsent:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, unsent)
 
 
 def http_routes(
@@ -163,6 +166,7 @@ async def start(
     ping_interval_s: float,
     ping_timeout_s: float,
     send_buffer_bytes: int = 0,
+    unsent_bytes: int = 0,
 ) -> Server:
     keepalive = Keepalive(ping_interval_s, ping_timeout_s)
 
@@ -172,8 +176,8 @@ async def start(
         if connection.request is not None:
             connection.request.headers.clear()
         connection.response = None
-        if send_buffer_bytes:
-            _fix_send_buffer(connection, send_buffer_bytes)
+        if send_buffer_bytes or unsent_bytes:
+            _bound_send_buffer(connection, send_buffer_bytes, unsent_bytes)
         await node.handle(WebsocketsSocket(connection, keepalive, time.monotonic()))
 
     return await serve(
