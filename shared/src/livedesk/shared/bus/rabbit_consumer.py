@@ -4,14 +4,16 @@ Why not aio-pika's `Queue.consume`: for every message it builds an `IncomingMess
 starts a task of its own for the callback, on top of the task aiormq already starts per
 message; a gateway node in the sparse workload (one event per wake-up) spent about a tenth
 of its profile samples there (py-spy, bench.gateway_bench sparse). Here aiormq's callback
-puts a `Delivery` straight into the subscription's buffer, and acks and rejects go to the
-aiormq channel the delivery came on, by its tag.
+hands a `Delivery` straight to the subscription (its buffer, or its handler), and acks and
+rejects go to the aiormq channel the delivery came on, by its tag.
 
 What aio-pika would have restored for its own consumer is restored here: the robust channel
 still re-declares the queue and its bindings when it reopens (after a broker reconnect or a
 channel error), and its reopen callback consumes again with the same tag. A consumer the
 broker cancels (its queue deleted) closes its channel, so that the robust channel reopens,
-declares the queue again and the consumer comes back, as aio-pika recovers its own.
+declares the queue again and the consumer comes back, as aio-pika recovers its own; the
+subscription's restore callbacks run then, as after a reconnect, since whatever was routed to
+the deleted queue is gone.
 
 A delivery holds the aiormq channel it came on: an ack after that channel closed is dropped
 (the broker has requeued the message already), never sent with its tag on the new channel,
@@ -54,6 +56,8 @@ class RabbitSubscription(Subscription):
         # same consumer to the broker's management view and to our logs.
         self._tag = f"livedesk.{secrets.token_hex(8)}"
         self._stopped = False
+        # Set by a broker-side cancel: the queue was deleted, and what came meanwhile is lost.
+        self._lost = False
         self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -84,6 +88,10 @@ class RabbitSubscription(Subscription):
             await self._consume()
         except Exception:
             log.exception("consumer of %s not restored with its channel", self.queue_name)
+            return
+        if self._lost:
+            self._lost = False
+            await self._restored()
 
     def _cancelled(self, frame: spec.Basic.Cancel) -> None:
         # Only a close brings aio-pika's restore (declare the queue, bind, reopen callbacks).
@@ -91,6 +99,7 @@ class RabbitSubscription(Subscription):
         if frame.consumer_tag != self._tag or self._stopped:
             return
         log.warning("the broker cancelled the consumer of %s; reopening", self.queue_name)
+        self._lost = True
         task = asyncio.get_running_loop().create_task(self._close_channel())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -102,11 +111,11 @@ class RabbitSubscription(Subscription):
 
     async def _deliver(self, message: DeliveredMessage) -> None:
         # aiormq runs this in a task per message, in the order of the deliveries; nothing
-        # here awaits, so the buffer gets them in that order.
+        # here awaits, so the subscription gets them in that order.
         frame = message.delivery
         assert isinstance(frame, spec.Basic.Deliver), "a consumer gets only deliveries"
         assert frame.delivery_tag is not None, "the broker tags every delivery"
-        self._buffer.put_nowait(
+        self._arrived(
             Delivery(
                 exchange=frame.exchange or "",
                 routing_key=frame.routing_key or "",
