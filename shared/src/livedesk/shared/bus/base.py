@@ -58,9 +58,9 @@ class Subscription(ABC):
         for the iterator (None: buffer again). What is buffered already goes to it first.
 
         For a consumer that handles a delivery without awaiting anything: it saves a wake-up
-        of the consumer's own task per delivery, which is most of what a delivery costs past
-        the broker's frames when they come one at a time. `handler` runs in the bus's
-        receiving task (the publisher's, on the memory bus): it must not block or raise.
+        of the consumer's own task per delivery, which counts when deliveries come one at a
+        time. `handler` runs in the bus's receiving task (the publisher's, on the memory bus):
+        it must not block or raise.
         """
         self._handler = handler
         if handler is not None:
