@@ -124,6 +124,39 @@ async def test_order_is_kept_from_one_publisher(bus: Bus) -> None:
         assert [d.body for d in got] == bodies
 
 
+async def test_a_handler_gets_the_buffered_deliveries_then_the_rest_in_order(bus: Bus) -> None:
+    count = 600
+    bodies = [str(n).encode() for n in range(count)]
+    async with bus.subscribe(exclusive_queue((EVENTS, "acct.4.#"))) as subscription:
+        await bus.publish_many(
+            [Message(EVENTS, "acct.4.conv.1.new_message", body) for body in bodies[:3]]
+        )
+        (first,) = await receive(subscription, 1)  # the other two wait in the buffer
+        handed: list[Delivery] = []
+        arrived = asyncio.Event()
+
+        def handle(delivery: Delivery) -> None:
+            handed.append(delivery)
+            arrived.set()
+
+        subscription.hand_to(handle)
+        await bus.publish_many(
+            [Message(EVENTS, "acct.4.conv.1.new_message", body) for body in bodies[3:]]
+        )
+        async with asyncio.timeout(WAIT_S):
+            while len(handed) < count - 1:
+                arrived.clear()
+                await subscription.ack(handed[-1], multiple=True)  # past the prefetch
+                await arrived.wait()
+        assert [d.body for d in [first, *handed]] == bodies
+
+        subscription.hand_to(None)
+        await subscription.ack(handed[-1], multiple=True)
+        await bus.publish(Message(EVENTS, "acct.4.conv.1.new_message", b"buffered again"))
+        assert [d.body for d in await receive(subscription, 1)] == [b"buffered again"]
+        assert len(handed) == count - 1
+
+
 async def test_concurrent_batches_with_bodies_over_a_frame_arrive_whole_and_in_order(
     bus: Bus,
 ) -> None:

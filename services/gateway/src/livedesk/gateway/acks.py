@@ -1,7 +1,7 @@
 """Settling the node queue's deliveries: one `multiple` ack per window, not one per wake-up.
 
-The hub handles what the queue hands it in batches and used to ack each batch at once. Under
-sparse traffic (one event per wake-up) that was an ack frame, a write and a drain per event:
+The hub used to ack each batch the queue handed it at once (it is handed each delivery now).
+Under sparse traffic (one event per wake-up) that was an ack frame, a write and a drain per event:
 a fifth of a busy node's profile samples (py-spy, bench.gateway_bench sparse, 200 ev/s).
 Here the last handled delivery is remembered and acked with `multiple` once `delay_s` has
 passed since the first one still unacked, or at once when `at_once` are waiting (the hub

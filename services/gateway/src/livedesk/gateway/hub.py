@@ -55,8 +55,8 @@ from livedesk.shared.topology import EPHEMERAL, EVENTS
 
 log = logging.getLogger(__name__)
 
-# Deliveries taken from the queue per wake-up.
-PUMP_BATCH: Final = 256
+# The node queue's prefetch when the caller gives none (main passes the bus settings').
+PREFETCH: Final = 256
 # Handled deliveries are acked together after this long (acks.py). Far below anything that
 # waits on an ack; at 100 events/s it is one ack frame per ten events instead of ten.
 ACK_DELAY_S: Final = 0.1
@@ -110,7 +110,7 @@ class Hub:
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
         *,
-        prefetch: int = PUMP_BATCH,
+        prefetch: int = PREFETCH,
     ) -> None:
         self._subscription, self._api, self._settings = subscription, api, settings
         # Past half the prefetch window an ack goes at once: the broker must not stall on it.
@@ -295,19 +295,28 @@ class Hub:
     # -- the node queue -----------------------------------------------------------------
 
     async def pump(self) -> None:
-        """Consume the node queue for as long as the node runs."""
+        """Handle the node queue's deliveries as they arrive, for as long as the node runs.
+
+        They are handed over by the bus (`Subscription.hand_to`) rather than taken in batches
+        by this task: dispatch never awaits, and under sparse traffic (one event per wake-up)
+        this task's wake-up per event was a cost of its own. The task stays, so that the
+        handing over ends with it.
+        """
         subscription = self._subscription
         acks = Acks(subscription, self._tasks, delay_s=ACK_DELAY_S, at_once=self._ack_at_once)
+
+        def handle(delivery: Delivery) -> None:
+            try:
+                self._dispatch(delivery)
+            except Exception:  # one bad message must not make the node deaf
+                log.exception("dispatch of %s failed", delivery.routing_key)
+            acks.handled(delivery)
+
+        subscription.hand_to(handle)
         try:
-            while True:
-                batch = await subscription.next_batch(PUMP_BATCH)
-                for delivery in batch:
-                    try:
-                        self._dispatch(delivery)
-                    except Exception:  # one bad message must not make the node deaf
-                        log.exception("dispatch of %s failed", delivery.routing_key)
-                acks.handled(batch[-1], len(batch))
+            await asyncio.get_running_loop().create_future()  # until cancelled
         finally:
+            subscription.hand_to(None)
             acks.close()
 
     def _dispatch(self, delivery: Delivery) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from livedesk.shared.topology import QueueSpec
 
 RestoreCallback = Callable[[], Awaitable[None]]
+DeliveryHandler = Callable[["Delivery"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +44,35 @@ class Delivery:
 
 
 class Subscription(ABC):
-    """A consumer on one queue: bind and unbind at run time, iterate deliveries, ack them."""
+    """A consumer on one queue: bind and unbind at run time, iterate deliveries or have them
+    handed over as they arrive (`hand_to`), ack them."""
 
     def __init__(self, queue_name: str) -> None:
         self.queue_name = queue_name
         self._buffer: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._handler: DeliveryHandler | None = None
         self._restore_callbacks: list[RestoreCallback] = []
+
+    def hand_to(self, handler: DeliveryHandler | None) -> None:
+        """Call `handler` with each delivery as it arrives, in order, instead of buffering it
+        for the iterator (None: buffer again). What is buffered already goes to it first.
+
+        For a consumer that handles a delivery without awaiting anything: it saves a wake-up
+        of the consumer's own task per delivery, which counts when deliveries come one at a
+        time. `handler` runs in the bus's receiving task (the publisher's, on the memory bus):
+        it must not block or raise.
+        """
+        self._handler = handler
+        if handler is not None:
+            while not self._buffer.empty():
+                handler(self._buffer.get_nowait())
+
+    def _arrived(self, delivery: Delivery) -> None:
+        """Called by the bus with each delivery, in the queue's order."""
+        if self._handler is None:
+            self._buffer.put_nowait(delivery)
+        else:
+            self._handler(delivery)
 
     @abstractmethod
     async def bind(self, exchange: str, pattern: str) -> None: ...

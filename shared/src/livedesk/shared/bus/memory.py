@@ -56,7 +56,7 @@ class MemorySubscription(Subscription):
         tag = next(self._tags)
         self._unacked[tag] = message
         delivery = Delivery(message.exchange, message.routing_key, message.body, redelivered, tag)
-        self._buffer.put_nowait(delivery)
+        self._arrived(delivery)
 
     async def bind(self, exchange: str, pattern: str) -> None:
         _check_exchange(exchange)

@@ -1,10 +1,11 @@
 """The bus on RabbitMQ, through aio-pika.
 
 One robust connection per bus. It reconnects by itself; on reconnect aio-pika re-declares
-the exchanges, queues, bindings and consumers it saw, and then we call the subscriptions'
-restore callbacks. Publishing uses its own channel with publisher confirms and retries with
-tenacity through an outage, up to `publish_timeout_s`. A retried publish whose first try was
-in flight when the connection died may arrive twice: consumers deduplicate (offsets).
+the exchanges, queues and bindings it saw, our consumers consume again (`rabbit_consumer`),
+and then we call the subscriptions' restore callbacks. Publishing uses its own channel with
+publisher confirms and retries with tenacity through an outage, up to `publish_timeout_s`.
+A retried publish whose first try was in flight when the connection died may arrive twice:
+consumers deduplicate (offsets).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractExchange,
-    AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
@@ -31,8 +30,9 @@ from tenacity import (
     wait_exponential,
 )
 
-from livedesk.shared.bus.base import Bus, Delivery, Message, Subscription
+from livedesk.shared.bus.base import Bus, Message, Subscription
 from livedesk.shared.bus.batch_publish import send_batch
+from livedesk.shared.bus.rabbit_consumer import RabbitSubscription
 from livedesk.shared.errors import BusError
 from livedesk.shared.settings import BusSettings
 from livedesk.shared.topology import EXCHANGES, QueueSpec
@@ -49,43 +49,6 @@ TRANSIENT = (
     ConnectionError,
     asyncio.TimeoutError,
 )
-
-
-class RabbitSubscription(Subscription):
-    def __init__(self, queue: AbstractQueue) -> None:
-        super().__init__(queue.name)
-        self._queue = queue
-
-    async def consume(self, message: AbstractIncomingMessage) -> None:
-        # Called by aio-pika for each message: hand it over, the consumer loop settles it.
-        self._buffer.put_nowait(
-            Delivery(
-                exchange=message.exchange or "",
-                routing_key=message.routing_key or "",
-                body=message.body,
-                redelivered=bool(message.redelivered),
-                handle=message,
-            )
-        )
-
-    async def bind(self, exchange: str, pattern: str) -> None:
-        await self._queue.bind(exchange, routing_key=pattern)
-
-    async def unbind(self, exchange: str, pattern: str) -> None:
-        await self._queue.unbind(exchange, routing_key=pattern)
-
-    async def ack(self, delivery: Delivery, *, multiple: bool = False) -> None:
-        try:
-            await _message(delivery).ack(multiple=multiple)
-        except TRANSIENT:
-            # The channel it came on is gone: the broker has already requeued it.
-            log.debug("ack of a delivery from a closed channel dropped")
-
-    async def reject(self, delivery: Delivery, *, requeue: bool = True) -> None:
-        try:
-            await _message(delivery).reject(requeue=requeue)
-        except TRANSIENT:
-            log.debug("reject of a delivery from a closed channel dropped")
 
 
 class RabbitBus(Bus):
@@ -180,22 +143,21 @@ class RabbitBus(Bus):
             )
             for exchange, pattern in spec.bindings:
                 await queue.bind(exchange, routing_key=pattern)
-            subscription = RabbitSubscription(queue)
+            subscription = RabbitSubscription(channel, queue)
 
             async def restored(*_: object) -> None:
                 await subscription._restored()
 
             self._connection.reconnect_callbacks.add(restored)
-            tag = await queue.consume(subscription.consume)
+            await subscription.start()
             try:
                 yield subscription
             finally:
                 self._connection.reconnect_callbacks.discard(restored)
-                if not channel.is_closed:
-                    try:
-                        await queue.cancel(tag)
-                    except TRANSIENT:
-                        log.debug("cancel on a closed channel skipped")
+                try:
+                    await subscription.stop()
+                except TRANSIENT:
+                    log.debug("cancel on a closed channel skipped")
         finally:
             if not channel.is_closed:
                 await channel.close()
@@ -215,8 +177,3 @@ async def _connect(url: str, settings: BusSettings, name: str) -> AbstractRobust
                 client_properties={"connection_name": name},
             )
     raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
-
-
-def _message(delivery: Delivery) -> AbstractIncomingMessage:
-    assert isinstance(delivery.handle, AbstractIncomingMessage), "a delivery of another bus"
-    return delivery.handle

@@ -1,0 +1,93 @@
+"""The RabbitMQ bus's consumer through what closes its channel but not its connection.
+
+The consumer runs on aiormq's channel directly (`rabbit_consumer`), so aio-pika's own consumer
+recovery does not cover it: these hold that it comes back by itself when the broker cancels it
+(its queue deleted) and when a channel error closes its channel. Broker restarts and dropped
+connections are in test_bus_faults.py. The faults here touch only the test's own queue and
+channel, so the shared loopback broker will do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiormq
+import pytest
+
+from livedesk.shared.bus.base import Bus, Delivery, Subscription
+from livedesk.shared.bus.base import Message as BusMessage
+from livedesk.shared.topology import EVENTS, QueueSpec
+from tests.support.buses import delete_queues, open_bus, unique_name
+
+SETTLE_S = 30.0
+# How long one probe waits for its message before publishing the next one.
+PROBE_S = 0.5
+
+
+async def first_arrival(bus: Bus, subscription: Subscription, routing_key: str) -> Delivery:
+    """Publish probes until one arrives: the consumer is back when a probe gets through."""
+    async with asyncio.timeout(SETTLE_S):
+        while True:
+            await bus.publish(BusMessage(EVENTS, routing_key, b"probe"))
+            try:
+                async with asyncio.timeout(PROBE_S):
+                    return await anext(subscription)
+            except TimeoutError:
+                continue
+
+
+async def test_a_consumer_the_broker_cancels_comes_back_with_its_queue(amqp_url: str) -> None:
+    spec = QueueSpec(
+        name=unique_name(),
+        durable=True,
+        exclusive=False,
+        auto_delete=False,
+        arguments={"x-queue-type": "quorum"},
+        bindings=((EVENTS, "recovery.declared.#"),),
+    )
+    try:
+        async with (
+            open_bus("rabbit", amqp_url, name="consumer-cancelled") as bus,
+            bus.subscribe(spec) as subscription,
+        ):
+            restored = asyncio.Event()
+
+            async def on_restore() -> None:
+                restored.set()
+
+            subscription.on_restore(on_restore)
+            await subscription.bind(EVENTS, "recovery.runtime.#")
+            await delete_queues(amqp_url, [spec.name])  # the broker cancels the consumer
+            async with asyncio.timeout(SETTLE_S):
+                await restored.wait()  # what went to the deleted queue is lost: catch up
+
+            await bus.publish(BusMessage(EVENTS, "recovery.runtime.x", b"runtime"))
+            await bus.publish(BusMessage(EVENTS, "recovery.declared.x", b"declared"))
+            async with asyncio.timeout(SETTLE_S):
+                got = [await anext(subscription), await anext(subscription)]
+            assert [d.body for d in got] == [b"runtime", b"declared"]
+            await subscription.ack(got[-1], multiple=True)
+    finally:
+        await delete_queues(amqp_url, [spec.name])
+
+
+async def test_a_consumer_comes_back_after_a_channel_error(amqp_url: str) -> None:
+    spec = QueueSpec(
+        name=unique_name(),
+        durable=False,
+        exclusive=True,
+        auto_delete=True,
+        bindings=((EVENTS, "recovery.error.#"),),
+    )
+    async with (
+        open_bus("rabbit", amqp_url, name="consumer-channel-error") as bus,
+        bus.subscribe(spec) as subscription,
+    ):
+        # Binding to an exchange that does not exist is a channel error: the broker closes
+        # the subscription's channel, and the robust channel opens another.
+        with pytest.raises(aiormq.exceptions.ChannelNotFoundEntity):
+            await subscription.bind("livedesk.test.no-such-exchange", "recovery.error.#")
+
+        delivery = await first_arrival(bus, subscription, "recovery.error.x")
+        assert delivery.body == b"probe"
+        await subscription.ack(delivery)  # settled on the channel it came on, the new one
