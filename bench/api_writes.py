@@ -7,12 +7,14 @@ For each account count: a fresh database, `livedesk api [--workers N]` on a loop
 and a lean keep-alive HTTP/1.1 client (hand-built requests, so the load generator costs
 little next to the server) that posts messages round-robin over the accounts'
 conversations as fast as answers come back: that is the max rate. It prints the CPU the
-API's processes (workers and their relay processes) and the database's backends spent per
-write (from /proc: a ratio that depends less than writes/s on what else the shared machine
-runs), the load average, and how soon the relay caught up. Then a paced run at half that
-rate (or `--paced-rate`): commit-to-confirm from the relay's histogram (event `ts`, set
-before the writing statement, to the broker's confirm) and commit-to-delivery at a broker
-consumer of every account's events.
+API's processes and the database's backends spent per write (from /proc: a ratio that
+depends less than writes/s on what else the shared machine runs), the load average, and
+how soon the relay caught up. Then a paced run at half that
+rate (or `--paced-rate`): each request's time to its answer; commit-to-confirm from the
+relay's histogram (event `ts`, set before the writing statement, to the broker's confirm);
+commit-to-delivery at a broker consumer of every account's events, from the same `ts`; and
+answer-to-delivery, from the moment the API's answer (sent after the commit) was read, which
+leaves the write's own time out.
 Prints figures; asserts nothing. Everything runs on 127.0.0.1 and stops by itself.
 """
 
@@ -34,6 +36,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from livedesk.shared.events import NewMessage
 from tests.support.api import (
     ApiProcess,
     admin_email,
@@ -57,7 +60,7 @@ class Connection:
     async def open(cls, port: int) -> Connection:
         return cls(*await asyncio.open_connection("127.0.0.1", port))
 
-    async def post(self, path: str, token: str, body: bytes) -> int:
+    async def post(self, path: str, token: str, body: bytes) -> tuple[int, bytes]:
         head = (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -68,8 +71,7 @@ class Connection:
         while (line := await self._reader.readline()) not in (b"\r\n", b""):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
-        await self._reader.readexactly(length)
-        return int(status_line.split()[1])
+        return int(status_line.split()[1]), await self._reader.readexactly(length)
 
     def close(self) -> None:
         self._writer.close()
@@ -81,8 +83,12 @@ async def drive(
     seconds: float,
     connections: int,
     rate: float | None = None,
+    latencies_ms: list[float] | None = None,
+    answered_at: dict[int, float] | None = None,
 ) -> tuple[int, int, float]:
-    """Post for `seconds`; paced at `rate` per second overall when given. (ok, errors, s)."""
+    """Post for `seconds`; paced at `rate` per second overall when given. (ok, errors, s).
+    When given, each request's time to its answer goes to `latencies_ms`, and the wall
+    clock of each 201 to `answered_at`, by the id of the message it created."""
     ok = errors = 0
     stop = time.monotonic() + seconds
     interval = connections / rate if rate else 0.0
@@ -100,9 +106,14 @@ async def drive(
                     next_at += interval
                 path, token = targets[n % len(targets)]
                 body = json.dumps({"content": f"bench {index}-{n}"}).encode()
-                status = await connection.post(path, token, body)
+                sent = time.monotonic()
+                status, answer = await connection.post(path, token, body)
+                if latencies_ms is not None:
+                    latencies_ms.append((time.monotonic() - sent) * 1000)
                 if status == 201:
                     ok += 1
+                    if answered_at is not None:
+                        answered_at[json.loads(answer)["id"]] = time.time()
                 else:
                     errors += 1
                 n += connections
@@ -131,10 +142,6 @@ class CpuMeter:
         return total
 
 
-def command_line(pid: int) -> bytes:
-    return Path(f"/proc/{pid}/cmdline").read_bytes()
-
-
 def process_tree(pid: int) -> list[int]:
     """`pid` and all its descendants, from /proc: Linux only."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -161,7 +168,6 @@ class Usage:
     writes: int
     wall_s: float
     api_cpu_s: float
-    relay_cpu_s: float  # the relay processes' part of api_cpu_s
     pg_cpu_s: float
     load: tuple[float, float, float]
 
@@ -169,8 +175,7 @@ class Usage:
         per = max(self.writes, 1)
         return (
             f"API CPU {1000 * self.api_cpu_s / per:.2f} ms/write "
-            f"({self.api_cpu_s / self.wall_s:.2f} cores; relay processes "
-            f"{1000 * self.relay_cpu_s / per:.2f} ms/write), PostgreSQL backends "
+            f"({self.api_cpu_s / self.wall_s:.2f} cores), PostgreSQL backends "
             f"{1000 * self.pg_cpu_s / per:.2f} ms/write ({self.pg_cpu_s / self.wall_s:.2f} cores); "
             f"load average {self.load[0]:.1f} on {os.cpu_count()} cores"
         )
@@ -180,13 +185,10 @@ async def measured(
     api_pids: list[int], database_url: str, run: Awaitable[tuple[int, int, float]]
 ) -> tuple[int, int, float, Usage]:
     pg_pids = await backend_pids(database_url)
-    relay_pids = [pid for pid in api_pids if b"relay_process" in command_line(pid)]
     api0, pg0 = CpuMeter.seconds(api_pids), CpuMeter.seconds(pg_pids)
-    relay0 = CpuMeter.seconds(relay_pids)
     ok, errors, took = await run
     api1, pg1 = CpuMeter.seconds(api_pids), CpuMeter.seconds(pg_pids)
-    relay = CpuMeter.seconds(relay_pids) - relay0
-    usage = Usage(ok, took, api1 - api0, relay, pg1 - pg0, os.getloadavg())
+    usage = Usage(ok, took, api1 - api0, pg1 - pg0, os.getloadavg())
     return ok, errors, took, usage
 
 
@@ -245,17 +247,25 @@ async def scenario(
         async with collect_events(LOOPBACK_AMQP_URL, *account_ids, prefetch=1000) as collector:
             await asyncio.sleep(0.5)
             seen = len(collector.received)
+            answered: list[float] = []
+            answered_at: dict[int, float] = {}
+            rate = paced_rate or max_rate / 2
             ok, errors, took, usage = await measured(
                 pids,
                 database_url,
-                drive(api.port, targets, seconds, connections, rate=paced_rate or max_rate / 2),
+                drive(api.port, targets, seconds, connections, rate, answered, answered_at),
             )
             await asyncio.sleep(1.0)
-            latencies = sorted(
-                (at - event.ts.timestamp()) * 1000
-                for at, event in zip(
-                    collector.arrived_at[seen:], collector.received[seen:], strict=True
-                )
+            arrivals = list(
+                zip(collector.arrived_at[seen:], collector.received[seen:], strict=True)
+            )
+            latencies = sorted((at - event.ts.timestamp()) * 1000 for at, event in arrivals)
+            # From the answer, which the API sends after the commit: the event's `ts` is
+            # taken before the writing statement, so the write's own time is in `latencies`.
+            after_answer = sorted(
+                (at - answered_at[event.data.id]) * 1000
+                for at, event in arrivals
+                if isinstance(event, NewMessage) and event.data.id in answered_at
             )
         async with httpx.AsyncClient() as client:
             after = relay_buckets((await client.get(api.url + "/metrics")).text)
@@ -263,10 +273,14 @@ async def scenario(
         confirm = bucket_marks(before, after) if workers == 1 else "n/a with several workers"
         print(
             f"  at {ok / took:.0f} writes/s (paced, {errors} errors): {usage.describe()}\n"
+            f"    request to answer (the write, its commit included): "
+            f"p50 {pct(answered, 50):.1f} ms, p99 {pct(answered, 99):.1f} ms\n"
             f"    commit-to-confirm (relay histogram, this run): {confirm}\n"
             f"    commit-to-delivery at a consumer of all {len(latencies)} events: "
             f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
-            f"max {max(latencies, default=0):.1f} ms"
+            f"max {max(latencies, default=0):.1f} ms\n"
+            f"    answer-to-delivery (the API answers after the commit), {len(after_answer)} "
+            f"messages: p50 {pct(after_answer, 50):.1f} ms, p99 {pct(after_answer, 99):.1f} ms"
         )
 
 

@@ -78,14 +78,12 @@ class InProcessApi:
 
 
 @asynccontextmanager
-async def in_process_api(
-    settings: Settings, bus: Bus, *, relay_in_child: bool = False
-) -> AsyncIterator[InProcessApi]:
+async def in_process_api(settings: Settings, bus: Bus) -> AsyncIterator[InProcessApi]:
     """The app on an in-memory transport, with its relay running, on a migrated database."""
     engine = make_engine(settings.database_url)
     try:
         await migrate(engine)
-        context = build_context(settings, bus, engine, relay_in_child=relay_in_child)
+        context = build_context(settings, bus, engine)
         transport = httpx.ASGITransport(app=create_app(context))
         background = asyncio.create_task(run_background(context))
         try:
@@ -152,14 +150,6 @@ def livedesk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-def running(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie its parent has not reaped: Linux only."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 class ApiProcess:
     """`livedesk api` as a real process on a free loopback port."""
 
@@ -205,7 +195,7 @@ class ApiProcess:
         return self._process.pid
 
     def children(self) -> list[int]:
-        """The process's child processes: its relay process, or the workers of `--workers N`."""
+        """The process's child processes (the workers of `--workers N`)."""
         path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
         return [int(pid) for pid in path.read_text().split()]
 

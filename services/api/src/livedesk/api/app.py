@@ -29,9 +29,7 @@ from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.outbox import Outbox
 from livedesk.api.passwords import Passwords
-from livedesk.api.relay import Relay, RelayHandle
-from livedesk.api.relay_process import RelayProcess
-from livedesk.api.relay_status import RelayStatus
+from livedesk.api.relay import Relay
 from livedesk.api.retention import run_retention
 from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
 from livedesk.api.token_cache import CachingVerifier
@@ -45,11 +43,7 @@ from livedesk.shared.tokens import (
 )
 
 
-def build_context(
-    settings: Settings, bus: Bus, engine: AsyncEngine, *, relay_in_child: bool = False
-) -> ApiContext:
-    """`relay_in_child`: run the relay in a process of its own (`livedesk api`, see
-    `relay_process`) rather than on this event loop (standalone, tests)."""
+def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiContext:
     private_path = settings.tokens.private_key_path
     if private_path is None:
         private_path, _ = ensure_key_pair(settings.data_dir / "keys")
@@ -61,12 +55,7 @@ def build_context(
     metrics = Metrics()
     # Verifies with the signer's own public key: the API never fetches its own JWKS.
     verifier = TokenVerifier(signer.public_key, issuer=settings.tokens.issuer)
-    relay_status = RelayStatus(metrics)
-    relay: RelayHandle = (
-        RelayProcess(settings, relay_status)
-        if relay_in_child
-        else Relay(engine, bus, settings.api, relay_status)
-    )
+    relay = Relay(engine, bus, settings.api, metrics)
     postgresql = engine.dialect.name == "postgresql"
     return ApiContext(
         settings=settings,
@@ -74,7 +63,6 @@ def build_context(
         bus=bus,
         outbox=Outbox(engine, relay.notify),
         relay=relay,
-        relay_status=relay_status,
         announcer=AvailabilityAnnouncer(
             engine,
             bus,

@@ -23,8 +23,7 @@ from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.metrics import Metrics
 from livedesk.api.outbox import Outbox
 from livedesk.api.passwords import Passwords
-from livedesk.api.relay import RelayHandle
-from livedesk.api.relay_status import RelayStatus
+from livedesk.api.relay import Relay
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.settings import Settings
@@ -37,8 +36,7 @@ class ApiContext:
     engine: AsyncEngine
     bus: Bus
     outbox: Outbox
-    relay: RelayHandle
-    relay_status: RelayStatus
+    relay: Relay
     announcer: AvailabilityAnnouncer
     signer: TokenSigner
     verifier: TokenVerifier

@@ -2,8 +2,7 @@
 
 `serve` opens the engine, starts the broker connection in the background (the API starts
 and takes writes with the broker down), and runs uvicorn beside the background work in one
-TaskGroup. The relay runs in a child process (`relay_process`) that this process starts and
-stops; if it dies, the server stops too, rather than serving without a relay.
+TaskGroup: if the relay dies, the server stops too, rather than serving without a relay.
 SIGTERM and SIGINT ask uvicorn to finish its requests, then everything closes in order.
 """
 
@@ -45,7 +44,7 @@ async def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = 
     engine = make_engine(settings.database_url, pool_size=settings.api.db_pool_size)
     bus = DeferredBus()
     try:
-        context = build_context(settings, bus, engine, relay_in_child=True)
+        context = build_context(settings, bus, engine)
         config = uvicorn.Config(
             create_app(context),
             host=host,

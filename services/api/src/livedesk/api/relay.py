@@ -18,10 +18,9 @@ statement that claims the accounts and reads their next events, and the cursors'
 together with COMMIT. That commit does not wait for its WAL flush (`synchronous_commit =
 off`, for this transaction only): losing it in a database crash only means publishing those
 events again, which consumers drop by offset, while waiting for the flush held the claims
-and delayed the next round.
-`livedesk api` runs the relay in a process of its own (`relay_process`): on the server's
-loop each await of a round waited a turn of every request in flight. Standalone and tests
-run it in process. Either way it reports to a `RelayObserver`.
+and delayed the next round. Each await of a busy event loop costs a turn of every request
+in flight, so the round's length, and with it commit-to-publish latency, goes with their
+count.
 SQLite (standalone, tests) runs the same round through SQLAlchemy.
 Not here: writing events (`outbox`) and pruning them (`retention`).
 """
@@ -35,7 +34,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 from sqlalchemy import bindparam, select, update
@@ -43,6 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col
 
+from livedesk.api.metrics import Metrics
 from livedesk.api.models import AccountOffset, Event, EventRelay
 from livedesk.shared import routing, topology
 from livedesk.shared.bus.base import Bus, Message
@@ -97,26 +97,6 @@ CLAIMED_RETRY_S = 0.01
 MAX_ACCOUNTS_PER_ROUND = 200
 
 
-class RelayObserver(Protocol):
-    """Where a relay's outcomes go: the API's metrics and readiness (`RelayStatus`), in
-    the relay's own process or, through `relay_process`, in the API process that started it."""
-
-    def published(self, latencies_s: list[float]) -> None:
-        """A round's events were confirmed; each one's commit-to-confirm time."""
-
-    def broker_reached(self, ok: bool) -> None:
-        """A round ended: did it reach the broker?"""
-
-
-class RelayHandle(Protocol):
-    """What the API process holds of its relay, in process (`Relay`) or in a child process
-    (`relay_process.RelayProcess`): wake it after a commit, run it beside the server."""
-
-    def notify(self, accounts: set[int]) -> None: ...
-
-    async def run(self) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Round:
     published: int
@@ -129,15 +109,15 @@ class Round:
 
 
 class Relay:
-    def __init__(
-        self, engine: AsyncEngine, bus: Bus, settings: ApiSettings, observer: RelayObserver
-    ) -> None:
-        self._engine, self._bus, self._settings, self._observer = engine, bus, settings, observer
+    def __init__(self, engine: AsyncEngine, bus: Bus, settings: ApiSettings, metrics: Metrics):
+        self._engine, self._bus, self._settings, self._metrics = engine, bus, settings, metrics
         self._postgresql = engine.dialect.name == "postgresql"
         self._dirty: set[int] = set()
         self._sweep_due = True  # the first round after start is a sweep: a crash's leftovers
         self._wake = asyncio.Event()
         self._wake.set()
+        # What /readyz reports: did the last round reach the broker?
+        self.broker_ok = False
 
     def notify(self, accounts: set[int]) -> None:
         """Called right after a commit that emitted events for `accounts`."""
@@ -183,11 +163,11 @@ class Relay:
                 # The broker or the database is away: keep what is pending for the sweep,
                 # which retries once per interval, and keep accepting writes meanwhile.
                 if isinstance(error, BusError | TimeoutError):
-                    self._observer.broker_reached(False)
+                    self.broker_ok = False
                 log.warning("relay round failed, retrying on the next sweep: %s", error)
                 self._dirty |= accounts
                 continue
-            self._observer.broker_reached(True)
+            self.broker_ok = True
             if done.sweep_again:
                 self._sweep_due = True
                 self._wake.set()
@@ -227,7 +207,9 @@ class Relay:
             await self._bus.publish_many(messages)
         # Timed at the confirm, not after the cursor's commit: consumers have them now.
         confirmed = time.time()
-        self._observer.published([max(0.0, confirmed - row[4].timestamp()) for row in rows])
+        for row in rows:
+            self._metrics.commit_to_publish.observe(max(0.0, confirmed - row[4].timestamp()))
+        self._metrics.published.inc(len(rows))
         last: dict[int, int] = {}
         for account, offset, *_ in rows:
             last[account] = offset

@@ -30,7 +30,7 @@ async def readyz(context: Context) -> JSONResponse:
         database = "ok"
     except (DBAPIError, OSError) as error:
         database = f"down: {type(error).__name__}"
-    broker = "ok" if context.relay_status.broker_ok else "down"
+    broker = "ok" if context.relay.broker_ok else "down"
     ready = database == "ok" and broker == "ok"
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "database": database, "broker": broker},
