@@ -17,7 +17,7 @@ import pytest
 from livedesk.shared.bus.base import Bus, Delivery, Subscription
 from livedesk.shared.bus.base import Message as BusMessage
 from livedesk.shared.topology import EVENTS, QueueSpec
-from tests.support.buses import delete_queues, open_bus, unique_name
+from tests.support.buses import delete_queues, open_bus, restore_signal, unique_name
 
 SETTLE_S = 30.0
 # How long one probe waits for its message before publishing the next one.
@@ -50,12 +50,7 @@ async def test_a_consumer_the_broker_cancels_comes_back_with_its_queue(amqp_url:
             open_bus("rabbit", amqp_url, name="consumer-cancelled") as bus,
             bus.subscribe(spec) as subscription,
         ):
-            restored = asyncio.Event()
-
-            async def on_restore() -> None:
-                restored.set()
-
-            subscription.on_restore(on_restore)
+            restored = restore_signal(subscription)
             await subscription.bind(EVENTS, "recovery.runtime.#")
             await delete_queues(amqp_url, [spec.name])  # the broker cancels the consumer
             async with asyncio.timeout(SETTLE_S):

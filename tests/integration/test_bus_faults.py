@@ -15,7 +15,7 @@ import pytest
 
 from livedesk.shared.bus.base import Bus, Message, Subscription
 from livedesk.shared.topology import EVENTS, QueueSpec
-from tests.support.buses import delete_queues, open_bus, unique_name
+from tests.support.buses import delete_queues, open_bus, restore_signal, unique_name
 from tests.support.private_rabbit import PrivateRabbit
 
 pytestmark = pytest.mark.fault
@@ -78,12 +78,7 @@ async def test_a_node_queue_comes_back_with_its_runtime_bindings(
         open_bus("rabbit", private_rabbit.url, name="node-queue") as bus,
         bus.subscribe(spec) as subscription,
     ):
-        restored = asyncio.Event()
-
-        async def on_restore() -> None:
-            restored.set()
-
-        subscription.on_restore(on_restore)
+        restored = restore_signal(subscription)
         await subscription.bind(EVENTS, "acct.77.#")
         await subscription.bind(EVENTS, "acct.78.#")
         await subscription.unbind(EVENTS, "acct.78.#")

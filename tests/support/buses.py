@@ -1,14 +1,16 @@
-"""Buses for tests: a fresh one of either kind, and clean-up of the queues a test declared."""
+"""Buses for tests: a fresh one of either kind, a signal of a subscription's restore, and
+clean-up of the queues a test declared."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aio_pika
 
-from livedesk.shared.bus.base import Bus
+from livedesk.shared.bus.base import Bus, Subscription
 from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.bus.rabbit import RabbitBus
 from livedesk.shared.settings import BusSettings
@@ -27,6 +29,17 @@ async def open_bus(kind: str, amqp_url: str | None, name: str) -> AsyncIterator[
     settings = BusSettings(reconnect_interval_s=0.5, publish_timeout_s=30.0)
     async with RabbitBus.connect(amqp_url, settings, name=name) as bus:
         yield bus
+
+
+def restore_signal(subscription: Subscription) -> asyncio.Event:
+    """Set once the subscription's restore callbacks run (after a reconnect or a lost queue)."""
+    restored = asyncio.Event()
+
+    async def on_restore() -> None:
+        restored.set()
+
+    subscription.on_restore(on_restore)
+    return restored
 
 
 async def delete_queues(amqp_url: str, names: list[str]) -> None:

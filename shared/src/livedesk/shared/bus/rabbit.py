@@ -32,23 +32,17 @@ from tenacity import (
 
 from livedesk.shared.bus.base import Bus, Message, Subscription
 from livedesk.shared.bus.batch_publish import send_batch
-from livedesk.shared.bus.rabbit_consumer import RabbitSubscription
+from livedesk.shared.bus.rabbit_consumer import CLOSED, RabbitSubscription
 from livedesk.shared.errors import BusError
 from livedesk.shared.settings import BusSettings
 from livedesk.shared.topology import EXCHANGES, QueueSpec
 
 log = logging.getLogger(__name__)
 
-# What a dropped connection or channel looks like from aio-pika; worth waiting out.
-TRANSIENT = (
-    aiormq.exceptions.AMQPConnectionError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    # A channel closed under us: every exchange we publish to was declared at connect, so
-    # this is the connection going down, not a refusal.
-    aiormq.exceptions.ChannelClosed,
-    ConnectionError,
-    asyncio.TimeoutError,
-)
+# What a dropped connection or channel looks like from aio-pika; worth waiting out. A
+# channel closed under a publish is among them: every exchange we publish to was declared
+# at connect, so it is the connection going down, not a refusal.
+TRANSIENT = (*CLOSED, asyncio.TimeoutError)
 
 
 class RabbitBus(Bus):
