@@ -543,8 +543,6 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
         result["node_ratio"] = _ratio(*result["p99_ms_by_node"][:2])
         result["node_cpu_ratio"] = _ratio(*result["node_cpu_s_by_node"][:2])
     shifts = _shifts(windows, "p99_ms")
-    ratio_shifts = _shifts(windows, "node_ratio")
-    cpu_shifts = _shifts(windows, "node_cpu_ratio")
     baselines = [w["p99_ms"] for w in windows if w["kind"] == BASELINE]
     return {
         "sockets": sizes.slow_sockets,
@@ -559,21 +557,21 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
         "control_shifts": shifts[CONTROL],
         "p99_shift": _mean(shifts[STALL]),
         "control_shift": _mean(shifts[CONTROL]),
-        "baseline_node_ratio_spread": spread(
-            w["node_ratio"] for w in windows if w["kind"] == BASELINE
-        ),
-        "stall_node_ratio_shifts": ratio_shifts[STALL],
-        "control_node_ratio_shifts": ratio_shifts[CONTROL],
-        "node_ratio_shift": _mean(ratio_shifts[STALL]),
-        "control_node_ratio_shift": _mean(ratio_shifts[CONTROL]),
-        "baseline_node_cpu_ratio_spread": spread(
-            w["node_cpu_ratio"] for w in windows if w["kind"] == BASELINE
-        ),
-        "stall_node_cpu_ratio_shifts": cpu_shifts[STALL],
-        "control_node_cpu_ratio_shifts": cpu_shifts[CONTROL],
-        "node_cpu_ratio_shift": _mean(cpu_shifts[STALL]),
-        "control_node_cpu_ratio_shift": _mean(cpu_shifts[CONTROL]),
+        **_compared(windows, "node_ratio"),
+        **_compared(windows, "node_cpu_ratio"),
         "others_loss": sum(w["loss"] for w in windows),
+    }
+
+
+def _compared(windows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The baselines' spread of `key`, and each stall's and control's shift of it."""
+    shifts = _shifts(windows, key)
+    return {
+        f"baseline_{key}_spread": spread(w[key] for w in windows if w["kind"] == BASELINE),
+        f"stall_{key}_shifts": shifts[STALL],
+        f"control_{key}_shifts": shifts[CONTROL],
+        f"{key}_shift": _mean(shifts[STALL]),
+        f"control_{key}_shift": _mean(shifts[CONTROL]),
     }
 
 
