@@ -33,6 +33,7 @@ from tenacity import (
 from livedesk.shared.bus.base import Bus, Message, Subscription
 from livedesk.shared.bus.batch_publish import send_batch
 from livedesk.shared.bus.rabbit_consumer import CLOSED, RabbitSubscription
+from livedesk.shared.bus.rabbit_transport import DeliveryRoutes, LeanRobustConnection
 from livedesk.shared.errors import BusError
 from livedesk.shared.settings import BusSettings
 from livedesk.shared.topology import EXCHANGES, QueueSpec
@@ -49,11 +50,13 @@ class RabbitBus(Bus):
     def __init__(
         self,
         connection: AbstractRobustConnection,
+        routes: DeliveryRoutes,
         channel: AbstractRobustChannel,
         exchanges: Mapping[str, AbstractExchange],
         settings: BusSettings,
     ) -> None:
         self._connection = connection
+        self._routes = routes
         self._publisher = channel
         self._exchanges = exchanges
         self._settings = settings
@@ -74,7 +77,7 @@ class RabbitBus(Bus):
                 )
                 for name in EXCHANGES
             }
-            yield cls(connection, channel, exchanges, settings)
+            yield cls(connection, connection.routes, channel, exchanges, settings)
         finally:
             await connection.close()
 
@@ -137,7 +140,7 @@ class RabbitBus(Bus):
             )
             for exchange, pattern in spec.bindings:
                 await queue.bind(exchange, routing_key=pattern)
-            subscription = RabbitSubscription(channel, queue)
+            subscription = RabbitSubscription(channel, queue, self._routes)
 
             async def restored(*_: object) -> None:
                 await subscription._restored()
@@ -157,7 +160,7 @@ class RabbitBus(Bus):
                 await channel.close()
 
 
-async def _connect(url: str, settings: BusSettings, name: str) -> AbstractRobustConnection:
+async def _connect(url: str, settings: BusSettings, name: str) -> LeanRobustConnection:
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((*TRANSIENT, OSError)),
         stop=stop_after_delay(settings.connect_timeout_s),
@@ -165,9 +168,12 @@ async def _connect(url: str, settings: BusSettings, name: str) -> AbstractRobust
         reraise=True,
     ):
         with attempt:
-            return await aio_pika.connect_robust(
+            connection = await aio_pika.connect_robust(
                 url,
                 reconnect_interval=settings.reconnect_interval_s,
                 client_properties={"connection_name": name},
+                connection_class=LeanRobustConnection,
             )
+            assert isinstance(connection, LeanRobustConnection)
+            return connection
     raise AssertionError("unreachable: AsyncRetrying re-raises the last error")

@@ -3,9 +3,13 @@
 Why not aio-pika's `Queue.consume`: for every message it builds an `IncomingMessage` and
 starts a task of its own for the callback, on top of the task aiormq already starts per
 message; a gateway node in the sparse workload (one event per wake-up) spent about a tenth
-of its profile samples there (py-spy, bench.gateway_bench sparse). Here aiormq's callback
-hands a `Delivery` straight to the subscription (its buffer, or its handler), and acks and
-rejects go to the aiormq channel the delivery came on, by its tag.
+of its profile samples there (py-spy, bench.gateway_bench sparse). Why not aiormq's consumer
+callback either: aiormq's frame objects, frame queue and task per message cost more than
+the rest of a delivery. So each time it consumes, the subscription routes its channel's
+deliveries (`rabbit_transport`): they are parsed as their bytes arrive and handed to the
+subscription (its buffer, or its handler) right there. The aiormq callback stays, for a
+delivery the route did not take (one in flight as the consumer stops). Acks and rejects go
+to the aiormq channel the delivery came on, by its tag.
 
 What aio-pika would have restored for its own consumer is restored here: the robust channel
 still re-declares the queue and its bindings when it reopens (after a broker reconnect or a
@@ -34,7 +38,9 @@ from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
+from livedesk.shared.bus.amqp_frames import DeliveryCallback
 from livedesk.shared.bus.base import Delivery, Subscription
+from livedesk.shared.bus.rabbit_transport import DeliveryRoutes
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +55,12 @@ CLOSED = (
 
 
 class RabbitSubscription(Subscription):
-    def __init__(self, channel: AbstractRobustChannel, queue: AbstractQueue) -> None:
+    def __init__(
+        self, channel: AbstractRobustChannel, queue: AbstractQueue, routes: DeliveryRoutes
+    ) -> None:
         super().__init__(queue.name)
-        self._channel, self._queue = channel, queue
+        self._channel, self._queue, self._routes = channel, queue, routes
+        self._consuming: aiormq.abc.AbstractChannel | None = None
         # One tag for the subscription's life: a consumer restored after a reconnect is the
         # same consumer to the broker's management view and to our logs.
         self._tag = f"livedesk.{secrets.token_hex(8)}"
@@ -69,6 +78,8 @@ class RabbitSubscription(Subscription):
         """Cancel the consumer (idempotent); what it has not acked goes back to the queue."""
         self._stopped = True
         self._channel.reopen_callbacks.discard(self._reopened)
+        if self._consuming is not None:
+            self._routes.discard(self._consuming)
         if self._channel.is_closed:
             return  # and so is the consumer
         channel = await self._channel.get_underlay_channel()
@@ -77,6 +88,9 @@ class RabbitSubscription(Subscription):
     async def _consume(self) -> None:
         channel = await self._channel.get_underlay_channel()
         channel.on_consumer_cancel_callbacks.add(self._cancelled)
+        # Routed before the consume: the first delivery may follow the ConsumeOk at once.
+        self._consuming = channel
+        self._routes.add(channel, self._tag, self._route_delivery(channel))
         await channel.basic_consume(self.queue_name, self._deliver, consumer_tag=self._tag)
 
     async def _reopened(self, _: object) -> None:
@@ -109,9 +123,18 @@ class RabbitSubscription(Subscription):
             channel = await self._channel.get_underlay_channel()
             await channel.close()
 
+    def _route_delivery(self, channel: aiormq.abc.AbstractChannel) -> DeliveryCallback:
+        def deliver(
+            exchange: str, routing_key: str, body: bytes, redelivered: bool, tag: int
+        ) -> None:
+            self._arrived(Delivery(exchange, routing_key, body, redelivered, _Handle(channel, tag)))
+
+        return deliver
+
     async def _deliver(self, message: DeliveredMessage) -> None:
         # aiormq runs this in a task per message, in the order of the deliveries; nothing
-        # here awaits, so the subscription gets them in that order.
+        # here awaits, so the subscription gets them in that order. Only what the route
+        # did not take comes here.
         frame = message.delivery
         assert isinstance(frame, spec.Basic.Deliver), "a consumer gets only deliveries"
         assert frame.delivery_tag is not None, "the broker tags every delivery"
