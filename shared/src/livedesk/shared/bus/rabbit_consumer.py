@@ -89,6 +89,8 @@ class RabbitSubscription(Subscription):
         channel = await self._channel.get_underlay_channel()
         channel.on_consumer_cancel_callbacks.add(self._cancelled)
         # Routed before the consume: the first delivery may follow the ConsumeOk at once.
+        if self._consuming is not None:
+            self._routes.discard(self._consuming)  # a channel an error closed
         self._consuming = channel
         self._routes.add(channel, self._tag, self._route_delivery(channel))
         await channel.basic_consume(self.queue_name, self._deliver, consumer_tag=self._tag)
