@@ -9,6 +9,15 @@ aio-pika has no argument for aiormq's transport factory; `LeanRobustConnection` 
 the keyword arguments aio-pika hands to aiormq on every (re)connect. Each new socket starts
 with no routes: consumers add theirs again when their channels reopen on it.
 
+What an aio-pika or aiormq upgrade (checked: aio-pika 10.2.1, aiormq 7.2.4) could break, and
+which test says so: aio-pika no longer handing its connection's `kwargs` to `aiormq.connect`,
+or aiormq no longer taking `transport_factory`: deliveries take aiormq's own path again,
+slower but correct (test_bus_fast_deliveries: the handler runs in a task). aiormq keeping
+state of its own from Deliver frames (7.2.4 keeps none: its consumer callback is all a
+Deliver reaches), or reading other than through the StreamReader it is given. aiormq's
+stuck-connection check counting something other than frames read (test_bus_fast_deliveries:
+a receive-only connection stays up).
+
 Not here: what a route does with a delivery (`rabbit_consumer`).
 """
 
