@@ -34,6 +34,18 @@ def channel() -> aiormq.abc.AbstractChannel:
 
 
 @asynccontextmanager
+async def opened(
+    routes: DeliveryRoutes, url: URL
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    reader, writer = await routes.create(url)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+@asynccontextmanager
 async def broker_playing(data: bytes) -> AsyncIterator[URL]:
     """A loopback server that sends `data` once the client says go, then closes."""
 
@@ -49,8 +61,13 @@ async def broker_playing(data: bytes) -> AsyncIterator[URL]:
         yield URL(f"amqp://127.0.0.1:{port}/")
 
 
-async def frames_read(reader: asyncio.StreamReader) -> list[type]:
-    data, out = await reader.read(), []
+async def frames_read(socket: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> list[type]:
+    """Say go, then read every frame that reaches aiormq's side until the socket closes."""
+    reader, writer = socket
+    writer.write(b"!")
+    async with asyncio.timeout(5):
+        data = await reader.read()
+    out: list[type] = []
     while data:
         used, _, frame = pamqp.frame.unmarshal(data)
         if not isinstance(frame, Heartbeat):  # one may stand in for the deliveries taken
@@ -62,13 +79,10 @@ async def frames_read(reader: asyncio.StreamReader) -> list[type]:
 async def test_routed_deliveries_are_taken_and_the_rest_reaches_the_reader() -> None:
     taken: list[bytes] = []
     routes = DeliveryRoutes()
-    async with broker_playing(CONSUME_OK + delivery(1, b"a") + delivery(2, b"b")) as url:
-        reader, writer = await routes.create(url)
+    played = CONSUME_OK + delivery(1, b"a") + delivery(2, b"b")
+    async with broker_playing(played) as url, opened(routes, url) as socket:
         routes.add(channel(), TAG, lambda _e, _k, body, _r, _t: taken.append(body))
-        writer.write(b"!")
-        async with asyncio.timeout(5):
-            assert await frames_read(reader) == [spec.Basic.ConsumeOk]
-        writer.close()
+        assert await frames_read(socket) == [spec.Basic.ConsumeOk]
     assert taken == [b"a", b"b"]
 
 
@@ -76,30 +90,22 @@ async def test_a_new_socket_starts_without_the_old_routes() -> None:
     routes = DeliveryRoutes()
     taken: list[bytes] = []
     routes.add(channel(), TAG, lambda _e, _k, body, _r, _t: taken.append(body))
-    async with broker_playing(delivery(1, b"a")) as url:
-        reader, writer = await routes.create(url)
-        writer.write(b"!")
-        async with asyncio.timeout(5):
-            assert await frames_read(reader) == [
-                spec.Basic.Deliver,
-                pamqp.header.ContentHeader,
-                pamqp.body.ContentBody,
-            ]
-        writer.close()
+    async with broker_playing(delivery(1, b"a")) as url, opened(routes, url) as socket:
+        assert await frames_read(socket) == [
+            spec.Basic.Deliver,
+            pamqp.header.ContentHeader,
+            pamqp.body.ContentBody,
+        ]
     assert taken == []
 
 
 async def test_discarding_a_replaced_channel_keeps_its_successor_routed() -> None:
     routes = DeliveryRoutes()
     taken: list[bytes] = []
-    async with broker_playing(delivery(1, b"a")) as url:
-        reader, writer = await routes.create(url)
+    async with broker_playing(delivery(1, b"a")) as url, opened(routes, url) as socket:
         old, new = channel(), channel()  # the same number, reopened after a channel error
         routes.add(old, TAG, lambda *_: None)
         routes.add(new, TAG, lambda _e, _k, body, _r, _t: taken.append(body))
         routes.discard(old)
-        writer.write(b"!")
-        async with asyncio.timeout(5):
-            assert await frames_read(reader) == []
-        writer.close()
+        assert await frames_read(socket) == []
     assert taken == [b"a"]
