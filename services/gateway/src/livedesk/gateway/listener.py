@@ -49,7 +49,13 @@ class Listener:
     def bind(
         cls, host: str, port: int, backlog: int, protocol_factory: Callable[[], asyncio.Protocol]
     ) -> Listener:
-        return cls(socket.create_server((host, port), backlog=backlog), protocol_factory)
+        # The first address the host names, as the loop's create_server would bind first
+        # (a "::" host is IPv6, with IPv4 too where the system maps it).
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.create_server(address[:2], family=family, backlog=backlog)
+        return cls(sock, protocol_factory)
 
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKEUP):
