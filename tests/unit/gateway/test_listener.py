@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
+import time
 
+import pytest
 import uvloop
 
+from livedesk.gateway import listener as listener_module
 from livedesk.gateway.listener import Listener
+from tests.support.gateway import until
 
 WAITING = 50
 
@@ -59,3 +64,36 @@ async def test_a_closed_listener_refuses_connections() -> None:
     except ConnectionRefusedError:
         return
     raise AssertionError("a closed listener accepted a connection")
+
+
+class OutOfDescriptors(socket.socket):
+    """A listening socket whose first accept fails as when the process has no fd left."""
+
+    failures = 1
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+async def test_after_a_failed_accept_it_pauses_then_takes_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The socket stays readable: retrying at once would spin the loop on the same error.
+    monkeypatch.setattr(listener_module, "ACCEPT_RETRY_DELAY_S", 0.3)
+    bound = socket.create_server(("127.0.0.1", 0), backlog=8)
+    sock = OutOfDescriptors(bound.family, bound.type, fileno=bound.detach())
+    made: list[asyncio.BaseTransport] = []
+    listener = Listener(sock, lambda: Counted(made))
+    started = time.monotonic()
+    client = socket.create_connection(sock.getsockname())
+    try:
+        await until(lambda: made)
+        assert time.monotonic() - started >= 0.3
+    finally:
+        client.close()
+        for transport in made:
+            transport.close()
+        listener.close()
