@@ -39,6 +39,11 @@ LIVEDESK = "livedesk"
 # server feels the stall in seconds instead of after megabytes of loopback autotuning.
 SLOW_RCVBUF_BYTES = 16 * 1024
 CONNECTS_IN_FLIGHT = 64
+# A reconnect's time to live, in the order it is spent: the client's close handshake, the
+# wait for one of this worker's CONNECTS_IN_FLIGHT slots, the TCP connect and WebSocket
+# upgrade (the server's accept and handshake), and from then to `ready` (or the peer's
+# connect ack). Where a storm queues shows in which one grows.
+TTL_PHASES = ("close", "wait", "handshake", "ready")
 
 
 class Client:
@@ -66,13 +71,22 @@ class Client:
         self.want_reconnect = False
         self.reconnect_t0: float | None = None
         self.ws: ClientConnection | None = None
+        self.opened = 0.0  # when the last handshake completed
         self.local_port = 0
 
     async def run(self) -> None:
         while True:
             try:
+                closed = time.monotonic()
                 async with self.gen.connecting:
+                    slot = time.monotonic()
                     ws = await self._open()
+                    self.opened = time.monotonic()
+                if self.reconnect_t0 is not None:
+                    phases = self.gen.phases
+                    phases["close"].add(closed - self.reconnect_t0)
+                    phases["wait"].add(slot - closed)
+                    phases["handshake"].add(self.opened - slot)
                 self.ws = ws
                 self.local_port = ws.local_address[1]
                 async with ws:
@@ -150,7 +164,9 @@ class Client:
                 self.ever_live = True
                 self.live.set()
                 if self.reconnect_t0 is not None:
-                    gen.time_to_live.add(time.monotonic() - self.reconnect_t0)
+                    now = time.monotonic()
+                    gen.phases["ready"].add(now - self.opened)
+                    gen.time_to_live.add(now - self.reconnect_t0)
                     self.reconnect_t0 = None
             elif kind is Kind.REFUSED:
                 gen.errors[frame.name] += 1
@@ -177,6 +193,7 @@ class Generator:
         self.connecting = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
         self.latency: dict[str, Histogram] = {}  # by node base URL
         self.time_to_live = Histogram()
+        self.phases = {phase: Histogram() for phase in TTL_PHASES}  # of time_to_live
         self.deliveries = 0
         self.closes: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
@@ -206,6 +223,7 @@ class Generator:
     async def reset(self, _request: dict[str, Any]) -> dict[str, Any]:
         self.latency = {node: Histogram() for node in self.latency}
         self.time_to_live, self.deliveries = Histogram(), 0
+        self.phases = {phase: Histogram() for phase in TTL_PHASES}
         self.closes.clear()
         self.errors.clear()
         for client in self.clients:
@@ -229,6 +247,7 @@ class Generator:
             "deliveries": self.deliveries,
             "latency": {node: h.to_json() for node, h in self.latency.items()},
             "time_to_live": self.time_to_live.to_json(),
+            "ttl_phases": {phase: h.to_json() for phase, h in self.phases.items()},
             "loss": loss,
             "clients_with_loss": lossy,
             "duplicates": dups,

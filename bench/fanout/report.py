@@ -163,6 +163,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             ("reconnected / live after", lambda x: f"{x['reconnected']} / {x['live_after']}"),
             ("time to live p50 ms", lambda x: x["ttl_p50_ms"]),
             ("time to live p99 ms", lambda x: x["ttl_p99_ms"]),
+            ("  p50 ms: close / wait / handshake / ready", lambda x: " / ".join(
+                _fmt(p50) for p50, _ in x["ttl_phases_ms"].values())),
             ("events published during it", lambda x: x["published"]),
             ("loss / duplicates", lambda x: f"{x['loss']} / {x['duplicates']}"),
             ("bind / unbind ops (queue bindings)", lambda x: f"{_fmt(x['binds'])} / "

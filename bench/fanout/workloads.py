@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bench.fanout.loadgen import TTL_PHASES
 from bench.fanout.procs import (
     ProcessGroup,
     cpu_seconds,
@@ -165,12 +166,17 @@ class Load:
                 by_node.setdefault(node, Histogram()).merge(Histogram.from_json(part))
         latency = Histogram.merged(by_node.values())
         ttl = Histogram.merged(Histogram.from_json(r["time_to_live"]) for r in replies)
+        phases = {
+            phase: Histogram.merged(Histogram.from_json(r["ttl_phases"][phase]) for r in replies)
+            for phase in TTL_PHASES
+        }
         return {
             "live": sum(r["live"] for r in replies),
             "deliveries": sum(r["deliveries"] for r in replies),
             "latency": latency,
             "latency_by_node": by_node,
             "time_to_live": ttl,
+            "ttl_phases": phases,
             "loss": sum(r["loss"] for r in replies),
             "clients_with_loss": sum(r["clients_with_loss"] for r in replies),
             "duplicates": sum(r["duplicates"] for r in replies),
@@ -751,6 +757,11 @@ async def storm(bench: Bench) -> dict[str, Any]:
         "storm_seconds": max(r["seconds"] for r in stormed),
         "ttl_p50_ms": _ms(ttl.percentile(0.5)),
         "ttl_p99_ms": _ms(ttl.percentile(0.99)),
+        # p50 and p99 of each part of the time to live (loadgen.TTL_PHASES)
+        "ttl_phases_ms": {
+            phase: [_ms(h.percentile(0.5)), _ms(h.percentile(0.99))]
+            for phase, h in stats["ttl_phases"].items()
+        },
         "loss": stats["loss"],
         "clients_with_loss": stats["clients_with_loss"],
         "duplicates": stats["duplicates"],

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.shared.events import AgentStatus
-from tests.support.gateway import FakeSocket, Keys, status_message, until
+from livedesk.shared.settings import GatewaySettings
+from tests.support.gateway import FakePresence, FakeSocket, Keys, status_message, until
 from tests.unit.gateway.harness import running
 
 
@@ -60,3 +64,32 @@ async def test_an_unavailable_answer_is_not_reused(keys: Keys) -> None:
         assert agents_of(second) == [{"7": "busy"}]
         assert agents_of(first) == []
         assert gw.presence.state_calls == 2
+
+
+async def test_an_account_bound_again_fetches_afresh(keys: Keys) -> None:
+    # Unbound, the node hears no agent_status of the account: a state fetched before the
+    # unbind may have changed unseen, however young it is.
+    async with running(keys, presence_state_ttl_s=3600.0) as gw:
+        gw.presence.agents = {7: AgentStatus.BUSY}
+        first = await gw.ready(1, 1)
+        await until(lambda: agents_of(first))
+        first.inbox.put_nowait(None)  # the client leaves; grace 0: the account is unbound
+        await until(lambda: not gw.node.hub.is_bound(1))
+        gw.presence.agents = {7: AgentStatus.AWAY}
+        second = await gw.ready(1, 2)
+        await until(lambda: agents_of(second))
+        assert agents_of(second) == [{"7": "away"}]
+        assert gw.presence.state_calls == 2
+
+
+async def test_by_default_one_fetch_serves_a_whole_reconnect_storm() -> None:
+    # A storm's sockets of an account arrive over tens of seconds, on the same epoch.
+    now = 0.0
+    lookup = FakePresence()
+    async with asyncio.TaskGroup() as tasks:
+        ttl_s = GatewaySettings().presence_state_ttl_s
+        states = PresenceStates(lookup, lambda _: 1, ttl_s, tasks, clock=lambda: now)
+        await states.get(1, "token")
+        now = 40.0
+        await states.get(1, "token")
+    assert lookup.state_calls == 1

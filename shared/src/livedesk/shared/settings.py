@@ -120,8 +120,12 @@ class GatewaySettings(BaseModel):
     resume_buffer_events: int = Field(default=1000, ge=0)
     resume_buffer_bytes: int = Field(default=256 * 1024, ge=0)
     # An account's presence_state fetched for one socket is reused for its other sockets this
-    # long, unless an agent_status of the account came meanwhile. 0: one fetch per socket.
-    presence_state_ttl_s: float = Field(default=5.0, ge=0)
+    # long, unless an agent_status of the account came meanwhile or it was unbound: that is
+    # what keeps a reused state fresh; this bound only limits how stale one could be after an
+    # agent_status lost without a broker reconnect. At 5 s a 10 s reconnect storm (5,000
+    # sockets, 500 accounts) fetched each account's state 2-4 times per node: ~3,000 presence
+    # requests, 30% of the nodes' CPU (py-spy). 0: one fetch per socket.
+    presence_state_ttl_s: float = Field(default=60.0, ge=0)
     # WebSocket pings find dead peers: a socket silent past interval + timeout is closed
     # with 1011. The node's sweeper sends them (it runs twice a second, which is the
     # precision of both), not a task per socket: idle sockets must stay small.

@@ -27,6 +27,7 @@ Deliberately not here: frames from clients (node.py), socket I/O (sockets.py), H
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Iterable
@@ -85,8 +86,10 @@ class Account:
         self.recent = recent  # the last events delivered, for resumes
         # Replay requests in flight for resuming sockets, by (after, limit): shared.
         self.replays: dict[tuple[int, int], asyncio.Task[ReplayPage | Exception]] = {}
-        # Bumped by every agent_status seen (and by a broker reconnect, which may lose some):
-        # a presence_state fetched under an older value may be stale.
+        # Renewed by every agent_status seen, by each bind (unbound, the node heard none) and
+        # by a broker reconnect (which may lose some): a presence_state fetched under another
+        # value may be stale. Drawn from the hub's counter, so an account bound again never
+        # finds the value of its previous binding.
         self.status_epoch = 0
         self.clients: set[Client] = set()  # attached: keeps the binding
         self.members: dict[Client, None] = {}  # past `ready`: gets agent_status
@@ -117,6 +120,7 @@ class Hub:
         self._ack_at_once = max(1, prefetch // 2)
         self._metrics, self._tasks = metrics, tasks
         self._accounts: dict[int, Account] = {}
+        self._epochs = itertools.count(1)  # status epochs: never the same value twice
         self._gappy: set[Account] = set()
         self._unbinds: set[asyncio.Task[None]] = set()  # waiting out the grace
         self._deliveries = metrics.deliveries
@@ -224,6 +228,7 @@ class Hub:
         for exchange in (EVENTS, EPHEMERAL):
             await self._subscription.bind(exchange, account.pattern)
         account.bound = True
+        account.status_epoch = next(self._epochs)
         self._metrics.binds.labels("bind").inc(2)
         self._metrics.bound_accounts.inc()
 
@@ -347,7 +352,7 @@ class Hub:
                     if readers:
                         self._deliveries.inc(self._write_all(readers, OutFrame(delivery.body)))
                 elif isinstance(ephemeral, AgentStatusChanged):
-                    account.status_epoch += 1
+                    account.status_epoch = next(self._epochs)
                     written = self._write_all(account.members, OutFrame(delivery.body))
                     self._deliveries.inc(written)
         except EventError as error:
@@ -396,7 +401,7 @@ class Hub:
     async def restore(self) -> None:
         """After a broker reconnect: what was published meanwhile is lost; fetch it."""
         for account in list(self._accounts.values()):
-            account.status_epoch += 1  # agent_status may have been lost too
+            account.status_epoch = next(self._epochs)  # agent_status may have been lost too
             if account.seq.delivered is not None:
                 self._tasks.create_task(self._fill(account, up_to=None))
 

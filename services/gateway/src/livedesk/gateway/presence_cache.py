@@ -3,9 +3,9 @@
 Every socket gets the account's presence_state after `ready`; fetched once per socket, a
 reconnect storm made one presence HTTP request per socket. An account's answer is the same
 for all its sockets, so a fetch is reused for `presence_state_ttl_s`, but only while no
-agent_status of the account has been seen since it started (the hub's `status_epoch`): a
-socket that joined after a status change never gets a state from before it. Unavailable
-answers (None) are not reused once complete.
+agent_status of the account has been seen since it started and the account stayed bound (the
+hub's `status_epoch`): a socket that joined after a status change never gets a state from
+before it. Unavailable answers (None) are not reused once complete.
 
 Deliberately not here: the HTTP request (the `PresenceLookup`), writing the frame (node.py).
 """
@@ -40,15 +40,16 @@ class PresenceStates:
         status_epoch: Callable[[int], int | None],
         ttl_s: float,
         tasks: asyncio.TaskGroup,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lookup, self._status_epoch, self._ttl_s = lookup, status_epoch, ttl_s
-        self._tasks = tasks
+        self._tasks, self._clock = tasks, clock
         self._fetches: dict[int, _Fetch] = {}
         self.requests = 0  # presence requests made (for metrics and tests)
 
     async def get(self, account_id: int, token: str) -> State:
         """The account's agents, from a fetch shared with its other sockets when still valid."""
-        now = time.monotonic()
+        now = self._clock()
         epoch = self._status_epoch(account_id)
         fetch = self._fetches.get(account_id)
         if fetch is None or not self._reusable(fetch, epoch, now):

@@ -16,32 +16,46 @@ What an idle socket keeps is what bounds memory per socket (the aim is 20 KB, RS
 library's keepalive (a task per socket) is off and `WebsocketsSocket.keepalive` pings when
 the node's sweeper calls it, and the handshake's headers are dropped once it is done.
 
+The library's `Server` and `ServerConnection` are used as its `serve()` would, but over our
+`Listener` rather than the loop's `create_server`: uvloop takes one connection per loop
+iteration, which capped a busy node's accepts in a reconnect storm (listener.py).
+
 Deliberately not here: what the gateway does with a socket (node.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import socket
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Final
+from typing import Final, cast
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
+from websockets.server import ServerProtocol
 
+from livedesk.gateway.listener import Listener
 from livedesk.gateway.node import Node
 from livedesk.gateway.sockets import OutFrame, SocketClosed
+
+log = logging.getLogger(__name__)
 
 WS_PATH: Final = "/ws"
 PROMETHEUS_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 # A close handshake with a peer that does not read cannot take longer than this.
 CLOSE_TIMEOUT_S: Final = 5.0
+# An opening handshake (the HTTP request after the TCP connect) may take this long.
+OPEN_TIMEOUT_S: Final = 10.0
+# A reconnect storm (a node drained or killed) brings thousands of connects at once;
+# asyncio's default backlog of 100 drops them (the kernel caps it at somaxconn).
+BACKLOG: Final = 4096
 
 
 class Keepalive:
@@ -180,22 +194,45 @@ async def start(
             _bound_send_buffer(connection, send_buffer_bytes, unsent_bytes)
         await node.handle(WebsocketsSocket(connection, keepalive, time.monotonic()))
 
-    return await serve(
-        handler,
-        host,
-        port,
-        process_request=http_routes(node, ready, metrics),
-        compression=None,  # per-socket zlib state costs ~64 KB and rules out shared bytes
-        # Oversize frames up to this get an error frame from the protocol (max_frame_bytes);
-        # beyond it the library closes with 1009 before buffering them.
-        max_size=max_size,
-        max_queue=4,
-        # The node's sweeper pings (`WebsocketsSocket.keepalive`): the library's keepalive is
-        # a task per socket, ~1.9 KB each (tracemalloc, idle sockets).
-        ping_interval=None,
-        close_timeout=CLOSE_TIMEOUT_S,
-        server_header=None,
-        # A reconnect storm (a node drained or killed) brings thousands of connects at once;
-        # asyncio's default backlog of 100 drops them (the kernel caps it at somaxconn).
-        backlog=4096,
-    )
+    def protocol_factory() -> ServerConnection:
+        # What `websockets.asyncio.server.serve` builds per connection, with its options:
+        # no compression (per-socket zlib state costs ~64 KB and rules out shared bytes), and
+        # the node's sweeper pings (`WebsocketsSocket.keepalive`: the library's keepalive is
+        # a task per socket, ~1.9 KB each, tracemalloc, idle sockets). Oversize frames up to
+        # max_size get an error frame from the protocol (max_frame_bytes); beyond it the
+        # library closes with 1009 before buffering them.
+        protocol = ServerProtocol(max_size=max_size)
+        return ServerConnection(
+            protocol, server, ping_interval=None, close_timeout=CLOSE_TIMEOUT_S, max_queue=4
+        )
+
+    async def connection_handler(connection: ServerConnection) -> None:
+        # What `serve` runs for each connection: handshake, then the handler; the TCP
+        # connection is closed whatever happens.
+        try:
+            async with asyncio.timeout(OPEN_TIMEOUT_S):
+                await connection.handshake(process_request, None, None)
+            if connection.protocol.state is not State.OPEN:
+                connection.transport.abort()  # an HTTP route or a refused handshake
+                return
+            server.all_connections.add(connection)
+            try:
+                async with connection:
+                    await handler(connection)
+            except Exception:
+                log.exception("connection handler failed")
+            finally:
+                server.all_connections.discard(connection)
+        except Exception:  # a task boundary: a handshake that failed or timed out
+            connection.transport.abort()
+        finally:
+            server.handler_tasks.discard(asyncio.current_task())
+
+    async def listen() -> asyncio.Server:
+        listener = Listener.bind(host, port, BACKLOG, protocol_factory)
+        # Not an asyncio.Server, but all of it that websockets' Server uses (listener.py).
+        return cast(asyncio.Server, listener)
+
+    process_request = http_routes(node, ready, metrics)
+    server = Server(listen, connection_handler)
+    return await server
