@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from livedesk.gateway import protocol
@@ -140,3 +141,24 @@ async def test_a_failed_shared_replay_fails_every_resume_and_the_node_goes_on(
         assert all(s.offsets() == [] for s in resumed)  # nothing after a gap
         again = await gw.ready(1, 9, resume_from=2)
         await until(lambda: again.offsets() == [3, 4, 5, 6])
+
+
+async def test_a_socket_made_live_as_its_wait_times_out_gets_nothing_twice(keys: Keys) -> None:
+    # A socket resuming from ahead of the node waits for the live stream to reach its cursor
+    # (3 x gap_wait_s). When its offset arrives in the same loop iteration as that timeout
+    # expires (a busy node in a reconnect storm), the socket is already live when the wait
+    # ends in TimeoutError; the catch-up must not go on and send what it was sent live.
+    async with running(keys, gap_wait_s=0.05) as gw:
+        anchor = await gw.ready(1)
+        gw.log.commit(1, 10)  # seen on another node; reaches this one late
+        socket = await gw.ready(1, 2, resume_from=1)
+        await asyncio.sleep(0.01)  # its catch-up is waiting for offset 1
+        late = asyncio.ensure_future(gw.log.republish(1, 1))
+        after = asyncio.ensure_future(gw.log.post(1, 10))
+        time.sleep(0.2)  # noqa: ASYNC251 - holds the loop past the wait's deadline on purpose
+        await late
+        await after
+        await gw.log.post(1, 10)
+        await until(lambda: len(anchor.offsets()) == 3)
+        await asyncio.sleep(0.1)  # anything sent twice would have been by now
+        assert socket.offsets() == [2, 3]

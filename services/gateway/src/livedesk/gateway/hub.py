@@ -517,6 +517,10 @@ class Hub:
                     await waiter
                 return
             except TimeoutError:
+                if waiter.done() and not waiter.cancelled():
+                    # Its offset came in the iteration the timeout expired: `_deliver` made
+                    # it live there, and it may have been sent live events since.
+                    return
                 waiters = account.waiting.get(cursor, [])
                 waiters[:] = [(c, w) for c, w in waiters if w is not waiter]
                 if not waiters:
