@@ -128,7 +128,10 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     timeout = httpx.Timeout(settings.gateway.http_timeout_s)
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    # Every connection the pool may open may also stay open: with fewer kept alive, a
+    # reconnect storm's replay and presence requests opened and closed connections by
+    # the dozen a second (strace), each a TCP handshake on both ends.
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
         verifier = await load_verifier(settings, http)
         name = f"livedesk-gateway-{settings.node_id}"
