@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from livedesk.gateway import ws_server
+from livedesk.gateway.http_transport import RetryStaleConnections
 from livedesk.gateway.hub import Hub
 from livedesk.gateway.keys import load_verifier
 from livedesk.gateway.metrics import Metrics
@@ -131,8 +132,11 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     # Every connection the pool may open may also stay open: with fewer kept alive, a
     # reconnect storm's replay and presence requests opened and closed connections by
     # the dozen a second (strace), each a TCP handshake on both ends.
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
+    # An idle connection is given up before the API's and presence's servers close it (5 s):
+    # reusing one as the server closes it fails the request (see http_transport).
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
+    transport = RetryStaleConnections(limits=limits)
+    async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
         verifier = await load_verifier(settings, http)
         name = f"livedesk-gateway-{settings.node_id}"
         async with (
