@@ -15,7 +15,7 @@ import pytest
 from livedesk.shared.bus.base import Bus, Delivery, Message, Subscription
 from livedesk.shared.errors import BusError
 from livedesk.shared.topology import EPHEMERAL, EVENTS, QueueSpec
-from tests.support.buses import delete_queues, open_bus, unique_name
+from tests.support.buses import delete_queues, exclusive_queue, open_bus, quorum_queue
 
 WAIT_S = 10.0
 
@@ -36,24 +36,8 @@ async def durable_queues(request: pytest.FixtureRequest) -> AsyncIterator[list[Q
         await delete_queues(request.getfixturevalue("amqp_url"), [s.name for s in specs])
 
 
-def exclusive_queue(*bindings: tuple[str, str]) -> QueueSpec:
-    return QueueSpec(
-        name=unique_name(), durable=False, exclusive=True, auto_delete=True, bindings=bindings
-    )
-
-
 def shared_queue(created: list[QueueSpec], *, single_active: bool = False) -> QueueSpec:
-    arguments: dict[str, object] = {"x-queue-type": "quorum"}
-    if single_active:
-        arguments["x-single-active-consumer"] = True
-    spec = QueueSpec(
-        name=unique_name(),
-        durable=True,
-        exclusive=False,
-        auto_delete=False,
-        arguments=arguments,
-        bindings=((EVENTS, "contract.#"),),
-    )
+    spec = quorum_queue((EVENTS, "contract.#"), single_active=single_active)
     created.append(spec)
     return spec
 

@@ -16,8 +16,14 @@ import pytest
 
 from livedesk.shared.bus.base import Bus, Delivery, Subscription
 from livedesk.shared.bus.base import Message as BusMessage
-from livedesk.shared.topology import EVENTS, QueueSpec
-from tests.support.buses import delete_queues, open_bus, restore_signal, unique_name
+from livedesk.shared.topology import EVENTS
+from tests.support.buses import (
+    delete_queues,
+    exclusive_queue,
+    open_bus,
+    quorum_queue,
+    restore_signal,
+)
 
 SETTLE_S = 30.0
 # How long one probe waits for its message before publishing the next one.
@@ -37,14 +43,7 @@ async def first_arrival(bus: Bus, subscription: Subscription, routing_key: str) 
 
 
 async def test_a_consumer_the_broker_cancels_comes_back_with_its_queue(amqp_url: str) -> None:
-    spec = QueueSpec(
-        name=unique_name(),
-        durable=True,
-        exclusive=False,
-        auto_delete=False,
-        arguments={"x-queue-type": "quorum"},
-        bindings=((EVENTS, "recovery.declared.#"),),
-    )
+    spec = quorum_queue((EVENTS, "recovery.declared.#"))
     try:
         async with (
             open_bus("rabbit", amqp_url, name="consumer-cancelled") as bus,
@@ -67,13 +66,7 @@ async def test_a_consumer_the_broker_cancels_comes_back_with_its_queue(amqp_url:
 
 
 async def test_a_consumer_comes_back_after_a_channel_error(amqp_url: str) -> None:
-    spec = QueueSpec(
-        name=unique_name(),
-        durable=False,
-        exclusive=True,
-        auto_delete=True,
-        bindings=((EVENTS, "recovery.error.#"),),
-    )
+    spec = exclusive_queue((EVENTS, "recovery.error.#"))
     async with (
         open_bus("rabbit", amqp_url, name="consumer-channel-error") as bus,
         bus.subscribe(spec) as subscription,

@@ -17,23 +17,13 @@ from livedesk.shared.bus.base import Delivery
 from livedesk.shared.bus.base import Message as BusMessage
 from livedesk.shared.bus.rabbit import RabbitBus
 from livedesk.shared.settings import BusSettings
-from livedesk.shared.topology import EVENTS, QueueSpec
-from tests.support.buses import open_bus, restore_signal, unique_name
+from livedesk.shared.topology import EVENTS
+from tests.support.buses import exclusive_queue, open_bus, restore_signal
 
 # aiormq cancels a connection's reader after (heartbeat + 1) * 3 s without a frame: 6 s.
 HEARTBEAT_S = 1
 STUCK_AFTER_S = (HEARTBEAT_S + 1) * 3
 RATE = 50  # deliveries per second: steady, so the broker never needs a heartbeat of its own
-
-
-def node_like_queue(pattern: str) -> QueueSpec:
-    return QueueSpec(
-        name=unique_name(),
-        durable=False,
-        exclusive=True,
-        auto_delete=True,
-        bindings=((EVENTS, pattern),),
-    )
 
 
 async def test_a_delivery_is_handed_over_in_the_socket_callback(amqp_url: str) -> None:
@@ -46,7 +36,7 @@ async def test_a_delivery_is_handed_over_in_the_socket_callback(amqp_url: str) -
 
     async with (
         open_bus("rabbit", amqp_url, name="fast-deliveries-callback") as bus,
-        bus.subscribe(node_like_queue("fast.callback.#")) as subscription,
+        bus.subscribe(exclusive_queue((EVENTS, "fast.callback.#"))) as subscription,
     ):
         subscription.hand_to(handler)
         await bus.publish(BusMessage(EVENTS, "fast.callback.x", b"one"))
@@ -62,11 +52,12 @@ async def test_a_connection_that_only_receives_deliveries_stays_up(amqp_url: str
     settings = BusSettings(reconnect_interval_s=0.5, publish_timeout_s=30.0)
     count = int(RATE * (STUCK_AFTER_S + 3))
     bodies: list[bytes] = []
+    queue = exclusive_queue((EVENTS, "fast.steady.#"))
     async with (
         RabbitBus.connect(url, settings, name="fast-deliveries-receiver") as receiver,
         open_bus("rabbit", amqp_url, name="fast-deliveries-sender") as sender,
         # Nothing is acked: a prefetch of them all keeps them coming.
-        receiver.subscribe(node_like_queue("fast.steady.#"), prefetch=count) as subscription,
+        receiver.subscribe(queue, prefetch=count) as subscription,
     ):
         restored = restore_signal(subscription)
         all_in = asyncio.Event()

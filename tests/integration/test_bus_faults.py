@@ -14,8 +14,14 @@ from collections.abc import Callable
 import pytest
 
 from livedesk.shared.bus.base import Bus, Message, Subscription
-from livedesk.shared.topology import EVENTS, QueueSpec
-from tests.support.buses import delete_queues, open_bus, restore_signal, unique_name
+from livedesk.shared.topology import EVENTS
+from tests.support.buses import (
+    delete_queues,
+    exclusive_queue,
+    open_bus,
+    quorum_queue,
+    restore_signal,
+)
 from tests.support.private_rabbit import PrivateRabbit
 
 pytestmark = pytest.mark.fault
@@ -37,14 +43,7 @@ def faults(node: PrivateRabbit) -> dict[str, Callable[[], None]]:
 async def test_every_confirmed_message_arrives_through_a_fault(
     private_rabbit: PrivateRabbit, fault: str
 ) -> None:
-    spec = QueueSpec(
-        name=unique_name(),
-        durable=True,
-        exclusive=False,
-        auto_delete=False,
-        arguments={"x-queue-type": "quorum"},
-        bindings=((EVENTS, "fault.#"),),
-    )
+    spec = quorum_queue((EVENTS, "fault.#"))
     received: list[int] = []
     arrived = asyncio.Event()
     try:
@@ -73,7 +72,7 @@ async def test_every_confirmed_message_arrives_through_a_fault(
 async def test_a_node_queue_comes_back_with_its_runtime_bindings(
     private_rabbit: PrivateRabbit, fault: str
 ) -> None:
-    spec = QueueSpec(name=unique_name(), durable=False, exclusive=True, auto_delete=True)
+    spec = exclusive_queue()
     async with (
         open_bus("rabbit", private_rabbit.url, name="node-queue") as bus,
         bus.subscribe(spec) as subscription,

@@ -1,5 +1,5 @@
-"""Buses for tests: a fresh one of either kind, a signal of a subscription's restore, and
-clean-up of the queues a test declared."""
+"""Buses for tests: a fresh one of either kind, the two kinds of queue tests declare, a signal
+of a subscription's restore, and clean-up of the queues a test declared."""
 
 from __future__ import annotations
 
@@ -14,10 +14,33 @@ from livedesk.shared.bus.base import Bus, Subscription
 from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.bus.rabbit import RabbitBus
 from livedesk.shared.settings import BusSettings
+from livedesk.shared.topology import QueueSpec
 
 
 def unique_name(prefix: str = "livedesk.test") -> str:
     return f"{prefix}.{uuid.uuid4().hex[:12]}"
+
+
+def exclusive_queue(*bindings: tuple[str, str]) -> QueueSpec:
+    """A queue like a gateway node's: this connection's alone, gone with it."""
+    return QueueSpec(
+        name=unique_name(), durable=False, exclusive=True, auto_delete=True, bindings=bindings
+    )
+
+
+def quorum_queue(*bindings: tuple[str, str], single_active: bool = False) -> QueueSpec:
+    """A durable quorum queue, like presence's: it outlives its consumers (`delete_queues`)."""
+    arguments: dict[str, object] = {"x-queue-type": "quorum"}
+    if single_active:
+        arguments["x-single-active-consumer"] = True
+    return QueueSpec(
+        name=unique_name(),
+        durable=True,
+        exclusive=False,
+        auto_delete=False,
+        arguments=arguments,
+        bindings=bindings,
+    )
 
 
 @asynccontextmanager
