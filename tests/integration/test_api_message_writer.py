@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,6 +83,7 @@ async def write(
     content: str = "hello",
     client_id: str | None = None,
     kind: MessageKind = MessageKind.OUTGOING,
+    now: datetime | None = None,
 ) -> tuple[MessageData, bool] | None:
     written = await setup.writer.write(
         account_id=tenant.account_id,
@@ -91,7 +92,7 @@ async def write(
         kind=kind,
         content=content,
         client_id=client_id,
-        now=datetime.now(UTC),
+        now=now or datetime.now(UTC),
     )
     if written is None:
         return None
@@ -188,3 +189,33 @@ async def test_concurrent_writes_get_gapless_offsets_and_one_message_per_client_
     assert sorted(NewMessage.model_validate_json(p).data.id for _, p in events) == sorted(
         r[0].id for r in created
     )
+
+
+async def test_the_relay_times_commit_to_publish_from_the_commits_return(setup: Setup) -> None:
+    # An event whose `ts` is a minute old when its statement runs: written-to-publish
+    # counts that minute, commit-to-publish starts when the commit returned.
+    metrics = setup.app.context.metrics.registry
+
+    def sample(name: str) -> float:
+        return metrics.get_sample_value(f"livedesk_outbox_{name}") or 0.0
+
+    async def published(count: int) -> None:
+        for _ in range(500):
+            if sample("published_events_total") == count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{sample('published_events_total')} published, not {count}")
+
+    async with setup.app.context.engine.connect() as connection:
+        events = len((await connection.execute(select(col(Event.offset)))).all())
+    await published(events)  # the setup's own events, timed from their commits
+    commit_s, written_s = (
+        sample("commit_to_publish_seconds_sum"),
+        sample("written_to_publish_seconds_sum"),
+    )
+    minute_ago = datetime.now(UTC) - timedelta(minutes=1)
+    tenant, conversation = setup.tenants[0], setup.conversations[0]
+    assert await write(setup, tenant, conversation, now=minute_ago) is not None
+    await published(events + 1)
+    assert sample("written_to_publish_seconds_sum") - written_s >= 60.0
+    assert sample("commit_to_publish_seconds_sum") - commit_s < 10.0

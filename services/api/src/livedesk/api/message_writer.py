@@ -37,6 +37,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import URL
 
+from livedesk.api.commit_times import EventKey
 from livedesk.api.schemas import MessageCreate, MessageOut
 from livedesk.shared.events import MessageData, MessageKind, NewMessage, SenderType, encode
 from livedesk.shared.tokens import Claims
@@ -175,7 +176,7 @@ class PgMessageWriter:
     def __init__(
         self,
         database_url: URL,
-        committed: Callable[[set[int]], None],
+        committed: Callable[[list[EventKey]], None],
         *,
         connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
@@ -253,7 +254,7 @@ class PgMessageWriter:
                 first = await driver.fetchrow(_FIRST, conversation_id, client_id)
                 assert first is not None, "a conflict on client_id leaves the first message"
                 return Written(MessageOut.model_validate(dict(first)), created=False)
-        self._committed({account_id})
+        self._committed([(account_id, row["offset"])])
         message = MessageOut(
             id=row["id"],
             account_id=account_id,

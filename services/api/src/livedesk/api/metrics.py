@@ -1,8 +1,10 @@
 """Prometheus metrics of one API instance, in its own registry (no process-global state).
 
 requests (method, route template, status), the outbox backlog (events committed and not yet
-confirmed by the broker, read from the database at scrape time), and commit-to-publish
-latency (from the event's `ts`, set in the writing transaction, to the broker's confirm).
+confirmed by the broker, read from the database at scrape time), commit-to-publish latency
+(from the moment the event's commit returned, see `commit_times`, to the broker's confirm)
+and written-to-publish latency (from the event's `ts`, taken before its writing statement,
+to the confirm: the write's own time included).
 Not here: serving them (see routes.health).
 """
 
@@ -14,7 +16,25 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Sub-millisecond to seconds: the happy path is a few ms, an outage's backlog drains in s.
-LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
+# Dense around the 20 ms that the p99 aims for, so that a quantile read from them is close.
+LATENCY_BUCKETS_S = (
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    5.0,
+    30.0,
+)
 
 
 class Metrics:
@@ -33,7 +53,13 @@ class Metrics:
         )
         self.commit_to_publish = Histogram(
             "livedesk_outbox_commit_to_publish_seconds",
-            "From an event's commit to the broker's confirm",
+            "From the return of an event's commit to the broker's confirm",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.written_to_publish = Histogram(
+            "livedesk_outbox_written_to_publish_seconds",
+            "From an event's ts, taken before its writing statement, to the broker's confirm",
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )

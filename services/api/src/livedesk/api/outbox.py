@@ -8,7 +8,7 @@ and commit in offset order. Everything else a write locks (the conversation row)
 before `emit`, always in that order, so two writers never wait on each other in a cycle;
 and `emit` comes last, so the account's lock is held for the shortest time.
 
-After the commit, the relay is woken for the accounts written. Not here: publishing (see
+After the commit, the relay is told which events committed. Not here: publishing (see
 `relay`) and the shape of each event (the routes build them).
 """
 
@@ -22,6 +22,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
+from livedesk.api.commit_times import EventKey
 from livedesk.api.models import AccountOffset, Event, EventRelay
 from livedesk.shared.events import PersistentEvent, encode
 
@@ -34,7 +35,7 @@ class Unit:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
-        self.accounts: set[int] = set()
+        self.events: list[EventKey] = []
 
     async def emit(self, account_id: int, make: EventFactory) -> PersistentEvent:
         offset = (
@@ -56,12 +57,12 @@ class Unit:
                 payload=encode(event),  # the bytes replay and the relay send, as they are
             )
         )
-        self.accounts.add(account_id)
+        self.events.append((account_id, offset))
         return event
 
 
 class Outbox:
-    def __init__(self, engine: AsyncEngine, committed: Callable[[set[int]], None]) -> None:
+    def __init__(self, engine: AsyncEngine, committed: Callable[[list[EventKey]], None]) -> None:
         self._engine = engine
         self._committed = committed
 
@@ -70,8 +71,8 @@ class Outbox:
         async with self._engine.begin() as connection:
             unit = Unit(connection)
             yield unit
-        if unit.accounts:  # reached only once the commit succeeded
-            self._committed(unit.accounts)
+        if unit.events:  # reached only once the commit succeeded
+            self._committed(unit.events)
 
 
 async def open_account_log(connection: AsyncConnection, account_id: int) -> None:

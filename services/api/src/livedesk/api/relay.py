@@ -21,6 +21,8 @@ events again, which consumers drop by offset, while waiting for the flush held t
 and delayed the next round. Each await of a busy event loop costs a turn of every request
 in flight, so the round's length, and with it commit-to-publish latency, goes with their
 count.
+Commit-to-publish is timed from the moment this process saw the event's commit return
+(`commit_times`) to the broker's confirm; written-to-publish, from the event's `ts`.
 SQLite (standalone, tests) runs the same round through SQLAlchemy.
 Not here: writing events (`outbox`) and pruning them (`retention`).
 """
@@ -31,7 +33,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import col
 
+from livedesk.api.commit_times import CommitTimes, EventKey
 from livedesk.api.metrics import Metrics
 from livedesk.api.models import AccountOffset, Event, EventRelay
 from livedesk.shared import routing, topology
@@ -113,15 +116,17 @@ class Relay:
         self._engine, self._bus, self._settings, self._metrics = engine, bus, settings, metrics
         self._postgresql = engine.dialect.name == "postgresql"
         self._dirty: set[int] = set()
+        self._commit_times = CommitTimes()
         self._sweep_due = True  # the first round after start is a sweep: a crash's leftovers
         self._wake = asyncio.Event()
         self._wake.set()
         # What /readyz reports: did the last round reach the broker?
         self.broker_ok = False
 
-    def notify(self, accounts: set[int]) -> None:
-        """Called right after a commit that emitted events for `accounts`."""
-        self._dirty |= accounts
+    def notify(self, events: Collection[EventKey]) -> None:
+        """Called right after a commit that emitted `events` (account, offset)."""
+        self._commit_times.record(events, time.time())
+        self._dirty.update(account for account, _ in events)
         self._wake.set()
 
     async def run(self) -> None:
@@ -207,8 +212,11 @@ class Relay:
             await self._bus.publish_many(messages)
         # Timed at the confirm, not after the cursor's commit: consumers have them now.
         confirmed = time.time()
-        for row in rows:
-            self._metrics.commit_to_publish.observe(max(0.0, confirmed - row[4].timestamp()))
+        for account, offset, _, _, ts, _ in rows:
+            written = ts.timestamp()
+            committed = self._commit_times.pop((account, offset)) or written
+            self._metrics.commit_to_publish.observe(max(0.0, confirmed - committed))
+            self._metrics.written_to_publish.observe(max(0.0, confirmed - written))
         self._metrics.published.inc(len(rows))
         last: dict[int, int] = {}
         for account, offset, *_ in rows:
