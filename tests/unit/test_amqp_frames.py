@@ -1,5 +1,5 @@
-"""The delivery splitter, bytes in and bytes out: the frames are pamqp's own, so what it
-takes is what the broker sends and what it passes on is what aiormq would have read."""
+"""The delivery and confirm splitter, bytes in and bytes out: the frames are pamqp's own, so
+what it takes is what the broker sends and what it passes on is what aiormq would have read."""
 
 from __future__ import annotations
 
@@ -16,10 +16,18 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pamqp.heartbeat import Heartbeat
 
-from livedesk.shared.bus.amqp_frames import HEARTBEAT, KEEPALIVE_S, FrameSplitter, Route
+from livedesk.shared.bus.amqp_frames import (
+    HEARTBEAT,
+    KEEPALIVE_S,
+    ConfirmRoute,
+    FrameSplitter,
+    Route,
+)
 
 CHANNEL, TAG = 3, "livedesk.consumer"
+PUBLISHER = 5  # the channel whose confirms are taken
 Taken = tuple[str, str, bytes, bool, int]
+Confirm = tuple[int, bool, bool]  # delivery tag, multiple, acked
 
 
 @dataclass
@@ -31,14 +39,20 @@ class _Channel:
 
 
 class Splitter:
-    def __init__(self, channel: _Channel | None = None) -> None:
+    def __init__(self, channel: _Channel | None = None, publisher: _Channel | None = None) -> None:
         self.channel = channel or _Channel()
+        self.publisher = publisher or _Channel(number=PUBLISHER)
         self.taken: list[Taken] = []
+        self.confirms: list[Confirm] = []
         route = Route(cast(aiormq.abc.AbstractChannel, self.channel), TAG, self.take)
-        self.splitter = FrameSplitter({CHANNEL: route})
+        confirms = ConfirmRoute(cast(aiormq.abc.AbstractChannel, self.publisher), self.confirm)
+        self.splitter = FrameSplitter({CHANNEL: route}, {PUBLISHER: confirms})
 
     def take(self, exchange: str, key: str, body: bytes, redelivered: bool, tag: int) -> None:
         self.taken.append((exchange, key, body, redelivered, tag))
+
+    def confirm(self, tag: int, multiple: bool, acked: bool) -> None:
+        self.confirms.append((tag, multiple, acked))
 
     def feed(self, data: bytes, now_s: float = 0.0) -> bytes:
         return self.splitter.feed(data, now_s)
@@ -167,7 +181,7 @@ def test_a_callback_that_raises_is_logged_and_the_next_delivery_still_comes(
             raise RuntimeError("handler bug")
 
     splitter = FrameSplitter(
-        {CHANNEL: Route(cast(aiormq.abc.AbstractChannel, s.channel), TAG, fail_once)}
+        {CHANNEL: Route(cast(aiormq.abc.AbstractChannel, s.channel), TAG, fail_once)}, {}
     )
     with caplog.at_level(logging.ERROR):
         assert splitter.feed(delivery(1, b"x") + delivery(2, b"y"), 0.0) == b""
@@ -191,3 +205,108 @@ def test_a_bad_frame_end_stops_the_splitting() -> None:
     later = delivery(2, b"y")
     assert s.feed(later) == later
     assert s.taken == []
+
+
+def ack(tag: int, *, multiple: bool = False, channel: int = PUBLISHER) -> bytes:
+    return frames((spec.Basic.Ack(delivery_tag=tag, multiple=multiple), channel))
+
+
+def nack(tag: int, *, multiple: bool = False, channel: int = PUBLISHER) -> bytes:
+    return frames((spec.Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=True), channel))
+
+
+def test_confirms_on_the_publisher_channel_are_taken() -> None:
+    s = Splitter()
+    stream = ack(1) + ack(3, multiple=True) + nack(4) + nack(9, multiple=True) + ack(2**40)
+    assert s.feed(stream) == b""
+    assert s.confirms == [
+        (1, False, True),
+        (3, True, True),
+        (4, False, False),
+        (9, True, False),
+        (2**40, False, True),
+    ]
+
+
+def test_confirms_cut_anywhere_give_the_same_confirms() -> None:
+    stream = (
+        ack(1)
+        + frames((spec.Basic.Return(312, "NO_ROUTE", "x", "k"), PUBLISHER))
+        + ack(7, multiple=True)
+        + nack(8)
+    )
+    expected = Splitter()
+    whole = expected.feed(stream)
+    for cut in range(1, len(stream)):
+        s = Splitter()
+        passed = s.feed(stream[:cut]) + s.feed(stream[cut:])
+        assert passed == whole
+        assert (
+            s.confirms
+            == expected.confirms
+            == [(1, False, True), (7, True, True), (8, False, False)]
+        )
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(ack(1, channel=PUBLISHER + 1), id="an ack on an untracked channel"),
+        pytest.param(ack(1, channel=CHANNEL), id="an ack on a consumer's channel"),
+        pytest.param(
+            frames((spec.Channel.Close(404, "NOT_FOUND", 60, 40), PUBLISHER)), id="a close"
+        ),
+        pytest.param(frames((spec.Basic.QosOk(), PUBLISHER)), id="an rpc reply"),
+        pytest.param(
+            frames((spec.Basic.Return(312, "NO_ROUTE", "x", "k"), PUBLISHER)), id="a return"
+        ),
+    ],
+)
+def test_what_is_not_a_tracked_confirm_goes_on_unchanged(other: bytes) -> None:
+    s = Splitter()
+    assert s.feed(other) == other
+    assert s.confirms == []
+
+
+def test_a_closed_publisher_channel_takes_no_confirm() -> None:
+    s = Splitter(publisher=_Channel(number=PUBLISHER, is_closed=True))
+    assert s.feed(ack(1)) == ack(1)
+    assert s.confirms == []
+
+
+def test_confirms_and_deliveries_interleaved_on_their_channels() -> None:
+    whole = delivery(9, b"payload")
+    deliver_end = whole.index(b"\xce") + 1
+    close_ok = frames((spec.Channel.CloseOk(), PUBLISHER + 1))
+    s = Splitter()
+    passed = s.feed(
+        ack(1) + whole[:deliver_end] + ack(2) + close_ok + whole[deliver_end:] + nack(3)
+    )
+    assert passed == close_ok
+    assert [t[4] for t in s.taken] == [9]
+    assert s.confirms == [(1, False, True), (2, False, True), (3, False, False)]
+
+
+def test_a_heartbeat_goes_on_while_only_confirms_come() -> None:
+    s = Splitter()
+    assert s.feed(ack(1), now_s=10.0) == HEARTBEAT
+    assert s.feed(ack(2), now_s=10.0 + KEEPALIVE_S / 2) == b""
+    assert s.feed(ack(3), now_s=10.0 + KEEPALIVE_S) == HEARTBEAT
+
+
+def test_a_confirm_callback_that_raises_is_logged_and_the_next_confirm_still_comes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[int] = []
+
+    def fail_once(tag: int, multiple: bool, acked: bool) -> None:
+        calls.append(tag)
+        if tag == 1:
+            raise RuntimeError("tracker bug")
+
+    publisher = cast(aiormq.abc.AbstractChannel, _Channel(number=PUBLISHER))
+    splitter = FrameSplitter({}, {PUBLISHER: ConfirmRoute(publisher, fail_once)})
+    with caplog.at_level(logging.ERROR):
+        assert splitter.feed(ack(1) + ack(2), 0.0) == b""
+    assert calls == [1, 2]
+    assert "confirm callback failed" in caplog.text

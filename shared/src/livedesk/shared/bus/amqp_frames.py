@@ -1,4 +1,4 @@
-"""Taking a consumer's deliveries out of the AMQP byte stream before aiormq parses it.
+"""Taking deliveries and publisher confirms out of the AMQP byte stream before aiormq parses it.
 
 aiormq turns every frame into a pamqp object, queues it for the channel's reader task, and
 starts a task per message for the consumer; for a gateway node that receives about one
@@ -6,22 +6,30 @@ message per wake-up, that machinery cost more CPU than everything else a deliver
 (py-spy, bench.gateway_bench sparse). `FrameSplitter` sits between the socket and aiormq:
 bytes in, bytes out. The three frames of a delivery for a routed consumer (Basic.Deliver,
 its content header, its body) are parsed here with `struct` and handed to the route's
-callback at once; every other frame goes on to aiormq untouched, in order.
+callback at once. Publisher confirms (Basic.Ack, Basic.Nack) on a channel registered for
+them are parsed the same way and handed to that channel's tracker (`publish_confirms`): for
+a relay sharing its loop with a busy API, aiormq's reader task, its future per message and
+the gather over them cost three turns of the loop per batch. Every other frame goes on to
+aiormq untouched, in order.
 
 Kept as aiormq would have it: a Deliver for a channel or consumer tag with no route, and its
 content, go on to aiormq (the consumer's own callback, registered with basic_consume, takes
-it there). A route is taken only while its aiormq channel is open, so nothing is handed
-over for a channel aiormq has closed. aiormq counts a connection as stuck when no frame has
-reached it for three heartbeat intervals, and the broker sends no heartbeat while it sends
-deliveries: while deliveries are taken here, a heartbeat frame goes on to aiormq at least
-every `KEEPALIVE_S`, as if the broker had sent it.
+it there). A route, or a confirm route, is taken only while its aiormq channel is open, so
+nothing is handed over for a channel aiormq has closed. aiormq counts a connection as stuck
+when no frame has reached it for three heartbeat intervals, and the broker sends no
+heartbeat while it sends deliveries or confirms: while frames are taken here, a heartbeat
+frame goes on to aiormq at least every `KEEPALIVE_S`, as if the broker had sent it.
 
 Deliveries are handed over as their last frame arrives, so one may reach its consumer
 before a control frame that came before it in the stream reaches aiormq's reader (a
 ConsumeOk, say); the broker sends nothing on a channel after its Channel.Close, so no
 delivery can overtake the close of its own channel.
 
-Not here: sockets (`rabbit_transport`), acks (the route's channel, `rabbit_consumer`).
+A confirm handed over ahead of an earlier control frame is harmless for the same reason: the
+channel's close reaches the tracker through aiormq, after every confirm the broker sent.
+
+Not here: sockets (`rabbit_transport`), acks (the route's channel, `rabbit_consumer`), what a
+confirm settles (`publish_confirms`).
 Checked against aiormq 7.2.4 and pamqp 4.0.1 (uv.lock); the wire format is AMQP 0-9-1's.
 """
 
@@ -44,6 +52,11 @@ _FRAME_OVERHEAD = _FRAME.size + 1
 # Basic.Deliver is method 60 of class 60; the two shorts open its payload.
 _BASIC_DELIVER = struct.pack(">HH", 60, 60)
 _DELIVERY_TAG = struct.Struct(">QB")  # delivery-tag (longlong), then the redelivered bit
+# Basic.Ack (60, 80) and Basic.Nack (60, 120): delivery-tag, then a bit octet whose lowest
+# bit is `multiple` (Nack's next bit, `requeue`, means nothing to a publisher).
+_BASIC_ACK = struct.pack(">HH", 60, 80)
+_BASIC_NACK = struct.pack(">HH", 60, 120)
+_CONFIRM_SIZE = 4 + _DELIVERY_TAG.size
 # Content header: class (short), weight (short), body size (longlong), then properties.
 _BODY_SIZE = struct.Struct(">Q")
 _BODY_SIZE_AT = 4
@@ -54,6 +67,8 @@ KEEPALIVE_S = 1.0
 
 # exchange, routing key, body, redelivered, delivery tag
 DeliveryCallback = Callable[[str, str, bytes, bool, int], None]
+# delivery tag, multiple, acked (False: nacked)
+ConfirmCallback = Callable[[int, bool, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,14 @@ class Route:
     channel: aiormq.abc.AbstractChannel
     tag: str
     deliver: DeliveryCallback
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmRoute:
+    """Publisher confirms on `channel` go to `confirm`."""
+
+    channel: aiormq.abc.AbstractChannel
+    confirm: ConfirmCallback
 
 
 @dataclass(slots=True)
@@ -80,9 +103,10 @@ class _Content:
 class FrameSplitter:
     """Bytes from the broker in, the bytes aiormq should see out; routed deliveries taken."""
 
-    def __init__(self, routes: dict[int, Route]) -> None:
+    def __init__(self, routes: dict[int, Route], confirms: dict[int, ConfirmRoute]) -> None:
         # Channel number -> route; shared with whoever adds and removes routes.
         self._routes = routes
+        self._confirms = confirms
         self._buffer = bytearray()
         self._content: dict[int, _Content] = {}  # channel -> delivery being received
         self._last_passed_s = 0.0
@@ -132,7 +156,9 @@ class FrameSplitter:
     def _take(self, kind: int, channel: int, frame: bytearray, start: int, end: int) -> bool:
         content = self._content.get(channel)
         if content is None:
-            return kind == FRAME_METHOD and self._start(channel, frame, start, end)
+            return kind == FRAME_METHOD and (
+                self._confirm(channel, frame, start, end) or self._start(channel, frame, start, end)
+            )
         if kind == FRAME_HEADER:
             (content.body_size,) = _BODY_SIZE.unpack_from(frame, start + _BODY_SIZE_AT)
         elif kind == FRAME_BODY and content.body_size >= 0:
@@ -164,6 +190,24 @@ class FrameSplitter:
             return False  # not the Deliver this parser knows: aiormq's turn
         redelivered = bool(bits & 1)
         self._content[channel] = _Content(route, exchange, routing_key, redelivered, delivery_tag)
+        return True
+
+    def _confirm(self, channel: int, frame: bytearray, start: int, end: int) -> bool:
+        route = self._confirms.get(channel)
+        if route is None or end - start != _CONFIRM_SIZE or route.channel.is_closed:
+            return False
+        method = frame[start : start + 4]
+        if method == _BASIC_ACK:
+            acked = True
+        elif method == _BASIC_NACK:
+            acked = False
+        else:
+            return False
+        delivery_tag, bits = _DELIVERY_TAG.unpack_from(frame, start + 4)
+        try:
+            route.confirm(delivery_tag, bool(bits & 1), acked)
+        except Exception:
+            log.exception("confirm callback failed")
         return True
 
     @staticmethod

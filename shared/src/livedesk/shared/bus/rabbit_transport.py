@@ -60,7 +60,7 @@ class DeliveryRoutes(aiormq.TransportFactory):
         loop = asyncio.get_running_loop()
         self._routes = {}
         reader = asyncio.StreamReader(loop=loop)
-        protocol = _SplittingProtocol(reader, FrameSplitter(self._routes), loop)
+        protocol = _SplittingProtocol(reader, FrameSplitter(self._routes, {}), loop)
         try:
             transport, _ = await loop.create_connection(
                 lambda: protocol, host=url.host, port=url.port, ssl=ssl, **kwargs
