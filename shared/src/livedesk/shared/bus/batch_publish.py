@@ -1,74 +1,73 @@
-"""Send a batch of publishes on an aiormq channel as one write, with a confirm for each.
+"""The bytes of a batch of publishes on one channel: every message's frames, in order.
 
 Why not `Channel.basic_publish` per message: each call takes the channel's lock and puts its
 frames on the connection's write queue, which holds 10 items. A batch of a few hundred
 then stalls on the full queue while holding the lock, and every message after the tenth
 costs a turn of the event loop for the lock to pass on: a relay sharing its loop with a
-busy API took 0.5-1.7 s for a batch of 500 that way. Here the batch is marshalled into one
-buffer and put on the queue once, under the lock, with one confirmation future per message
-registered exactly as `basic_publish` registers it: the channel resolves them from the
-broker's acks (single or multiple) and rejects them if it closes.
+busy API took 0.5-1.7 s for a batch of 500 that way. Why not pamqp's marshalling either:
+it builds three objects per message and walks their fields generically; the three frames
+of a publish are a fixed layout that `struct` packs in a few steps. The bytes are pamqp's
+own to the byte (tests/unit/test_batch_publish.py compares them), so the broker sees what
+aiormq would have sent, without the message-id aiormq adds and nothing reads.
 
-This reads aiormq's channel attributes (`lock`, `delivery_tag`, `confirmations`,
-`write_queue`), public names though not part of its documented API; the bus contract and
-fault tests (confirms across a broker restart included) run this path on real RabbitMQ.
-Not here: retries and what a refusal means (`rabbit`).
+Sans-I/O: who writes the bytes and counts the confirms is `publish_confirms`.
 """
 
 from __future__ import annotations
 
-import asyncio
+import struct
 from collections.abc import Sequence
-
-import aiormq
-from aiormq.abc import AbstractChannel, ChannelFrame
-from pamqp import commands as spec
-from pamqp.body import ContentBody
-from pamqp.header import ContentHeader
 
 from livedesk.shared.bus.base import Message
 
-PERSISTENT = spec.Basic.Properties(delivery_mode=2, content_type="application/json")
-TRANSIENT = spec.Basic.Properties(delivery_mode=1, content_type="application/json")
+FRAME_METHOD, FRAME_HEADER, FRAME_BODY = 1, 2, 3
+FRAME_END = b"\xce"
+# Frame: type (octet), channel (short), payload size (long); the payload; FRAME_END.
+_FRAME = struct.Struct(">BHI")
+# Basic.Publish (class 60, method 40), then reserved-1 (the old ticket, a short).
+_PUBLISH_HEAD = struct.pack(">HHH", 60, 40, 0)
+_PUBLISH_BITS = b"\x00"  # neither mandatory nor immediate
+# Content header: class, weight (always 0), body size, property flags.
+_HEADER = struct.Struct(">HHQH")
+_CONTENT_TYPE, _DELIVERY_MODE = 0x8000, 0x1000
+_JSON = b"application/json"
+# Properties in flag order: content-type (short string), delivery-mode (octet).
+_PROPERTIES = {
+    persistent: bytes([len(_JSON)]) + _JSON + bytes([2 if persistent else 1])
+    for persistent in (True, False)
+}
+_FLAGS = _CONTENT_TYPE | _DELIVERY_MODE
 
 
-async def send_batch(
-    channel: AbstractChannel, messages: Sequence[Message]
-) -> list[asyncio.Future[object]]:
-    """Write every message's frames in order; the futures resolve to the broker's answers."""
-    if not isinstance(channel, aiormq.Channel):
-        raise TypeError(f"send_batch needs aiormq's own channel, not {type(channel)!r}")
-    if not channel.publisher_confirms:
-        raise ValueError("send_batch needs a channel in confirm mode")
-    frames: list[object] = []
+def encode_batch(channel: int, frame_body_max: int, messages: Sequence[Message]) -> bytes:
+    """The frames of every message, bodies cut at `frame_body_max` bytes (frame_max - 8)."""
+    parts: list[bytes] = []
+    append = parts.append
     for message in messages:
+        exchange = _short_string(message.exchange)
+        routing_key = _short_string(message.routing_key)
         body = message.body
-        frames.append(
-            spec.Basic.Publish(exchange=message.exchange, routing_key=message.routing_key)
-        )
-        frames.append(
-            ContentHeader(
-                properties=PERSISTENT if message.persistent else TRANSIENT, body_size=len(body)
-            )
-        )
-        step = channel.max_content_size
-        frames.extend(ContentBody(body[at : at + step]) for at in range(0, len(body), step))
-    payload = ChannelFrame.marshall(channel_number=channel.number, frames=frames)  # type: ignore[arg-type]
-    async with channel.lock:
-        first_tag = channel.delivery_tag + 1
-        confirms: list[asyncio.Future[object]] = []
-        for tag in range(first_tag, first_tag + len(messages)):
-            confirm = channel.create_future()
-            channel.confirmations[tag] = confirm
-            confirms.append(confirm)
-        channel.delivery_tag += len(messages)
-        try:
-            await channel.write_queue.put(payload)
-        except BaseException:
-            # Not queued, so the broker never sees these tags: give them back.
-            channel.delivery_tag = first_tag - 1
-            for tag, confirm in enumerate(confirms, start=first_tag):
-                channel.confirmations.pop(tag, None)
-                confirm.cancel()
-            raise
-    return confirms
+        size = len(body)
+        publish_size = len(_PUBLISH_HEAD) + len(exchange) + len(routing_key) + len(_PUBLISH_BITS)
+        append(_FRAME.pack(FRAME_METHOD, channel, publish_size))
+        append(_PUBLISH_HEAD)
+        append(exchange)
+        append(routing_key)
+        append(_PUBLISH_BITS + FRAME_END)
+        properties = _PROPERTIES[message.persistent]
+        append(_FRAME.pack(FRAME_HEADER, channel, _HEADER.size + len(properties)))
+        append(_HEADER.pack(60, 0, size, _FLAGS))
+        append(properties + FRAME_END)
+        for at in range(0, size, frame_body_max):
+            chunk = body[at : at + frame_body_max]
+            append(_FRAME.pack(FRAME_BODY, channel, len(chunk)))
+            append(chunk)
+            append(FRAME_END)
+    return b"".join(parts)
+
+
+def _short_string(text: str) -> bytes:
+    data = text.encode()
+    if len(data) > 255:
+        raise ValueError(f"longer than an AMQP short string: {text[:40]!r}...")
+    return bytes([len(data)]) + data

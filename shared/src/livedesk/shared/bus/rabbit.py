@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from typing import Self
 
 import aio_pika
-import aiormq
 from aio_pika.abc import (
     AbstractExchange,
     AbstractRobustChannel,
@@ -31,7 +30,8 @@ from tenacity import (
 )
 
 from livedesk.shared.bus.base import Bus, Message, Subscription
-from livedesk.shared.bus.batch_publish import send_batch
+from livedesk.shared.bus.batch_publish import encode_batch
+from livedesk.shared.bus.publish_confirms import ConfirmTracker
 from livedesk.shared.bus.rabbit_consumer import CLOSED, RabbitSubscription
 from livedesk.shared.bus.rabbit_transport import DeliveryRoutes, LeanRobustConnection
 from livedesk.shared.errors import BusError
@@ -60,6 +60,8 @@ class RabbitBus(Bus):
         self._publisher = channel
         self._exchanges = exchanges
         self._settings = settings
+        # Of the publisher's current aiormq channel; a reopened channel gets its own.
+        self._confirms: ConfirmTracker | None = None
 
     @classmethod
     @asynccontextmanager
@@ -104,25 +106,16 @@ class RabbitBus(Bus):
 
     async def _publish_pipelined(self, messages: Sequence[Message]) -> None:
         # aio-pika's Message and Exchange wrappers cost more Python per publish than the
-        # frames themselves, and aiormq's per-message publish passes its lock on once per
-        # message past a write queue of ten; `send_batch` writes the whole batch at once
-        # and the confirms are awaited together. The confirm is what says the broker has
-        # each message.
+        # frames themselves, and aiormq's path costs turns of the event loop per batch
+        # (`publish_confirms`): the batch is written in one piece and its confirms settle
+        # one future. The confirm is what says the broker has each message.
         channel = await self._publisher.get_underlay_channel()
+        confirms = self._confirms
+        if confirms is None or confirms.channel is not channel:
+            confirms = self._confirms = self._routes.track_confirms(channel)
+        payload = encode_batch(channel.number, confirms.channel.max_content_size, messages)
         async with asyncio.timeout(self._settings.publish_timeout_s):
-            confirms = await send_batch(channel, messages)
-            results = await asyncio.gather(*confirms, return_exceptions=True)
-        for result in results:
-            if isinstance(result, asyncio.CancelledError):
-                # aiormq cancels the confirms in flight when the connection dies; our own
-                # cancellation would have been raised by gather itself.
-                raise ConnectionError("connection lost before the confirm") from result
-            if isinstance(result, aiormq.exceptions.DeliveryError):
-                raise BusError(f"broker refused a message: {result!r}") from result
-            if isinstance(result, BaseException):
-                raise result
-            if not isinstance(result, aiormq.spec.Basic.Ack):
-                raise BusError(f"broker refused a message: {result!r}")
+            await confirms.send(payload, len(messages))
 
     @asynccontextmanager
     async def subscribe(

@@ -1,13 +1,16 @@
-"""The bus's socket to the broker, with routed deliveries taken out as bytes arrive.
+"""The bus's socket to the broker, with routed deliveries and confirms taken out as bytes arrive.
 
 aiormq opens its socket through a `TransportFactory` (a public extension point of aiormq);
 ours puts a `FrameSplitter` (`amqp_frames`) in the socket's protocol, so a routed delivery
 reaches its consumer in the callback that received its bytes: no pamqp objects, no frame
-queue, no task per message. Everything else reaches aiormq as it would have.
+queue, no task per message. Likewise the publisher confirms of a channel given to
+`track_confirms`, whose publishes are written to this socket's transport directly
+(`publish_confirms`). Everything else reaches aiormq as it would have.
 
 aio-pika has no argument for aiormq's transport factory; `LeanRobustConnection` adds it to
 the keyword arguments aio-pika hands to aiormq on every (re)connect. Each new socket starts
-with no routes: consumers add theirs again when their channels reopen on it.
+with no routes: consumers add theirs again when their channels reopen on it, and the bus
+tracks the confirms of its publisher channel's successor at its first publish.
 
 What an aio-pika or aiormq upgrade (checked: aio-pika 10.2.1, aiormq 7.2.4) could break, and
 which test says so: aio-pika no longer handing its connection's `kwargs` to `aiormq.connect`,
@@ -16,7 +19,12 @@ slower but correct (test_bus_fast_deliveries: the handler runs in a task). aiorm
 state of its own from Deliver frames (7.2.4 keeps none: its consumer callback is all a
 Deliver reaches), or reading other than through the StreamReader it is given. aiormq's
 stuck-connection check counting something other than frames read (test_bus_fast_deliveries:
-a receive-only connection stays up).
+a receive-only connection stays up). For publishing: aiormq's channel keeping its own
+count of publishes in `delivery_tag` (we take it over), its `closing` future resolving when
+the channel or its connection closes, `max_content_size` and `publisher_confirms`
+(test_bus_publish_confirms: confirms never reach aiormq's channel, publishes never go
+through its write queue, a refusal raises, a socket cut mid-publish is retried; and
+test_bus_faults).
 
 Not here: what a route does with a delivery (`rabbit_consumer`).
 """
@@ -31,14 +39,17 @@ import aiormq
 import aiormq.abc
 from yarl import URL
 
-from livedesk.shared.bus.amqp_frames import DeliveryCallback, FrameSplitter, Route
+from livedesk.shared.bus.amqp_frames import ConfirmRoute, DeliveryCallback, FrameSplitter, Route
+from livedesk.shared.bus.publish_confirms import ConfirmTracker
 
 
 class DeliveryRoutes(aiormq.TransportFactory):
-    """Opens the connection's sockets; routes deliveries of the current one."""
+    """Opens the connection's sockets; routes deliveries and confirms of the current one."""
 
     def __init__(self) -> None:
         self._routes: dict[int, Route] = {}
+        self._confirms: dict[int, ConfirmRoute] = {}
+        self._transport: asyncio.WriteTransport | None = None
 
     def add(self, channel: aiormq.abc.AbstractChannel, tag: str, deliver: DeliveryCallback) -> None:
         """Hand `channel`'s deliveries for consumer `tag` to `deliver` (replaces its route)."""
@@ -49,6 +60,31 @@ class DeliveryRoutes(aiormq.TransportFactory):
         if route is not None and route.channel is channel:
             del self._routes[channel.number]
 
+    def track_confirms(self, channel: aiormq.abc.AbstractChannel) -> ConfirmTracker:
+        """Publish on `channel` straight to the socket, its confirms taken from the socket.
+
+        The channel must be open on the current socket and in confirm mode, and nothing
+        else may publish on it. Its tracker fails what is in flight when it closes.
+        """
+        if not isinstance(channel, aiormq.Channel):
+            raise TypeError(f"confirms are tracked on aiormq's own channel, not {channel!r}")
+        transport = self._transport
+        if transport is None or transport.is_closing() or channel.is_closed:
+            raise ConnectionError("no open socket to publish on")
+        tracker = ConfirmTracker(channel, transport)
+        confirms = self._confirms  # this socket's: a later socket starts with none
+        confirms[channel.number] = ConfirmRoute(channel, tracker.confirm)
+
+        def closed(closing: asyncio.Future[Any]) -> None:
+            reason = None if closing.cancelled() else closing.exception()
+            tracker.fail(reason)
+            route = confirms.get(channel.number)
+            if route is not None and route.channel is channel:
+                del confirms[channel.number]
+
+        channel.closing.add_done_callback(closed)
+        return tracker
+
     async def create(
         self, url: URL, **kwargs: Any
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -58,15 +94,16 @@ class DeliveryRoutes(aiormq.TransportFactory):
         provider = kwargs.pop("ssl_context_provider", None)
         ssl = await provider.get_context() if url.scheme == "amqps" and provider else None
         loop = asyncio.get_running_loop()
-        self._routes = {}
+        self._routes, self._confirms, self._transport = {}, {}, None
         reader = asyncio.StreamReader(loop=loop)
-        protocol = _SplittingProtocol(reader, FrameSplitter(self._routes, {}), loop)
+        protocol = _SplittingProtocol(reader, FrameSplitter(self._routes, self._confirms), loop)
         try:
             transport, _ = await loop.create_connection(
                 lambda: protocol, host=url.host, port=url.port, ssl=ssl, **kwargs
             )
         except OSError as error:
             raise aiormq.exceptions.AMQPConnectionError(*error.args) from error
+        self._transport = transport
         return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
