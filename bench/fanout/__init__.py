@@ -7,13 +7,13 @@
 The peer is python-socketio's AsyncServer with AsyncAioPikaManager on RabbitMQ, two uvicorn
 processes (`peer`, started by `targets.PeerTarget`). Livedesk is the real topology: `livedesk
 api`, `livedesk presence` and two `livedesk gateway` processes on a fresh PostgreSQL database
-(`livedesk_stack.LivedeskTarget`). One load
-generator (`loadgen`, worker processes on uvloop and the `websockets` client) speaks both
-protocols (`codecs`); one publisher process (`publisher`) emits at a fixed rate through the
-peer's write-only manager, Livedesk's REST API, or straight onto livedesk.events.
+(`livedesk_stack.LivedeskTarget`). One load generator (`loadgen`, worker processes on uvloop
+with a lean client of their own, `bench.wsclient`) speaks both protocols (`codecs`); one
+publisher process (`publisher`) emits at a fixed rate through the peer's write-only manager,
+Livedesk's REST API, or straight onto livedesk.events.
 
 Modules: codecs (wire formats, sans-I/O), stats (histograms, per-client ledgers), procs
-(process groups, /proc figures), rpc (JSON lines to worker processes), loadgen, publisher,
+(process groups, /proc figures), rpc (JSON lines to worker processes), loadgen, client, publisher,
 peer, targets, livedesk_stack, workloads, report, __main__ (the CLI). Another server is one
 more `Target` (start, stop, nodes, accounts, publisher_init, counters); another workload is
 one more entry in `workloads.WORKLOADS`.
