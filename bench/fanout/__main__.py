@@ -20,7 +20,7 @@ from bench.fanout import report
 from bench.fanout.livedesk_stack import LivedeskTarget
 from bench.fanout.procs import ROOT, ProcessGroup, load_average, raise_fd_limit
 from bench.fanout.targets import PeerTarget, Target
-from bench.fanout.workloads import WORKLOADS, Bench, Sizes
+from bench.fanout.workloads import WORKLOADS, Bench, Sizes, settle
 
 RESULTS = ROOT / "bench" / "results"
 # Workloads that Livedesk runs once per publish mode (columns livedesk, livedesk-<mode>).
@@ -146,6 +146,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         ]  # fmt: skip
                     for column, variant in runs:
                         try:
+                            waited = await settle(variant)
+                            print(f"   {column}: settled in {waited:.1f} s", flush=True)
                             results[workload][column] = await WORKLOADS[workload](variant)
                         except Exception as error:
                             traceback.print_exc()

@@ -34,6 +34,9 @@ from bench.fanout.targets import Account, Target, client_specs
 P99_LIMIT_S: Final = 0.250
 MIN_PUBLISH_FRACTION: Final = 0.9
 UNBIND_SETTLE_S: Final = 3.0  # below this the publisher, not the server, set the pace
+# How long `settle` waits for the nodes to let go of the previous workload's accounts.
+SETTLE_TIMEOUT_S: Final = 180.0
+BOUND_ACCOUNTS: Final = "livedesk_gateway_bound_accounts"
 # The slow reader's kinds of window: nothing stalled, the slow reader stalled, and a control
 # run exactly like a stall window but with nothing stalled.
 BASELINE: Final = "baseline"
@@ -385,6 +388,22 @@ async def _publish_accounts(bench: Bench, mode: str, pool: int) -> list[Account]
     if mode == "bus":
         return [await bench.target.bus_account()]
     return await bench.target.accounts(pool)
+
+
+async def settle(bench: Bench) -> float:
+    """Wait until no node has an account bound: what the previous workload left is gone.
+
+    A gateway unbinds an account a grace period after its last socket left, one broker
+    round trip each; idle's 2,000 accounts were still unbinding in the next windows and
+    cost them seconds of node CPU. A target that reports no bindings (the peer) is settled.
+    Returns the seconds waited.
+    """
+    started = time.monotonic()
+    while (await bench.target.counters()).extra.get(BOUND_ACCOUNTS, 0.0) > 0:
+        if time.monotonic() - started > SETTLE_TIMEOUT_S:
+            raise TimeoutError(f"nodes still hold accounts after {SETTLE_TIMEOUT_S} s")
+        await asyncio.sleep(0.5)
+    return time.monotonic() - started
 
 
 # -- the workloads ----------------------------------------------------------------------
