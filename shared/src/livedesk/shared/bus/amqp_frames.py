@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT = 1, 2, 3, 8
 FRAME_END = 0xCE
 # Frame: type (octet), channel (short), payload size (long), payload, end octet.
-_FRAME = struct.Struct(">BHI")
-_FRAME_OVERHEAD = _FRAME.size + 1
+FRAME_HEAD = struct.Struct(">BHI")
+_FRAME_OVERHEAD = FRAME_HEAD.size + 1
 # Basic.Deliver is method 60 of class 60; the two shorts open its payload.
 _BASIC_DELIVER = struct.pack(">HH", 60, 60)
 _DELIVERY_TAG = struct.Struct(">QB")  # delivery-tag (longlong), then the redelivered bit
@@ -60,7 +60,7 @@ _CONFIRM_SIZE = 4 + _DELIVERY_TAG.size
 # Content header: class (short), weight (short), body size (longlong), then properties.
 _BODY_SIZE = struct.Struct(">Q")
 _BODY_SIZE_AT = 4
-HEARTBEAT = _FRAME.pack(FRAME_HEARTBEAT, 0, 0) + bytes([FRAME_END])
+HEARTBEAT = FRAME_HEAD.pack(FRAME_HEARTBEAT, 0, 0) + bytes([FRAME_END])
 # aiormq's stuck-connection check allows three heartbeat intervals of silence; its default
 # interval is 60 s. One heartbeat a second costs nothing next to hundreds of deliveries.
 KEEPALIVE_S = 1.0
@@ -123,8 +123,8 @@ class FrameSplitter:
         size = len(buffer)
         out: list[bytes] = []
         start = passed_from = 0
-        while size - start >= _FRAME.size:
-            kind, channel, length = _FRAME.unpack_from(buffer, start)
+        while size - start >= FRAME_HEAD.size:
+            kind, channel, length = FRAME_HEAD.unpack_from(buffer, start)
             end = start + length + _FRAME_OVERHEAD
             if end > size:
                 break
@@ -132,7 +132,7 @@ class FrameSplitter:
                 self._bypass = True
                 start = size
                 break
-            if self._take(kind, channel, buffer, start + _FRAME.size, end - 1):
+            if self._take(kind, channel, buffer, start + FRAME_HEAD.size, end - 1):
                 if passed_from < start:
                     out.append(bytes(buffer[passed_from:start]))
                 passed_from = end

@@ -18,12 +18,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
+from livedesk.shared.bus.amqp_frames import (
+    FRAME_BODY,
+    FRAME_END,
+    FRAME_HEAD,
+    FRAME_HEADER,
+    FRAME_METHOD,
+)
 from livedesk.shared.bus.base import Message
 
-FRAME_METHOD, FRAME_HEADER, FRAME_BODY = 1, 2, 3
-FRAME_END = b"\xce"
-# Frame: type (octet), channel (short), payload size (long); the payload; FRAME_END.
-_FRAME = struct.Struct(">BHI")
+_END = bytes([FRAME_END])
 # Basic.Publish (class 60, method 40), then reserved-1 (the old ticket, a short).
 _PUBLISH_HEAD = struct.pack(">HHH", 60, 40, 0)
 _PUBLISH_BITS = b"\x00"  # neither mandatory nor immediate
@@ -49,20 +53,20 @@ def encode_batch(channel: int, frame_body_max: int, messages: Sequence[Message])
         body = message.body
         size = len(body)
         publish_size = len(_PUBLISH_HEAD) + len(exchange) + len(routing_key) + len(_PUBLISH_BITS)
-        append(_FRAME.pack(FRAME_METHOD, channel, publish_size))
+        append(FRAME_HEAD.pack(FRAME_METHOD, channel, publish_size))
         append(_PUBLISH_HEAD)
         append(exchange)
         append(routing_key)
-        append(_PUBLISH_BITS + FRAME_END)
+        append(_PUBLISH_BITS + _END)
         properties = _PROPERTIES[message.persistent]
-        append(_FRAME.pack(FRAME_HEADER, channel, _HEADER.size + len(properties)))
+        append(FRAME_HEAD.pack(FRAME_HEADER, channel, _HEADER.size + len(properties)))
         append(_HEADER.pack(60, 0, size, _FLAGS))
-        append(properties + FRAME_END)
+        append(properties + _END)
         for at in range(0, size, frame_body_max):
             chunk = body[at : at + frame_body_max]
-            append(_FRAME.pack(FRAME_BODY, channel, len(chunk)))
+            append(FRAME_HEAD.pack(FRAME_BODY, channel, len(chunk)))
             append(chunk)
-            append(FRAME_END)
+            append(_END)
     return b"".join(parts)
 
 
