@@ -16,6 +16,7 @@ from typing import Any
 
 import uvloop
 
+from bench import host_stalls
 from bench.fanout import report
 from bench.fanout.livedesk_stack import LivedeskTarget
 from bench.fanout.procs import ROOT, ProcessGroup, load_average, raise_fd_limit
@@ -23,6 +24,10 @@ from bench.fanout.targets import PeerTarget, Target
 from bench.fanout.workloads import WORKLOADS, Bench, Sizes, settle
 
 RESULTS = ROOT / "bench" / "results"
+# Before anything starts: what the host itself does to an idle process's latency (see
+# bench.host_stalls), so that tail latencies can be read against it.
+HOST_PROBE_S = 5.0
+STALL_THRESHOLD_S = 0.002
 # Workloads that Livedesk runs once per publish mode (columns livedesk, livedesk-<mode>).
 MULTI_MODE = ("broadcast", "sparse")
 
@@ -119,6 +124,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "load_avg_start": load_average(),
+        "host_stalls": host_stalls.report(
+            await host_stalls.probe(HOST_PROBE_S, STALL_THRESHOLD_S),
+            HOST_PROBE_S,
+            STALL_THRESHOLD_S,
+        ),
         "commit": _commit(),
         "logs": str(log_dir),
         "errors": {},
@@ -184,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{meta['cpus']} cores, load avg at start {meta['load_avg_start'][0]:.2f}, "
         f"at end {meta['load_avg_end'][0]:.2f}"
     )
+    print(f"host, before the run: {meta['host_stalls']}")
     print(report.render(data["results"]))
     for where, error in meta["errors"].items():
         print(f"ERROR {where}: {error}")
