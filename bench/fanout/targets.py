@@ -65,8 +65,9 @@ class Target(Protocol):
         """`count` accounts ready for sockets; the same ones again on the next call."""
         ...
 
-    async def bus_account(self) -> Account:
-        """An account of its own for publishing straight onto the bus (Livedesk only)."""
+    async def bus_accounts(self, count: int) -> list[Account]:
+        """`count` accounts of their own for publishing straight onto the bus (Livedesk only),
+        new on every call."""
         ...
 
     def publisher_init(self, mode: str, accounts: list[Account]) -> dict[str, Any]: ...
@@ -149,8 +150,9 @@ class PeerTarget:
     async def accounts(self, count: int) -> list[Account]:
         return [Account(id=index + 1) for index in range(count)]
 
-    async def bus_account(self) -> Account:
-        return Account(id=900_000 + secrets.randbelow(99_999))
+    async def bus_accounts(self, count: int) -> list[Account]:
+        first = 900_000 + secrets.randbelow(max(1, 99_999 - count))
+        return [Account(id=first + index) for index in range(count)]
 
     def publisher_init(self, mode: str, accounts: list[Account]) -> dict[str, Any]:
         return {

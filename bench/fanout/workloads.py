@@ -386,7 +386,7 @@ def sustained(result: dict[str, Any]) -> bool:
 
 async def _publish_accounts(bench: Bench, mode: str, pool: int) -> list[Account]:
     if mode == "bus":
-        return [await bench.target.bus_account()]
+        return await bench.target.bus_accounts(1)
     return await bench.target.accounts(pool)
 
 
@@ -445,7 +445,7 @@ async def sparse(bench: Bench) -> dict[str, Any]:
     sizes = bench.sizes
     mode = bench.target.publish_mode(bench.livedesk_mode)
     if mode == "bus":
-        accounts = [await bench.target.bus_account() for _ in range(sizes.sparse_sockets)]
+        accounts = await bench.target.bus_accounts(sizes.sparse_sockets)
     else:
         accounts = await bench.target.accounts(sizes.sparse_sockets)
     return await _fanout(

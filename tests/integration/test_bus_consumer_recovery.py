@@ -79,3 +79,37 @@ async def test_a_consumer_comes_back_after_a_channel_error(amqp_url: str) -> Non
         delivery = await first_arrival(bus, subscription, "recovery.error.x")
         assert delivery.body == b"probe"
         await subscription.ack(delivery)  # settled on the channel it came on, the new one
+
+
+async def test_a_deleted_queue_comes_back_bound_to_what_was_bound_and_no_more(
+    amqp_url: str,
+) -> None:
+    # The run-time bindings are our record (`rabbit_bindings`), not aio-pika's: after the
+    # queue is declared again, what was bound is bound again and what was unbound stays so.
+    spec = quorum_queue()
+    accounts = range(40)
+    kept = {f"acct.{a}.x" for a in accounts if a % 2 == 0}
+    try:
+        async with (
+            open_bus("rabbit", amqp_url, name="bindings-restored") as bus,
+            bus.subscribe(spec) as subscription,
+        ):
+            restored = restore_signal(subscription)
+            for account in accounts:
+                await subscription.bind(EVENTS, f"acct.{account}.#")
+            for account in accounts:
+                if account % 2:
+                    await subscription.unbind(EVENTS, f"acct.{account}.#")
+            await delete_queues(amqp_url, [spec.name])  # declared again, bound from the record
+            async with asyncio.timeout(SETTLE_S):
+                await restored.wait()
+
+            await bus.publish_many([BusMessage(EVENTS, f"acct.{a}.x", b"") for a in accounts])
+            await bus.publish(BusMessage(EVENTS, "acct.0.last", b""))  # after all of them
+            got: list[str] = []
+            async with asyncio.timeout(SETTLE_S):
+                while not got or got[-1] != "acct.0.last":
+                    got.append((await anext(subscription)).routing_key)
+            assert set(got[:-1]) == kept
+    finally:
+        await delete_queues(amqp_url, [spec.name])

@@ -11,6 +11,7 @@ import pytest
 
 from livedesk.gateway import protocol
 from livedesk.shared.bus.base import Subscription
+from livedesk.shared.bus.memory import MemorySubscription
 from livedesk.shared.presence_messages import (
     ConnectionClosed,
     ConnectionOpened,
@@ -435,3 +436,46 @@ async def test_an_unavailable_api_closes_a_new_account_with_1013(gw: Harness) ->
     assert socket.closed is not None
     assert socket.closed[0] == protocol.CLOSE_TRY_AGAIN_LATER
     assert socket.of_type("error")[0]["code"] == protocol.ERR_UNAVAILABLE
+
+
+async def test_an_unbind_the_bus_fails_is_tried_again(
+    keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = [ConnectionError("broker gone")]
+    unbind = MemorySubscription.unbind
+
+    async def flaky(self: MemorySubscription, exchange: str, pattern: str) -> None:
+        if failures:
+            raise failures.pop()
+        await unbind(self, exchange, pattern)
+
+    monkeypatch.setattr(MemorySubscription, "unbind", flaky)
+    async with running(keys) as gw:
+        socket = await gw.ready(3, 1)
+        await socket.close(1000, "")
+        await until(lambda: not failures)  # the first try failed
+        await until(lambda: gw.metric("livedesk_gateway_bind_operations_total", op="unbind") == 2)
+        assert gw.node.hub.latest(3) is None  # forgotten once unbound
+        assert gw.metric("livedesk_gateway_bound_accounts") == 0
+
+
+async def test_an_arrival_after_a_failed_unbind_binds_again(
+    keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = [ConnectionError("broker gone")]
+    unbind = MemorySubscription.unbind
+
+    async def flaky(self: MemorySubscription, exchange: str, pattern: str) -> None:
+        await unbind(self, exchange, pattern)  # the first exchange is unbound, then it fails
+        if failures:
+            raise failures.pop()
+
+    monkeypatch.setattr(MemorySubscription, "unbind", flaky)
+    async with running(keys) as gw:
+        first = await gw.ready(3, 1)
+        await first.close(1000, "")
+        await until(lambda: not failures)
+        second = await gw.ready(3, 2)
+        assert gw.metric("livedesk_gateway_bind_operations_total", op="bind") == 4
+        await gw.log.post(3, 1)  # persistent events reach it: livedesk.events is bound again
+        await until(lambda: second.offsets() == [1])

@@ -5,7 +5,9 @@ when the first socket of account `a` arrives and unbinds `unbind_grace_s` after 
 leaves, so the node receives only its own tenants' traffic. Shared state is changed before the
 first await (a socket is counted before the bind is awaited), and bind/unbind of one account
 are serialized by the account's lock, so concurrent arrivals and departures cannot leave an
-account bound with no socket or unbound with one.
+account bound with no socket or unbound with one. Nor can a broker that fails an unbind: the
+account's bindings are then in doubt, so an arrival binds both again and, with no arrival,
+the unbind is tried again (binding twice or unbinding twice is harmless to RabbitMQ).
 
 Each broker message is decoded once; the same bytes (`OutFrame`, its wire frame built once)
 go to every socket that should get them: persistent events and agent_status to every socket
@@ -61,6 +63,9 @@ PREFETCH: Final = 256
 # Handled deliveries are acked together after this long (acks.py). Far below anything that
 # waits on an ack; at 100 events/s it is one ack frame per ten events instead of ten.
 ACK_DELAY_S: Final = 0.1
+# An unbind that failed is tried again after the grace, and never sooner than this: with no
+# grace (tests) a broker that keeps refusing would otherwise be asked in a tight loop.
+UNBIND_RETRY_S: Final = 1.0
 
 
 class Client:
@@ -100,6 +105,9 @@ class Account:
         self.bound = False
         self.stale = False  # was unbound while known: what came meanwhile must be fetched
         self.unbind_pending = False
+        # An unbind failed part-way: the bindings are in doubt. Not `bound`, so an arrival
+        # binds both again; the retry unbinds both again (either is harmless if done already).
+        self.unbinding = False
         self.filling = False
         self.catch_up = False  # a fill to the latest offset is owed after the current one
 
@@ -181,10 +189,7 @@ class Hub:
             if not waiters:
                 del account.waiting[cursor]
         if not account.clients and not account.unbind_pending:
-            account.unbind_pending = True
-            task = self._tasks.create_task(self._unbind_later(account))
-            self._unbinds.add(task)
-            task.add_done_callback(self._unbinds.discard)
+            self._schedule_unbind(account, self._settings.unbind_grace_s)
 
     def subscribe(self, client: Client, conversation_id: int) -> None:
         account = self._accounts.get(client.account_id)
@@ -228,30 +233,46 @@ class Hub:
         for exchange in (EVENTS, EPHEMERAL):
             await self._subscription.bind(exchange, account.pattern)
         account.bound = True
+        account.unbinding = False
         account.status_epoch = next(self._epochs)
         self._metrics.binds.labels("bind").inc(2)
         self._metrics.bound_accounts.inc()
 
-    async def _unbind_later(self, account: Account) -> None:
-        await asyncio.sleep(self._settings.unbind_grace_s)
+    def _schedule_unbind(self, account: Account, delay_s: float) -> None:
+        account.unbind_pending = True
+        task = self._tasks.create_task(self._unbind_later(account, delay_s))
+        self._unbinds.add(task)
+        task.add_done_callback(self._unbinds.discard)
+
+    async def _unbind_later(self, account: Account, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
         async with account.lock:
             account.unbind_pending = False
             if account.clients:
                 return
-            if account.bound:
+            if account.bound or account.unbinding:
                 try:
                     for exchange in (EVENTS, EPHEMERAL):
                         await self._subscription.unbind(exchange, account.pattern)
-                except Exception:  # a task boundary: the binding stays, traffic is dropped
-                    log.exception("unbind of account %s failed", account.account_id)
+                except Exception:  # a task boundary: in doubt until the retry; kept till then
+                    log.exception("unbind of account %s failed; retrying", account.account_id)
+                    self._forget_binding(account)
+                    account.unbinding = True
+                    retry_s = max(self._settings.unbind_grace_s, UNBIND_RETRY_S)
+                    self._schedule_unbind(account, retry_s)
                     return
-                account.bound = False
-                account.stale = True
+                self._forget_binding(account)
+                account.unbinding = False
                 self._metrics.binds.labels("unbind").inc(2)
-                self._metrics.bound_accounts.dec()
             if not account.clients and self._accounts.get(account.account_id) is account:
                 del self._accounts[account.account_id]
                 self._gappy.discard(account)
+
+    def _forget_binding(self, account: Account) -> None:
+        if account.bound:
+            account.bound = False
+            self._metrics.bound_accounts.dec()
+        account.stale = True  # what was published meanwhile may not have come here
 
     # -- writing ------------------------------------------------------------------------
 

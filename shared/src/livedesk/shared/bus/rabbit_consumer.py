@@ -12,8 +12,10 @@ delivery the route did not take (one in flight as the consumer stops). Acks and 
 to the aiormq channel the delivery came on, by its tag.
 
 What aio-pika would have restored for its own consumer is restored here: the robust channel
-still re-declares the queue and its bindings when it reopens (after a broker reconnect or a
-channel error), and its reopen callback consumes again with the same tag. A consumer the
+still re-declares the queue and its declared bindings when it reopens (after a broker reconnect
+or a channel error), and its reopen callback binds the run-time bindings again
+(`rabbit_bindings`: bind and unbind go to aiormq's channel, not through aio-pika's queue, whose
+unbind cost grew with the bindings held) and consumes again with the same tag. A consumer the
 broker cancels (its queue deleted) closes its channel, so that the robust channel reopens,
 declares the queue again and the consumer comes back, as aio-pika recovers its own; the
 subscription's restore callbacks run then, as after a reconnect, since whatever was routed to
@@ -40,6 +42,7 @@ from pamqp import commands as spec
 
 from livedesk.shared.bus.amqp_frames import DeliveryCallback
 from livedesk.shared.bus.base import Delivery, Subscription
+from livedesk.shared.bus.rabbit_bindings import RuntimeBindings
 from livedesk.shared.bus.rabbit_transport import DeliveryRoutes
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,8 @@ class RabbitSubscription(Subscription):
         self, channel: AbstractRobustChannel, queue: AbstractQueue, routes: DeliveryRoutes
     ) -> None:
         super().__init__(queue.name)
-        self._channel, self._queue, self._routes = channel, queue, routes
+        self._channel, self._routes = channel, routes
+        self._bindings = RuntimeBindings(queue.name)
         self._consuming: aiormq.abc.AbstractChannel | None = None
         # One tag for the subscription's life: a consumer restored after a reconnect is the
         # same consumer to the broker's management view and to our logs.
@@ -85,8 +89,10 @@ class RabbitSubscription(Subscription):
         channel = await self._channel.get_underlay_channel()
         await channel.basic_cancel(self._tag)
 
-    async def _consume(self) -> None:
+    async def _consume(self, *, rebind: bool = False) -> None:
         channel = await self._channel.get_underlay_channel()
+        if rebind:
+            await self._bindings.restore(channel)
         channel.on_consumer_cancel_callbacks.add(self._cancelled)
         # Routed before the consume: the first delivery may follow the ConsumeOk at once.
         if self._consuming is not None:
@@ -101,7 +107,7 @@ class RabbitSubscription(Subscription):
         if self._stopped:
             return
         try:
-            await self._consume()
+            await self._consume(rebind=True)
         except Exception:
             log.exception("consumer of %s not restored with its channel", self.queue_name)
             return
@@ -151,10 +157,12 @@ class RabbitSubscription(Subscription):
         )
 
     async def bind(self, exchange: str, pattern: str) -> None:
-        await self._queue.bind(exchange, routing_key=pattern)
+        channel = await self._channel.get_underlay_channel()
+        await self._bindings.bind(channel, exchange, pattern)
 
     async def unbind(self, exchange: str, pattern: str) -> None:
-        await self._queue.unbind(exchange, routing_key=pattern)
+        channel = await self._channel.get_underlay_channel()
+        await self._bindings.unbind(channel, exchange, pattern)
 
     async def ack(self, delivery: Delivery, *, multiple: bool = False) -> None:
         channel, tag = _handle(delivery)

@@ -1,0 +1,192 @@
+"""Bind storm: N accounts arrive on the gateways at once, one socket each, then all leave.
+
+    .venv/bin/python -m bench.bind_storm --accounts 2000
+    .venv/bin/python -m bench.bind_storm --accounts 2000 --py-spy /tmp/pyspy/bin/py-spy
+
+What a node does when a dead node's clients reconnect to it (every account bound before its
+sockets are live) and when they leave again (every account unbound, a grace period after its
+last socket, before the node stops receiving their traffic). Real `livedesk gateway`
+processes and real RabbitMQ; the API and presence are `gateway_bench.StubApi` (latest offsets
+from memory, answered at once), so the figures are the gateways' and the broker's.
+
+Phases, each with the nodes' CPU-seconds (utime+stime of every node process) and the load
+average when it began:
+- connect: from the first socket opened to the last one `ready` (a socket is sent `ready`
+  after its account's bindings are in place); binds/s over it.
+- leave: from the sockets closed to no node reporting a bound account
+  (`livedesk_gateway_bound_accounts` polled every 250 ms); `unbind_s` is the part after the
+  first account was unbound (the grace, `unbind_grace_s`, comes before it); unbinds/s over it.
+
+With `--py-spy BINARY` each node is recorded over both phases (raw collapsed stacks, one file
+per node and phase, under `--out`), for `bench.bind_storm`'s own summary or a flame graph.
+Print is the output; nothing is asserted. The machine is shared: say so with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.gateway_bench import LivedeskServer, Load, StubApi, cpu_seconds
+
+BOUND = re.compile(r"^livedesk_gateway_bound_accounts ([0-9.e+-]+)$", re.MULTILINE)
+OPS = re.compile(r'^livedesk_gateway_bind_operations_total\{op="(\w+)"\} ([0-9.e+-]+)$', re.M)
+POLL_S = 0.25  # the metrics page lists every bound account: polled often, it costs the nodes CPU
+
+
+async def counters(http: httpx.AsyncClient, ports: list[int]) -> dict[str, float]:
+    """Bound accounts and bind/unbind operations, summed over the nodes."""
+    totals = {"bound": 0.0, "bind": 0.0, "unbind": 0.0}
+    for port in ports:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        totals["bound"] += sum(float(value) for value in BOUND.findall(text))
+        for op, value in OPS.findall(text):
+            totals[op] += float(value)
+    return totals
+
+
+class Profiler:
+    """py-spy recording every node over one phase, if a binary was given."""
+
+    def __init__(self, binary: str | None, out: Path, pids: list[int]) -> None:
+        self._binary, self._out, self._pids = binary, out, pids
+        self._running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, phase: str) -> None:
+        if self._binary is None:
+            return
+        self._out.mkdir(parents=True, exist_ok=True)
+        for index, pid in enumerate(self._pids):
+            path = self._out / f"{phase}-node{index}.txt"
+            argv = [self._binary, "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
+                    "--format", "raw", "--output", str(path)]  # fmt: skip
+            self._running.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
+
+    async def stop(self) -> None:
+        for process in self._running:
+            process.send_signal(signal.SIGINT)
+        for process in self._running:
+            await asyncio.to_thread(process.wait, 30)
+        self._running.clear()
+
+
+async def storm(args: argparse.Namespace, api: StubApi, workdir: Path) -> dict[str, Any]:
+    server = LivedeskServer(args.amqp_url, api, workdir)
+    urls = await server.start(args.nodes)
+    ports = [int(url.rsplit(":", 1)[1].split("/")[0]) for url in urls]
+    pids = server.pids()
+    profiler = Profiler(args.py_spy, Path(args.out), pids)
+    base = 6_000_000 + os.getpid() * 10_000
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            # Warm-up: one account per node arrives and leaves, so that imports and first
+            # calls are not in the figures.
+            warm = Load(urls, [server.auth_frame(base, 1) for _ in urls], 1, 10**9)
+            await warm.ready()
+            await warm.stop()
+            while True:
+                if (await counters(http, ports))["bound"] <= 0:
+                    break
+                await asyncio.sleep(POLL_S)
+
+            auths = [server.auth_frame(base + 1 + n, 1) for n in range(args.accounts)]
+            before = await counters(http, ports)
+            load_connect = os.getloadavg()
+            cpu0 = sum(cpu_seconds(pid) for pid in pids)
+            profiler.start("connect")
+            started = time.monotonic()
+            load = Load(urls, auths, args.workers, 10**9)
+            ready = await load.ready()
+            connect_s = time.monotonic() - started
+            cpu1 = sum(cpu_seconds(pid) for pid in pids)
+            await profiler.stop()
+            connected = await counters(http, ports)
+
+            await asyncio.sleep(1.0)  # nothing pending: the leave phase starts clean
+            load_leave = os.getloadavg()
+            cpu2 = sum(cpu_seconds(pid) for pid in pids)
+            profiler.start("leave")
+            left = time.monotonic()
+            await load.stop()
+            stopped = time.monotonic()
+            first_unbind: float | None = None
+            while True:
+                now = await counters(http, ports)
+                if first_unbind is None and now["unbind"] > connected["unbind"]:
+                    first_unbind = time.monotonic()
+                if now["bound"] <= 0:
+                    break
+                if time.monotonic() - left > args.timeout:
+                    raise TimeoutError(f"{now['bound']} accounts still bound")
+                await asyncio.sleep(POLL_S)
+            done = time.monotonic()
+            cpu3 = sum(cpu_seconds(pid) for pid in pids)
+            await profiler.stop()
+    finally:
+        await profiler.stop()
+        await server.stop()
+    binds = connected["bind"] - before["bind"]
+    unbinds = now["unbind"] - connected["unbind"]
+    unbind_s = done - (first_unbind or done)
+    return {
+        "accounts": args.accounts,
+        "nodes": args.nodes,
+        "ready": ready,
+        "connect_s": round(connect_s, 2),
+        "connect_node_cpu_s": round(cpu1 - cpu0, 2),
+        "bind_ops": binds,
+        "bind_ops_per_s": round(binds / connect_s),
+        "leave_s": round(done - left, 2),
+        "loadgen_stop_s": round(stopped - left, 2),
+        "unbind_s": round(unbind_s, 2),
+        "leave_node_cpu_s": round(cpu3 - cpu2, 2),
+        "unbind_ops": unbinds,
+        "unbind_ops_per_s": round(unbinds / unbind_s) if unbind_s else None,
+        "load_average_at_connect": [round(x, 2) for x in load_connect],
+        "load_average_at_leave": [round(x, 2) for x in load_leave],
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    api = StubApi()
+    await api.start()
+    try:
+        for _ in range(args.rounds):
+            with tempfile.TemporaryDirectory(prefix="bind-storm-") as workdir:
+                print(json.dumps(await storm(args, api, Path(workdir))), flush=True)
+    finally:
+        await api.stop()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--amqp-url", default=os.environ.get("LIVEDESK_AMQP_URL",
+                        "amqp://guest:guest@127.0.0.1:5672/"))  # fmt: skip
+    parser.add_argument("--accounts", type=int, default=2000, help="one socket each")
+    parser.add_argument("--nodes", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="load generator processes")
+    parser.add_argument("--rounds", type=int, default=1, help="fresh nodes each round")
+    parser.add_argument("--timeout", type=float, default=180.0, help="leave phase limit, s")
+    parser.add_argument("--py-spy", help="py-spy binary: record the nodes over each phase")
+    parser.add_argument("--out", default="bench/results/bind-storm", help="profiles go here")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main(parse_args()))
