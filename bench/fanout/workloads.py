@@ -32,8 +32,9 @@ from bench.fanout.stats import Histogram, neighbour_shift, spread
 from bench.fanout.targets import Account, Target, client_specs
 
 P99_LIMIT_S: Final = 0.250
-MIN_PUBLISH_FRACTION: Final = 0.9
-UNBIND_SETTLE_S: Final = 3.0  # below this the publisher, not the server, set the pace
+MIN_PUBLISH_FRACTION: Final = 0.9  # below this the publisher, not the server, set the pace
+# The storm's pause between its sockets connecting and its counters being read.
+UNBIND_SETTLE_S: Final = 3.0
 # How long `settle` waits for the nodes to let go of the previous workload's accounts.
 SETTLE_TIMEOUT_S: Final = 180.0
 BOUND_ACCOUNTS: Final = "livedesk_gateway_bound_accounts"
@@ -734,8 +735,9 @@ async def storm(bench: Bench) -> dict[str, Any]:
     publisher = await Publisher.start(bench, accounts, mode)
     try:
         await load.all("reset")
-        # Earlier workloads' sockets are gone; their unbinds wait out the gateway's grace
-        # (2 s by default). Let them land before counting this storm's operations.
+        # `settle` saw the earlier workloads' accounts unbound (after the gateway's 20 s
+        # grace); this lets the binds and presence calls of this storm's own connects land
+        # before its operations are counted.
         await asyncio.sleep(UNBIND_SETTLE_S)
         counters0 = await bench.target.counters()
         cpu0 = node_cpu(bench)
