@@ -28,8 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import resource
 import signal
 import subprocess
 import tempfile
@@ -39,22 +37,22 @@ from typing import Any
 
 import httpx
 
+from bench.fanout.livedesk_stack import BINDS, UNBINDS, metric_totals
+from bench.fanout.procs import raise_fd_limit
+from bench.fanout.workloads import BOUND_ACCOUNTS
 from bench.gateway_bench import LivedeskServer, Load, StubApi, cpu_seconds
 
-BOUND = re.compile(r"^livedesk_gateway_bound_accounts ([0-9.e+-]+)$", re.MULTILINE)
-OPS = re.compile(r'^livedesk_gateway_bind_operations_total\{op="(\w+)"\} ([0-9.e+-]+)$', re.M)
 POLL_S = 0.25  # the metrics page lists every bound account: polled often, it costs the nodes CPU
 
 
 async def counters(http: httpx.AsyncClient, ports: list[int]) -> dict[str, float]:
     """Bound accounts and bind/unbind operations, summed over the nodes."""
-    totals = {"bound": 0.0, "bind": 0.0, "unbind": 0.0}
-    for port in ports:
-        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-        totals["bound"] += sum(float(value) for value in BOUND.findall(text))
-        for op, value in OPS.findall(text):
-            totals[op] += float(value)
-    return totals
+    totals = await metric_totals(http, ports)
+    return {
+        "bound": totals.get(BOUND_ACCOUNTS, 0.0),
+        "bind": totals.get(BINDS, 0.0),
+        "unbind": totals.get(UNBINDS, 0.0),
+    }
 
 
 class Profiler:
@@ -160,8 +158,7 @@ async def storm(args: argparse.Namespace, api: StubApi, workdir: Path) -> dict[s
 
 
 async def main(args: argparse.Namespace) -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    raise_fd_limit()  # children inherit it
     api = StubApi()
     await api.start()
     try:

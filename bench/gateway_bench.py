@@ -33,7 +33,6 @@ import json
 import multiprocessing
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench.fanout.procs import raise_fd_limit
 from bench.wsload import run_worker
 from livedesk.shared import events, routing
 from livedesk.shared.bus.base import Message
@@ -478,8 +478,7 @@ SERVERS: dict[str, Callable[[str, StubApi, Path], Server]] = {"livedesk": Livede
 
 
 async def main(args: argparse.Namespace) -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    raise_fd_limit()  # children inherit it
     api = StubApi()
     await api.start()
     try:

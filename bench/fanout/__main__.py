@@ -27,7 +27,6 @@ RESULTS = ROOT / "bench" / "results"
 # Before anything starts: what the host itself does to an idle process's latency (see
 # bench.host_stalls), so that tail latencies can be read against it.
 HOST_PROBE_S = 5.0
-STALL_THRESHOLD_S = 0.002
 # Workloads that Livedesk runs once per publish mode (columns livedesk, livedesk-<mode>).
 MULTI_MODE = ("broadcast", "sparse")
 
@@ -125,9 +124,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "python": platform.python_version(),
         "load_avg_start": load_average(),
         "host_stalls": host_stalls.report(
-            await host_stalls.probe(HOST_PROBE_S, STALL_THRESHOLD_S),
+            await host_stalls.probe(HOST_PROBE_S, host_stalls.THRESHOLD_S),
             HOST_PROBE_S,
-            STALL_THRESHOLD_S,
+            host_stalls.THRESHOLD_S,
         ),
         "commit": _commit(),
         "logs": str(log_dir),

@@ -19,6 +19,7 @@ import re
 import secrets
 import sys
 import tempfile
+from collections.abc import Iterable
 from typing import Any, Final
 
 import asyncpg
@@ -29,6 +30,9 @@ from bench.fanout.targets import Account, Counters, Node
 
 PASSWORD: Final = "bench-password-1"
 SETUP_CONCURRENCY: Final = 16
+CREATE_BATCH: Final = 200  # accounts made on one engine, then readied together
+BINDS: Final = 'livedesk_gateway_bind_operations_total{op="bind"}'
+UNBINDS: Final = 'livedesk_gateway_bind_operations_total{op="unbind"}'
 _METRIC = re.compile(r"^(livedesk_gateway_[a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$", re.MULTILINE)
 
 
@@ -114,18 +118,19 @@ class LivedeskTarget:
         return {name: node.process.pid for name, node in self._helpers.items()}
 
     async def accounts(self, count: int) -> list[Account]:
-        while len(self._accounts) < count:
-            batch = min(count - len(self._accounts), 200)
-            self._accounts += await self._create(len(self._accounts), batch)
+        if (missing := count - len(self._accounts)) > 0:
+            self._accounts += await self._create_batched(len(self._accounts), missing)
         return self._accounts[:count]
 
     async def bus_accounts(self, count: int) -> list[Account]:
-        # In batches, as `accounts`: created one by one (an engine, a bootstrap and five
-        # requests each, ~69 ms), sparse's 2,000 took ~140 s before its sockets connected.
-        first = 10_000_000 + secrets.randbelow(10**6) * 10_000
+        return await self._create_batched(10_000_000 + secrets.randbelow(10**6) * 10_000, count)
+
+    async def _create_batched(self, first: int, count: int) -> list[Account]:
+        # Created one by one (an engine, a bootstrap and five requests each, ~69 ms),
+        # sparse's 2,000 bus accounts took ~140 s before its sockets connected.
         created: list[Account] = []
         while len(created) < count:
-            batch = min(count - len(created), 200)
+            batch = min(count - len(created), CREATE_BATCH)
             created += await self._create(first + len(created), batch)
         return created
 
@@ -221,20 +226,26 @@ class LivedeskTarget:
         return preferred
 
     async def counters(self) -> Counters:
-        totals: dict[str, float] = {}
         async with httpx.AsyncClient(timeout=10) as http:
-            for node in self._nodes:
-                response = await http.get(f"http://127.0.0.1:{node.port}/metrics")
-                for name, labels, value in _METRIC.findall(response.text):
-                    key = name + (labels or "")
-                    totals[key] = totals.get(key, 0.0) + float(value)
+            totals = await metric_totals(http, [node.port for node in self._nodes])
         return Counters(
-            binds=totals.get('livedesk_gateway_bind_operations_total{op="bind"}', 0.0),
-            unbinds=totals.get('livedesk_gateway_bind_operations_total{op="unbind"}', 0.0),
+            binds=totals.get(BINDS, 0.0),
+            unbinds=totals.get(UNBINDS, 0.0),
             too_slow_closes=totals.get('livedesk_gateway_closes_total{code="4409"}', 0.0),
             foreign_messages=totals.get("livedesk_gateway_foreign_messages_total", 0.0),
             extra=totals,
         )
+
+
+async def metric_totals(http: httpx.AsyncClient, ports: Iterable[int]) -> dict[str, float]:
+    """Every livedesk_gateway_* sample, by name and labels, summed over the nodes on `ports`."""
+    totals: dict[str, float] = {}
+    for port in ports:
+        response = await http.get(f"http://127.0.0.1:{port}/metrics")
+        for name, labels, value in _METRIC.findall(response.text):
+            key = name + (labels or "")
+            totals[key] = totals.get(key, 0.0) + float(value)
+    return totals
 
 
 def _bearer(token: str) -> dict[str, str]:
