@@ -8,6 +8,9 @@ file, or from the API's JWKS), so a compromised gateway cannot mint tokens.
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
+import tempfile
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -100,22 +103,50 @@ class TokenVerifier:
 def ensure_key_pair(directory: Path) -> tuple[Path, Path]:
     """Make an Ed25519 key pair under `directory` unless one is there; return both paths.
 
-    For development and standalone only: production mounts its keys from a secret.
+    For development and standalone only: production mounts its keys from a secret. Safe
+    when several processes start at once on an empty directory (`livedesk api --workers 2`):
+    the first private key to land is the pair's, whoever made it, and the public key is
+    always derived from that file. Checking and then writing let each worker keep a key of
+    its own, so a token one worker signed failed verification in the other.
     """
     private_path, public_path = directory / PRIVATE_KEY_FILE, directory / PUBLIC_KEY_FILE
     if not private_path.exists():
         directory.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        private_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        private_path.chmod(0o600)
-        public_path.write_bytes(public_pem(key.public_key()))
+        _create_exclusively(private_path, _new_private_pem())
+    if not public_path.exists():
+        public = public_pem(load_private_key(private_path).public_key())
+        _replace_atomically(public_path, public)  # every writer writes the same bytes
     return private_path, public_path
+
+
+def _new_private_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _create_exclusively(path: Path, data: bytes) -> None:
+    """Put `data` at `path`, complete and owner-only, unless a file is there already."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as file:  # mkstemp's file is owner-only (0o600)
+            file.write(data)
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)  # atomic, and never over an existing file
+    finally:
+        os.unlink(temporary)
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
