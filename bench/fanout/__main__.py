@@ -18,6 +18,7 @@ import uvloop
 
 from bench import host_stalls
 from bench.fanout import report
+from bench.fanout.interleaved import INTERLEAVABLE, interleaved
 from bench.fanout.livedesk_stack import LivedeskTarget
 from bench.fanout.procs import ROOT, ProcessGroup, load_average, raise_fd_limit
 from bench.fanout.targets import PeerTarget, Target
@@ -69,6 +70,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--slow-rounds", type=int, help="stall windows (and as many no-stall controls)"
+    )
+    parser.add_argument(
+        "--interleave",
+        type=int,
+        metavar="ROUNDS",
+        help=f"{' and '.join(INTERLEAVABLE)}: every server up at once, ROUNDS rounds of one "
+        "window each, in alternating order (A B, B A, ...), each server's windows pooled; "
+        "the other workloads run one server after the other as usual",
     )
     parser.add_argument("--loadgen-workers", type=int, help="load generator processes")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/...)")
@@ -132,42 +141,101 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "logs": str(log_dir),
         "errors": {},
     }
-    for server in servers:
-        async with ProcessGroup(log_dir) as group:
-            target = make_target(server, group, args)
-            modes = [m for m in args.livedesk_mode.split(",") if m]
-            if bad := [m for m in modes if m not in ("rest", "bus")]:
-                raise SystemExit(f"unknown livedesk modes: {bad}")
-            bench = Bench(target, group, sizes, modes[0], args.saturation_mode)
-            print(f"== {server}: starting", flush=True)
-            try:
-                await target.start()
-                for workload in workloads:
-                    print(f"== {server}: {workload} (load avg {load_average()[0]:.2f})",
-                          flush=True)  # fmt: skip
-                    started = time.monotonic()
-                    runs = [(server, bench)]
-                    if server == "livedesk" and workload in MULTI_MODE:
-                        runs = [
-                            (server if i == 0 else f"{server}-{mode}", replace(bench,
-                             livedesk_mode=mode))
-                            for i, mode in enumerate(modes)
-                        ]  # fmt: skip
-                    for column, variant in runs:
-                        try:
-                            waited = await settle(variant)
-                            print(f"   {column}: settled in {waited:.1f} s", flush=True)
-                            results[workload][column] = await WORKLOADS[workload](variant)
-                        except Exception as error:
-                            traceback.print_exc()
-                            meta["errors"][f"{column}/{workload}"] = (
-                                f"{type(error).__name__}: {error}"
-                            )
-                    print(f"   {time.monotonic() - started:.1f} s", flush=True)
-            finally:
-                await target.stop()
+    modes = [m for m in args.livedesk_mode.split(",") if m]
+    if bad := [m for m in modes if m not in ("rest", "bus")]:
+        raise SystemExit(f"unknown livedesk modes: {bad}")
+    together = [w for w in workloads if args.interleave and w in INTERLEAVABLE]
+    one_by_one = [w for w in workloads if w not in together]
+    for server in servers if one_by_one else []:
+        await _one_server(server, one_by_one, modes, args, log_dir, results, meta["errors"])
+    if together:
+        await _together(servers, together, modes, args, log_dir, results, meta["errors"])
     meta["load_avg_end"] = load_average()
     return {"meta": meta, "results": results}
+
+
+async def _one_server(
+    server: str,
+    workloads: list[str],
+    modes: list[str],
+    args: argparse.Namespace,
+    log_dir: Path,
+    results: dict[str, dict[str, Any]],
+    errors: dict[str, str],
+) -> None:
+    """The workloads on one server, one after the other, on nodes that live through them."""
+    async with ProcessGroup(log_dir) as group:
+        target = make_target(server, group, args)
+        bench = Bench(target, group, sizes_from(args), modes[0], args.saturation_mode)
+        print(f"== {server}: starting", flush=True)
+        try:
+            await target.start()
+            for workload in workloads:
+                print(f"== {server}: {workload} (load avg {load_average()[0]:.2f})", flush=True)
+                started = time.monotonic()
+                for column, variant in _columns(server, bench, workload, modes):
+                    try:
+                        waited = await settle(variant)
+                        print(f"   {column}: settled in {waited:.1f} s", flush=True)
+                        results[workload][column] = await WORKLOADS[workload](variant)
+                    except Exception as error:
+                        traceback.print_exc()
+                        errors[f"{column}/{workload}"] = f"{type(error).__name__}: {error}"
+                print(f"   {time.monotonic() - started:.1f} s", flush=True)
+        finally:
+            await target.stop()
+
+
+async def _together(
+    servers: list[str],
+    workloads: list[str],
+    modes: list[str],
+    args: argparse.Namespace,
+    log_dir: Path,
+    results: dict[str, dict[str, Any]],
+    errors: dict[str, str],
+) -> None:
+    """The workloads with every server up at once, their windows interleaved."""
+    async with ProcessGroup(log_dir) as group:
+        bases = [
+            Bench(make_target(server, group, args), group, sizes_from(args), modes[0],
+                  args.saturation_mode)
+            for server in servers
+        ]  # fmt: skip
+        try:
+            for base in bases:
+                print(f"== {base.target.name}: starting", flush=True)
+                await base.target.start()
+            for workload in workloads:
+                benches = {
+                    column: variant
+                    for base in bases
+                    for column, variant in _columns(base.target.name, base, workload, modes)
+                }
+                print(f"== interleaved {workload}: {args.interleave} rounds of "
+                      f"{', '.join(benches)} (load avg {load_average()[0]:.2f})",
+                      flush=True)  # fmt: skip
+                try:
+                    for base in bases:
+                        await settle(base)
+                    results[workload] = await interleaved(benches, workload, args.interleave)
+                except Exception as error:
+                    traceback.print_exc()
+                    errors[f"interleaved/{workload}"] = f"{type(error).__name__}: {error}"
+        finally:
+            for base in bases:
+                await base.target.stop()
+
+
+def _columns(server: str, bench: Bench, workload: str, modes: list[str]) -> list[tuple[str, Bench]]:
+    """The result columns one server's workload fills: Livedesk's broadcast and sparse once
+    per publish mode (livedesk, livedesk-<second mode>, ...)."""
+    if server != "livedesk" or workload not in MULTI_MODE:
+        return [(server, bench)]
+    return [
+        (server if i == 0 else f"{server}-{mode}", replace(bench, livedesk_mode=mode))
+        for i, mode in enumerate(modes)
+    ]
 
 
 def _commit() -> str:

@@ -73,6 +73,16 @@ WINDOW_ROWS: list[Row] = [
 ]
 
 
+# Beside WINDOW_ROWS when the windows were interleaved (bench.fanout.interleaved).
+INTERLEAVED_ROWS: list[Row] = [
+    ("latency p99.9 ms", lambda r: r["p999_ms"]),
+    ("p99 ms, each window", lambda r: _each(r["p99_ms_each"])),
+    ("p99 / peer's, each round", lambda r: _each(r["p99_vs_base_each_round"]["ratios"])),
+    ("rounds with the lower p99", lambda r: f"{r['p99_vs_base_each_round']['lower']} of "
+     f"{r['p99_vs_base_each_round']['compared']}"),
+]  # fmt: skip
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
     """`results[workload][server]` -> the text of every table."""
     out: list[str] = []
@@ -93,6 +103,11 @@ def render(results: dict[str, dict[str, Any]]) -> str:
                     *WINDOW_ROWS]  # fmt: skip
             if name == "sparse":
                 rows.append(("foreign messages at nodes", lambda x: x["foreign_messages"]))
+            rounds = next((x["interleaved_rounds"] for x in r.values()
+                           if "interleaved_rounds" in x), None)  # fmt: skip
+            if rounds is not None:
+                title += f", every server up at once, {rounds} interleaved rounds, pooled"
+                rows += INTERLEAVED_ROWS
             out.append(table(title.upper(), r, rows))
             out.append(_ratio_line("deliveries per CPU-s livedesk/peer", r, "deliveries_per_cpu_s"))
             out.append(_ratio_line("p99 livedesk/peer", r, "p99_ms"))

@@ -354,6 +354,8 @@ def summarize(
         "p50_ms": _ms(latency.percentile(0.50)),
         "p99_ms": _ms(latency.percentile(0.99)),
         "max_ms": _ms(latency.percentile(1.0)),
+        # The whole histogram, so that windows can be pooled (interleaved) or read again.
+        "latency_buckets": latency.to_json(),
         "loss": stats["loss"],
         "clients_with_loss": stats["clients_with_loss"],
         "duplicates": stats["duplicates"],
@@ -435,57 +437,97 @@ async def idle(bench: Bench) -> dict[str, Any]:
         await load.close(bench.group)
 
 
-async def broadcast(bench: Bench) -> dict[str, Any]:
-    sizes = bench.sizes
-    mode = bench.target.publish_mode(bench.livedesk_mode)
-    accounts = await _publish_accounts(bench, mode, 1)
-    return await _fanout(bench, mode, accounts, sizes.broadcast_sockets, sizes.broadcast_rate)
+@dataclass(frozen=True)
+class FanoutPlan:
+    """What broadcast or sparse asks of one target: its accounts, sockets and rate."""
+
+    mode: str
+    accounts: list[Account]
+    sockets: int
+    rate: float
+    random_accounts: bool
 
 
-async def sparse(bench: Bench) -> dict[str, Any]:
+async def fanout_plan(bench: Bench, workload: str) -> FanoutPlan:
+    """broadcast: one account, events to it; sparse: an account per socket, events to random
+    accounts."""
     sizes = bench.sizes
     mode = bench.target.publish_mode(bench.livedesk_mode)
+    if workload == "broadcast":
+        accounts = await _publish_accounts(bench, mode, 1)
+        return FanoutPlan(mode, accounts, sizes.broadcast_sockets, sizes.broadcast_rate, False)
+    if workload != "sparse":
+        raise ValueError(f"not a fan-out workload: {workload!r}")
     if mode == "bus":
         accounts = await bench.target.bus_accounts(sizes.sparse_sockets)
     else:
         accounts = await bench.target.accounts(sizes.sparse_sockets)
-    return await _fanout(
-        bench, mode, accounts, sizes.sparse_sockets, sizes.sparse_rate, random_accounts=True
-    )
+    return FanoutPlan(mode, accounts, sizes.sparse_sockets, sizes.sparse_rate, True)
 
 
-async def _fanout(
-    bench: Bench,
-    mode: str,
-    accounts: list[Account],
-    sockets: int,
-    rate: float,
-    *,
-    random_accounts: bool = False,
-) -> dict[str, Any]:
-    sizes = bench.sizes
-    counters0 = await bench.target.counters()
-    load, connected = await Load.start(bench, client_specs(bench.target, accounts, sockets))
-    publisher = await Publisher.start(bench, accounts, mode)
-    try:
-        # Warm-up: first events pay for lazy imports, JIT-less caches, the first bindings.
-        await window(bench, load, publisher, rate, 1.0, accounts, random_accounts=random_accounts)
-        result = await window(
-            bench, load, publisher, rate, sizes.window_s, accounts,
-            random_accounts=random_accounts,
+@dataclass
+class FanoutArm:
+    """One target's sockets and publisher for a fan-out plan, warmed up, until closed."""
+
+    bench: Bench
+    plan: FanoutPlan
+    load: Load
+    publisher: Publisher
+    connected: dict[str, Any]
+    foreign_before: float | None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, bench: Bench, plan: FanoutPlan) -> AsyncIterator[FanoutArm]:
+        foreign_before = (await bench.target.counters()).foreign_messages
+        specs = client_specs(bench.target, plan.accounts, plan.sockets)
+        load, connected = await Load.start(bench, specs)
+        try:
+            publisher = await Publisher.start(bench, plan.accounts, plan.mode)
+            try:
+                arm = cls(bench, plan, load, publisher, connected, foreign_before)
+                # Warm-up: first events pay for lazy imports, caches, the first bindings.
+                await arm.window(1.0)
+                yield arm
+            finally:
+                await publisher.close(bench.group)
+        finally:
+            await load.close(bench.group)
+
+    async def window(self, duration_s: float) -> dict[str, Any]:
+        plan = self.plan
+        return await window(
+            self.bench, self.load, self.publisher, plan.rate, duration_s, plan.accounts,
+            random_accounts=plan.random_accounts,
         )  # fmt: skip
-    finally:
-        await publisher.close(bench.group)
-        await load.close(bench.group)
-    counters1 = await bench.target.counters()
-    foreign = None
-    if counters1.foreign_messages is not None and counters0.foreign_messages is not None:
-        foreign = counters1.foreign_messages - counters0.foreign_messages
+
+    async def foreign_messages(self) -> float | None:
+        """Events nodes received for accounts they hold no socket of, since the arm started."""
+        after = (await self.bench.target.counters()).foreign_messages
+        return _delta(self.foreign_before, after)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "sockets": self.plan.sockets,
+            "accounts": len(self.plan.accounts),
+            "connected": self.connected,
+        }
+
+
+async def broadcast(bench: Bench) -> dict[str, Any]:
+    return await _fanout(bench, await fanout_plan(bench, "broadcast"))
+
+
+async def sparse(bench: Bench) -> dict[str, Any]:
+    return await _fanout(bench, await fanout_plan(bench, "sparse"))
+
+
+async def _fanout(bench: Bench, plan: FanoutPlan) -> dict[str, Any]:
+    async with FanoutArm.running(bench, plan) as arm:
+        result = await arm.window(bench.sizes.window_s)
     return {
-        "sockets": sockets,
-        "accounts": len(accounts),
-        "connected": connected,
-        "foreign_messages": foreign,
+        **arm.describe(),
+        "foreign_messages": await arm.foreign_messages(),
         **result,
     }
 
