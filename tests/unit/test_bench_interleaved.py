@@ -65,7 +65,7 @@ def test_pooled_percentiles_are_those_of_all_samples_together() -> None:
 
 
 def test_rounds_compare_each_column_with_the_base_in_the_same_round() -> None:
-    rounds = [
+    rounds: list[dict[str, dict[str, Any]]] = [
         {"peer": {"p99_ms": 4.0}, "livedesk": {"p99_ms": 3.0}},
         {"livedesk": {"p99_ms": 5.0}, "peer": {"p99_ms": 4.0}},
         {"peer": {"p99_ms": None}, "livedesk": {"p99_ms": 2.0}},
