@@ -14,7 +14,8 @@ Livedesk's REST API, or straight onto livedesk.events.
 
 Modules: codecs (wire formats, sans-I/O), stats (histograms, per-client ledgers), procs
 (process groups, /proc figures), rpc (JSON lines to worker processes), loadgen, client, publisher,
-peer, targets, livedesk_stack, workloads, report, __main__ (the CLI). Another server is one
+peer, targets, livedesk_stack, workloads, interleaved (broadcast and sparse with every
+server up at once, windows alternating), report, __main__ (the CLI). Another server is one
 more `Target` (start, stop, nodes, accounts, publisher_init, counters); another workload is
 one more entry in `workloads.WORKLOADS`.
 
