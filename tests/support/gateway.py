@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ class FakeSocket:
         self.closed_event = asyncio.Event()
         self.pings = 0  # keepalive calls (each a ping a real socket might send)
         self.deaf = False  # the peer stopped answering pings
+        self.on_ping: Callable[[], None] = lambda: None
 
     def buffered(self) -> int:
         return -1 if self.closed else self.stalled
@@ -83,6 +84,7 @@ class FakeSocket:
 
     def keepalive(self, now: float) -> float | None:
         self.pings += 1
+        self.on_ping()
         return None if self.deaf else now  # due again at the next sweep
 
     async def receive(self) -> bytes | str:

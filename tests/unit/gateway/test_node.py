@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import pytest
 
 from livedesk.gateway import protocol
+from livedesk.gateway.node import PINGS_PER_TURN
 from livedesk.shared.bus.base import Subscription
 from livedesk.shared.bus.memory import MemorySubscription
 from livedesk.shared.presence_messages import (
@@ -290,6 +292,30 @@ async def test_the_sweeper_pings_every_socket(gw: Harness) -> None:
     await until(lambda: waiting.pings >= 2 and ready.pings >= 2)
     assert waiting.closed is None
     assert ready.closed is None
+
+
+async def test_the_sweeper_lets_the_loop_turn_between_bursts_of_pings(gw: Harness) -> None:
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    sockets = [gw.connect() for _ in range(3 * PINGS_PER_TURN + 1)]
+    pinged_at: list[int] = []
+    for socket in sockets:
+        socket.on_ping = lambda: pinged_at.append(turns)
+    counter = asyncio.create_task(count_turns())
+    try:
+        await until(lambda: all(socket.pings for socket in sockets))
+    finally:
+        counter.cancel()
+    first_sweep = pinged_at[: len(sockets)]
+    per_turn = Counter(first_sweep)
+    assert max(per_turn.values()) <= PINGS_PER_TURN
+    assert len(per_turn) >= 4
 
 
 async def test_a_peer_deaf_to_pings_is_closed_with_1011(gw: Harness) -> None:

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 # Deadlines are whole seconds in the protocol; checking twice a second is precise enough.
 SWEEP_INTERVAL_S: Final = 0.5
+# Pings sent before the sweeper lets the loop turn. A sweep's pings came in one burst: at
+# 1,000 sockets a node, 30-150 of them, holding the loop 1-8 ms while events waited.
+PINGS_PER_TURN: Final = 16
 
 
 class Node:
@@ -233,7 +236,9 @@ class Node:
                     if decision.frame is not None:
                         self.hub.send(client, OutFrame(decision.frame))
                     self.hub.kick(client, decision.code, decision.reason)
-            for client in self._pings.pop_due(now):
+            for index, client in enumerate(self._pings.pop_due(now)):
+                if index and not index % PINGS_PER_TURN:
+                    await asyncio.sleep(0)  # events that arrived meanwhile go out first
                 if client.closing:
                     continue
                 next_due = client.socket.keepalive(now)
