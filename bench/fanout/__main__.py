@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,98 +144,92 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     modes = [m for m in args.livedesk_mode.split(",") if m]
     if bad := [m for m in modes if m not in ("rest", "bus")]:
         raise SystemExit(f"unknown livedesk modes: {bad}")
+    shared = Run(args, modes, log_dir, results, meta["errors"])
     together = [w for w in workloads if args.interleave and w in INTERLEAVABLE]
     one_by_one = [w for w in workloads if w not in together]
     for server in servers if one_by_one else []:
-        await _one_server(server, one_by_one, modes, args, log_dir, results, meta["errors"])
+        await _one_server(shared, server, one_by_one)
     if together:
-        await _together(servers, together, modes, args, log_dir, results, meta["errors"])
+        await _together(shared, servers, together)
     meta["load_avg_end"] = load_average()
     return {"meta": meta, "results": results}
 
 
-async def _one_server(
-    server: str,
-    workloads: list[str],
-    modes: list[str],
-    args: argparse.Namespace,
-    log_dir: Path,
-    results: dict[str, dict[str, Any]],
-    errors: dict[str, str],
-) -> None:
+@dataclass
+class Run:
+    """What every part of one run shares: its options, its logs, what it found."""
+
+    args: argparse.Namespace
+    modes: list[str]  # Livedesk's publish modes; the first is its default
+    log_dir: Path
+    results: dict[str, dict[str, Any]]  # [workload][column]
+    errors: dict[str, str]  # where -> what
+
+    def bench(self, group: ProcessGroup, server: str) -> Bench:
+        target = make_target(server, group, self.args)
+        return Bench(target, group, sizes_from(self.args), self.modes[0], self.args.saturation_mode)
+
+    def columns(self, bench: Bench, workload: str) -> list[tuple[str, Bench]]:
+        """The result columns one server's workload fills: Livedesk's broadcast and sparse
+        once per publish mode (livedesk, livedesk-<second mode>, ...)."""
+        server = bench.target.name
+        if server != "livedesk" or workload not in MULTI_MODE:
+            return [(server, bench)]
+        return [
+            (server if i == 0 else f"{server}-{mode}", replace(bench, livedesk_mode=mode))
+            for i, mode in enumerate(self.modes)
+        ]
+
+    def failed(self, where: str, error: Exception) -> None:
+        """Keep going with the rest of the run; the error is printed and saved."""
+        traceback.print_exc()
+        self.errors[where] = f"{type(error).__name__}: {error}"
+
+
+async def _one_server(shared: Run, server: str, workloads: list[str]) -> None:
     """The workloads on one server, one after the other, on nodes that live through them."""
-    async with ProcessGroup(log_dir) as group:
-        target = make_target(server, group, args)
-        bench = Bench(target, group, sizes_from(args), modes[0], args.saturation_mode)
+    async with ProcessGroup(shared.log_dir) as group:
+        bench = shared.bench(group, server)
         print(f"== {server}: starting", flush=True)
         try:
-            await target.start()
+            await bench.target.start()
             for workload in workloads:
                 print(f"== {server}: {workload} (load avg {load_average()[0]:.2f})", flush=True)
                 started = time.monotonic()
-                for column, variant in _columns(server, bench, workload, modes):
+                for column, variant in shared.columns(bench, workload):
                     try:
                         waited = await settle(variant)
                         print(f"   {column}: settled in {waited:.1f} s", flush=True)
-                        results[workload][column] = await WORKLOADS[workload](variant)
+                        shared.results[workload][column] = await WORKLOADS[workload](variant)
                     except Exception as error:
-                        traceback.print_exc()
-                        errors[f"{column}/{workload}"] = f"{type(error).__name__}: {error}"
+                        shared.failed(f"{column}/{workload}", error)
                 print(f"   {time.monotonic() - started:.1f} s", flush=True)
         finally:
-            await target.stop()
+            await bench.target.stop()
 
 
-async def _together(
-    servers: list[str],
-    workloads: list[str],
-    modes: list[str],
-    args: argparse.Namespace,
-    log_dir: Path,
-    results: dict[str, dict[str, Any]],
-    errors: dict[str, str],
-) -> None:
+async def _together(shared: Run, servers: list[str], workloads: list[str]) -> None:
     """The workloads with every server up at once, their windows interleaved."""
-    async with ProcessGroup(log_dir) as group:
-        bases = [
-            Bench(make_target(server, group, args), group, sizes_from(args), modes[0],
-                  args.saturation_mode)
-            for server in servers
-        ]  # fmt: skip
+    rounds = shared.args.interleave
+    async with ProcessGroup(shared.log_dir) as group:
+        bases = [shared.bench(group, server) for server in servers]
         try:
             for base in bases:
                 print(f"== {base.target.name}: starting", flush=True)
                 await base.target.start()
             for workload in workloads:
-                benches = {
-                    column: variant
-                    for base in bases
-                    for column, variant in _columns(base.target.name, base, workload, modes)
-                }
-                print(f"== interleaved {workload}: {args.interleave} rounds of "
-                      f"{', '.join(benches)} (load avg {load_average()[0]:.2f})",
-                      flush=True)  # fmt: skip
+                benches = dict(pair for base in bases for pair in shared.columns(base, workload))
+                print(f"== interleaved {workload}: {rounds} rounds of {', '.join(benches)} "
+                      f"(load avg {load_average()[0]:.2f})", flush=True)  # fmt: skip
                 try:
                     for base in bases:
                         await settle(base)
-                    results[workload] = await interleaved(benches, workload, args.interleave)
+                    shared.results[workload] = await interleaved(benches, workload, rounds)
                 except Exception as error:
-                    traceback.print_exc()
-                    errors[f"interleaved/{workload}"] = f"{type(error).__name__}: {error}"
+                    shared.failed(f"interleaved/{workload}", error)
         finally:
             for base in bases:
                 await base.target.stop()
-
-
-def _columns(server: str, bench: Bench, workload: str, modes: list[str]) -> list[tuple[str, Bench]]:
-    """The result columns one server's workload fills: Livedesk's broadcast and sparse once
-    per publish mode (livedesk, livedesk-<second mode>, ...)."""
-    if server != "livedesk" or workload not in MULTI_MODE:
-        return [(server, bench)]
-    return [
-        (server if i == 0 else f"{server}-{mode}", replace(bench, livedesk_mode=mode))
-        for i, mode in enumerate(modes)
-    ]
 
 
 def _commit() -> str:

@@ -20,8 +20,8 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from bench.fanout.stats import Histogram
-from bench.fanout.workloads import Bench, FanoutArm, fanout_plan
+from bench.fanout.stats import Histogram, ratio
+from bench.fanout.workloads import Bench, FanoutArm, delivery_figures, fanout_plan
 
 INTERLEAVABLE: Final = ("broadcast", "sparse")
 BASE: Final = "peer"  # the column the others' ratios are taken against
@@ -35,31 +35,23 @@ def window_order(columns: Sequence[str], rounds: int) -> list[list[str]]:
 def pooled(windows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Like windows of one server as one: totals summed, percentiles of the merged histogram."""
     latency = Histogram.merged(Histogram.from_json(w["latency_buckets"]) for w in windows)
-    deliveries = sum(w["deliveries"] for w in windows)
-    cpu = sum(w["node_cpu_s"] for w in windows)
-    elapsed = sum(w["elapsed_s"] for w in windows)
     return {
         "windows": len(windows),
         "publish_mode": windows[0]["publish_mode"],
         "asked_rate": windows[0]["asked_rate"],
         "achieved_rate": sum(w["achieved_rate"] for w in windows) / len(windows),
         "published": sum(w["published"] for w in windows),
-        "deliveries": deliveries,
-        "deliveries_per_s": deliveries / elapsed if elapsed else 0.0,
-        "elapsed_s": elapsed,
-        "p50_ms": _ms(latency.percentile(0.50)),
-        "p99_ms": _ms(latency.percentile(0.99)),
-        "p999_ms": _ms(latency.percentile(0.999)),
-        "max_ms": _ms(latency.percentile(1.0)),
+        **delivery_figures(
+            latency,
+            sum(w["deliveries"] for w in windows),
+            sum(w["node_cpu_s"] for w in windows),
+            sum(w["elapsed_s"] for w in windows),
+        ),
         "p99_ms_each": [w["p99_ms"] for w in windows],
         "loss": sum(w["loss"] for w in windows),
         "duplicates": sum(w["duplicates"] for w in windows),
-        "node_cpu_s": cpu,
-        "cpu_s_per_100k": cpu / deliveries * 100_000 if deliveries else None,
-        "deliveries_per_cpu_s": deliveries / cpu if cpu else None,
         "loadgen_cpu_s": sum(w["loadgen_cpu_s"] for w in windows),
         "load_avg_before": windows[0]["load_avg_before"],
-        "latency_buckets": latency.to_json(),
     }
 
 
@@ -71,7 +63,7 @@ def per_round(
     out: dict[str, dict[str, Any]] = {}
     columns = [c for c in rounds[0] if c != base] if rounds else []
     for column in columns:
-        ratios = [_ratio(r[column][key], r[base][key]) for r in rounds]
+        ratios = [ratio(r[column][key], r[base][key]) for r in rounds]
         present = [x for x in ratios if x is not None]
         out[column] = {
             "ratios": ratios,
@@ -121,14 +113,6 @@ async def interleaved(
         if column in comparison:
             results[column]["p99_vs_base_each_round"] = comparison[column]
     return results
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or not b else a / b
 
 
 def _show(value: float | None) -> str:

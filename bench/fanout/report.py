@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench.fanout.stats import ratio
+
 Row = tuple[str, Callable[[dict[str, Any]], Any]]
 
 
@@ -47,12 +49,6 @@ def table(title: str, results: dict[str, dict[str, Any]], rows: list[Row]) -> st
     lines = [title, row("", servers)]
     lines += [row(label, line) for (label, _get), line in zip(rows, cells, strict=True)]
     return "\n".join(lines)
-
-
-def ratio(a: Any, b: Any) -> float | None:
-    if a is None or b is None or not b:
-        return None
-    return float(a) / float(b)
 
 
 def _kb(value: Any) -> float | None:

@@ -66,6 +66,11 @@ class Histogram:
         return total
 
 
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a over b; None when either is missing or b is 0."""
+    return None if a is None or not b else a / b
+
+
 def neighbour_shift(before: float | None, value: float | None, after: float | None) -> float | None:
     """`value` over the mean of the windows either side of it, minus 1 (+0.1: 10% higher)."""
     sides = [side for side in (before, after) if side is not None]

@@ -28,7 +28,7 @@ from bench.fanout.procs import (
     tcp_send_queue,
 )
 from bench.fanout.rpc import Worker
-from bench.fanout.stats import Histogram, neighbour_shift, spread
+from bench.fanout.stats import Histogram, neighbour_shift, ratio, spread
 from bench.fanout.targets import Account, Target, client_specs
 
 P99_LIMIT_S: Final = 0.250
@@ -338,8 +338,6 @@ def summarize(
     elapsed: float,
     before_load: tuple[float, float, float],
 ) -> dict[str, Any]:
-    latency: Histogram = stats["latency"]
-    deliveries = stats["deliveries"]
     return {
         "publish_mode": published["mode"],
         "asked_rate": published["asked_rate"],
@@ -348,20 +346,10 @@ def summarize(
         "achieved_rate": published["achieved_rate"],
         "publisher_limited": published["achieved_rate"]
         < MIN_PUBLISH_FRACTION * published["asked_rate"],
-        "deliveries": deliveries,
-        "deliveries_per_s": deliveries / elapsed if elapsed else 0.0,
-        "elapsed_s": elapsed,
-        "p50_ms": _ms(latency.percentile(0.50)),
-        "p99_ms": _ms(latency.percentile(0.99)),
-        "max_ms": _ms(latency.percentile(1.0)),
-        # The whole histogram, so that windows can be pooled (interleaved) or read again.
-        "latency_buckets": latency.to_json(),
+        **delivery_figures(stats["latency"], stats["deliveries"], cpu, elapsed),
         "loss": stats["loss"],
         "clients_with_loss": stats["clients_with_loss"],
         "duplicates": stats["duplicates"],
-        "node_cpu_s": cpu,
-        "cpu_s_per_100k": cpu / deliveries * 100_000 if deliveries else None,
-        "deliveries_per_cpu_s": deliveries / cpu if cpu else None,
         "loadgen_cpu_s": loadgen_cpu,
         "helper_cpu_s": helpers,
         "live": stats["live"],
@@ -369,6 +357,27 @@ def summarize(
         "errors": stats["errors"],
         "load_avg_before": before_load,
         "load_avg_after": load_average(),
+    }
+
+
+def delivery_figures(
+    latency: Histogram, deliveries: int, cpu: float, elapsed: float
+) -> dict[str, Any]:
+    """What deliveries, their latencies, the nodes' CPU and the time they took come to: of a
+    window, or of several pooled."""
+    return {
+        "deliveries": deliveries,
+        "deliveries_per_s": deliveries / elapsed if elapsed else 0.0,
+        "elapsed_s": elapsed,
+        "p50_ms": _ms(latency.percentile(0.50)),
+        "p99_ms": _ms(latency.percentile(0.99)),
+        "p999_ms": _ms(latency.percentile(0.999)),
+        "max_ms": _ms(latency.percentile(1.0)),
+        # The whole histogram, so that windows can be pooled (interleaved) or read again.
+        "latency_buckets": latency.to_json(),
+        "node_cpu_s": cpu,
+        "cpu_s_per_100k": cpu / deliveries * 100_000 if deliveries else None,
+        "deliveries_per_cpu_s": deliveries / cpu if cpu else None,
     }
 
 
@@ -608,8 +617,8 @@ async def slow_reader(bench: Bench) -> dict[str, Any]:
         await load.close(bench.group)
     for result in windows:
         # The slow reader's node over the other, same window: the machine's drift cancels.
-        result["node_ratio"] = _ratio(*result["p99_ms_by_node"][:2])
-        result["node_cpu_ratio"] = _ratio(*result["node_cpu_s_by_node"][:2])
+        result["node_ratio"] = ratio(*result["p99_ms_by_node"][:2])
+        result["node_cpu_ratio"] = ratio(*result["node_cpu_s_by_node"][:2])
     shifts = _shifts(windows, "p99_ms")
     baselines = [w["p99_ms"] for w in windows if w["kind"] == BASELINE]
     return {
@@ -652,10 +661,6 @@ def _shifts(windows: list[dict[str, Any]], key: str) -> dict[str, list[float | N
             before = windows[index - 1][key]
             shifts[treated["kind"]].append(neighbour_shift(before, treated[key], after))
     return shifts
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or not b else a / b
 
 
 async def _stalled_window(
