@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
+from tests.support.vhosts import private_vhost
+
 LOOPBACK_AMQP_URL: Final = "amqp://guest:guest@127.0.0.1:5672/"
 LOOPBACK_DATABASE_URL: Final = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
@@ -38,16 +40,29 @@ def docker_answers() -> bool:
 
 @contextmanager
 def amqp_service() -> Iterator[str]:
-    if url := os.environ.get("LIVEDESK_TEST_AMQP_URL"):
+    """A broker URL whose vhost is this test run's own (see vhosts.py)."""
+    with (
+        amqp_server() as (server_url, management_url),
+        private_vhost(server_url, management_url) as url,
+    ):
         yield url
+
+
+@contextmanager
+def amqp_server() -> Iterator[tuple[str, str | None]]:
+    """The broker's URL, and its management API's when known."""
+    management_url = os.environ.get("LIVEDESK_TEST_AMQP_MANAGEMENT_URL")
+    if url := os.environ.get("LIVEDESK_TEST_AMQP_URL"):
+        yield url, management_url
     elif answers("127.0.0.1", 5672):
-        yield LOOPBACK_AMQP_URL
+        yield LOOPBACK_AMQP_URL, management_url
     elif docker_answers():
         from testcontainers.rabbitmq import RabbitMqContainer
 
-        with RabbitMqContainer("rabbitmq:3.13") as container:
+        with RabbitMqContainer("rabbitmq:3.13-management") as container:
             host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
-            yield f"amqp://guest:guest@{host}:{port}/"
+            management = container.get_exposed_port(15672)
+            yield f"amqp://guest:guest@{host}:{port}/", f"http://{host}:{management}"
     else:
         raise RuntimeError(
             "no RabbitMQ: set LIVEDESK_TEST_AMQP_URL, start one on 127.0.0.1:5672, or run Docker"
