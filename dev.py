@@ -5,8 +5,9 @@
 --strict, the whole test suite). Anything else is passed to `livedesk` inside the environment.
 
 It installs uv into `.tools/` when the machine has none, then lets uv build `.venv` from the lock
-file, so a clean clone needs nothing but Python and the package registry. Standard library only:
-this runs before any dependency exists.
+file, so a clean clone needs nothing but Python and the package registry. Before the tests it
+makes sure the browser tests have a Chromium (see `ensure_browser`). Standard library only: this
+runs before any dependency exists.
 """
 
 from __future__ import annotations
@@ -36,6 +37,41 @@ def find_uv() -> list[str]:
     return [str(local)]
 
 
+def find_browser() -> str | None:
+    """The Chromium the browser tests drive: tests/support/browser.py looks in the same places."""
+    if chosen := os.environ.get("LIVEDESK_TEST_CHROMIUM"):
+        return chosen if Path(chosen).exists() else None
+    if found := shutil.which("chromium") or shutil.which("chromium-browser"):
+        return found
+    bundled = sorted(Path.home().glob(".cache/ms-playwright/chromium-*/chrome-linux*/chrome"))
+    return str(bundled[-1]) if bundled else None
+
+
+def ensure_browser(in_env: list[str]) -> bool:
+    """Chromium for the browser tests: Debian's package as root on Debian, else Playwright's.
+
+    Playwright's own download is blocked on some machines (only package registries reachable),
+    where Debian's package is the way; elsewhere Playwright's download works without root.
+    """
+    if find_browser():
+        return True
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("dev.py: installing Debian's chromium for the browser tests", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for step in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+            subprocess.run(step, env=env, stdout=subprocess.DEVNULL, check=False)
+    if not find_browser():
+        run([*in_env, "playwright", "install", "chromium"])
+    if find_browser():
+        return True
+    print(
+        "dev.py: the browser tests need Chromium: `apt-get install chromium` (Debian, as root) "
+        "or `.venv/bin/playwright install chromium`, or set LIVEDESK_TEST_CHROMIUM to its path",
+        file=sys.stderr,
+    )
+    return False
+
+
 def run(command: list[str]) -> int:
     print("+", " ".join(command), file=sys.stderr, flush=True)
     return subprocess.run(command, cwd=ROOT).returncode
@@ -58,6 +94,8 @@ def main(argv: list[str]) -> int:
             ["pytest", *argv[1:]],
         ]
         for step in steps:
+            if step[0] == "pytest" and not ensure_browser(in_env):
+                return 1
             if (code := run([*in_env, *step])) != 0:
                 return code
         return 0

@@ -1,44 +1,27 @@
 """The inbox UI in a real browser against `livedesk standalone`, as two agents would use it.
 
-Headless Chromium (Debian's package, driven by Playwright) signs in as the admin and as an
+Headless Chromium (tests/support/browser.py) signs in as the admin and as an
 agent in two pages. The agent types: the admin sees the indicator; the agent sends: the admin
 sees the reply appear live, without reloading; both see each other online.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from livedesk.standalone import demo
+from tests.support.browser import chromium
 from tests.system.test_standalone import Standalone
-
-CHROMIUM = "/usr/bin/chromium"
-# Without these, Chromium reaches for the network at start-up, which this machine refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 async def sign_in(browser: Browser, base: str, email: str) -> Page:
