@@ -163,6 +163,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/livedesk"
+    # The path names the vhost: one per stack, since exchange and queue names are fixed.
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     api_url: str = "http://127.0.0.1:8000"
     presence_url: str = "http://127.0.0.1:8100"
