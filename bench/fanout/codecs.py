@@ -5,7 +5,7 @@ Engine.IO v4 / Socket.IO v5 over a plain WebSocket (what python-socketio serves 
 to the default namespace with `40{auth}`, the server answers `40{"sid":...}` (or `44{...}`
 refused), events are `42["name",data]`, and the server's ping `2` must be answered with `3`.
 
-Livedesk (design.md): the client sends `{"type":"auth","token":...,"resume_from":N}` first,
+Livedesk (docs/design.md): the client sends `{"type":"auth","token":...,"resume_from":N}` first,
 the server answers `ready` with the account's offset, persistent events carry `offset` and
 `ts` (commit time), control frames carry `type`.
 

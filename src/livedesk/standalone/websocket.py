@@ -3,7 +3,7 @@
 The gateway writes without waiting (`write` must not block fan-out), while Starlette's
 send is a coroutine: frames go into a queue that one task per socket drains, and `buffered`
 reports the bytes in that queue, so the gateway's slow-reader bound (4409) holds here too.
-Speed is not the point of this mode; the gateway's own server is (see performance.md).
+Speed is not the point of this mode; the gateway's own server is (see docs/performance.md).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from livedesk.shared.events import TypingState
 
-# Close codes (design.md). 1001 is the standard "going away"; the 44xx mirror HTTP statuses.
+# Close codes (docs/design.md). 1001 is the standard "going away"; the 44xx mirror HTTP statuses.
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_TRY_AGAIN_LATER: Final = 1013  # the node cannot serve the account now (API unreachable)

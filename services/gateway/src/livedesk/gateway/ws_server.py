@@ -1,6 +1,6 @@
 """The gateway's port: the `websockets` library's own asyncio server, /ws plus three HTTP GETs.
 
-Why this server: performance.md measured it at 9.5 µs per delivery at the floor against 12-14
+Why this server: docs/performance.md measured it at 9.5 µs per delivery at the floor against 12-14
 for uvicorn's stacks, and it was the only stack under 20 KB per idle socket. Event frames
 skip even its `broadcast()`: the hub builds each event's wire frame once and this adapter
 writes those same bytes to each socket's transport (server frames are unmasked and we run
