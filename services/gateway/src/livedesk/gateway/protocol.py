@@ -100,6 +100,10 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> ClientFrame:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise FrameError(ERR_NOT_JSON, "frame is not JSON") from None
+    except RecursionError:
+        # A valid frame is a flat object; `[[[...` a few thousand deep, well under the size
+        # limit, exhausts the decoder's stack instead.
+        raise FrameError(ERR_INVALID, "frame is nested too deeply") from None
     if not isinstance(data, dict):
         raise FrameError(ERR_NOT_OBJECT, "frame is not a JSON object")
     ref = _ref(data.get("ref"))
