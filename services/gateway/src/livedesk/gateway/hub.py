@@ -295,7 +295,7 @@ class Hub:
         client.closing = True
         self.detach(client)
         self._metrics.closes.labels(str(code)).inc()
-        self._tasks.create_task(client.socket.close(code, reason))
+        self._tasks.create_task(_close(client.socket, code, reason))
 
     def _write_all(self, clients: Iterable[Client], frame: OutFrame) -> int:
         wire_size = len(frame.wire)
@@ -492,7 +492,7 @@ class Hub:
         account = self._accounts[client.account_id]
         cursor = after
         page_size = self._settings.replay_page_size
-        from_api = False
+        from_api = fetch_ahead = False
         while not client.closing:
             delivered = account.seq.delivered
             assert delivered is not None
@@ -529,29 +529,48 @@ class Hub:
                 if cursor == before:
                     raise UpstreamUnavailable(f"replay after {cursor} returned nothing new")
                 continue
-            # The client has seen more than this node has delivered: wait for the live
-            # stream to reach its cursor; it joins exactly there.
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            account.waiting.setdefault(cursor, []).append((client, waiter))
-            try:
-                async with asyncio.timeout(self._settings.gap_wait_s * 3):
-                    await waiter
-                return
-            except TimeoutError:
-                if waiter.done() and not waiter.cancelled():
-                    # Its offset came in the iteration the timeout expired: `_deliver` made
-                    # it live there, and it may have been sent live events since.
+            if not fetch_ahead:
+                # The client has seen more than this node has delivered: wait for the live
+                # stream to reach its cursor; it joins exactly there.
+                if await self._wait_for(account, client, cursor):
                     return
-                waiters = account.waiting.get(cursor, [])
-                waiters[:] = [(c, w) for c, w in waiters if w is not waiter]
-                if not waiters:
-                    account.waiting.pop(cursor, None)
-            page = await self._api.replay(client.session.token, delivered, cursor - delivered)
+                fetch_ahead = True
+                continue  # the stream may have moved meanwhile
+            # Not (yet) from the broker: fetch up to the cursor, a page at a time, for the
+            # account's stream; unless the API never had it (a client bug, or an offset of
+            # another account or database), or no longer keeps what follows this node's.
+            limit = min(page_size, cursor - delivered)
+            try:
+                page = await self._api.replay(client.session.token, delivered, limit)
+            except ResyncRequired:
+                self._resync_client(client, account)
+                return
             if page.latest_offset < cursor:
                 self._resync_client(client, account)  # it claims offsets that never were
                 return
             for item in page.items:
                 self._offer(account, item)
+            if account.seq.delivered == delivered:
+                raise UpstreamUnavailable(f"replay after {delivered} returned nothing new")
+
+    async def _wait_for(self, account: Account, client: Client, cursor: int) -> bool:
+        """Wait a while for the live stream to reach `cursor`; True if it made `client` live."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        account.waiting.setdefault(cursor, []).append((client, waiter))
+        try:
+            async with asyncio.timeout(self._settings.gap_wait_s * 3):
+                await waiter
+            return True
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                # Its offset came in the iteration the timeout expired: `_deliver` made
+                # it live there, and it may have been sent live events since.
+                return True
+            waiters = account.waiting.get(cursor, [])
+            waiters[:] = [(c, w) for c, w in waiters if w is not waiter]
+            if not waiters:
+                account.waiting.pop(cursor, None)
+            return False
 
     async def _replay_shared(
         self, account: Account, token: str, after: int, limit: int
@@ -602,3 +621,10 @@ class Hub:
 
 def _mono() -> float:
     return time.monotonic()
+
+
+async def _close(socket: Socket, code: int, reason: str) -> None:
+    try:
+        await socket.close(code, reason)
+    except Exception:  # a task boundary: a socket that fails to close is gone all the same
+        log.exception("closing socket %s with %s failed", socket.socket_id, code)

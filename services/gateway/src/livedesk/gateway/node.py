@@ -22,6 +22,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Coroutine
 from typing import Final
 
 from livedesk.gateway import protocol
@@ -108,6 +109,10 @@ class Node:
                     self._expiries.schedule(client, claims.expires_at)
         except SocketClosed:
             pass
+        except Exception:  # a socket's boundary: its failure is its own, never the node's
+            self._log_failure(client)
+            # Closed here, not in the background: the server would close it with 1000 first.
+            await self._close(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             del self._clients[client]
             self._auth_deadlines.cancel(client)
@@ -168,10 +173,30 @@ class Node:
         )
         self._metrics.sockets.inc()
         self._reporter.opened(client.ref)
-        self._tasks.create_task(self._send_presence_state(client))
+        self._spawn(client, self._send_presence_state(client))
         if resume:
             assert auth.resume_from is not None
-            self._tasks.create_task(self._catch_up(client, auth.resume_from))
+            self._spawn(client, self._catch_up(client, auth.resume_from))
+
+    def _spawn(self, client: Client, work: Coroutine[None, None, None]) -> None:
+        """Run one socket's background work beside the node's; what it raises closes only
+        that socket (the task group would end the node with it)."""
+        self._tasks.create_task(self._contained(client, work))
+
+    async def _contained(self, client: Client, work: Coroutine[None, None, None]) -> None:
+        try:
+            await work
+        except Exception:  # a socket's boundary, as in `handle`
+            self._log_failure(client)
+            self.hub.kick(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
+
+    def _log_failure(self, client: Client) -> None:
+        log.exception(
+            "socket %s of account %s on node %s failed; closing it with 1011",
+            client.socket.socket_id,
+            client.account_id or "(not authenticated)",
+            self.node_id,
+        )
 
     async def _catch_up(self, client: Client, after: int) -> None:
         try:
