@@ -119,6 +119,11 @@ class GatewaySettings(BaseModel):
     # accounts times the byte bound).
     resume_buffer_events: int = Field(default=1000, ge=0)
     resume_buffer_bytes: int = Field(default=256 * 1024, ge=0)
+    # Every account's resume buffer together, in payload bytes: past it the buffers of the
+    # accounts least recently sent an event or resumed from are emptied (their resumes read
+    # the replay endpoint). Without it memory grew with the bound accounts, 256 KiB each;
+    # 64 MiB holds 256 accounts at that bound and far more of the usual, smaller ones.
+    resume_buffers_node_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # An account's presence_state fetched for one socket is reused for its other sockets this
     # long, unless an agent_status of the account came meanwhile or it was unbound: that is
     # what keeps a reused state fresh; this bound only limits how stale one could be after an

@@ -46,6 +46,7 @@ from livedesk.gateway.replay_client import (
     ResyncRequired,
     UpstreamUnavailable,
 )
+from livedesk.gateway.resume_budget import ResumeBudget
 from livedesk.gateway.session import SendQueue, Session
 from livedesk.gateway.sockets import OutFrame, Socket
 from livedesk.shared import routing
@@ -129,6 +130,7 @@ class Hub:
         self._metrics, self._tasks = metrics, tasks
         self._accounts: dict[int, Account] = {}
         self._epochs = itertools.count(1)  # status epochs: never the same value twice
+        self._budget = ResumeBudget(settings.resume_buffers_node_bytes, metrics)
         self._gappy: set[Account] = set()
         self._unbinds: set[asyncio.Task[None]] = set()  # waiting out the grace
         self._deliveries = metrics.deliveries
@@ -143,8 +145,9 @@ class Hub:
         """Count the socket in, bind its account if needed; return the delivered offset."""
         account = self._accounts.get(client.account_id)
         if account is None:
+            settings = self._settings
             recent = RecentEvents(
-                self._settings.resume_buffer_events, self._settings.resume_buffer_bytes
+                settings.resume_buffer_events, settings.resume_buffer_bytes, budget=self._budget
             )
             account = self._accounts[client.account_id] = Account(client.account_id, recent)
         account.clients.add(client)  # before the first await: an unbind now sees it
@@ -267,6 +270,7 @@ class Hub:
             if not account.clients and self._accounts.get(account.account_id) is account:
                 del self._accounts[account.account_id]
                 self._gappy.discard(account)
+                self._budget.forget(account.recent)
 
     def _forget_binding(self, account: Account) -> None:
         if account.bound:

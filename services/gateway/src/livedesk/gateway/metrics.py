@@ -106,6 +106,16 @@ class Metrics:
         self.resyncs = Counter(
             "livedesk_gateway_resyncs", "resync_required frames sent", registry=registry
         )
+        self.resume_buffer_bytes = Gauge(
+            "livedesk_gateway_resume_buffer_bytes",
+            "Payload bytes held in the resume buffers of every account on this node",
+            registry=registry,
+        )
+        self.resume_buffer_evictions = Counter(
+            "livedesk_gateway_resume_buffer_evictions",
+            "Resume buffers emptied or trimmed to keep the node within its byte budget",
+            registry=registry,
+        )
         self.closes = Counter(
             "livedesk_gateway_closes", "Sockets closed by the node, by code", ["code"],
             registry=registry,
