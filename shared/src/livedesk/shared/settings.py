@@ -107,6 +107,14 @@ class GatewaySettings(BaseModel):
     # An offset that arrives ahead of the next expected one is held this long before the
     # gap is filled from the replay endpoint: the broker rarely reorders, a retry may lag.
     gap_wait_s: float = Field(default=0.3, gt=0)
+    # What an account may hold behind a gap while it is filled, and for how long: past any
+    # of these the gap is given up, the account's sockets get resync_required (they reload
+    # over REST) and what was held follows. A fill takes gap_wait_s and one replay request:
+    # these bound only a gap the API cannot fill (it is down), which otherwise stalled the
+    # account's sockets without a word while what was held grew.
+    gap_hold_events: int = Field(default=2000, ge=1)
+    gap_hold_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    gap_hold_max_s: float = Field(default=30.0, gt=0)
     replay_page_size: int = Field(default=500, ge=1, le=1000)
     # The last socket of an account leaving unbinds only after this: a page reload or a
     # reconnect storm does not churn bindings. 2 s unbound and rebound accounts during a 10 s

@@ -85,10 +85,10 @@ class Client:
 class Account:
     """What the node holds for one bound account."""
 
-    def __init__(self, account_id: int, recent: RecentEvents) -> None:
+    def __init__(self, account_id: int, recent: RecentEvents, seq: Sequencer) -> None:
         self.account_id = account_id
         self.pattern = routing.account_pattern(account_id)
-        self.seq = Sequencer()
+        self.seq = seq
         self.recent = recent  # the last events delivered, for resumes
         # Replay requests in flight for resuming sockets, by (after, limit): shared.
         self.replays: dict[tuple[int, int], asyncio.Task[ReplayPage | Exception]] = {}
@@ -149,7 +149,9 @@ class Hub:
             recent = RecentEvents(
                 settings.resume_buffer_events, settings.resume_buffer_bytes, budget=self._budget
             )
-            account = self._accounts[client.account_id] = Account(client.account_id, recent)
+            seq = Sequencer(settings.gap_hold_events, settings.gap_hold_bytes)
+            account = Account(client.account_id, recent, seq)
+            self._accounts[client.account_id] = account
         account.clients.add(client)  # before the first await: an unbind now sees it
         try:
             async with account.lock:
@@ -393,7 +395,10 @@ class Hub:
         if ready:
             self._deliver(account, ready)
         elif account.seq.held:
-            self._gappy.add(account)
+            while account.seq.overflowing:
+                self._give_up_gap(account)
+            if account.seq.held:
+                self._gappy.add(account)
         return True
 
     def _deliver(self, account: Account, items: list[Item]) -> None:
@@ -414,11 +419,13 @@ class Hub:
 
     async def sweep(self) -> None:
         """Fill gaps that stayed open for `gap_wait_s`."""
-        wait_s = self._settings.gap_wait_s
+        wait_s, hold_max_s = self._settings.gap_wait_s, self._settings.gap_hold_max_s
         while True:
             await asyncio.sleep(wait_s / 3)
             now = _mono()
             for account in list(self._gappy):
+                if account.seq.stuck(now, hold_max_s):
+                    self._give_up_gap(account)
                 gap = account.seq.gap(now, wait_s)
                 if gap is not None and not account.filling:
                     self._tasks.create_task(self._fill(account, up_to=gap[1]))
@@ -477,14 +484,22 @@ class Hub:
             if not page.items or delivered >= page.latest_offset:
                 return
 
-    def _resync_account(self, account: Account) -> None:
-        """The gap is past retention: jump over it and tell the live sockets to reload."""
+    def _give_up_gap(self, account: Account) -> None:
+        """What is held behind the gap reached its bound: the API cannot fill it now."""
+        self._metrics.holds_resynced.inc()
+        self._resync_account(account, "events could not be fetched in time; reload over REST")
+
+    def _resync_account(
+        self,
+        account: Account,
+        message: str = "events were lost past the replay retention; reload over REST",
+    ) -> None:
+        """Jump over the gap and tell the live sockets to reload."""
         seq = account.seq
         if seq.delivered is None or not seq.held:
             return
         baseline = seq.gap(_mono(), 0.0)
         assert baseline is not None
-        message = "events were lost past the replay retention; reload over REST"
         frame = OutFrame(protocol.resync_required(baseline[1], message))
         self._metrics.resyncs.inc(len(account.live))
         self._write_all(account.live, frame)

@@ -116,6 +116,12 @@ class Metrics:
             "Resume buffers emptied or trimmed to keep the node within its byte budget",
             registry=registry,
         )
+        self.holds_resynced = Counter(
+            "livedesk_gateway_holds_resynced",
+            "Gaps given up with resync_required because what was held behind them reached"
+            " its bound in events, bytes or time",
+            registry=registry,
+        )
         self.closes = Counter(
             "livedesk_gateway_closes", "Sockets closed by the node, by code", ["code"],
             registry=registry,
