@@ -147,6 +147,17 @@ class GatewaySettings(BaseModel):
     # On SIGTERM, sockets get `reconnect` and 1001 spread over this window, so the other
     # nodes see a ramp rather than a storm.
     drain_window_s: float = Field(default=5.0, ge=0)
+    # Sockets this node takes, in all (authenticated or not), per account and per user
+    # (counted on this node). Past the node's cap a new socket is closed with 1013 (another
+    # node or a later try serves it), past an account's or a user's with 4429 (that client
+    # must open fewer). The node's bounds its memory (~20 KB an idle socket: 50,000 is
+    # ~1 GB); an account's keeps one tenant from filling the node; a user's stops a client
+    # that reconnects without closing. /readyz answers 503 from this fraction of the node's
+    # cap on, so that a load balancer sends new sockets elsewhere before any is refused.
+    max_sockets_per_node: int = Field(default=50_000, ge=1)
+    max_sockets_per_account: int = Field(default=10_000, ge=1)
+    max_sockets_per_user: int = Field(default=100, ge=1)
+    unready_at_socket_fraction: float = Field(default=0.9, gt=0, le=1)
     http_timeout_s: float = Field(default=5.0, gt=0)
 
 

@@ -122,6 +122,12 @@ class Metrics:
             " its bound in events, bytes or time",
             registry=registry,
         )
+        self.refusals = Counter(
+            "livedesk_gateway_socket_refusals",
+            "New sockets refused because a cap was reached, by cap (node, account, user)",
+            ["cap"],
+            registry=registry,
+        )
         self.closes = Counter(
             "livedesk_gateway_closes", "Sockets closed by the node, by code", ["code"],
             registry=registry,

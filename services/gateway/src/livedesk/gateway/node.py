@@ -34,6 +34,7 @@ from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
 from livedesk.gateway.replay_client import ApiClient, UpstreamUnavailable
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
+from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
 from livedesk.shared.errors import BusError
 from livedesk.shared.events import PresenceState, encode
@@ -75,7 +76,13 @@ class Node:
         self._auth_deadlines: Deadlines[Client] = Deadlines()  # time.monotonic()
         self._expiries: Deadlines[Client] = Deadlines()  # time.time(), as token expiry is
         self._pings: Deadlines[Client] = Deadlines()  # time.monotonic()
+        self._caps = SocketCaps(settings)
         self.draining = False
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a load balancer should send this node new sockets (/readyz)."""
+        return not self.draining and not self._caps.near_capacity
 
     async def handle(self, socket: Socket) -> None:
         """Serve one socket until it closes."""
@@ -94,9 +101,14 @@ class Node:
         self._auth_deadlines.schedule(client, session.auth_deadline)
         self._pings.schedule(client, time.monotonic())  # the socket says when it is due
         self._metrics.connections.inc()
+        counted = self._caps.connect()
         try:
             if self.draining:
                 await self._close(client, protocol.CLOSE_GOING_AWAY, "node draining")
+                return
+            if not counted:
+                self._metrics.refusals.labels("node").inc()
+                await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "node at capacity")
                 return
             while not client.closing:
                 # No local holds the frame: an idle socket's last one (its `auth`, with the
@@ -119,6 +131,10 @@ class Node:
             self._expiries.cancel(client)
             self._pings.cancel(client)
             self._metrics.connections.dec()
+            if counted:
+                self._caps.disconnect()
+            if client.account_id:  # admitted past the account's and user's caps
+                self._caps.release(client.account_id, client.user_id)
             client.closing = True
             self.hub.detach(client)
             if client.ref is not None:
@@ -151,6 +167,15 @@ class Node:
 
     async def _authenticated(self, client: Client, auth: Authenticated) -> None:
         claims = auth.claims
+        refused = self._caps.admit(claims.account_id, claims.user_id)
+        if refused is not None:
+            self._metrics.refusals.labels(refused.value).inc()
+            message = f"too many connections for this {refused.value}; close some and try again"
+            reply = protocol.error(protocol.ERR_TOO_MANY_SOCKETS, message, auth.ref)
+            self.hub.send(client, OutFrame(reply))
+            reason = f"too many sockets for this {refused.value}"
+            await self._close(client, protocol.CLOSE_RATE_LIMITED, reason)
+            return
         client.account_id, client.user_id = claims.account_id, claims.user_id
         try:
             delivered = await self.hub.attach(client)

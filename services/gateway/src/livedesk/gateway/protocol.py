@@ -40,6 +40,7 @@ ERR_TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 ERR_NOT_SUBSCRIBED: Final = "not_subscribed"
 ERR_RATE_LIMITED: Final = "rate_limited"
 ERR_UNAVAILABLE: Final = "unavailable"
+ERR_TOO_MANY_SOCKETS: Final = "too_many_sockets"
 
 # A ref is the client's correlation id, echoed back: short strings or integers only, so an
 # echo can never cost more than the frame that carried it.
