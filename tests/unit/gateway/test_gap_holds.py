@@ -12,9 +12,14 @@ async def test_a_hold_past_its_bound_in_events_ends_in_resync(keys: Keys) -> Non
         await gw.log.post(1, 10)
         gw.log.commit(1, 10)  # 2: its publish is lost
         gw.log.available = False  # and the API cannot give it
-        for _ in range(6):
-            await gw.log.post(1, 10)  # 3..8: the sixth one held is past the bound
+        for _ in range(5):
+            await gw.log.post(1, 10)  # 3..7: held, up to the bound
+        sizes = [len(raw) for raw in gw.log.events[1][2:7]]
+        await until(lambda: gw.metric("livedesk_gateway_gap_held_bytes") == sum(sizes))
+        assert socket.offsets() == [1]  # nothing after the gap yet
+        await gw.log.post(1, 10)  # 8: the sixth one held is past the bound
         await until(lambda: socket.of_type("resync_required"))
+        assert gw.metric("livedesk_gateway_gap_held_bytes") == 0
         resync = socket.of_type("resync_required")[0]
         assert resync["offset"] == 2  # 2 is skipped; what follows it is delivered
         assert resync["message"] == "events could not be fetched in time; reload over REST"

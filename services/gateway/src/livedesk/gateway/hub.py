@@ -12,15 +12,19 @@ the unbind is tried again (binding twice or unbinding twice is harmless to Rabbi
 Each broker message is decoded once; the same bytes (`OutFrame`, its wire frame built once)
 go to every socket that should get them: persistent events and agent_status to every socket
 of the account, typing to that conversation's subscribers. Persistent events go through the
-account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint.
+account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint; a
+gap that outgrows its bounds unfilled is given up with resync_required to the live sockets.
 Handled deliveries are acked together, one frame per window (`Acks`), not one per wake-up.
 
-A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last frames
-delivered here) when its cursor is inside them; otherwise it reads replay pages with its own
-token (concurrent resumes of an account from the same cursor share one request) until its
-cursor is inside them or equals the account's delivered offset. It then joins the live set in
-the same step, with no await in between: no gap and no duplicate at the seam. A socket whose
-write buffer passes its `SendQueue` bounds is closed with 4409 and takes nothing more from the node.
+A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last
+frames delivered here, within the node's `ResumeBudget`) when its cursor is inside them;
+otherwise it reads replay pages with its own token (concurrent resumes of an account from the
+same cursor share one request) until its cursor is inside them or equals the account's
+delivered offset. A cursor ahead of the node waits a while for the live stream, then is
+fetched for the account a page at a time; one beyond the API's latest offset gets
+resync_required. It then joins the live set in the same step, with no await in between: no
+gap and no duplicate at the seam. A socket whose write buffer passes its `SendQueue` bounds
+is closed with 4409 and takes nothing more from the node.
 
 Deliberately not here: frames from clients (node.py), socket I/O (sockets.py), HTTP (the
 `ApiClient`).
@@ -85,11 +89,14 @@ class Client:
 class Account:
     """What the node holds for one bound account."""
 
-    def __init__(self, account_id: int, recent: RecentEvents, seq: Sequencer) -> None:
+    def __init__(self, account_id: int, settings: GatewaySettings, budget: ResumeBudget) -> None:
         self.account_id = account_id
         self.pattern = routing.account_pattern(account_id)
-        self.seq = seq
-        self.recent = recent  # the last events delivered, for resumes
+        self.seq = Sequencer(settings.gap_hold_events, settings.gap_hold_bytes)
+        # The last events delivered, for resumes.
+        self.recent = RecentEvents(
+            settings.resume_buffer_events, settings.resume_buffer_bytes, budget=budget
+        )
         # Replay requests in flight for resuming sockets, by (after, limit): shared.
         self.replays: dict[tuple[int, int], asyncio.Task[ReplayPage | Exception]] = {}
         # Renewed by every agent_status seen, by each bind (unbound, the node heard none) and
@@ -138,6 +145,9 @@ class Hub:
         self._persistent = metrics.broker_messages.labels("persistent")
         self._ephemeral = metrics.broker_messages.labels("ephemeral")
         metrics.watch_accounts(self.socket_counts)
+        metrics.gap_held_bytes.set_function(
+            lambda: sum(account.seq.held_bytes for account in self._accounts.values())
+        )
 
     # -- membership ---------------------------------------------------------------------
 
@@ -145,12 +155,7 @@ class Hub:
         """Count the socket in, bind its account if needed; return the delivered offset."""
         account = self._accounts.get(client.account_id)
         if account is None:
-            settings = self._settings
-            recent = RecentEvents(
-                settings.resume_buffer_events, settings.resume_buffer_bytes, budget=self._budget
-            )
-            seq = Sequencer(settings.gap_hold_events, settings.gap_hold_bytes)
-            account = Account(client.account_id, recent, seq)
+            account = Account(client.account_id, self._settings, self._budget)
             self._accounts[client.account_id] = account
         account.clients.add(client)  # before the first await: an unbind now sees it
         try:

@@ -116,6 +116,11 @@ class Metrics:
             "Resume buffers emptied or trimmed to keep the node within its byte budget",
             registry=registry,
         )
+        self.gap_held_bytes = Gauge(
+            "livedesk_gateway_gap_held_bytes",
+            "Payload bytes of events held behind gaps, every account on this node",
+            registry=registry,
+        )
         self.holds_resynced = Counter(
             "livedesk_gateway_holds_resynced",
             "Gaps given up with resync_required because what was held behind them reached"

@@ -13,6 +13,12 @@ monotonic clock, token expiries on the wall clock, as the session checks them), 
 costs what is due, not a look at every socket; the session or the socket decides whether
 one popped from them is really due. Lag is looked at only for sockets with frames waiting.
 
+Each socket is a boundary: whatever goes wrong in its handling or its background work
+(presence_state, a resume's catch-up) closes that socket with 1011 and is logged once with
+its account and this node; those tasks run in the node's task group, which one exception
+would otherwise end with every socket. New sockets are counted against the node's, the
+account's and the user's caps (socket_caps.py) and refused past them.
+
 Deliberately not here: fan-out and ordering (hub.py), frame syntax (protocol.py), the server.
 """
 

@@ -95,6 +95,10 @@ class Sequencer:
         return len(self._held)
 
     @property
+    def held_bytes(self) -> int:
+        return self._held_bytes
+
+    @property
     def overflowing(self) -> bool:
         """Whether more is held behind the gap than its bounds allow (with a baseline)."""
         return self.delivered is not None and (
