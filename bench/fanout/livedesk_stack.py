@@ -75,6 +75,9 @@ class LivedeskTarget:
             "LIVEDESK_LOG_LEVEL": "WARNING",
             "LIVEDESK_API__PASSWORD_TIME_COST": "1",
             "LIVEDESK_API__PASSWORD_MEMORY_KIB": "8",
+            # Every socket of an account here is its one admin's: hundreds of one user's
+            # sockets on a node are the load, not a runaway client.
+            "LIVEDESK_GATEWAY__MAX_SOCKETS_PER_USER": "1000000",
         }
         cli = [sys.executable, "-m", "livedesk.cli.main"]
         migrate = await self._group.start("livedesk-migrate", [*cli, "migrate"], self.env)

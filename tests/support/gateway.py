@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from livedesk.gateway.ordering import Item
-from livedesk.gateway.replay_client import BEYOND_ANY_OFFSET, ReplayPage, ResyncRequired
+from livedesk.gateway.replay_client import (
+    BEYOND_ANY_OFFSET,
+    ReplayPage,
+    ResyncRequired,
+    UpstreamUnavailable,
+)
 from livedesk.gateway.sockets import OutFrame, SocketClosed
 from livedesk.shared import routing
 from livedesk.shared.bus.base import Bus, Message
@@ -40,6 +45,9 @@ from livedesk.shared.tokens import (
     load_public_key,
 )
 from livedesk.shared.topology import EPHEMERAL, EVENTS
+
+# The API's bound on a replay page (`limit`, routes/events.py): beyond it, 422.
+API_MAX_REPLAY = 1000
 
 
 class Keys:
@@ -167,12 +175,12 @@ class EventLog:
         self.replay_calls += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        account_id = self._account(token)
+        account_id = self.account_of(token)
         log = self.events.get(account_id, [])
         if not self.available:
-            from livedesk.gateway.replay_client import UpstreamUnavailable
-
             raise UpstreamUnavailable("log unavailable")
+        if not 1 <= limit <= API_MAX_REPLAY:
+            raise UpstreamUnavailable("replay answered 422")  # as HttpApiClient reports it
         if after != BEYOND_ANY_OFFSET and after + 1 < self.retained_from.get(account_id, 1):
             raise ResyncRequired(f"{after} is past retention")
         items = []
@@ -186,9 +194,9 @@ class EventLog:
         return (await self.replay(token, BEYOND_ANY_OFFSET, 1)).latest_offset
 
     async def owns_conversation(self, token: str, conversation_id: int) -> bool:
-        return self.conversations.get(conversation_id) == self._account(token)
+        return self.conversations.get(conversation_id) == self.account_of(token)
 
-    def _account(self, token: str) -> int:
+    def account_of(self, token: str) -> int:
         # Tests sign real tokens; the payload is read without verification, as the API's
         # own verification is not what these tests are about.
         import jwt

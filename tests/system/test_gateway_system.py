@@ -337,6 +337,37 @@ async def test_a_frame_flood_closes_with_4429(stack: Stack) -> None:
         assert await ws.wait_closed() == 4429
 
 
+async def test_near_its_socket_cap_a_gateway_is_unready_and_past_it_refuses(
+    stack: Stack,
+) -> None:
+    caps = {"MAX_SOCKETS_PER_NODE": "3", "UNREADY_AT_SOCKET_FRACTION": "0.6"}
+    env = {**stack.env, **{f"LIVEDESK_GATEWAY__{k}": v for k, v in caps.items()}}
+    node = f"gw-sys-cap-{secrets.token_hex(3)}"
+    capped = Service(["gateway", "--node-id", node], env, free_port()).start()  # ready at 0
+    tenant = await stack.tenant()
+
+    async def readyz() -> int:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(capped.http + "/readyz")).status_code
+
+    try:
+        async with client(capped.ws) as one, client(capped.ws) as two:
+            for ws in (one, two):
+                await ws.auth(tenant.token)
+            assert await readyz() == 503  # 2 of 3: a load balancer sends sockets elsewhere
+            async with client(capped.ws) as three:
+                await three.auth(tenant.token)  # counted: the third of 3
+                async with client(capped.ws) as refused:
+                    assert await refused.wait_closed() == 1013
+            assert await capped.metric("livedesk_gateway_socket_refusals_total", cap="node") == 1
+        async with asyncio.timeout(20):
+            # Polling a process: the sockets' handlers finish shortly after their close.
+            while await readyz() != 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    finally:
+        capped.stop()
+
+
 # -- backpressure and tenancy --------------------------------------------------------------
 
 

@@ -162,3 +162,29 @@ async def test_a_socket_made_live_as_its_wait_times_out_gets_nothing_twice(keys:
         await until(lambda: len(anchor.offsets()) == 3)
         await asyncio.sleep(0.1)  # anything sent twice would have been by now
         assert socket.offsets() == [2, 3]
+
+
+async def test_past_the_node_budget_the_least_recent_accounts_resumes_go_to_the_api(
+    keys: Keys,
+) -> None:
+    async with running(keys, gap_wait_s=0.05) as gw:
+        gw.log.commit(1, 10)
+        size = len(gw.log.events[1][0])
+    # Events of accounts 1 and 2 are all this size (same content, same width offsets).
+    async with running(keys, gap_wait_s=0.05, resume_buffers_node_bytes=5 * size) as gw:
+        one, two = await gw.ready(1), await gw.ready(2)
+        await stream(gw, 1, 4)
+        await until(lambda: len(one.offsets()) == 4)
+        assert gw.metric("livedesk_gateway_resume_buffer_bytes") == 4 * size
+        await stream(gw, 2, 2)  # 6 events' worth: account 1's buffer gives way
+        await until(lambda: len(two.offsets()) == 2)
+        assert gw.metric("livedesk_gateway_resume_buffer_bytes") == 2 * size
+        assert gw.metric("livedesk_gateway_resume_buffer_evictions_total") == 1
+        calls = gw.log.replay_calls
+        again = await gw.ready(2, 2, resume_from=0)
+        await until(lambda: again.offsets() == [1, 2])
+        assert gw.log.replay_calls == calls  # still in memory
+        resumed = await gw.ready(1, 2, resume_from=2)
+        await until(lambda: resumed.offsets() == [3, 4])
+        assert gw.log.replay_calls == calls + 1
+        assert sources(gw) == (1, 1)

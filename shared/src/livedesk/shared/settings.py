@@ -107,6 +107,14 @@ class GatewaySettings(BaseModel):
     # An offset that arrives ahead of the next expected one is held this long before the
     # gap is filled from the replay endpoint: the broker rarely reorders, a retry may lag.
     gap_wait_s: float = Field(default=0.3, gt=0)
+    # What an account may hold behind a gap while it is filled, and for how long: past any
+    # of these the gap is given up, the account's sockets get resync_required (they reload
+    # over REST) and what was held follows. A fill takes gap_wait_s and one replay request:
+    # these bound only a gap the API cannot fill (it is down), which otherwise stalled the
+    # account's sockets without a word while what was held grew.
+    gap_hold_events: int = Field(default=2000, ge=1)
+    gap_hold_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    gap_hold_max_s: float = Field(default=30.0, gt=0)
     replay_page_size: int = Field(default=500, ge=1, le=1000)
     # The last socket of an account leaving unbinds only after this: a page reload or a
     # reconnect storm does not churn bindings. 2 s unbound and rebound accounts during a 10 s
@@ -119,6 +127,11 @@ class GatewaySettings(BaseModel):
     # accounts times the byte bound).
     resume_buffer_events: int = Field(default=1000, ge=0)
     resume_buffer_bytes: int = Field(default=256 * 1024, ge=0)
+    # Every account's resume buffer together, in payload bytes: past it the buffers of the
+    # accounts least recently sent an event or resumed from are emptied (their resumes read
+    # the replay endpoint). Without it memory grew with the bound accounts, 256 KiB each;
+    # 64 MiB holds 256 accounts at that bound and far more of the usual, smaller ones.
+    resume_buffers_node_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # An account's presence_state fetched for one socket is reused for its other sockets this
     # long, unless an agent_status of the account came meanwhile or it was unbound: that is
     # what keeps a reused state fresh; this bound only limits how stale one could be after an
@@ -134,6 +147,17 @@ class GatewaySettings(BaseModel):
     # On SIGTERM, sockets get `reconnect` and 1001 spread over this window, so the other
     # nodes see a ramp rather than a storm.
     drain_window_s: float = Field(default=5.0, ge=0)
+    # Sockets this node takes, in all (authenticated or not), per account and per user
+    # (counted on this node). Past the node's cap a new socket is closed with 1013 (another
+    # node or a later try serves it), past an account's or a user's with 4429 (that client
+    # must open fewer). The node's bounds its memory (~20 KB an idle socket: 50,000 is
+    # ~1 GB); an account's keeps one tenant from filling the node; a user's stops a client
+    # that reconnects without closing. /readyz answers 503 from this fraction of the node's
+    # cap on, so that a load balancer sends new sockets elsewhere before any is refused.
+    max_sockets_per_node: int = Field(default=50_000, ge=1)
+    max_sockets_per_account: int = Field(default=10_000, ge=1)
+    max_sockets_per_user: int = Field(default=100, ge=1)
+    unready_at_socket_fraction: float = Field(default=0.9, gt=0, le=1)
     http_timeout_s: float = Field(default=5.0, gt=0)
 
 

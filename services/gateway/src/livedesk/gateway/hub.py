@@ -12,15 +12,19 @@ the unbind is tried again (binding twice or unbinding twice is harmless to Rabbi
 Each broker message is decoded once; the same bytes (`OutFrame`, its wire frame built once)
 go to every socket that should get them: persistent events and agent_status to every socket
 of the account, typing to that conversation's subscribers. Persistent events go through the
-account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint.
+account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay endpoint; a
+gap that outgrows its bounds unfilled is given up with resync_required to the live sockets.
 Handled deliveries are acked together, one frame per window (`Acks`), not one per wake-up.
 
-A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last frames
-delivered here) when its cursor is inside them; otherwise it reads replay pages with its own
-token (concurrent resumes of an account from the same cursor share one request) until its
-cursor is inside them or equals the account's delivered offset. It then joins the live set in
-the same step, with no await in between: no gap and no duplicate at the seam. A socket whose
-write buffer passes its `SendQueue` bounds is closed with 4409 and takes nothing more from the node.
+A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last
+frames delivered here, within the node's `ResumeBudget`) when its cursor is inside them;
+otherwise it reads replay pages with its own token (concurrent resumes of an account from the
+same cursor share one request) until its cursor is inside them or equals the account's
+delivered offset. A cursor ahead of the node waits a while for the live stream, then is
+fetched for the account a page at a time; one beyond the API's latest offset gets
+resync_required. It then joins the live set in the same step, with no await in between: no
+gap and no duplicate at the seam. A socket whose write buffer passes its `SendQueue` bounds
+is closed with 4409 and takes nothing more from the node.
 
 Deliberately not here: frames from clients (node.py), socket I/O (sockets.py), HTTP (the
 `ApiClient`).
@@ -46,6 +50,7 @@ from livedesk.gateway.replay_client import (
     ResyncRequired,
     UpstreamUnavailable,
 )
+from livedesk.gateway.resume_budget import ResumeBudget
 from livedesk.gateway.session import SendQueue, Session
 from livedesk.gateway.sockets import OutFrame, Socket
 from livedesk.shared import routing
@@ -84,11 +89,14 @@ class Client:
 class Account:
     """What the node holds for one bound account."""
 
-    def __init__(self, account_id: int, recent: RecentEvents) -> None:
+    def __init__(self, account_id: int, settings: GatewaySettings, budget: ResumeBudget) -> None:
         self.account_id = account_id
         self.pattern = routing.account_pattern(account_id)
-        self.seq = Sequencer()
-        self.recent = recent  # the last events delivered, for resumes
+        self.seq = Sequencer(settings.gap_hold_events, settings.gap_hold_bytes)
+        # The last events delivered, for resumes.
+        self.recent = RecentEvents(
+            settings.resume_buffer_events, settings.resume_buffer_bytes, budget=budget
+        )
         # Replay requests in flight for resuming sockets, by (after, limit): shared.
         self.replays: dict[tuple[int, int], asyncio.Task[ReplayPage | Exception]] = {}
         # Renewed by every agent_status seen, by each bind (unbound, the node heard none) and
@@ -129,6 +137,7 @@ class Hub:
         self._metrics, self._tasks = metrics, tasks
         self._accounts: dict[int, Account] = {}
         self._epochs = itertools.count(1)  # status epochs: never the same value twice
+        self._budget = ResumeBudget(settings.resume_buffers_node_bytes, metrics)
         self._gappy: set[Account] = set()
         self._unbinds: set[asyncio.Task[None]] = set()  # waiting out the grace
         self._deliveries = metrics.deliveries
@@ -136,6 +145,9 @@ class Hub:
         self._persistent = metrics.broker_messages.labels("persistent")
         self._ephemeral = metrics.broker_messages.labels("ephemeral")
         metrics.watch_accounts(self.socket_counts)
+        metrics.gap_held_bytes.set_function(
+            lambda: sum(account.seq.held_bytes for account in self._accounts.values())
+        )
 
     # -- membership ---------------------------------------------------------------------
 
@@ -143,10 +155,8 @@ class Hub:
         """Count the socket in, bind its account if needed; return the delivered offset."""
         account = self._accounts.get(client.account_id)
         if account is None:
-            recent = RecentEvents(
-                self._settings.resume_buffer_events, self._settings.resume_buffer_bytes
-            )
-            account = self._accounts[client.account_id] = Account(client.account_id, recent)
+            account = Account(client.account_id, self._settings, self._budget)
+            self._accounts[client.account_id] = account
         account.clients.add(client)  # before the first await: an unbind now sees it
         try:
             async with account.lock:
@@ -267,6 +277,7 @@ class Hub:
             if not account.clients and self._accounts.get(account.account_id) is account:
                 del self._accounts[account.account_id]
                 self._gappy.discard(account)
+                self._budget.forget(account.recent)
 
     def _forget_binding(self, account: Account) -> None:
         if account.bound:
@@ -295,7 +306,7 @@ class Hub:
         client.closing = True
         self.detach(client)
         self._metrics.closes.labels(str(code)).inc()
-        self._tasks.create_task(client.socket.close(code, reason))
+        self._tasks.create_task(_close(client.socket, code, reason))
 
     def _write_all(self, clients: Iterable[Client], frame: OutFrame) -> int:
         wire_size = len(frame.wire)
@@ -389,7 +400,10 @@ class Hub:
         if ready:
             self._deliver(account, ready)
         elif account.seq.held:
-            self._gappy.add(account)
+            while account.seq.overflowing:
+                self._give_up_gap(account)
+            if account.seq.held:
+                self._gappy.add(account)
         return True
 
     def _deliver(self, account: Account, items: list[Item]) -> None:
@@ -410,11 +424,13 @@ class Hub:
 
     async def sweep(self) -> None:
         """Fill gaps that stayed open for `gap_wait_s`."""
-        wait_s = self._settings.gap_wait_s
+        wait_s, hold_max_s = self._settings.gap_wait_s, self._settings.gap_hold_max_s
         while True:
             await asyncio.sleep(wait_s / 3)
             now = _mono()
             for account in list(self._gappy):
+                if account.seq.stuck(now, hold_max_s):
+                    self._give_up_gap(account)
                 gap = account.seq.gap(now, wait_s)
                 if gap is not None and not account.filling:
                     self._tasks.create_task(self._fill(account, up_to=gap[1]))
@@ -473,14 +489,22 @@ class Hub:
             if not page.items or delivered >= page.latest_offset:
                 return
 
-    def _resync_account(self, account: Account) -> None:
-        """The gap is past retention: jump over it and tell the live sockets to reload."""
+    def _give_up_gap(self, account: Account) -> None:
+        """What is held behind the gap reached its bound: the API cannot fill it now."""
+        self._metrics.holds_resynced.inc()
+        self._resync_account(account, "events could not be fetched in time; reload over REST")
+
+    def _resync_account(
+        self,
+        account: Account,
+        message: str = "events were lost past the replay retention; reload over REST",
+    ) -> None:
+        """Jump over the gap and tell the live sockets to reload."""
         seq = account.seq
         if seq.delivered is None or not seq.held:
             return
         baseline = seq.gap(_mono(), 0.0)
         assert baseline is not None
-        message = "events were lost past the replay retention; reload over REST"
         frame = OutFrame(protocol.resync_required(baseline[1], message))
         self._metrics.resyncs.inc(len(account.live))
         self._write_all(account.live, frame)
@@ -492,7 +516,7 @@ class Hub:
         account = self._accounts[client.account_id]
         cursor = after
         page_size = self._settings.replay_page_size
-        from_api = False
+        from_api = fetch_ahead = False
         while not client.closing:
             delivered = account.seq.delivered
             assert delivered is not None
@@ -529,29 +553,48 @@ class Hub:
                 if cursor == before:
                     raise UpstreamUnavailable(f"replay after {cursor} returned nothing new")
                 continue
-            # The client has seen more than this node has delivered: wait for the live
-            # stream to reach its cursor; it joins exactly there.
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            account.waiting.setdefault(cursor, []).append((client, waiter))
-            try:
-                async with asyncio.timeout(self._settings.gap_wait_s * 3):
-                    await waiter
-                return
-            except TimeoutError:
-                if waiter.done() and not waiter.cancelled():
-                    # Its offset came in the iteration the timeout expired: `_deliver` made
-                    # it live there, and it may have been sent live events since.
+            if not fetch_ahead:
+                # The client has seen more than this node has delivered: wait for the live
+                # stream to reach its cursor; it joins exactly there.
+                if await self._wait_for(account, client, cursor):
                     return
-                waiters = account.waiting.get(cursor, [])
-                waiters[:] = [(c, w) for c, w in waiters if w is not waiter]
-                if not waiters:
-                    account.waiting.pop(cursor, None)
-            page = await self._api.replay(client.session.token, delivered, cursor - delivered)
+                fetch_ahead = True
+                continue  # the stream may have moved meanwhile
+            # Not (yet) from the broker: fetch up to the cursor, a page at a time, for the
+            # account's stream; unless the API never had it (a client bug, or an offset of
+            # another account or database), or no longer keeps what follows this node's.
+            limit = min(page_size, cursor - delivered)
+            try:
+                page = await self._api.replay(client.session.token, delivered, limit)
+            except ResyncRequired:
+                self._resync_client(client, account)
+                return
             if page.latest_offset < cursor:
                 self._resync_client(client, account)  # it claims offsets that never were
                 return
             for item in page.items:
                 self._offer(account, item)
+            if account.seq.delivered == delivered:
+                raise UpstreamUnavailable(f"replay after {delivered} returned nothing new")
+
+    async def _wait_for(self, account: Account, client: Client, cursor: int) -> bool:
+        """Wait a while for the live stream to reach `cursor`; True if it made `client` live."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        account.waiting.setdefault(cursor, []).append((client, waiter))
+        try:
+            async with asyncio.timeout(self._settings.gap_wait_s * 3):
+                await waiter
+            return True
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                # Its offset came in the iteration the timeout expired: `_deliver` made
+                # it live there, and it may have been sent live events since.
+                return True
+            waiters = account.waiting.get(cursor, [])
+            waiters[:] = [(c, w) for c, w in waiters if w is not waiter]
+            if not waiters:
+                account.waiting.pop(cursor, None)
+            return False
 
     async def _replay_shared(
         self, account: Account, token: str, after: int, limit: int
@@ -602,3 +645,10 @@ class Hub:
 
 def _mono() -> float:
     return time.monotonic()
+
+
+async def _close(socket: Socket, code: int, reason: str) -> None:
+    try:
+        await socket.close(code, reason)
+    except Exception:  # a task boundary: a socket that fails to close is gone all the same
+        log.exception("closing socket %s with %s failed", socket.socket_id, code)

@@ -106,6 +106,33 @@ class Metrics:
         self.resyncs = Counter(
             "livedesk_gateway_resyncs", "resync_required frames sent", registry=registry
         )
+        self.resume_buffer_bytes = Gauge(
+            "livedesk_gateway_resume_buffer_bytes",
+            "Payload bytes held in the resume buffers of every account on this node",
+            registry=registry,
+        )
+        self.resume_buffer_evictions = Counter(
+            "livedesk_gateway_resume_buffer_evictions",
+            "Resume buffers emptied or trimmed to keep the node within its byte budget",
+            registry=registry,
+        )
+        self.gap_held_bytes = Gauge(
+            "livedesk_gateway_gap_held_bytes",
+            "Payload bytes of events held behind gaps, every account on this node",
+            registry=registry,
+        )
+        self.holds_resynced = Counter(
+            "livedesk_gateway_holds_resynced",
+            "Gaps given up with resync_required because what was held behind them reached"
+            " its bound in events, bytes or time",
+            registry=registry,
+        )
+        self.refusals = Counter(
+            "livedesk_gateway_socket_refusals",
+            "New sockets refused because a cap was reached, by cap (node, account, user)",
+            ["cap"],
+            registry=registry,
+        )
         self.closes = Counter(
             "livedesk_gateway_closes", "Sockets closed by the node, by code", ["code"],
             registry=registry,

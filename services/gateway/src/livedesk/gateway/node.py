@@ -13,6 +13,12 @@ monotonic clock, token expiries on the wall clock, as the session checks them), 
 costs what is due, not a look at every socket; the session or the socket decides whether
 one popped from them is really due. Lag is looked at only for sockets with frames waiting.
 
+Each socket is a boundary: whatever goes wrong in its handling or its background work
+(presence_state, a resume's catch-up) closes that socket with 1011 and is logged once with
+its account and this node; those tasks run in the node's task group, which one exception
+would otherwise end with every socket. New sockets are counted against the node's, the
+account's and the user's caps (socket_caps.py) and refused past them.
+
 Deliberately not here: fan-out and ordering (hub.py), frame syntax (protocol.py), the server.
 """
 
@@ -22,6 +28,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Coroutine
 from typing import Final
 
 from livedesk.gateway import protocol
@@ -33,6 +40,7 @@ from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
 from livedesk.gateway.replay_client import ApiClient, UpstreamUnavailable
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
+from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
 from livedesk.shared.errors import BusError
 from livedesk.shared.events import PresenceState, encode
@@ -74,7 +82,13 @@ class Node:
         self._auth_deadlines: Deadlines[Client] = Deadlines()  # time.monotonic()
         self._expiries: Deadlines[Client] = Deadlines()  # time.time(), as token expiry is
         self._pings: Deadlines[Client] = Deadlines()  # time.monotonic()
+        self._caps = SocketCaps(settings)
         self.draining = False
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a load balancer should send this node new sockets (/readyz)."""
+        return not self.draining and not self._caps.near_capacity
 
     async def handle(self, socket: Socket) -> None:
         """Serve one socket until it closes."""
@@ -93,9 +107,14 @@ class Node:
         self._auth_deadlines.schedule(client, session.auth_deadline)
         self._pings.schedule(client, time.monotonic())  # the socket says when it is due
         self._metrics.connections.inc()
+        counted = self._caps.connect()
         try:
             if self.draining:
                 await self._close(client, protocol.CLOSE_GOING_AWAY, "node draining")
+                return
+            if not counted:
+                self._metrics.refusals.labels("node").inc()
+                await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "node at capacity")
                 return
             while not client.closing:
                 # No local holds the frame: an idle socket's last one (its `auth`, with the
@@ -108,12 +127,20 @@ class Node:
                     self._expiries.schedule(client, claims.expires_at)
         except SocketClosed:
             pass
+        except Exception:  # a socket's boundary: its failure is its own, never the node's
+            self._log_failure(client)
+            # Closed here, not in the background: the server would close it with 1000 first.
+            await self._close(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             del self._clients[client]
             self._auth_deadlines.cancel(client)
             self._expiries.cancel(client)
             self._pings.cancel(client)
             self._metrics.connections.dec()
+            if counted:
+                self._caps.disconnect()
+            if client.account_id:  # admitted past the account's and user's caps
+                self._caps.release(client.account_id, client.user_id)
             client.closing = True
             self.hub.detach(client)
             if client.ref is not None:
@@ -146,6 +173,15 @@ class Node:
 
     async def _authenticated(self, client: Client, auth: Authenticated) -> None:
         claims = auth.claims
+        refused = self._caps.admit(claims.account_id, claims.user_id)
+        if refused is not None:
+            self._metrics.refusals.labels(refused.value).inc()
+            message = f"too many connections for this {refused.value}; close some and try again"
+            reply = protocol.error(protocol.ERR_TOO_MANY_SOCKETS, message, auth.ref)
+            self.hub.send(client, OutFrame(reply))
+            reason = f"too many sockets for this {refused.value}"
+            await self._close(client, protocol.CLOSE_RATE_LIMITED, reason)
+            return
         client.account_id, client.user_id = claims.account_id, claims.user_id
         try:
             delivered = await self.hub.attach(client)
@@ -168,10 +204,30 @@ class Node:
         )
         self._metrics.sockets.inc()
         self._reporter.opened(client.ref)
-        self._tasks.create_task(self._send_presence_state(client))
+        self._spawn(client, self._send_presence_state(client))
         if resume:
             assert auth.resume_from is not None
-            self._tasks.create_task(self._catch_up(client, auth.resume_from))
+            self._spawn(client, self._catch_up(client, auth.resume_from))
+
+    def _spawn(self, client: Client, work: Coroutine[None, None, None]) -> None:
+        """Run one socket's background work beside the node's; what it raises closes only
+        that socket (the task group would end the node with it)."""
+        self._tasks.create_task(self._contained(client, work))
+
+    async def _contained(self, client: Client, work: Coroutine[None, None, None]) -> None:
+        try:
+            await work
+        except Exception:  # a socket's boundary, as in `handle`
+            self._log_failure(client)
+            self.hub.kick(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
+
+    def _log_failure(self, client: Client) -> None:
+        log.exception(
+            "socket %s of account %s on node %s failed; closing it with 1011",
+            client.socket.socket_id,
+            client.account_id or "(not authenticated)",
+            self.node_id,
+        )
 
     async def _catch_up(self, client: Client, after: int) -> None:
         try:

@@ -9,6 +9,12 @@ either by the broker or, after `gap_wait_s`, by the node from the replay endpoin
 The baseline (the offset the node starts from for an account it just bound) is unknown until
 the node has asked the API; until then every offer is held.
 
+What is held is bounded, in events and in bytes, and a gap has a time bound: a gap the
+node cannot fill (the API down) would otherwise stall the account's sockets without a word
+while memory grows. With a baseline, `overflowing` and `stuck` tell the hub to give the gap
+up (it sends resync_required and delivers from the first held offset); without one, the
+highest offsets are dropped: they come again with the fill from the baseline.
+
 Deliberately not here: fetching (hub.py asks `gap()` and feeds the answer back with `offer`),
 sockets, and the per-socket resume seam (a resuming socket catches up on its own until it
 reaches `delivered`, then joins the live set).
@@ -17,13 +23,8 @@ reaches `delivered`, then joins the live set).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from livedesk.gateway.sockets import OutFrame
-
-# Offsets held while a gap is open; more than this is a node that has fallen far behind, and
-# what does not fit is fetched again from replay with the gap.
-MAX_HELD: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +35,31 @@ class Item:
 
 
 class Sequencer:
-    __slots__ = ("_held", "delivered", "held_since")
+    __slots__ = (
+        "_held",
+        "_held_bytes",
+        "delivered",
+        "gap_opened_at",
+        "held_since",
+        "max_held",
+        "max_held_bytes",
+    )
 
-    def __init__(self, delivered: int | None = None) -> None:
+    def __init__(self, max_held: int, max_held_bytes: int, delivered: int | None = None) -> None:
+        self.max_held, self.max_held_bytes = max_held, max_held_bytes
         self.delivered = delivered
         self._held: dict[int, Item] = {}
-        self.held_since: float | None = None  # when the oldest open gap was first seen
+        self._held_bytes = 0
+        # When the oldest open gap was first seen; the hub moves it on to pace its fills.
+        self.held_since: float | None = None
+        self.gap_opened_at: float | None = None  # the same, left alone: for `stuck`
 
     def offer(self, item: Item, now: float) -> list[Item] | None:
         """Items now deliverable in offset order; None for a duplicate; [] when held."""
         delivered = self.delivered
         if delivered is None:
-            self._hold(item, now)
+            if item.offset not in self._held:
+                self._hold(item, now)
             return []
         if item.offset <= delivered:
             return None
@@ -63,9 +77,9 @@ class Sequencer:
         """Start (or restart, after a resync) from `offset`: drop held items at or before it."""
         self.delivered = offset
         for stale in [held for held in self._held if held <= offset]:
-            del self._held[stale]
+            self._held_bytes -= len(self._held.pop(stale).frame)
         if not self._held:
-            self.held_since = None
+            self.held_since = self.gap_opened_at = None
         return self._drain(now)
 
     def gap(self, now: float, wait_s: float) -> tuple[int, int] | None:
@@ -80,15 +94,31 @@ class Sequencer:
     def held(self) -> int:
         return len(self._held)
 
+    @property
+    def held_bytes(self) -> int:
+        return self._held_bytes
+
+    @property
+    def overflowing(self) -> bool:
+        """Whether more is held behind the gap than its bounds allow (with a baseline)."""
+        return self.delivered is not None and (
+            len(self._held) > self.max_held or self._held_bytes > self.max_held_bytes
+        )
+
+    def stuck(self, now: float, max_s: float) -> bool:
+        """Whether the oldest open gap has been open `max_s` (with a baseline)."""
+        opened = self.gap_opened_at
+        return self.delivered is not None and opened is not None and now - opened >= max_s
+
     def _hold(self, item: Item, now: float) -> None:
-        if len(self._held) >= MAX_HELD:
-            highest = max(self._held)
-            if item.offset > highest:
-                return  # it comes again with the gap fill
-            del self._held[highest]
-        self._held[item.offset] = item
+        held = self._held
+        held[item.offset] = item
+        self._held_bytes += len(item.frame)
+        if self.delivered is None:
+            while len(held) > self.max_held or self._held_bytes > self.max_held_bytes:
+                self._held_bytes -= len(held.pop(max(held)).frame)
         if self.held_since is None:
-            self.held_since = now
+            self.held_since = self.gap_opened_at = now
 
     def _drain(self, now: float, *, progressed: bool = False) -> list[Item]:
         out: list[Item] = []
@@ -97,10 +127,11 @@ class Sequencer:
         held = self._held
         while (following := held.pop(self.delivered + 1, None)) is not None:
             out.append(following)
+            self._held_bytes -= len(following.frame)
             self.delivered = following.offset
         # A gap still open after progress is a new gap: its wait starts now.
         if not held:
-            self.held_since = None
+            self.held_since = self.gap_opened_at = None
         elif out or progressed:
-            self.held_since = now
+            self.held_since = self.gap_opened_at = now
         return out

@@ -5,7 +5,7 @@ reconnect storm made one presence HTTP request per socket. An account's answer i
 for all its sockets, so a fetch is reused for `presence_state_ttl_s`, but only while no
 agent_status of the account has been seen since it started and the account stayed bound (the
 hub's `status_epoch`): a socket that joined after a status change never gets a state from
-before it. Unavailable answers (None) are not reused once complete.
+before it. Unavailable answers (None) and failures are not reused once complete.
 
 Deliberately not here: the HTTP request (the `PresenceLookup`), writing the frame (node.py).
 """
@@ -29,7 +29,7 @@ State = dict[int, AgentStatus] | None
 class _Fetch:
     __slots__ = ("epoch", "started", "task")
 
-    def __init__(self, epoch: int, started: float, task: asyncio.Task[State]) -> None:
+    def __init__(self, epoch: int, started: float, task: asyncio.Task[State | Exception]) -> None:
         self.epoch, self.started, self.task = epoch, started, task
 
 
@@ -57,19 +57,28 @@ class PresenceStates:
                 return await self._request(token)  # not bound: nothing to tell it is fresh
             if len(self._fetches) > PRUNE_ABOVE:
                 self._prune(now)
-            fetch = _Fetch(epoch, now, self._tasks.create_task(self._request(token)))
+            fetch = _Fetch(epoch, now, self._tasks.create_task(self._shared(token)))
             self._fetches[account_id] = fetch
-        return await asyncio.shield(fetch.task)
+        result = await asyncio.shield(fetch.task)
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def _reusable(self, fetch: _Fetch, epoch: int | None, now: float) -> bool:
         if epoch is None or fetch.epoch != epoch or now - fetch.started >= self._ttl_s:
             return False
-        return not fetch.task.done() or fetch.task.result() is not None
+        return not fetch.task.done() or isinstance(fetch.task.result(), dict)
 
     def _prune(self, now: float) -> None:
         for account_id, fetch in list(self._fetches.items()):
             if fetch.task.done() and now - fetch.started >= self._ttl_s:
                 del self._fetches[account_id]
+
+    async def _shared(self, token: str) -> State | Exception:
+        try:
+            return await self._request(token)
+        except Exception as error:  # a task boundary: handed to the waiters, not the group
+            return error
 
     async def _request(self, token: str) -> State:
         self.requests += 1

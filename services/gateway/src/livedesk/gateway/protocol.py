@@ -40,6 +40,7 @@ ERR_TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 ERR_NOT_SUBSCRIBED: Final = "not_subscribed"
 ERR_RATE_LIMITED: Final = "rate_limited"
 ERR_UNAVAILABLE: Final = "unavailable"
+ERR_TOO_MANY_SOCKETS: Final = "too_many_sockets"
 
 # A ref is the client's correlation id, echoed back: short strings or integers only, so an
 # echo can never cost more than the frame that carried it.
@@ -100,6 +101,10 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> ClientFrame:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise FrameError(ERR_NOT_JSON, "frame is not JSON") from None
+    except RecursionError:
+        # A valid frame is a flat object; `[[[...` a few thousand deep, well under the size
+        # limit, exhausts the decoder's stack instead.
+        raise FrameError(ERR_INVALID, "frame is nested too deeply") from None
     if not isinstance(data, dict):
         raise FrameError(ERR_NOT_OBJECT, "frame is not a JSON object")
     ref = _ref(data.get("ref"))

@@ -155,7 +155,7 @@ def http_routes(
         if path == "/healthz":
             return connection.respond(HTTPStatus.OK, "ok\n")
         if path == "/readyz":
-            if ready() and not node.draining:
+            if ready() and node.accepting:  # not draining, not near its socket cap
                 return connection.respond(HTTPStatus.OK, "ready\n")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
         if path == "/metrics":
