@@ -7,7 +7,7 @@
 - SIGTERM or SIGINT while a service starts (waiting for the database, the broker or the
   keys) ends it at once with status 0.
 - SIGTERM to a running service ends it with status 0 and leaves no process behind; the
-  gateway first sends its sockets `reconnect` and closes them with 1001.
+  gateway and standalone first send their sockets `reconnect` and close them with 1001.
 - A second signal during the drain (held open by a socket or an unfinished request) ends
   the process at once with 128+signal.
 
@@ -241,10 +241,13 @@ def test_a_signal_while_starting_ends_the_service_at_once(
 # -- signals while serving ------------------------------------------------------------
 
 
-async def test_sigterm_drains_the_gateways_sockets_and_ends_it(env: dict[str, str]) -> None:
+@pytest.mark.parametrize("command", ["gateway", "standalone"])
+async def test_sigterm_drains_the_sockets_and_ends_the_service(
+    command: str, env: dict[str, str]
+) -> None:
     port = free_port()
-    with Livedesk(*serve_args("gateway", port, env), env=env) as process:
-        await wait_answering(f"http://127.0.0.1:{port}/readyz", process)
+    with Livedesk(*serve_args(command, port, env), env=env) as process:
+        await wait_answering(f"http://127.0.0.1:{port}/healthz", process)
         clients = [await WsClient(f"ws://127.0.0.1:{port}/ws").open() for _ in range(3)]
         try:
             process.send(SIGTERM)
@@ -259,11 +262,10 @@ async def test_sigterm_drains_the_gateways_sockets_and_ends_it(env: dict[str, st
         assert wait_until_gone(process)
 
 
-@pytest.mark.parametrize("command", ["presence", "standalone"])
-async def test_sigterm_ends_a_running_service(command: str, env: dict[str, str]) -> None:
+async def test_sigterm_ends_a_running_presence(env: dict[str, str]) -> None:
     port = free_port()
-    with Livedesk(*serve_args(command, port, env), env=env) as process:
-        await wait_answering(f"http://127.0.0.1:{port}/healthz", process)
+    with Livedesk(*serve_args("presence", port, env), env=env) as process:
+        await wait_answering(f"http://127.0.0.1:{port}/readyz", process)
         process.send(SIGTERM)
         assert await asyncio.to_thread(process.wait, AT_ONCE_S) == 0, process.stderr()
         assert "Traceback" not in process.stderr(), process.stderr()

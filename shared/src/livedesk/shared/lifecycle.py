@@ -123,13 +123,16 @@ async def reach(what: str, step: Awaitable[T], timeout_s: float) -> T:
     Any error of the step counts as `what` being out of reach: the step is a connection or
     a fetch, and whatever stopped it, the answer is the same line and the same exit code.
     """
+    timeout = asyncio.timeout(timeout_s)
     try:
-        async with asyncio.timeout(timeout_s):
+        async with timeout:
             return await step
-    except TimeoutError:
-        raise Unavailable(f"cannot reach {what} within {timeout_s:g} s") from None
     except Exception as error:
         log.debug("start-up step failed", exc_info=True)
+        # A step that retries gives up by itself near the same time: the same words then.
+        late = asyncio.get_running_loop().time() >= (timeout.when() or 0.0)
+        if late or isinstance(error, TimeoutError):
+            raise Unavailable(f"cannot reach {what} within {timeout_s:g} s") from error
         raise Unavailable(f"cannot reach {what}: {_reason(error)}") from error
 
 
@@ -176,12 +179,7 @@ def run_service(
     return _run(command, supervised(), loop_factory)
 
 
-def run_once(
-    command: str,
-    step: Coroutine[Any, Any, None],
-    *,
-    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
-) -> int:
+def run_once(command: str, step: Coroutine[Any, Any, None]) -> int:
     """Run a one-shot command's `step`; any signal ends it at once with 128+signal."""
 
     async def interruptible() -> None:
@@ -190,7 +188,7 @@ def run_once(
             loop.add_signal_handler(signum, exit_now, command, signum)
         await step
 
-    return _run(command, interruptible(), loop_factory)
+    return _run(command, interruptible(), None)
 
 
 def _run(

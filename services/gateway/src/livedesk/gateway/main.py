@@ -127,7 +127,6 @@ async def run_server(
 
 
 async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) -> None:
-    sock = bind(host, port)
     timeout = httpx.Timeout(settings.gateway.http_timeout_s)
     # Every connection the pool may open may also stay open: with fewer kept alive, a
     # reconnect storm's replay and presence requests opened and closed connections by
@@ -137,18 +136,18 @@ async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) ->
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
     transport = RetryStaleConnections(limits=limits)
     start_timeout_s = settings.bus.connect_timeout_s
+    key_file = settings.tokens.public_key_path
     jwks_url = settings.api_url.rstrip("/") + JWKS_PATH
-    path = settings.tokens.public_key_path
-    key = f"the token key file {path}" if path else f"the API's token key at {jwks_url}"
-    try:
+    key = f"the token key file {key_file}" if key_file else f"the API's token key at {jwks_url}"
+    broker = f"the broker at {redact(settings.amqp_url)}"
+    name = f"livedesk-gateway-{settings.node_id}"
+    with bind(host, port) as sock:  # first: a taken port must not wait for keys or broker
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
             verifier = await reach(key, load_verifier(settings, http), start_timeout_s)
             async with (
                 reaching(
-                    f"the broker at {redact(settings.amqp_url)}",
-                    RabbitBus.connect(
-                        settings.amqp_url, settings.bus, name=f"livedesk-gateway-{settings.node_id}"
-                    ),
+                    broker,
+                    RabbitBus.connect(settings.amqp_url, settings.bus, name=name),
                     start_timeout_s,
                 ) as bus,
                 gateway_node(
@@ -162,8 +161,6 @@ async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) ->
                 stop = asyncio.Event()
                 shutdown.serving(stop.set)
                 await run_server(node, settings, sock, stop)
-    finally:
-        sock.close()
 
 
 def run(host: str, port: int, node_id: str | None) -> int:

@@ -65,9 +65,8 @@ async def serve(service: PresenceService, sock: socket.socket, stop: asyncio.Eve
 
 
 async def _main(settings: Settings, host: str, port: int, shutdown: Shutdown) -> None:
-    sock = bind(host, port)
     name = f"presence-{socket.gethostname()}-{os.getpid()}"
-    try:
+    with bind(host, port) as sock:
         async with reaching(
             f"the broker at {redact(settings.amqp_url)}",
             RabbitBus.connect(settings.amqp_url, settings.bus, name=name),
@@ -77,8 +76,6 @@ async def _main(settings: Settings, host: str, port: int, shutdown: Shutdown) ->
             shutdown.serving(stop.set)
             log.info("presence listening on %s:%s", host, port)
             await serve(PresenceService(settings, bus), sock, stop)
-    finally:
-        sock.close()
 
 
 def main(host: str, port: int) -> int:
