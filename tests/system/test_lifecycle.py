@@ -310,6 +310,38 @@ async def test_a_second_signal_ends_the_gateways_drain_at_once(
         assert wait_until_gone(process)
 
 
+def hold_requests_open(port: int, count: int) -> list[socket.socket]:
+    """Requests whose bodies never come: each worker's drain waits for them."""
+    unfinished = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+    for connection in unfinished:
+        connection.sendall(
+            b"POST /v1/auth/token HTTP/1.1\r\nHost: api\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+    return unfinished
+
+
+async def test_an_apis_drain_ends_at_its_timeout_however_long_requests_hang(
+    deployment: Deployment,
+) -> None:
+    port = free_port()
+    env = {**deployment.env, "LIVEDESK_API__DRAIN_TIMEOUT_S": "2"}
+    with Livedesk(*serve_args("api", port, env), "--workers", "2", env=env) as process:
+        await wait_answering(f"http://127.0.0.1:{port}/healthz", process)
+        unfinished = hold_requests_open(port, 8)
+        try:
+            await asyncio.sleep(0.5)  # read by the workers
+            process.send(SIGTERM)
+            await asyncio.sleep(1.0)
+            assert process.process.poll() is None, "the drain should wait for the requests"
+            assert await asyncio.to_thread(process.wait, AT_ONCE_S) == 0, process.stderr()
+        finally:
+            for connection in unfinished:
+                connection.close()
+        assert "Traceback" not in process.stderr(), process.stderr()
+        assert wait_until_gone(process), f"processes left behind: {process.children()}"
+
+
 async def test_a_second_signal_ends_the_apis_drain_and_its_workers_at_once(
     deployment: Deployment,
 ) -> None:
@@ -317,14 +349,8 @@ async def test_a_second_signal_ends_the_apis_drain_and_its_workers_at_once(
     args = (*serve_args("api", port, deployment.env), "--workers", "2")
     with Livedesk(*args, env=deployment.env) as process:
         await wait_answering(f"http://127.0.0.1:{port}/healthz", process)
-        # A request whose body never comes: each worker's drain waits for it.
-        unfinished = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        unfinished = hold_requests_open(port, 8)
         try:
-            for connection in unfinished:
-                connection.sendall(
-                    b"POST /v1/auth/token HTTP/1.1\r\nHost: api\r\n"
-                    b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
-                )
             await asyncio.sleep(0.5)  # read by the workers
             process.send(SIGTERM)
             await asyncio.sleep(1.0)

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
+from typing import Final
 
 import uvicorn
 
@@ -26,6 +27,9 @@ from livedesk.shared.lifecycle import Shutdown, bind, reaching, redact, run_serv
 from livedesk.shared.settings import Settings
 
 log = logging.getLogger(__name__)
+# Presence answers small lookups: a request still open this long after SIGTERM is a client
+# that stopped sending, and must not hold the rollout.
+DRAIN_TIMEOUT_S: Final = 5
 
 
 class Server(uvicorn.Server):
@@ -36,7 +40,13 @@ class Server(uvicorn.Server):
 
 async def serve(service: PresenceService, sock: socket.socket, stop: asyncio.Event) -> None:
     """Serve `service.app` on the bound `sock` and run `service` until `stop` or a failure."""
-    config = uvicorn.Config(service.app, lifespan="off", log_config=None, access_log=False)
+    config = uvicorn.Config(
+        service.app,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=DRAIN_TIMEOUT_S,
+    )
     server = Server(config)
     failures: list[Exception] = []
 
