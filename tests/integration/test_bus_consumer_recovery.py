@@ -1,6 +1,6 @@
 """The RabbitMQ bus's consumer through what closes its channel but not its connection.
 
-The consumer runs on aiormq's channel directly (`rabbit_consumer`), so aio-pika's own consumer
+The consumer runs on aiormq's channel directly (`rabbit.fast.consumer`), so aio-pika's own consumer
 recovery does not cover it: these hold that it comes back by itself when the broker cancels it
 (its queue deleted) and when a channel error closes its channel. Broker restarts and dropped
 connections are in test_bus_faults.py. The faults here touch only the test's own queue and
@@ -84,7 +84,7 @@ async def test_a_consumer_comes_back_after_a_channel_error(amqp_url: str) -> Non
 async def test_a_deleted_queue_comes_back_bound_to_what_was_bound_and_no_more(
     amqp_url: str,
 ) -> None:
-    # The run-time bindings are our record (`rabbit_bindings`), not aio-pika's: after the
+    # The run-time bindings are our record (`rabbit.fast.bindings`), not aio-pika's: after the
     # queue is declared again, what was bound is bound again and what was unbound stays so.
     spec = quorum_queue()
     accounts = range(40)

@@ -20,8 +20,8 @@ import aiormq
 import pytest
 
 from livedesk.shared.bus.base import Message
-from livedesk.shared.bus.publish_confirms import ConfirmTracker
-from livedesk.shared.bus.rabbit_transport import DeliveryRoutes
+from livedesk.shared.bus.rabbit.fast.publish_confirms import ConfirmTracker
+from livedesk.shared.bus.rabbit.fast.transport import DeliveryRoutes
 from livedesk.shared.errors import BusError
 from livedesk.shared.topology import EVENTS
 from tests.support.buses import exclusive_queue, open_bus

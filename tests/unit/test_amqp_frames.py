@@ -16,7 +16,7 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pamqp.heartbeat import Heartbeat
 
-from livedesk.shared.bus.amqp_frames import (
+from livedesk.shared.bus.rabbit.fast.amqp_frames import (
     HEARTBEAT,
     KEEPALIVE_S,
     ConfirmRoute,

@@ -10,7 +10,7 @@ from typing import cast
 import aiormq
 import pytest
 
-from livedesk.shared.bus.publish_confirms import ConfirmTracker
+from livedesk.shared.bus.rabbit.fast.publish_confirms import ConfirmTracker
 from livedesk.shared.errors import BusError
 
 

@@ -26,7 +26,7 @@ the channel or its connection closes, `max_content_size` and `publisher_confirms
 through its write queue, a refusal raises, a socket cut mid-publish is retried; and
 test_bus_faults).
 
-Not here: what a route does with a delivery (`rabbit_consumer`).
+Not here: what a route does with a delivery (`consumer`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,13 @@ import aiormq
 import aiormq.abc
 from yarl import URL
 
-from livedesk.shared.bus.amqp_frames import ConfirmRoute, DeliveryCallback, FrameSplitter, Route
-from livedesk.shared.bus.publish_confirms import ConfirmTracker
+from livedesk.shared.bus.rabbit.fast.amqp_frames import (
+    ConfirmRoute,
+    DeliveryCallback,
+    FrameSplitter,
+    Route,
+)
+from livedesk.shared.bus.rabbit.fast.publish_confirms import ConfirmTracker
 
 
 class DeliveryRoutes(aiormq.TransportFactory):

@@ -27,7 +27,7 @@ caller waits for its confirms before the next.
 A batch fails (its future raises) on a nack, with BusError, and when the channel closes,
 with ConnectionError, which the bus retries on the reopened channel's new tracker.
 
-Not here: which channel or socket (`rabbit_transport`), retries and timeouts (`rabbit`).
+Not here: which channel or socket (`transport`), retries and timeouts (`rabbit.bus`).
 """
 
 from __future__ import annotations

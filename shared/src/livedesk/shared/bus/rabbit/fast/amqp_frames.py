@@ -28,7 +28,7 @@ delivery can overtake the close of its own channel.
 A confirm handed over ahead of an earlier control frame is harmless for the same reason: the
 channel's close reaches the tracker through aiormq, after every confirm the broker sent.
 
-Not here: sockets (`rabbit_transport`), acks (the route's channel, `rabbit_consumer`), what a
+Not here: sockets (`transport`), acks (the route's channel, `consumer`), what a
 confirm settles (`publish_confirms`).
 Checked against aiormq 7.2.4 and pamqp 4.0.1 (uv.lock); the wire format is AMQP 0-9-1's.
 """

@@ -1,7 +1,7 @@
 """The bus on RabbitMQ, through aio-pika.
 
 One robust connection per bus. It reconnects by itself; on reconnect aio-pika re-declares
-the exchanges, queues and bindings it saw, our consumers consume again (`rabbit_consumer`),
+the exchanges, queues and bindings it saw, our consumers consume again (`rabbit.fast.consumer`),
 and then we call the subscriptions' restore callbacks. Publishing uses its own channel with
 publisher confirms and retries with tenacity through an outage, up to `publish_timeout_s`.
 A retried publish whose first try was in flight when the connection died may arrive twice:
@@ -30,10 +30,10 @@ from tenacity import (
 )
 
 from livedesk.shared.bus.base import Bus, Message, Subscription
-from livedesk.shared.bus.batch_publish import encode_batch
-from livedesk.shared.bus.publish_confirms import ConfirmTracker
-from livedesk.shared.bus.rabbit_consumer import CLOSED, RabbitSubscription
-from livedesk.shared.bus.rabbit_transport import DeliveryRoutes, LeanRobustConnection
+from livedesk.shared.bus.rabbit.fast.batch_publish import encode_batch
+from livedesk.shared.bus.rabbit.fast.consumer import CLOSED, RabbitSubscription
+from livedesk.shared.bus.rabbit.fast.publish_confirms import ConfirmTracker
+from livedesk.shared.bus.rabbit.fast.transport import DeliveryRoutes, LeanRobustConnection
 from livedesk.shared.errors import BusError
 from livedesk.shared.settings import BusSettings
 from livedesk.shared.topology import EXCHANGES, QueueSpec
