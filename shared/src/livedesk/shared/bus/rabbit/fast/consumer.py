@@ -40,24 +40,17 @@ from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
-from livedesk.shared.bus.base import Delivery, Subscription
+from livedesk.shared.bus.base import Delivery
+from livedesk.shared.bus.rabbit.closed import CLOSED
 from livedesk.shared.bus.rabbit.fast.amqp_frames import DeliveryCallback
 from livedesk.shared.bus.rabbit.fast.bindings import RuntimeBindings
 from livedesk.shared.bus.rabbit.fast.transport import DeliveryRoutes
+from livedesk.shared.bus.rabbit.subscription import RabbitSubscription
 
 log = logging.getLogger(__name__)
 
-# What a dropped connection or channel looks like from aiormq: the broker has requeued
-# whatever was unacked on it, so a settle that meets one is moot.
-CLOSED = (
-    aiormq.exceptions.AMQPConnectionError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    aiormq.exceptions.ChannelClosed,
-    ConnectionError,
-)
 
-
-class RabbitSubscription(Subscription):
+class FastSubscription(RabbitSubscription):
     def __init__(
         self, channel: AbstractRobustChannel, queue: AbstractQueue, routes: DeliveryRoutes
     ) -> None:
@@ -74,12 +67,10 @@ class RabbitSubscription(Subscription):
         self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Consume now, and again whenever the robust channel reopens."""
         self._channel.reopen_callbacks.add(self._reopened)
         await self._consume()
 
     async def stop(self) -> None:
-        """Cancel the consumer (idempotent); what it has not acked goes back to the queue."""
         self._stopped = True
         self._channel.reopen_callbacks.discard(self._reopened)
         if self._consuming is not None:
