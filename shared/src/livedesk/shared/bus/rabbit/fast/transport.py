@@ -15,9 +15,10 @@ with no routes: consumers add theirs again when their channels reopen on it, and
 tracks the confirms of its publisher channel's successor at its first publish.
 
 What an aio-pika or aiormq upgrade (checked: aio-pika 10.2.1, aiormq 7.2.4) could break, and
-which test says so: aio-pika no longer handing its connection's `kwargs` to `aiormq.connect`,
-or aiormq no longer taking `transport_factory`: deliveries take aiormq's own path again,
-slower but correct (test_bus_fast_deliveries: the handler runs in a task). aiormq keeping
+what says so. Names gone or releases outside those checked: `compat`, at import, and the bus
+runs on the plain path. For the rest, tests: aio-pika no longer handing its connection's
+`kwargs` to `aiormq.connect`, or aiormq no longer using `transport_factory`
+(test_bus_fast_deliveries: the handler would run in a task). aiormq keeping
 state of its own from Deliver frames (7.2.4 keeps none: its consumer callback is all a
 Deliver reaches), or reading other than through the StreamReader it is given. aiormq's
 stuck-connection check counting something other than frames read (test_bus_fast_deliveries:
