@@ -75,6 +75,8 @@ class RabbitBus(Bus):
         self._publisher = channel
         self._exchanges = exchanges
         self._settings = settings
+        # A copy confirmed after its caller left counts for a retry as long as the bus
+        # itself goes on retrying a publish.
         loop = asyncio.get_running_loop()
         self._abandoned = AbandonedPublishes(loop.time, settings.publish_timeout_s)
         # Publishes under way (the plain path's, each a task of its own), by size in bytes.
