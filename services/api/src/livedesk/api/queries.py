@@ -32,13 +32,23 @@ async def account_offset(connection: AsyncConnection, account_id: int) -> int:
 
 
 def unread_count(user_id: int, conversation_id: Any) -> ColumnElement[int]:
-    """Messages after the user's read pointer, not counting the user's own (a subquery)."""
+    """The user's unread messages in a conversation (a scalar subquery): those after the
+    user's read pointer (all of them without one), except those the user wrote.
+
+    A colleague's reply or note counts; the contact's messages count; the user's own replies
+    and notes never do. `conversation_id` is a number, or the column of an enclosing query.
+    """
     pointer = (
         select(col(ReadPointer.message_id))
         .where(
             col(ReadPointer.user_id) == user_id,
             col(ReadPointer.conversation_id) == conversation_id,
         )
+        # Correlate to whichever enclosing query names the conversation. Left to itself,
+        # SQLAlchemy correlates only to the count around it, which has no conversations in
+        # its FROM: the pointer then selected every pointer the user has (PostgreSQL: "more
+        # than one row returned by a subquery"; SQLite: silently the first one).
+        .correlate_except(ReadPointer)
         .scalar_subquery()
     )
     own = (col(Message.sender_type) == SenderType.AGENT.value) & (col(Message.sender_id) == user_id)

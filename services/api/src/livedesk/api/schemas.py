@@ -25,6 +25,15 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Availability = Literal[AgentStatus.ONLINE, AgentStatus.BUSY, AgentStatus.AWAY]
+# One definition for every answer that carries a count (see `queries.unread_count`).
+UnreadCount = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="messages after the caller's read pointer (all of them without one) that "
+        "the caller did not write: the contact's, and colleagues' replies and notes",
+    ),
+]
 
 T = TypeVar("T")
 
@@ -116,8 +125,7 @@ class ConversationOut(BaseModel):
     version: int
     created_at: datetime
     last_activity_at: datetime
-    # Messages after the caller's read pointer, not counting the caller's own.
-    unread_count: int = 0
+    unread_count: UnreadCount = 0
 
 
 class ConversationRead(ConversationOut):
@@ -150,7 +158,7 @@ class ReadOut(BaseModel):
     conversation_id: int
     user_id: int
     message_id: int
-    unread_count: int
+    unread_count: UnreadCount
 
 
 class Page(BaseModel, Generic[T]):
