@@ -44,6 +44,7 @@ class RunningApi:
     admin_id: int
     admin_token: str
     process: ApiProcess
+    env: dict[str, str]  # what `livedesk <command>` needs to work on this database
 
     @property
     def admin(self) -> dict[str, str]:
@@ -52,8 +53,13 @@ class RunningApi:
 
 @contextmanager
 def running_api(
-    database: Database, postgres_url: str, amqp_url: str, data_dir: Path
+    database: Database,
+    postgres_url: str,
+    amqp_url: str,
+    data_dir: Path,
+    log_path: Path | None = None,
 ) -> Iterator[RunningApi]:
+    """`log_path`: where the process's log (its stderr) goes; else the test's stderr."""
     with _database_url(database, postgres_url, data_dir) as database_url:
         env = livedesk_env(
             {
@@ -79,7 +85,7 @@ def running_api(
         )
         assert made.returncode == 0, made.stderr
         ids = json.loads(made.stdout)
-        with ApiProcess(env) as process:
+        with ApiProcess(env, log_path=log_path) as process:
             token = httpx.post(
                 f"{process.url}/v1/auth/token",
                 json={"email": ADMIN_EMAIL, "password": PASSWORD},
@@ -94,6 +100,7 @@ def running_api(
                 ids["user_id"],
                 token.json()["access_token"],
                 process,
+                env,
             )
 
 

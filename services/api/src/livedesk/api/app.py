@@ -30,6 +30,7 @@ from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.outbox import Outbox
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
+from livedesk.api.request_boundary import RequestBoundary
 from livedesk.api.retention import run_retention
 from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
 from livedesk.api.token_cache import CachingVerifier
@@ -101,6 +102,7 @@ def create_app(context: ApiContext) -> FastAPI:
         )
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
+    app.add_middleware(RequestBoundary)  # outermost: nothing escapes to the server
     return app
 
 

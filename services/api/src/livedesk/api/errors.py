@@ -1,14 +1,15 @@
-"""REST errors: one exception type carrying a stable `code`, and the one place that maps
-every failure to the JSON shape `{"code": ..., "message": ...}`.
+"""REST errors: one exception type carrying a stable `code`, and the handlers that map
+FastAPI's failures to the JSON shape `{"code": ..., "message": ...}` (`schemas.ErrorOut`).
 
 Codes: not_authenticated, token_invalid, token_expired (401); invalid_credentials (401);
 forbidden (403); not_found (404); method_not_allowed (405); conflict, version_conflict (409);
 resync_required (410); payload_too_large (413); invalid_request (422); internal_error (500).
+Not here: unexpected errors and request ids (`request_boundary`, around the whole app).
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,8 +17,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from livedesk.shared.errors import LivedeskError
-
-log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
     401: "not_authenticated",
@@ -37,6 +36,9 @@ class ApiError(LivedeskError):
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
+    def response(self) -> JSONResponse:
+        return JSONResponse(error_body(self.code, self.message), self.status, headers=self.headers)
+
 
 def not_found(what: str, ident: int) -> ApiError:
     # The same answer whether the record is absent or another account's: nothing leaks.
@@ -54,26 +56,48 @@ def error_body(code: str, message: str) -> dict[str, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(error.code, error.message), error.status, headers=error.headers
-        )
+        return error.response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = []
         for problem in error.errors():
+            if problem.get("type") == "json_invalid":
+                problems.append(_not_json(error.body, problem))
+                continue
             where = ".".join(str(part) for part in problem.get("loc", ())) or "request"
             problems.append(f"{where}: {problem.get('msg', 'invalid')}")
         return JSONResponse(error_body("invalid_request", "; ".join(problems)), 422)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        if isinstance(error.__cause__, ApiError):  # raised while FastAPI read the body
+            return error.__cause__.response()
+        if error.status_code == 400 and isinstance(error.__cause__, ValueError):
+            # FastAPI's "There was an error parsing the body": bytes that are not UTF-8, or
+            # a number too long for Python to read.
+            return JSONResponse(error_body("invalid_request", _unreadable(error.__cause__)), 422)
         code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
         return JSONResponse(
             error_body(code, str(error.detail)), error.status_code, headers=error.headers
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=error)
-        return JSONResponse(error_body("internal_error", "internal server error"), 500)
+
+def _not_json(body: object, problem: dict[str, Any]) -> str:
+    """Where the JSON breaks, as line and column (FastAPI gives a character offset)."""
+    position = problem.get("loc", (None,))[-1]
+    reason = str((problem.get("ctx") or {}).get("error", ""))
+    where = ""
+    if isinstance(body, str) and isinstance(position, int):
+        line = body.count("\n", 0, position) + 1
+        column = position - body.rfind("\n", 0, position)
+        where = f" (line {line}, column {column})"
+    detail = f": {reason[:1].lower()}{reason[1:]}" if reason else ""
+    return f"the request body is not valid JSON{where}{detail}"
+
+
+def _unreadable(cause: ValueError) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "the request body is not valid JSON: it is not UTF-8 text"
+    # Python's own reasons (a number of over 4,300 digits) name interpreter settings.
+    return "the request body could not be read as JSON"
