@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
+from livedesk.api.fields import ClientId, Content, EmailAddress, Id, Name
 from livedesk.shared.events import (
-    MAX_CONTENT_CHARS,
     AgentStatus,
     ConversationStatus,
     MessageKind,
@@ -21,9 +22,7 @@ from livedesk.shared.events import (
 )
 from livedesk.shared.tokens import Role
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Availability = Literal[AgentStatus.ONLINE, AgentStatus.BUSY, AgentStatus.AWAY]
 # One definition for every answer that carries a count (see `queries.unread_count`).
 UnreadCount = Annotated[
@@ -44,7 +43,7 @@ class Body(BaseModel):
 
 
 class TokenRequest(Body):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    email: EmailAddress
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
@@ -55,7 +54,7 @@ class TokenResponse(BaseModel):
 
 
 class AgentCreate(Body):
-    email: EmailStr
+    email: EmailAddress
     password: Password
     name: Name
     role: Role = Role.AGENT
@@ -90,7 +89,7 @@ class InboxOut(BaseModel):
 
 class ContactCreate(Body):
     name: Name
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
 
 
 class ContactOut(BaseModel):
@@ -108,7 +107,8 @@ class ConversationCreate(Body):
 
 
 class ConversationPatch(Body):
-    status: ConversationStatus | None = None
+    # Absent leaves the status as it is; null is refused (the schema does not offer it).
+    status: ConversationStatus | SkipJsonSchema[None] = None
     # Explicit null unassigns; absent leaves the assignee as it is.
     assignee_id: Id | None = None
     # The version the client saw; If-Match carries the same, whichever is handier.
@@ -133,9 +133,9 @@ class ConversationRead(ConversationOut):
 
 
 class MessageCreate(Body):
-    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS)]
+    content: Content
     kind: MessageKind = MessageKind.OUTGOING
-    client_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    client_id: ClientId | None = None
 
 
 class MessageOut(BaseModel):

@@ -18,9 +18,10 @@ from sqlmodel import col
 from livedesk.api.db import snapshot
 from livedesk.api.deps import Admin, Caller, Context
 from livedesk.api.errors import ApiError, forbidden, not_found
+from livedesk.api.fields import Id
 from livedesk.api.models import User
 from livedesk.api.queries import account_offset
-from livedesk.api.schemas import AgentCreate, AgentOut, AgentPatch, Id, Page
+from livedesk.api.schemas import AgentCreate, AgentOut, AgentPatch, Page
 from livedesk.shared.presence_messages import AgentAvailability
 from livedesk.shared.tokens import Role
 
@@ -74,7 +75,7 @@ async def create_agent(body: AgentCreate, caller: Admin, context: Context) -> Ag
                     insert(User)
                     .values(
                         account_id=caller.account_id,
-                        email=body.email.lower(),
+                        email=body.email,
                         name=body.name,
                         password_hash=password_hash,
                         role=body.role.value,

@@ -27,7 +27,7 @@ async def issue_token(body: TokenRequest, context: Context) -> TokenResponse:
             await connection.execute(
                 select(
                     col(User.id), col(User.account_id), col(User.role), col(User.password_hash)
-                ).where(col(User.email) == body.email.strip().lower())
+                ).where(col(User.email) == body.email)
             )
         ).first()
     # Verified even when the e-mail is unknown (against a decoy), so timing tells nothing.

@@ -10,6 +10,7 @@ compared and changed. Creating emits `new_conversation`; a status or assignee ch
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -21,12 +22,15 @@ from sqlmodel import col
 from livedesk.api.db import snapshot
 from livedesk.api.deps import Caller, Context
 from livedesk.api.errors import ApiError, not_found
+from livedesk.api.fields import AssigneeFilter, Id
 from livedesk.api.models import Contact, Conversation, Inbox
 from livedesk.api.queries import (
     account_offset,
     conversation_data,
     conversation_out,
     conversation_query,
+    cursor_id,
+    cursor_moment,
     decode_cursor,
     encode_cursor,
     ensure_agent,
@@ -37,7 +41,6 @@ from livedesk.api.schemas import (
     ConversationOut,
     ConversationPatch,
     ConversationRead,
-    Id,
     Page,
 )
 from livedesk.shared.events import (
@@ -51,6 +54,7 @@ from livedesk.shared.events import (
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 CHANGEABLE: tuple[ConversationField, ...] = ("status", "assignee_id")
+_VERSION = re.compile(r"[0-9]{1,18}")
 
 
 @router.post("", status_code=201)
@@ -99,7 +103,7 @@ async def list_conversations(
     context: Context,
     status: ConversationStatus | None = None,
     assignee: Annotated[
-        str | None, Query(pattern=r"^(me|none|[1-9][0-9]{0,18})$", description="me, none or an id")
+        AssigneeFilter | None, Query(description="me, none or an agent's id")
     ] = None,
     inbox: Annotated[Id | None, Query()] = None,
     cursor: str | None = None,
@@ -114,7 +118,7 @@ async def list_conversations(
     if assignee == "none":
         query = query.where(col(Conversation.assignee_id).is_(None))
     elif assignee is not None:
-        who = caller.user_id if assignee == "me" else int(assignee)
+        who = caller.user_id if assignee == "me" else assignee
         query = query.where(col(Conversation.assignee_id) == who)
     if inbox is not None:
         query = query.where(col(Conversation.inbox_id) == inbox)
@@ -247,7 +251,8 @@ def _expected_version(if_match: str | None, field: int | None) -> int | None:
     if if_match is None:
         return field
     raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or int(raw) < 1:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not _VERSION.fullmatch(raw) or int(raw) < 1:
         raise ApiError(422, "invalid_request", 'If-Match: expected a version such as "3"')
     if field is not None and field != int(raw):
         raise ApiError(422, "invalid_request", "If-Match and version disagree")
@@ -256,7 +261,4 @@ def _expected_version(if_match: str | None, field: int | None) -> int | None:
 
 def _activity_cursor(cursor: str) -> tuple[datetime, int]:
     moment, ident = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(moment), int(ident)
-    except ValueError:
-        raise ApiError(422, "invalid_request", "cursor: not a cursor this API made") from None
+    return cursor_moment(moment), cursor_id(ident)

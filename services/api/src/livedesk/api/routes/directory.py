@@ -16,9 +16,10 @@ from sqlalchemy import insert, select
 from livedesk.api.db import snapshot
 from livedesk.api.deps import Admin, Caller, Context
 from livedesk.api.errors import not_found
+from livedesk.api.fields import Id
 from livedesk.api.models import Contact, Inbox
 from livedesk.api.queries import account_offset, decode_id_cursor, encode_cursor
-from livedesk.api.schemas import ContactCreate, ContactOut, Id, InboxCreate, InboxOut, Page
+from livedesk.api.schemas import ContactCreate, ContactOut, InboxCreate, InboxOut, Page
 
 router = APIRouter(prefix="/v1", tags=["directory"])
 

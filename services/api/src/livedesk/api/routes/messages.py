@@ -23,9 +23,10 @@ from sqlmodel import col
 from livedesk.api.db import snapshot
 from livedesk.api.deps import ApiContext, Caller, Context
 from livedesk.api.errors import not_found
+from livedesk.api.fields import Id
 from livedesk.api.models import Conversation, Message, ReadPointer
 from livedesk.api.queries import account_offset, decode_id_cursor, encode_cursor, unread_count
-from livedesk.api.schemas import Id, MessageCreate, MessageOut, Page, ReadCreate, ReadOut
+from livedesk.api.schemas import MessageCreate, MessageOut, Page, ReadCreate, ReadOut
 from livedesk.shared.events import (
     MessageData,
     MessageKind,

@@ -1,0 +1,120 @@
+"""The field types of request bodies and parameters, each with its rule and a JSON Schema
+that says the same thing, so that /openapi.json describes exactly what is accepted.
+
+- `Id`: what both databases can store (64-bit signed, so at most `MAX_ID`).
+- `Name`, `Content`, `ClientId`: text that PostgreSQL can hold (no NUL character), and for
+  names and content, something besides white space. Names are stored stripped, content as
+  written. "White space" is Python's (`str.isspace`), as is `\\s` in the schema's pattern.
+- `EmailAddress`: the one address rule (`emails`).
+- `AssigneeFilter`: `me`, `none` or an agent's id.
+
+Errors are raised as PydanticCustomError so that the 422 says the rule in plain words.
+Not here: the models that use them (`schemas`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AfterValidator, Field, PlainValidator, TypeAdapter, ValidationError
+from pydantic import WithJsonSchema as JsonSchema
+from pydantic_core import PydanticCustomError
+
+from livedesk.api.emails import InvalidEmail, normalize_email
+from livedesk.shared.events import MAX_CONTENT_CHARS
+
+MAX_ID: Final = 2**63 - 1
+MAX_NAME_CHARS: Final = 200
+MAX_CLIENT_ID_CHARS: Final = 128
+MAX_EMAIL_CHARS: Final = 320
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+# No NUL anywhere, and at least one character that is neither NUL nor white space.
+_VISIBLE: Final = r"^[^\x00]*[^\s\x00][^\x00]*$"
+_NO_NUL: Final = r"^[^\x00]+$"
+
+
+def _visible(value: str) -> str:
+    _refuse_nul(value)
+    if not value.strip():
+        raise PydanticCustomError("blank", "may not be empty or only white space")
+    return value
+
+
+def _refuse_nul(value: str) -> str:
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "may not contain the NUL character (\\u0000)")
+    return value
+
+
+def _text_schema(pattern: str, max_chars: int) -> Any:
+    return JsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": pattern}
+    )
+
+
+# The length limit applies to the text as sent; the stored name is stripped.
+Name = Annotated[
+    str,
+    Field(max_length=MAX_NAME_CHARS),
+    AfterValidator(_visible),
+    AfterValidator(str.strip),
+    _text_schema(_VISIBLE, MAX_NAME_CHARS),
+]
+Content = Annotated[
+    str,
+    Field(max_length=MAX_CONTENT_CHARS),
+    AfterValidator(_visible),
+    _text_schema(_VISIBLE, MAX_CONTENT_CHARS),
+]
+ClientId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_CLIENT_ID_CHARS),
+    AfterValidator(_refuse_nul),
+    _text_schema(_NO_NUL, MAX_CLIENT_ID_CHARS),
+]
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value)
+    except InvalidEmail as error:
+        raise PydanticCustomError("email", str(error)) from None
+
+
+EmailAddress = Annotated[
+    str,
+    Field(max_length=MAX_EMAIL_CHARS),
+    AfterValidator(_email),
+    JsonSchema({"type": "string", "format": "email", "maxLength": MAX_EMAIL_CHARS}),
+]
+
+_id: Final = TypeAdapter(Id)
+
+
+def _assignee(value: object) -> Literal["me", "none"] | int:
+    if value == "me":
+        return "me"
+    if value == "none":
+        return "none"
+    try:
+        return _id.validate_python(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "assignee", "expected me, none or an agent's id (1 to {max})", {"max": MAX_ID}
+        ) from None
+
+
+AssigneeFilter = Annotated[
+    Literal["me", "none"] | int,
+    PlainValidator(_assignee),
+    JsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": ["me", "none"]},
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            ]
+        }
+    ),
+]
