@@ -256,3 +256,32 @@ def test_one_address_rule_for_bootstrap_agents_login_and_contacts(desk: Desk) ->
     again = livedesk(*args, "CAROL@globex.test", env=env)
     assert again.returncode == 1
     assert "carol@globex.test is already registered" in again.stderr
+
+
+def test_method_not_allowed_names_every_method_of_the_path(desk: Desk) -> None:
+    for path, allowed in (
+        ("/v1/agents", "GET, POST"),
+        (f"/v1/conversations/{desk.conversation_id}", "GET, PATCH"),
+        (f"/v1/conversations/{desk.conversation_id}/read", "POST"),
+    ):
+        response = desk.client.request("DELETE", path, headers=desk.admin)
+        refused(response, 405, "method_not_allowed")
+        assert response.headers["Allow"] == allowed
+
+
+def test_if_match_and_version_are_each_a_precondition(desk: Desk) -> None:
+    url = f"/v1/conversations/{desk.conversation_id}"
+    current = desk.client.get(url, headers=desk.admin).json()["version"]
+    for if_match, version in ((current, current + 1), (current + 1, current)):
+        response = desk.client.patch(
+            url,
+            json={"status": "pending", "version": version},
+            headers={**desk.admin, "If-Match": f'"{if_match}"'},
+        )
+        assert str(current) in refused(response, 409, "version_conflict")
+    both = desk.client.patch(
+        url,
+        json={"status": "pending", "version": current},
+        headers={**desk.admin, "If-Match": f'W/"{current}"'},
+    )
+    assert both.status_code == 200, both.text

@@ -1,5 +1,6 @@
-"""REST errors: one exception type carrying a stable `code`, and the handlers that map
-FastAPI's failures to the JSON shape `{"code": ..., "message": ...}` (`schemas.ErrorOut`).
+"""REST errors: one exception type carrying a stable `code`, the handlers that map
+FastAPI's failures to the JSON shape `{"code": ..., "message": ...}` (`schemas.ErrorOut`),
+and `documented`, which declares them in the OpenAPI document.
 
 Codes: not_authenticated, token_invalid, token_expired (401); invalid_credentials (401);
 forbidden (403); not_found (404); method_not_allowed (405); conflict, version_conflict (409);
@@ -9,13 +10,16 @@ Not here: unexpected errors and request ids (`request_boundary`, around the whol
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import re
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from livedesk.api.schemas import ErrorOut
 from livedesk.shared.errors import LivedeskError
 
 _HTTP_CODES = {
@@ -27,6 +31,23 @@ _HTTP_CODES = {
     413: "payload_too_large",
     422: "invalid_request",
 }
+
+# What each status means here, for the OpenAPI document (`documented`).
+_MEANINGS = {
+    401: "not_authenticated, token_invalid or token_expired (invalid_credentials on login)",
+    403: "forbidden: the caller's role may not do this",
+    404: "not_found: no such record in the caller's account",
+    409: "conflict (already registered) or version_conflict (reload and decide again)",
+    410: "resync_required: `after` is older than the retained log",
+    413: "payload_too_large: the request body is over the limit",
+    422: "invalid_request: a parameter or the body breaks its rule; the message says which",
+    500: "internal_error: logged with the request id given in the body and X-Request-ID",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route or router: these errors, with the error body."""
+    return {status: {"model": ErrorOut, "description": _MEANINGS[status]} for status in statuses}
 
 
 class ApiError(LivedeskError):
@@ -70,17 +91,36 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", "; ".join(problems)), 422)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         if isinstance(error.__cause__, ApiError):  # raised while FastAPI read the body
             return error.__cause__.response()
         if error.status_code == 400 and isinstance(error.__cause__, ValueError):
             # FastAPI's "There was an error parsing the body": bytes that are not UTF-8, or
             # a number too long for Python to read.
             return JSONResponse(error_body("invalid_request", _unreadable(error.__cause__)), 422)
+        headers = error.headers
+        if error.status_code == 405 and (allowed := _allowed_methods(request)):
+            # Starlette lists the methods of the first route on the path only (GET of
+            # /v1/agents, not its POST); Allow must name every method the path takes.
+            headers = {**(headers or {}), "Allow": allowed}
         code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
-        return JSONResponse(
-            error_body(code, str(error.detail)), error.status_code, headers=error.headers
-        )
+        return JSONResponse(error_body(code, str(error.detail)), error.status_code, headers=headers)
+
+
+_METHODS: Final = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the OpenAPI document gives the request's path (None: not in it)."""
+    for template, item in request.app.openapi()["paths"].items():
+        if _template(template).fullmatch(request.url.path):
+            return ", ".join(sorted(method.upper() for method in item if method in _METHODS))
+    return None
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)))
 
 
 def _not_json(body: object, problem: dict[str, Any]) -> str:

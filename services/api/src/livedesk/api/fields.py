@@ -1,11 +1,12 @@
 """The field types of request bodies and parameters, each with its rule and a JSON Schema
 that says the same thing, so that /openapi.json describes exactly what is accepted.
 
-- `Id`: what both databases can store (64-bit signed, so at most `MAX_ID`).
+- `Id`, `Offset`: what both databases can store (64-bit signed, so at most `MAX_ID`).
 - `Name`, `Content`, `ClientId`: text that PostgreSQL can hold (no NUL character), and for
   names and content, something besides white space. Names are stored stripped, content as
   written. "White space" is Python's (`str.isspace`), as is `\\s` in the schema's pattern.
 - `EmailAddress`: the one address rule (`emails`).
+- `Cursor`: a page's `next_cursor`, given back as it came.
 - `AssigneeFilter`: `me`, `none` or an agent's id.
 
 Errors are raised as PydanticCustomError so that the 422 says the rule in plain words.
@@ -28,7 +29,14 @@ MAX_NAME_CHARS: Final = 200
 MAX_CLIENT_ID_CHARS: Final = 128
 MAX_EMAIL_CHARS: Final = 320
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# The bounds written as integers: pydantic's own schema wrote 2**63 - 1 as the float
+# 9.223372036854776e18, which is 2**63, a number the databases cannot hold.
+Id = Annotated[
+    int, Field(ge=1, le=MAX_ID), JsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+]
+Offset = Annotated[
+    int, Field(ge=0, le=MAX_ID), JsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_ID})
+]
 
 # No NUL anywhere, and at least one character that is neither NUL nor white space.
 _VISIBLE: Final = r"^[^\x00]*[^\s\x00][^\x00]*$"
@@ -88,6 +96,19 @@ EmailAddress = Annotated[
     Field(max_length=MAX_EMAIL_CHARS),
     AfterValidator(_email),
     JsonSchema({"type": "string", "format": "email", "maxLength": MAX_EMAIL_CHARS}),
+]
+
+# Opaque to clients. The format names the kind for tools that generate requests (the
+# schemathesis test registers it): "cursor" is not one JSON Schema knows, so others ignore it.
+Cursor = Annotated[
+    str,
+    JsonSchema(
+        {
+            "type": "string",
+            "format": "cursor",
+            "description": "the next_cursor of the previous page, as it was given",
+        }
+    ),
 ]
 
 _id: Final = TypeAdapter(Id)

@@ -107,6 +107,11 @@ class ConversationCreate(Body):
 
 
 class ConversationPatch(Body):
+    # Something to change: status, assignee_id or both (`version` alone changes nothing).
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["status"]}, {"required": ["assignee_id"]}]}
+    )
+
     # Absent leaves the status as it is; null is refused (the schema does not offer it).
     status: ConversationStatus | SkipJsonSchema[None] = None
     # Explicit null unassigns; absent leaves the assignee as it is.
@@ -159,6 +164,22 @@ class ReadOut(BaseModel):
     user_id: int
     message_id: int
     unread_count: UnreadCount
+
+
+class ErrorOut(BaseModel):
+    """Every error's body (`errors`, `request_boundary`)."""
+
+    code: str = Field(description="stable, for programs: not_found, invalid_request, ...")
+    message: str = Field(description="for people: what was wrong, in words")
+    request_id: str | None = Field(
+        None, description="on a 500 only: the request's id, to quote when reporting it"
+    )
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: str = Field(description='"ok", or "down: <reason>"')
+    broker: Literal["ok", "down"]
 
 
 class Page(BaseModel, Generic[T]):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from livedesk.api.deps import Context
-from livedesk.api.errors import ApiError
+from livedesk.api.errors import ApiError, documented
 from livedesk.api.models import User
 from livedesk.api.schemas import TokenRequest, TokenResponse
 from livedesk.shared.tokens import Role, jwks
@@ -20,7 +20,7 @@ from livedesk.shared.tokens import Role, jwks
 router = APIRouter()
 
 
-@router.post("/v1/auth/token", tags=["auth"])
+@router.post("/v1/auth/token", tags=["auth"], responses=documented(401, 413, 422))
 async def issue_token(body: TokenRequest, context: Context) -> TokenResponse:
     async with context.engine.connect() as connection:
         row = (
