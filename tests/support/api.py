@@ -331,6 +331,19 @@ class EventCollector:
         return list(self.received)
 
 
+async def post_messages(
+    client: httpx.AsyncClient, tenant: Tenant, conversation: int, count: int, tag: str
+) -> None:
+    """`count` messages `tag-0`, `tag-1`, ... one after the other, each answered 201."""
+    for n in range(count):
+        response = await client.post(
+            f"/v1/conversations/{conversation}/messages",
+            json={"content": f"{tag}-{n}"},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 201, response.text
+
+
 @asynccontextmanager
 async def collect_events(
     amqp_url: str, *account_ids: int, durable: bool = False, prefetch: int | None = None
