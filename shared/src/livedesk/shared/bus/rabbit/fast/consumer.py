@@ -1,31 +1,16 @@
 """Consuming one queue on aiormq's channel directly, under aio-pika's robust channel.
 
-Why not aio-pika's `Queue.consume`: for every message it builds an `IncomingMessage` and
-starts a task of its own for the callback, on top of the task aiormq already starts per
-message; a gateway node in the sparse workload (one event per wake-up) spent about a tenth
-of its profile samples there (py-spy, bench.gateway_bench sparse). Why not aiormq's consumer
-callback either: aiormq's frame objects, frame queue and task per message cost more than
-the rest of a delivery. So each time it consumes, the subscription routes its channel's
-deliveries (`transport`): they are parsed as their bytes arrive and handed to the
-subscription (its buffer, or its handler) right there. The aiormq callback stays, for a
-delivery the route did not take (one in flight as the consumer stops). Acks and rejects go
-to the aiormq channel the delivery came on, by its tag.
-
-What aio-pika would have restored for its own consumer is restored here: the robust channel
-still re-declares the queue and its declared bindings when it reopens (after a broker reconnect
-or a channel error), and its reopen callback binds the run-time bindings again
-(`bindings`: bind and unbind go to aiormq's channel, not through aio-pika's queue, whose
-unbind cost grew with the bindings held) and consumes again with the same tag. A consumer the
-broker cancels (its queue deleted) closes its channel, so that the robust channel reopens,
-declares the queue again and the consumer comes back, as aio-pika recovers its own; the
-subscription's restore callbacks run then, as after a reconnect, since whatever was routed to
-the deleted queue is gone.
-
-A delivery holds the aiormq channel it came on: an ack after that channel closed is dropped
-(the broker has requeued the message already), never sent with its tag on the new channel,
+Each time it consumes, the subscription routes its channel's deliveries (`transport`): they are
+parsed as their bytes arrive and handed to the subscription right there, with no
+`IncomingMessage` and no task per message. aiormq's own callback stays, for a delivery the
+route did not take (one in flight as the consumer stops). Run-time bindings go through
+`bindings`. A delivery holds the aiormq channel it came on: an ack after that channel closed is
+dropped (the broker has requeued the message), never sent with its tag on the new channel,
 where the same number means another message.
 
-Not here: declaring the queue, connecting, publishing (`rabbit.bus`).
+Why: docs/adr/0001-fast-publish-path.md. The lifecycle both paths share (consume again on
+reopen, a broker-side cancel): `rabbit.subscription`. Not here: declaring, connecting,
+publishing (`rabbit.bus`).
 """
 
 from __future__ import annotations
