@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,16 @@ def database(postgres_url: str) -> Iterator[tuple[str, list[int]]]:
     """A fresh, migrated PostgreSQL database with two accounts: its URL and their ids."""
     with postgres_database(postgres_url) as database_url:
         yield database_url, asyncio.run(prepare_database(database_url, 2))
+
+
+@pytest.fixture(params=DATABASES)
+def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
+    """`database`, on PostgreSQL and on SQLite."""
+    if request.param == "sqlite":
+        database_url = f"sqlite+aiosqlite:///{tmp_path}/livedesk.db"
+        yield database_url, asyncio.run(prepare_database(database_url, 2))
+        return
+    yield request.getfixturevalue("database")
 
 
 @pytest.fixture(scope="module", params=DATABASES)

@@ -1,4 +1,4 @@
-"""The fast path for posting messages (`fast_messages`), on a real PostgreSQL.
+"""The fast route for posting messages (`fast_messages`), on each database.
 
 Two views. In front of a recording app, it shows which requests it answers itself and that
 everything else reaches FastAPI unchanged, body included, with nothing written. Through the
@@ -63,11 +63,9 @@ class Setup:
 
 
 @pytest.fixture
-async def setup(database: tuple[str, list[int]], tmp_path: Path) -> AsyncIterator[Setup]:
-    database_url, accounts = database
+async def setup(any_database: tuple[str, list[int]], tmp_path: Path) -> AsyncIterator[Setup]:
+    database_url, accounts = any_database
     async with in_process_api(api_settings(database_url, tmp_path), MemoryBus()) as app:
-        writer = app.context.message_writer
-        assert writer is not None, "PostgreSQL gets the fast path"
         tenants = [
             await make_tenant(app.client, admin_email(n), account, 0)
             for n, account in enumerate(accounts)
@@ -79,7 +77,9 @@ async def setup(database: tuple[str, list[int]], tmp_path: Path) -> AsyncIterato
             for r in messages.router.routes
             if isinstance(r, APIRoute) and r.endpoint is messages.create_message
         )
-        fast = FastMessagePost(recorder, writer=writer, tokens=app.context.token_cache, route=route)
+        fast = FastMessagePost(
+            recorder, store=app.context.store, tokens=app.context.token_cache, route=route
+        )
         transport = httpx.ASGITransport(app=fast)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             yield Setup(app, tenants, conversations, recorder, client)

@@ -1,8 +1,8 @@
-"""POST /v1/conversations/{id}/messages on PostgreSQL, without FastAPI's per-request work.
+"""POST /v1/conversations/{id}/messages without FastAPI's per-request work.
 
-Why: posting a message is the API's hot path, and its write is one statement
-(`message_writer`). Around it, FastAPI's routing over every route, dependency solving, the
-Request object and body validation cost about as much CPU as the write itself.
+Why: posting a message is the API's hot path, and on PostgreSQL its write is one statement
+(`store.pg_messages`). Around it, FastAPI's routing over every route, dependency solving,
+the Request object and body validation cost about as much CPU as the write itself.
 
 What: an ASGI layer inside the body limit and the request metrics. It answers a request
 only when it can answer exactly as the route in `routes.messages` would: that path, POST,
@@ -26,8 +26,9 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.schemas import MessageCreate
+from livedesk.api.store.base import Store
+from livedesk.api.store.errors import NotFound
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.tokens import TokenError
 
@@ -42,11 +43,11 @@ class FastMessagePost:
         self,
         app: ASGIApp,
         *,
-        writer: PgMessageWriter,
+        store: Store,
         tokens: CachingVerifier,
         route: APIRoute,
     ) -> None:
-        self._app, self._writer, self._tokens, self._route = app, writer, tokens, route
+        self._app, self._store, self._tokens, self._route = app, store, tokens, route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -84,15 +85,18 @@ class FastMessagePost:
             create = MessageCreate.model_validate_json(body)
         except (TokenError, ValidationError):
             return False
-        written = await self._writer.post(claims, conversation_id, create)
-        if written is None:
+        try:
+            posted = await self._store.post_message(
+                claims.account_id, claims.user_id, conversation_id, create
+            )
+        except NotFound:
             return False  # not the caller's conversation: FastAPI answers the 404
         scope["route"] = self._route  # what the request metrics label it with
-        answer = written.message.model_dump_json().encode()
+        answer = posted.message.model_dump_json().encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 201 if written.created else 200,
+                "status": 201 if posted.created else 200,
                 "headers": [
                     (b"content-length", str(len(answer)).encode()),
                     (b"content-type", _JSON),

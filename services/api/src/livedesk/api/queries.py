@@ -1,7 +1,7 @@
-"""Queries the routes share: the account's offset, account-scoped lookups, unread counts,
-and opaque cursors. Every lookup takes the caller's account and filters on it.
+"""Queries the routes and the store share: the account's offset, account-scoped lookups,
+unread counts, and opaque cursors. Every lookup takes the caller's account and filters on it.
 
-Not here: writes with events (each route does those through the outbox).
+Not here: writes (the store's).
 """
 
 from __future__ import annotations
@@ -15,11 +15,22 @@ from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from livedesk.api.errors import ApiError, not_found
+from livedesk.api.errors import ApiError
 from livedesk.api.fields import MAX_ID
 from livedesk.api.models import AccountOffset, Conversation, Message, ReadPointer, User
 from livedesk.api.schemas import ConversationOut
 from livedesk.shared.events import ConversationData, SenderType
+
+# An agent as the API shows one: every column of a user but the password's hash.
+AGENT_COLUMNS = (
+    col(User.id),
+    col(User.account_id),
+    col(User.email),
+    col(User.name),
+    col(User.role),
+    col(User.availability),
+    col(User.created_at),
+)
 
 
 async def account_offset(connection: AsyncConnection, account_id: int) -> int:
@@ -71,7 +82,7 @@ def conversation_query(user_id: int) -> Any:
 
 async def find_conversation(
     connection: AsyncConnection, account_id: int, conversation_id: int, user_id: int
-) -> ConversationOut:
+) -> ConversationOut | None:
     row = (
         await connection.execute(
             conversation_query(user_id).where(
@@ -80,9 +91,18 @@ async def find_conversation(
             )
         )
     ).first()
-    if row is None:
-        raise not_found("conversation", conversation_id)
-    return conversation_out(row)
+    return None if row is None else conversation_out(row)
+
+
+async def conversation_exists(
+    connection: AsyncConnection, account_id: int, conversation_id: int
+) -> bool:
+    found = await connection.execute(
+        select(col(Conversation.id)).where(
+            col(Conversation.id) == conversation_id, col(Conversation.account_id) == account_id
+        )
+    )
+    return found.first() is not None
 
 
 def conversation_out(row: Row[Any]) -> ConversationOut:
@@ -95,16 +115,6 @@ def conversation_data(conversation: ConversationOut) -> ConversationData:
     return ConversationData.model_validate(
         conversation.model_dump(exclude={"account_id", "unread_count"})
     )
-
-
-async def ensure_agent(connection: AsyncConnection, account_id: int, user_id: int) -> None:
-    found = (
-        await connection.execute(
-            select(col(User.id)).where(col(User.id) == user_id, col(User.account_id) == account_id)
-        )
-    ).first()
-    if found is None:
-        raise not_found("agent", user_id)
 
 
 def encode_cursor(*parts: object) -> str:
