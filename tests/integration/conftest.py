@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import postgres_database, prepare_database
-from tests.support.backends import DATABASES, Database, RunningApi, running_api
+from tests.support.backends import (
+    DATABASES,
+    DEPLOYMENT_IDS,
+    DEPLOYMENTS,
+    Database,
+    Route,
+    RunningApi,
+    running_api,
+)
 
 
 @pytest.fixture
@@ -29,12 +37,16 @@ def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tup
     yield request.getfixturevalue("database")
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module", params=DEPLOYMENTS, ids=DEPLOYMENT_IDS)
 def running_api_process(
     request: pytest.FixtureRequest, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningApi]:
-    """A real `livedesk api` process per module and database kind, with one account."""
-    database: Database = request.param
+    """A real `livedesk api` process per module, database kind and message route, with one
+    account."""
+    database: Database
+    route: Route
+    database, route = request.param
     postgres_url = request.getfixturevalue("postgres_url") if database == "postgres" else ""
-    with running_api(database, postgres_url, amqp_url, tmp_path_factory.mktemp("api")) as api:
+    data_dir = tmp_path_factory.mktemp("api")
+    with running_api(database, postgres_url, amqp_url, data_dir, route=route) as api:
         yield api

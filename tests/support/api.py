@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -87,6 +88,7 @@ class SettableClock:
 @dataclass
 class InProcessApi:
     context: ApiContext
+    app: FastAPI
     client: httpx.AsyncClient
 
 
@@ -99,11 +101,12 @@ async def in_process_api(
     try:
         await migrate(engine)
         context = build_context(settings, bus, engine, clock=clock)
-        transport = httpx.ASGITransport(app=create_app(context))
+        app = create_app(context)
+        transport = httpx.ASGITransport(app=app)
         background = asyncio.create_task(run_background(context))
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-                yield InProcessApi(context, client)
+                yield InProcessApi(context, app, client)
         finally:
             background.cancel()
             with_cancel = asyncio.gather(background, return_exceptions=True)

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
 from livedesk.api.errors import documented, install_error_handlers
-from livedesk.api.fast_messages import FastMessagePost
+from livedesk.api.fast_messages import FastMessagePost, fast_route_chosen
+from livedesk.api.fast_messages_compat import FAST_ROUTE_PROBLEM
 from livedesk.api.limits import BodyLimit
 from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.openapi import with_exact_bounds
@@ -97,13 +98,14 @@ def create_app(context: ApiContext) -> FastAPI:
     install_error_handlers(app)
     for module in (auth, agents, directory, conversations, messages, events, health):
         app.include_router(module.router)
-    # Innermost of the three: inside the body limit, counted by the request metrics.
-    app.add_middleware(
-        FastMessagePost,
-        store=context.store,
-        tokens=context.token_cache,
-        route=_route_of(messages.router, messages.create_message),
-    )
+    if fast_route_chosen(context.settings.api, FAST_ROUTE_PROBLEM):
+        # Innermost of the three: inside the body limit, counted by the request metrics.
+        app.add_middleware(
+            FastMessagePost,
+            store=context.store,
+            tokens=context.token_cache,
+            route=_route_of(messages.router, messages.create_message),
+        )
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
     app.add_middleware(RequestBoundary)  # outermost: nothing escapes to the server
