@@ -85,8 +85,7 @@ async def serve(
         logging.getLogger("uvicorn.error").addFilter(DrainCancellations())
         server = Server(config)
         # Everything built so far lives as long as the process. Frozen, a full collection no
-        # longer walks it: gen-2 pauses went from ~75 ms to ~7 ms under write load, and each
-        # such pause was a stall of every request and of the relay.
+        # longer walks it, and that collection's pause stalls every request and the relay.
         gc.freeze()
 
         def stop_server() -> None:

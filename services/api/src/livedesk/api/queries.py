@@ -59,8 +59,8 @@ def unread_count(user_id: int, conversation_id: Any) -> ColumnElement[int]:
         )
         # Correlate to whichever enclosing query names the conversation. Left to itself,
         # SQLAlchemy correlates only to the count around it, which has no conversations in
-        # its FROM: the pointer then selected every pointer the user has (PostgreSQL: "more
-        # than one row returned by a subquery"; SQLite: silently the first one).
+        # its FROM: the pointer would select every pointer the user has (an error on one
+        # database, silently the first pointer on the other).
         .correlate_except(ReadPointer)
         .scalar_subquery()
     )
@@ -139,8 +139,8 @@ def decode_id_cursor(cursor: str) -> int:
 
 def cursor_id(part: str) -> int:
     """An id as this API writes one into a cursor: decimal digits, within `MAX_ID`."""
-    # Checked before int(): the databases hold 64-bit integers, and a bigger number
-    # reached them as a driver error (500); int() also reads "١٢" and "1_000".
+    # Checked before int(): the databases hold 64-bit integers, and a bigger number would
+    # reach them as a driver error (500); int() also reads "١٢" and "1_000".
     if not part.isascii() or not part.isdigit() or len(part) > len(str(MAX_ID)):
         raise _not_ours()
     ident = int(part)

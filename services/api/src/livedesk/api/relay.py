@@ -12,9 +12,8 @@ The relay is woken on every commit (no polling delay on the happy path) and by a
 sweep over all accounts, which publishes what a crash, an outage or another replica left.
 A crash after the confirm and before the commit publishes those events again on the next
 round: delivery is at-least-once, and consumers drop offsets they have already seen.
-Commit-to-publish is timed from the moment this process saw the event's commit return
-(`commit_times`) to the broker's confirm; written-to-publish, from the event's `ts`.
-Not here: writing events and the claims' SQL (`store`), pruning them (`retention`).
+Not here: writing events and the claims' SQL (`store`), pruning them (`retention`), when a
+commit returned (`commit_times`).
 """
 
 from __future__ import annotations

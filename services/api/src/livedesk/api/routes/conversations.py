@@ -168,7 +168,7 @@ def _expected_versions(if_match: str | None, field: int | None) -> list[int]:
     expected = [] if field is None else [field]
     if if_match is None:
         return expected
-    # ASCII digits only: str.isdigit() also took "²", which int() refuses (a 500).
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500).
     matched = re.match(IF_MATCH, if_match)
     if matched is None:
         raise ApiError(422, "invalid_request", 'If-Match: expected a version such as "3"')

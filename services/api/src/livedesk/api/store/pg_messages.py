@@ -1,25 +1,10 @@
 """PostgreSQL's message write: one statement, one round trip, its own transaction.
 
-Sent outside any transaction block, the statement commits by itself (all of it or none):
-
-1. `conv`: finds the conversation in the account and locks it (the lock an UPDATE would
-   take, taken first: every writer locks a conversation before the account's counter, so
-   two writers never wait on each other in a cycle);
-2. `msg`: inserts the message, ON CONFLICT DO NOTHING on (conversation, client_id): a
-   retry, or a concurrent post of the same client_id, inserts nothing and emits nothing;
-3. `touched`: moves the conversation's last activity, only if a message was inserted;
-4. `counter`: takes the account's next offset, only if a message was inserted. The row
-   lock lasts from here to the end of this statement's commit, inside the server: no
-   client round trip happens while it is held. Offsets stay gapless: a failed statement
-   gives its offset back;
-5. `event`: appends the `new_message` event with its payload, the exact bytes
-   `events.encode` makes: Python encodes the event once with stand-ins for the three
-   numbers only the statement knows (offset, message id, sender id) and the statement
-   splices their decimal digits in (`PayloadTemplate`).
-
-A statement that finds no conversation answers "not found"; one whose message already
-existed answers with it (a second, rare round trip reads it). Not here: the connection
-pool and telling the relay (`postgres.PostgresStore`).
+Sent outside any transaction block, the statement commits by itself, all of it or none, and
+the account's offset counter stays locked only inside the server, from the statement's
+UPDATE to its commit: no client round trip happens while it is held. The event's payload is
+the exact bytes `events.encode` makes (`PayloadTemplate`). Not here: the connection pool and
+telling the relay (`postgres.PostgresStore`).
 """
 
 from __future__ import annotations
@@ -41,6 +26,18 @@ _OFFSET, _ID, _SENDER = (
     9_100_000_000_000_000_003,
 )
 
+# 1. `conv` finds the conversation in the account and locks it: the lock an UPDATE would
+#    take, and taken first (every writer locks a conversation before the account's counter,
+#    so two writers never wait on each other in a cycle); no row: "not found".
+# 2. `msg` inserts the message, ON CONFLICT DO NOTHING on (conversation, client_id): a retry,
+#    or a concurrent post of the same client_id, inserts nothing and emits nothing (a second,
+#    rare round trip then reads the first message, `_FIRST`).
+# 3. `touched` moves the conversation's last activity, only if a message was inserted.
+# 4. `counter` takes the account's next offset, only if a message was inserted; a failed
+#    statement gives it back, so offsets stay gapless.
+# 5. `event` appends `new_message`: Python encoded it once with stand-ins for the three
+#    numbers only the statement knows (offset, message id, sender id), and the statement
+#    splices their decimal digits in between the template's parts ($10 to $13).
 _WRITE = """
 WITH conv AS (
     SELECT id, contact_id FROM conversations

@@ -1,16 +1,14 @@
 """The event log as a relay reads it on PostgreSQL: three round trips a round, on the
-relay's own connection.
+relay's own connection (outside the request pool, where under load a relay would queue
+behind requests while the backlog grows).
 
 BEGIN; one statement that claims the accounts (`FOR UPDATE OF event_relay SKIP LOCKED`: an
-account another replica is publishing is left to it) and reads their next events; and the
-cursors' UPDATE sent together with COMMIT. The lock is on the relay's own row, not the
-writers' counter, so writers never wait for the broker. The commit does not wait for its
-WAL flush (`synchronous_commit = off`, for this transaction only): losing it in a database
-crash only means publishing those events again, which consumers drop by offset.
-
-The connection is the relay's own (`PostgresStore.relay_log`), outside the request pool: a
-relay queuing among busy requests for a pooled connection fell behind. Not here: what a
-round publishes and when it runs (`relay`).
+account another replica is publishing is left to it) and reads their next events; the
+cursors' UPDATE sent with COMMIT. The lock is the relay's own row, not the writers' counter,
+so writers never wait for the broker. The commit does not wait for its WAL flush
+(`synchronous_commit = off`, this transaction only): losing it in a database crash only
+means publishing those events again, which consumers drop by offset.
+Not here: what a round publishes and when (`relay`).
 """
 
 from __future__ import annotations
