@@ -9,6 +9,7 @@ format breaks here rather than in a benchmark that then measures nothing.
 from __future__ import annotations
 
 import json
+import typing
 from datetime import UTC, datetime
 
 import pytest
@@ -81,6 +82,24 @@ def test_livedesk_event_as_the_shared_encoder_writes_it() -> None:
     parsed = LivedeskCodec.parse(events.encode(event))
     assert (parsed.kind, parsed.seq, parsed.name) == (Kind.EVENT, 41, "new_message")
     assert parsed.ts == pytest.approx(ts.timestamp())
+
+
+def members(union: object) -> tuple[type[events.Model], ...]:
+    """The event models of an `Annotated[A | B | ..., discriminator]` union."""
+    return typing.get_args(typing.get_args(union)[0])
+
+
+@pytest.mark.parametrize("model", members(events.PersistentEvent))
+def test_every_persistent_event_is_counted_and_no_ephemeral_one(
+    model: type[events.Model],
+) -> None:
+    """What the ledger counts follows the product's declaration of its events."""
+    name = model.model_fields["type"].default
+    parsed = LivedeskCodec.parse(json.dumps({"type": name, "offset": 3, "ts": 1.5}))
+    assert (parsed.kind, parsed.seq, parsed.ts, parsed.name) == (Kind.EVENT, 3, 1.5, name)
+    for ephemeral in members(events.EphemeralEvent):
+        other = ephemeral.model_fields["type"].default
+        assert LivedeskCodec.parse(json.dumps({"type": other})).kind is Kind.CONTROL, other
 
 
 def test_livedesk_auth_ready_and_control_frames() -> None:
