@@ -20,11 +20,10 @@ from bench import host_stalls
 from bench.fanout import report
 from bench.fanout.interleaved import INTERLEAVABLE, interleaved
 from bench.fanout.livedesk_stack import LivedeskTarget
-from bench.fanout.procs import ROOT, ProcessGroup, load_average, raise_fd_limit
+from bench.fanout.procs import RESULTS, ROOT, ProcessGroup, load_average, raise_fd_limit
 from bench.fanout.targets import PeerTarget, Target
 from bench.fanout.workloads import WORKLOADS, Bench, Sizes, settle
 
-RESULTS = ROOT / "bench" / "results"
 # Before anything starts: what the host itself does to an idle process's latency (see
 # bench.host_stalls), so that tail latencies can be read against it.
 HOST_PROBE_S = 5.0

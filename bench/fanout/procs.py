@@ -24,6 +24,8 @@ from typing import Final
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE")
 ROOT: Final = Path(__file__).resolve().parents[2]
+# Raw results and the processes' logs of every bench (ignored by git).
+RESULTS: Final = ROOT / "bench" / "results"
 
 
 def raise_fd_limit() -> int:
