@@ -31,6 +31,9 @@ from bench.fanout.targets import Account, Node
 PASSWORD: Final = "bench-password-1"
 CLI: Final = (sys.executable, "-m", "livedesk.cli.main")
 START_TIMEOUT_S: Final = 60.0
+# Every socket of an account in the benches is its one admin's: hundreds of one user's sockets
+# on a node are the load, not a runaway client.
+GATEWAY_ENV: Final = {"LIVEDESK_GATEWAY__MAX_SOCKETS_PER_USER": "1000000"}
 
 
 def default_amqp_url() -> str:
@@ -121,7 +124,7 @@ async def start_gateways(group: ProcessGroup, count: int, env: dict[str, str]) -
     for index in range(count):
         port, node_id = free_port(), f"bench-{tag}-{index}"
         argv = [*CLI, "gateway", "--host", "127.0.0.1", "--port", str(port), "--node-id", node_id]
-        process = await group.start(f"livedesk-gateway-{index}", argv, env)
+        process = await group.start(f"livedesk-gateway-{index}", argv, {**env, **GATEWAY_ENV})
         nodes.append(Node(node_id, port, process, f"ws://127.0.0.1:{port}"))
     for node in nodes:
         await wait_port(node.port, node.process, START_TIMEOUT_S)

@@ -73,9 +73,6 @@ class LivedeskTarget:
             **service_env(database, self._amqp_url, Path(data_dir)),
             "LIVEDESK_API_URL": self.api_url,
             "LIVEDESK_PRESENCE_URL": f"http://127.0.0.1:{presence_port}",
-            # Every socket of an account here is its one admin's: hundreds of one user's
-            # sockets on a node are the load, not a runaway client.
-            "LIVEDESK_GATEWAY__MAX_SOCKETS_PER_USER": "1000000",
         }
         await migrate(self._group, self.env)
         for name, port in (("api", api_port), ("presence", presence_port)):
@@ -142,30 +139,42 @@ class LivedeskTarget:
         return int(json.loads(out.decode().strip().splitlines()[-1])["account_id"])
 
     def publisher_init(self, mode: str, accounts: list[Account]) -> dict[str, Any]:
-        return {
-            "mode": mode,
-            "amqp_url": self._amqp_url,
-            "api_url": self.api_url,
-            "accounts": {
-                str(a.id): {"token": a.token, "conversation_id": a.conversation_id,
-                            "offset": a.offset}
-                for a in accounts
-            },
-        }  # fmt: skip
+        return livedesk_publisher_init(mode, self._amqp_url, self.api_url, accounts)
 
     def publish_mode(self, preferred: str) -> str:
         return preferred
 
     async def counters(self) -> Counters:
-        async with httpx.AsyncClient(timeout=10) as http:
-            totals = await metric_totals(http, [node.port for node in self._nodes])
-        return Counters(
-            binds=totals.get(BINDS, 0.0),
-            unbinds=totals.get(UNBINDS, 0.0),
-            too_slow_closes=totals.get('livedesk_gateway_closes_total{code="4409"}', 0.0),
-            foreign_messages=totals.get("livedesk_gateway_foreign_messages_total", 0.0),
-            extra=totals,
-        )
+        return await gateway_counters(self._nodes)
+
+
+def livedesk_publisher_init(
+    mode: str, amqp_url: str, api_url: str, accounts: list[Account]
+) -> dict[str, Any]:
+    """The publisher's `init` for Livedesk gateways, in `rest` or `bus` mode."""
+    return {
+        "mode": mode,
+        "amqp_url": amqp_url,
+        "api_url": api_url,
+        "accounts": {
+            str(a.id): {"token": a.token, "conversation_id": a.conversation_id,
+                        "offset": a.offset}
+            for a in accounts
+        },
+    }  # fmt: skip
+
+
+async def gateway_counters(nodes: Iterable[Node]) -> Counters:
+    """What Livedesk gateways count of themselves, from their /metrics."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        totals = await metric_totals(http, [node.port for node in nodes])
+    return Counters(
+        binds=totals.get(BINDS, 0.0),
+        unbinds=totals.get(UNBINDS, 0.0),
+        too_slow_closes=totals.get('livedesk_gateway_closes_total{code="4409"}', 0.0),
+        foreign_messages=totals.get("livedesk_gateway_foreign_messages_total", 0.0),
+        extra=totals,
+    )
 
 
 async def metric_totals(http: httpx.AsyncClient, ports: Iterable[int]) -> dict[str, float]:

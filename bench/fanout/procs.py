@@ -42,6 +42,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+async def cpu_share(pids: list[int], seconds: float) -> float:
+    """Cores the processes keep busy, summed, over the next `seconds`."""
+    before = sum(cpu_seconds(pid) for pid in pids)
+    await asyncio.sleep(seconds)
+    return (sum(cpu_seconds(pid) for pid in pids) - before) / seconds
+
+
 def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 from bench.fanout.codecs import CodecError, Kind, LivedeskCodec, SocketIOCodec, parse_ts
-from bench.fanout.stats import Histogram, Ledger, neighbour_shift, spread
+from bench.fanout.stats import Histogram, Ledger, above_idle, neighbour_shift, spread
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
@@ -171,3 +171,15 @@ def test_spread_is_the_range_over_the_mean_of_what_is_present() -> None:
     assert spread([90.0, 110.0, None, 100.0]) == pytest.approx(0.2)
     assert spread([None]) is None
     assert spread([]) is None
+
+
+def test_a_windows_node_cpu_is_split_into_the_fixed_cost_and_a_cost_per_event() -> None:
+    window = {"elapsed_s": 10.0, "node_cpu_s": 2.0, "published": 1000}
+    split = above_idle(0.05, window)  # half a core-second of the two is the fixed cost
+    assert split["idle_node_cpu_share"] == 0.05
+    assert split["idle_part_of_node_cpu"] == pytest.approx(0.25)
+    assert split["node_cpu_us_per_event_above_idle"] == pytest.approx(1500.0)
+    assert above_idle(None, window) == {}
+    nothing = above_idle(0.05, {"elapsed_s": 1.0, "node_cpu_s": 0.0, "published": 0})
+    assert nothing["idle_part_of_node_cpu"] is None
+    assert nothing["node_cpu_us_per_event_above_idle"] is None
