@@ -14,6 +14,7 @@ import struct
 from typing import Any
 
 import pytest
+
 from bench.wsclient import WebSocketClient
 from bench.wsframes import (
     OP_BINARY,

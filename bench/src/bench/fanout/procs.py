@@ -23,7 +23,9 @@ from typing import Final
 
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE")
-ROOT: Final = Path(__file__).resolve().parents[2]
+# The repository (this file is bench/src/bench/fanout/procs.py): the processes' working
+# directory and where results go. The bench runs from its checkout, installed editable.
+ROOT: Final = Path(__file__).resolve().parents[4]
 # Raw results and the processes' logs of every bench (ignored by git).
 RESULTS: Final = ROOT / "bench" / "results"
 

@@ -13,11 +13,11 @@ import typing
 from datetime import UTC, datetime
 
 import pytest
-from bench.fanout.codecs import CodecError, Kind, LivedeskCodec, SocketIOCodec, parse_ts
-from bench.fanout.stats import Histogram, Ledger, above_idle, neighbour_shift, spread
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from bench.fanout.codecs import CodecError, Kind, LivedeskCodec, SocketIOCodec, parse_ts
+from bench.fanout.stats import Histogram, Ledger, above_idle, neighbour_shift, spread
 from livedesk.shared import events
 
 

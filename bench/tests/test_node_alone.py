@@ -8,9 +8,9 @@ import logging
 
 import httpx
 import pytest
-from bench.fanout.node_alone import StubApi
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.fanout.node_alone import StubApi
 from livedesk.gateway.presence_client import HttpPresenceLookup
 from livedesk.gateway.replay_client import HttpApiClient
 from livedesk.shared.tokens import Role, TokenSigner
