@@ -12,7 +12,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import uvloop
 
@@ -101,25 +101,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Options that replace one of `Sizes` when given: option's attribute -> Sizes field.
+SIZE_OPTIONS: Final = {
+    "broadcast_rate": "broadcast_rate",
+    "sparse_rate": "sparse_rate",
+    "window": "window_s",
+    "slow_rate": "slow_rate",
+    "slow_stall": "slow_stall_s",
+    "slow_rounds": "slow_rounds",
+    "loadgen_workers": "loadgen_workers",
+    "idle_window": "idle_window_s",
+}
+
+
 def sizes_from(args: argparse.Namespace) -> Sizes:
     sizes = Sizes.quick() if args.quick else Sizes()
-    changes: dict[str, Any] = {}
-    if args.broadcast_rate:
-        changes["broadcast_rate"] = args.broadcast_rate
-    if args.sparse_rate:
-        changes["sparse_rate"] = args.sparse_rate
-    if args.window:
-        changes["window_s"] = args.window
-    if args.slow_rate:
-        changes["slow_rate"] = args.slow_rate
-    if args.slow_stall:
-        changes["slow_stall_s"] = args.slow_stall
-    if args.slow_rounds:
-        changes["slow_rounds"] = args.slow_rounds
-    if args.loadgen_workers:
-        changes["loadgen_workers"] = args.loadgen_workers
-    if args.idle_window:
-        changes["idle_window_s"] = args.idle_window
+    changes = {
+        field: value for option, field in SIZE_OPTIONS.items() if (value := getattr(args, option))
+    }
     return replace(sizes, **changes)
 
 
