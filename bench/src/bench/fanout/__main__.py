@@ -140,7 +140,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if NodeAloneTarget.name in servers and (
         needs_api := [w for w in workloads if w not in node_alone.WORKLOADS]
     ):
-        raise SystemExit(f"{NodeAloneTarget.name} has no API to replay from: {needs_api} need one")
+        raise SystemExit(
+            f"{NodeAloneTarget.name} has no API to replay from, which {', '.join(needs_api)} "
+            "need: run them on livedesk"
+        )
     # Idle memory first: it must see nodes that have not served anything yet.
     workloads.sort(key=list(WORKLOADS).index)
     sizes = sizes_from(args)
