@@ -30,9 +30,7 @@ Not here: declaring the queue, connecting, publishing (`rabbit.bus`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 from typing import NamedTuple
 
 import aiormq
@@ -54,35 +52,14 @@ class FastSubscription(RabbitSubscription):
     def __init__(
         self, channel: AbstractRobustChannel, queue: AbstractQueue, routes: DeliveryRoutes
     ) -> None:
-        super().__init__(queue.name)
-        self._channel, self._routes = channel, routes
+        super().__init__(channel, queue.name)
+        self._routes = routes
         self._bindings = RuntimeBindings(queue.name)
         self._consuming: aiormq.abc.AbstractChannel | None = None
-        # One tag for the subscription's life: a consumer restored after a reconnect is the
-        # same consumer to the broker's management view and to our logs.
-        self._tag = f"livedesk.{secrets.token_hex(8)}"
-        self._stopped = False
-        # Set by a broker-side cancel: the queue was deleted, and what came meanwhile is lost.
-        self._lost = False
-        self._closing: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self._channel.reopen_callbacks.add(self._reopened)
-        await self._consume()
-
-    async def stop(self) -> None:
-        self._stopped = True
-        self._channel.reopen_callbacks.discard(self._reopened)
-        if self._consuming is not None:
-            self._routes.discard(self._consuming)
-        if self._channel.is_closed:
-            return  # and so is the consumer
+    async def _consume(self, *, reopened: bool = False) -> None:
         channel = await self._channel.get_underlay_channel()
-        await channel.basic_cancel(self._tag)
-
-    async def _consume(self, *, rebind: bool = False) -> None:
-        channel = await self._channel.get_underlay_channel()
-        if rebind:
+        if reopened:
             await self._bindings.restore(channel)
         channel.on_consumer_cancel_callbacks.add(self._cancelled)
         # Routed before the consume: the first delivery may follow the ConsumeOk at once.
@@ -92,35 +69,13 @@ class FastSubscription(RabbitSubscription):
         self._routes.add(channel, self._tag, self._route_delivery(channel))
         await channel.basic_consume(self.queue_name, self._deliver, consumer_tag=self._tag)
 
-    async def _reopened(self, _: object) -> None:
-        # aio-pika's callback collection swallows what this raises: say it, at least. The
-        # channel is closed again in that case, and its next reopen consumes again.
-        if self._stopped:
-            return
-        try:
-            await self._consume(rebind=True)
-        except Exception:
-            log.exception("consumer of %s not restored with its channel", self.queue_name)
-            return
-        if self._lost:
-            self._lost = False
-            await self._restored()
-
-    def _cancelled(self, frame: spec.Basic.Cancel) -> None:
-        # Only a close brings aio-pika's restore (declare the queue, bind, reopen callbacks).
-        # Not awaited here: this runs in the channel's reader, which the close cancels.
-        if frame.consumer_tag != self._tag or self._stopped:
-            return
-        log.warning("the broker cancelled the consumer of %s; reopening", self.queue_name)
-        self._lost = True
-        task = asyncio.get_running_loop().create_task(self._close_channel())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
-    async def _close_channel(self) -> None:
-        if not self._channel.is_closed:
-            channel = await self._channel.get_underlay_channel()
-            await channel.close()
+    async def _cancel_consumer(self) -> None:
+        if self._consuming is not None:
+            self._routes.discard(self._consuming)
+        if self._channel.is_closed:
+            return  # and so is the consumer
+        channel = await self._channel.get_underlay_channel()
+        await channel.basic_cancel(self._tag)
 
     def _route_delivery(self, channel: aiormq.abc.AbstractChannel) -> DeliveryCallback:
         def deliver(
