@@ -77,8 +77,10 @@ async def tail(
         stopped = asyncio.create_task(printer.stop.wait())
         await asyncio.wait({closed, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
-        if closed.done() and isinstance(refused := closed.exception(), Refused):
-            printer.fail(f"the gateway refused the token ({refused})")
+        if closed.done() and (error := closed.exception()) is not None:
+            if not isinstance(error, Refused):
+                raise error
+            printer.fail(f"the gateway refused the token ({error})")
         closed.cancel()
     if printer.failure is not None:
         raise CommandError(printer.failure)

@@ -6,7 +6,9 @@ checks what the client does next. The real gateways are in tests/system/test_cli
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -147,3 +149,46 @@ async def test_a_socket_silent_past_the_pong_deadline_is_dropped_and_replaced() 
         client = Client(url, lambda: "t", backoff=fast(), ping_interval_s=0.1, pong_timeout_s=0.2)
         async with client:
             await until(lambda: len(auths) == 2)
+
+
+def jwt(expires_at: float) -> str:
+    claims = json.dumps({"sub": "1", "exp": int(expires_at)}).encode()
+    return "eyJhbGciOiJFZERTQSJ9." + base64.urlsafe_b64encode(claims).decode().rstrip("=") + ".c2ln"
+
+
+async def test_a_token_is_renewed_on_the_live_socket_before_it_expires() -> None:
+    frames_after_ready: list[dict[str, Any]] = []
+
+    async def renewing(ws: ServerConnection, auth: dict[str, Any]) -> None:
+        await ws.send(ready(0))
+        async for raw in ws:
+            frames_after_ready.append(json.loads(raw))
+            await ws.send(json.dumps({"type": "auth_renewed", "expires_at": 0}))
+
+    short, long = jwt(time.time() + 2), jwt(time.time() + 3600)  # renewed at half its life
+    tokens = iter([short, long])
+    renewed: list[Frame] = []
+    async with server(renewing) as (url, auths):
+        client = Client(url, lambda: next(tokens), backoff=fast())
+        client.on("auth_renewed", renewed.append)
+        async with client:
+            await until(lambda: renewed, timeout_s=10)
+    assert [auth["token"] for auth in auths] == [short]  # one socket all along
+    assert frames_after_ready == [{"type": "auth", "token": long}]
+
+
+async def test_a_handler_may_close_the_client() -> None:
+    async def serving(ws: ServerConnection, auth: dict[str, Any]) -> None:
+        await ws.send(ready(0))
+        await until_closed(ws)
+
+    async with server(serving) as (url, _):
+        client = Client(url, lambda: "t", backoff=fast())
+
+        async def close_on_ready(frame: Frame) -> None:
+            await client.close()
+
+        client.on("ready", close_on_ready)
+        client.start()
+        await asyncio.wait_for(client.wait_closed(), 10)
+    assert client.state is State.OFFLINE

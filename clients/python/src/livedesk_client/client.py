@@ -94,6 +94,7 @@ class Client:
         self._handlers: dict[str, list[Handler]] = {}
         self._subscriptions: dict[int, None] = {}  # insertion-ordered set
         self._token: str | None = None
+        self._token_obtained_at = 0.0  # seconds since the epoch
         self._url_index = 0
         self._link: _Link | None = None
         self._task: asyncio.Task[None] | None = None
@@ -145,9 +146,10 @@ class Client:
         if self._link is not None:
             with contextlib.suppress(Exception):  # closing: how the socket ends is moot
                 await self._link.ws.close()
-        if self._task is not None:
-            self._task.cancel()  # it may be opening a socket, or in a handler
-            await asyncio.wait([self._task])
+        task = self._task
+        if task is not None and task is not asyncio.current_task():  # not from a handler
+            task.cancel()  # it may be opening a socket, or in a handler
+            await asyncio.wait([task])
         self._machine.stopped()
 
     async def wait_closed(self) -> None:
@@ -211,7 +213,8 @@ class Client:
             ) as ws:
                 link = self._link = _Link(ws)
                 try:
-                    await ws.send(frames.auth(token, self._cursor.resume_from()))
+                    with contextlib.suppress(ConnectionClosed):  # then `_read` ends at once
+                        await ws.send(frames.auth(token, self._cursor.resume_from()))
                     link.tasks = [
                         asyncio.create_task(self._keepalive(link)),
                         asyncio.create_task(self._renew(link)),
@@ -302,7 +305,10 @@ class Client:
     async def _renew(self, link: _Link) -> None:
         """Send a fresh token before the current one expires, so the socket stays open."""
         while self._token is not None and (expiry := expires_at(self._token)) is not None:
-            wait_s = expiry - self._renew_before_s - time.time()
+            # Early enough for the provider to answer; for a token shorter-lived than that
+            # margin, halfway through its life.
+            before_s = min(self._renew_before_s, (expiry - self._token_obtained_at) / 2)
+            wait_s = expiry - before_s - time.time()
             await asyncio.sleep(max(wait_s, MIN_RENEWAL_INTERVAL_S))
             try:
                 token = await self._provide()
@@ -311,7 +317,7 @@ class Client:
                 continue
             if (expires_at(token) or 0.0) <= expiry:
                 return  # no later token to be had: the socket closes with 4401 at expiry
-            self._token = token
+            self._token, self._token_obtained_at = token, time.time()
             await link.ws.send(frames.auth(token))
 
     async def _fresh_token(self) -> str:
@@ -319,6 +325,7 @@ class Client:
         expiry = None if token is None else expires_at(token)
         if token is None or (expiry is not None and expiry <= time.time()):
             token = self._token = await self._provide()
+            self._token_obtained_at = time.time()
         return token
 
     async def _provide(self) -> str:
