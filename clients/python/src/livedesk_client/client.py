@@ -185,8 +185,7 @@ class Client:
             if isinstance(decision, Stop):
                 self.refused = decision.reason
                 return
-            log.info("socket to %s closed (%s %s); next try in %.2f s", self.url, code, reason,
-                     decision.delay_s)  # fmt: skip
+            log.info("socket to %s closed (%s %s)", self.url, code, reason)
             if decision.renew_token:
                 self._token = None
             if decision.next_url:
