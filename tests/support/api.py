@@ -330,12 +330,10 @@ class EventCollector:
 
     def __init__(self, subscription: Subscription) -> None:
         self.received: list[PersistentEvent] = []
-        self.arrived_at: list[float] = []  # wall clock of each arrival, for benchmarks
         self._subscription = subscription
 
     async def run(self) -> None:
         async for delivery in self._subscription:
-            self.arrived_at.append(time.time())
             self.received.append(decode_persistent(delivery.body))
             await self._subscription.ack(delivery)
 
