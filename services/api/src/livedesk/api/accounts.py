@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livedesk.api.emails import InvalidEmail, normalize_email
 from livedesk.api.passwords import Passwords
-from livedesk.api.store.dialects import store_for
+from livedesk.api.store.choice import store_for
 from livedesk.api.store.directory import CreatedAccount
 from livedesk.api.store.errors import AlreadyRegistered
 from livedesk.shared.errors import LivedeskError

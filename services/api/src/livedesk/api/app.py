@@ -1,7 +1,7 @@
 """Wiring: build the API's collaborators from settings, a Bus and an engine; make the app;
 run its background work. The caller owns the bus and the engine, so the same functions
 serve `livedesk api` (RabbitMQ, PostgreSQL) and the one-process standalone mode (MemoryBus,
-SQLite); the store (`store.dialects`) is what differs between them:
+SQLite); the store (`store.choice`) is what differs between them:
 
     context = build_context(settings, bus, engine)
     app = create_app(context)              # mount it, or serve it with uvicorn
@@ -35,7 +35,7 @@ from livedesk.api.request_boundary import RequestBoundary
 from livedesk.api.retention import run_retention
 from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
 from livedesk.api.store.base import utc_now
-from livedesk.api.store.dialects import store_for
+from livedesk.api.store.choice import store_for
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.settings import Settings
