@@ -32,7 +32,6 @@ from collections.abc import Coroutine
 from typing import Final
 
 from livedesk.gateway import protocol
-from livedesk.gateway.deadlines import Deadlines
 from livedesk.gateway.hub import Client, Hub
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.presence_cache import PresenceStates
@@ -42,6 +41,7 @@ from livedesk.gateway.replay_client import ApiClient, UpstreamUnavailable
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
 from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
+from livedesk.shared.deadlines import Deadlines
 from livedesk.shared.errors import BusError
 from livedesk.shared.events import PresenceState, encode
 from livedesk.shared.presence_messages import SocketRef
@@ -284,7 +284,7 @@ class Node:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             now, wall = time.monotonic(), time.time()
-            for client in (*self._auth_deadlines.pop_due(now), *self._expiries.pop_due(wall)):
+            for _, client in (*self._auth_deadlines.pop_due(now), *self._expiries.pop_due(wall)):
                 if client.closing:
                     continue
                 decision = client.session.deadline(now, wall)
@@ -292,7 +292,7 @@ class Node:
                     if decision.frame is not None:
                         self.hub.send(client, OutFrame(decision.frame))
                     self.hub.kick(client, decision.code, decision.reason)
-            for index, client in enumerate(self._pings.pop_due(now)):
+            for index, (_, client) in enumerate(self._pings.pop_due(now)):
                 if index and not index % PINGS_PER_TURN:
                     await asyncio.sleep(0)  # events that arrived meanwhile go out first
                 if client.closing:
