@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from livedesk.gateway.ordering import Item
-from livedesk.gateway.replay_client import (
+from livedesk.gateway.api_client import (
     BEYOND_ANY_OFFSET,
     ReplayPage,
     ResyncRequired,
     UpstreamUnavailable,
 )
+from livedesk.gateway.ordering import Item
 from livedesk.gateway.sockets import OutFrame, SocketClosed
 from livedesk.shared import routing
 from livedesk.shared.bus.base import Bus, Message

@@ -8,7 +8,7 @@ race dozens of times, and each such socket was refused with 1013. Every request 
 makes (replay, latest offset, conversation ownership, presence) is an idempotent GET, so
 sending it again is safe; a second failure is the server's answer and is raised.
 
-Deliberately not here: which requests are made (replay_client, presence_client).
+Deliberately not here: which requests are made (api_client, presence_client).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ account's `Sequencer`: in order, duplicates dropped, gaps filled from the replay
 gap that outgrows its bounds unfilled is given up with resync_required to the live sockets.
 Handled deliveries are acked together, one frame per window (`Acks`), not one per wake-up.
 
-A socket that resumes (`catch_up`) is served from the account's `RecentEvents` (the last
+A socket that resumes (`catch_up`) is served from the account's `ResumeBuffer` (the last
 frames delivered here, within the node's `ResumeBudget`) when its cursor is inside them;
 otherwise it reads replay pages with its own token (concurrent resumes of an account from the
 same cursor share one request) until its cursor is inside them or equals the account's
@@ -41,16 +41,16 @@ from typing import Final
 
 from livedesk.gateway import protocol
 from livedesk.gateway.acks import Acks
-from livedesk.gateway.metrics import Metrics
-from livedesk.gateway.ordering import Item, Sequencer
-from livedesk.gateway.recent import RecentEvents
-from livedesk.gateway.replay_client import (
+from livedesk.gateway.api_client import (
     ApiClient,
     ReplayPage,
     ResyncRequired,
     UpstreamUnavailable,
 )
+from livedesk.gateway.metrics import Metrics
+from livedesk.gateway.ordering import Item, Sequencer
 from livedesk.gateway.resume_budget import ResumeBudget
+from livedesk.gateway.resume_buffer import ResumeBuffer
 from livedesk.gateway.session import SendQueue, Session
 from livedesk.gateway.sockets import OutFrame, Socket
 from livedesk.shared import routing
@@ -94,7 +94,7 @@ class Account:
         self.pattern = routing.account_pattern(account_id)
         self.seq = Sequencer(settings.gap_hold_events, settings.gap_hold_bytes)
         # The last events delivered, for resumes.
-        self.recent = RecentEvents(
+        self.resume_buffer = ResumeBuffer(
             settings.resume_buffer_events, settings.resume_buffer_bytes, budget=budget
         )
         # Replay requests in flight for resuming sockets, by (after, limit): shared.
@@ -164,7 +164,7 @@ class Hub:
                     await self._bind(account)
                 if account.seq.delivered is None:
                     latest = await self._api.latest_offset(client.session.token)
-                    account.recent.reset(latest)
+                    account.resume_buffer.reset(latest)
                     self._deliver(account, account.seq.set_baseline(latest, _mono()))
                 elif account.stale:
                     # Unbound for a while: what was published meanwhile never reached us.
@@ -277,7 +277,7 @@ class Hub:
             if not account.clients and self._accounts.get(account.account_id) is account:
                 del self._accounts[account.account_id]
                 self._gappy.discard(account)
-                self._budget.forget(account.recent)
+                self._budget.forget(account.resume_buffer)
 
     def _forget_binding(self, account: Account) -> None:
         if account.bound:
@@ -407,9 +407,9 @@ class Hub:
         return True
 
     def _deliver(self, account: Account, items: list[Item]) -> None:
-        recent = account.recent
+        resume_buffer = account.resume_buffer
         for item in items:
-            recent.add(item.offset, item.frame)
+            resume_buffer.add(item.offset, item.frame)
             self._deliveries.inc(self._write_all(account.live, item.frame))
             self._latency.observe(max(0.0, time.time() - item.ts))
             if account.waiting:
@@ -508,7 +508,7 @@ class Hub:
         frame = OutFrame(protocol.resync_required(baseline[1], message))
         self._metrics.resyncs.inc(len(account.live))
         self._write_all(account.live, frame)
-        account.recent.reset(baseline[1])
+        account.resume_buffer.reset(baseline[1])
         self._deliver(account, seq.set_baseline(baseline[1], _mono()))
 
     async def catch_up(self, client: Client, after: int) -> None:
@@ -524,8 +524,8 @@ class Hub:
                 account.live[client] = None  # the seam: nothing awaited since the check
                 self._metrics.resumes.labels("api" if from_api else "memory").inc()
                 return
-            if cursor < delivered and account.recent.top == delivered:
-                frames = account.recent.since(cursor)
+            if cursor < delivered and account.resume_buffer.top == delivered:
+                frames = account.resume_buffer.since(cursor)
                 if frames is not None:
                     # All of it is here: written and joined with no await, so no seam.
                     for frame in frames:

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from livedesk.gateway import ws_server
+from livedesk.gateway.api_client import ApiClient, HttpApiClient
 from livedesk.gateway.http_transport import RetryStaleConnections
 from livedesk.gateway.hub import Hub
 from livedesk.gateway.keys import load_verifier
@@ -32,7 +33,6 @@ from livedesk.gateway.presence_client import (
     PresenceLookup,
     PresenceReporter,
 )
-from livedesk.gateway.replay_client import ApiClient, HttpApiClient
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.bus.rabbit import RabbitBus
 from livedesk.shared.settings import Settings

@@ -32,12 +32,12 @@ from collections.abc import Coroutine
 from typing import Final
 
 from livedesk.gateway import protocol
+from livedesk.gateway.api_client import ApiClient, UpstreamUnavailable
 from livedesk.gateway.hub import Client, Hub
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
-from livedesk.gateway.replay_client import ApiClient, UpstreamUnavailable
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
 from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
