@@ -281,7 +281,7 @@ async def test_a_peer_that_stops_answering_pings_is_closed_with_1011(
         assert int.from_bytes(frame[1][:2], "big") == 1011
         assert gw.metric("livedesk_gateway_closes_total", code="1011") == 1
         await until(lambda: gw.metric("livedesk_gateway_sockets") == 0, timeout_s=15)
-        await until(lambda: not gw.node.hub.is_bound(a))
+        await until(lambda: not gw.node.hub.bindings.is_bound(a))
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()

@@ -125,7 +125,7 @@ async def test_another_accounts_conversation_is_refused_and_nothing_of_it_arrive
         "ready", "presence_state", "error", "error", "pong",
     ]  # fmt: skip
     # The node never bound account 2: its traffic did not even reach the node queue.
-    assert not gw.node.hub.is_bound(2)
+    assert not gw.node.hub.bindings.is_bound(2)
     assert gw.metric("livedesk_gateway_broker_messages_total", kind="persistent") == 0
 
 
@@ -142,13 +142,13 @@ async def test_probing_closes_with_4403(gw: Harness) -> None:
 async def test_first_socket_binds_the_account_and_the_last_unbinds_it(gw: Harness) -> None:
     first = await gw.ready(3, 1)
     second = await gw.ready(3, 2)
-    assert gw.node.hub.is_bound(3)
+    assert gw.node.hub.bindings.is_bound(3)
     assert gw.metric("livedesk_gateway_bind_operations_total", op="bind") == 2  # two exchanges
     await first.close(1000, "")
     await asyncio.sleep(0.01)
-    assert gw.node.hub.is_bound(3)
+    assert gw.node.hub.bindings.is_bound(3)
     await second.close(1000, "")
-    await until(lambda: not gw.node.hub.is_bound(3))
+    await until(lambda: not gw.node.hub.bindings.is_bound(3))
     assert gw.metric("livedesk_gateway_bind_operations_total", op="unbind") == 2
     assert gw.metric("livedesk_gateway_bound_accounts") == 0
 
@@ -158,9 +158,9 @@ async def test_shutdown_does_not_wait_out_the_unbind_grace(keys: Keys) -> None:
         async with running(keys, unbind_grace_s=60.0) as gw:
             socket = await gw.ready(3, 1)
             await socket.close(1000, "")
-            await until(lambda: list(gw.node.hub.socket_counts()) == [0])
+            await until(lambda: list(gw.node.hub.bindings.socket_counts()) == [0])
             await asyncio.sleep(0.01)
-            assert gw.node.hub.is_bound(3)  # its grace is running
+            assert gw.node.hub.bindings.is_bound(3)  # its grace is running
 
 
 async def test_concurrent_arrivals_bind_once(gw: Harness) -> None:
@@ -435,7 +435,7 @@ async def test_after_a_broker_reconnect_bound_accounts_catch_up(gw: Harness) -> 
     await gw.log.post(1, 10)
     gw.log.commit(1, 10)  # published while the node's queue was gone
     gw.log.commit(1, 10)
-    await gw.node.hub.restore()
+    await gw.node.hub.gap_fill.restore()
     await until(lambda: len(socket.offsets()) == 3)
     assert socket.offsets() == [1, 2, 3]
 
@@ -450,7 +450,7 @@ async def test_a_reconnect_during_a_gap_fill_still_catches_up_to_the_latest(
     await gw.log.post(1, 10)  # 3 arrives: a gap fill for 2 starts and takes a while
     await until(lambda: gw.log.replay_calls >= 2)  # the baseline, then the gap fill
     gw.log.commit(1, 10)  # 4 is lost in a broker outage during that fill
-    await gw.node.hub.restore()
+    await gw.node.hub.gap_fill.restore()
     await until(lambda: len(socket.offsets()) == 4)
     assert socket.offsets() == [1, 2, 3, 4]
 
@@ -481,7 +481,7 @@ async def test_an_unbind_the_bus_fails_is_tried_again(
         await socket.close(1000, "")
         await until(lambda: not failures)  # the first try failed
         await until(lambda: gw.metric("livedesk_gateway_bind_operations_total", op="unbind") == 2)
-        assert gw.node.hub.latest(3) is None  # forgotten once unbound
+        assert gw.node.hub.bindings.latest(3) is None  # forgotten once unbound
         assert gw.metric("livedesk_gateway_bound_accounts") == 0
 
 

@@ -74,7 +74,7 @@ async def test_an_account_bound_again_fetches_afresh(keys: Keys) -> None:
         first = await gw.ready(1, 1)
         await until(lambda: agents_of(first))
         first.inbox.put_nowait(None)  # the client leaves; grace 0: the account is unbound
-        await until(lambda: not gw.node.hub.is_bound(1))
+        await until(lambda: not gw.node.hub.bindings.is_bound(1))
         gw.presence.agents = {7: AgentStatus.AWAY}
         second = await gw.ready(1, 2)
         await until(lambda: agents_of(second))

@@ -84,7 +84,7 @@ async def test_an_accounts_socket_over_its_cap_is_refused_with_4429(keys: Keys) 
         await gw.log.post(1, 10)
         await until(lambda: all(s.offsets() == [1] for s in admitted))
         assert other_account.closed is None
-        assert list(gw.node.hub.socket_counts()) in ([2, 1], [1, 2])  # none of it attached
+        assert list(gw.node.hub.bindings.socket_counts()) in ([2, 1], [1, 2])  # none of it attached
 
 
 async def test_a_connection_over_the_nodes_cap_is_refused_with_1013(keys: Keys) -> None:

@@ -8,11 +8,11 @@ passed since the first one still unacked, or at once when `at_once` are waiting 
 passes half the prefetch), so the broker's prefetch window never waits on the timer.
 
 Why a later ack loses nothing: the node queue is exclusive, so it goes with the node's
-connection whether its deliveries were acked or not (the hub's gap fill and the clients'
+connection whether its deliveries were acked or not (the node's gap fill and the clients'
 resume cover that); and a delivery requeued by a closed channel comes again and is dropped
 as a duplicate by its offset.
 
-Deliberately not here: what a delivery means (hub.py).
+Deliberately not here: what a delivery means (fanout.py).
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ import httpx
 from livedesk.gateway import ws_server
 from livedesk.gateway.api_client import ApiClient, HttpApiClient
 from livedesk.gateway.http_transport import RetryStaleConnections
-from livedesk.gateway.hub import Hub
 from livedesk.gateway.keys import load_verifier
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.node import Node
@@ -61,24 +60,23 @@ async def gateway_node(
     async with bus.subscribe(spec, prefetch=settings.bus.prefetch) as subscription:
         reporter = PresenceReporter(bus, settings.node_id, settings.gateway.heartbeat_interval_s)
         async with asyncio.TaskGroup() as tasks:
-            hub = Hub(
-                subscription, api, settings.gateway, metrics, tasks, prefetch=settings.bus.prefetch
-            )
-            subscription.on_restore(hub.restore)
             node = Node(
                 settings.node_id,
                 settings.gateway,
                 verifier,
-                hub,
+                subscription,
                 api,
                 presence,
                 reporter,
                 metrics,
                 tasks,
+                prefetch=settings.bus.prefetch,
             )
+            hub = node.hub
+            subscription.on_restore(hub.gap_fill.restore)
             workers = [
-                tasks.create_task(hub.pump(), name="hub.pump"),
-                tasks.create_task(hub.sweep(), name="hub.sweep"),
+                tasks.create_task(hub.fanout.pump(), name="fanout.pump"),
+                tasks.create_task(hub.gap_fill.sweep(), name="gap_fill.sweep"),
                 tasks.create_task(node.sweep(), name="node.sweep"),
                 tasks.create_task(reporter.publish(), name="presence.publish"),
                 tasks.create_task(reporter.heartbeat(node.snapshot), name="presence.heartbeat"),
@@ -88,7 +86,7 @@ async def gateway_node(
             finally:
                 for worker in workers:
                     worker.cancel()
-                hub.close()  # a pending unbind would hold the group for unbind_grace_s
+                hub.bindings.close()  # a pending unbind would hold the group for unbind_grace_s
                 try:
                     await reporter.flush()
                 except Exception:  # shutting down: presence repairs from the next node's beat

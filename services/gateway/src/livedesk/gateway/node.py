@@ -1,25 +1,30 @@
-"""One gateway node: serves each socket's conversation, sweeps deadlines, drains on shutdown.
+"""One gateway node: each socket's life, from accept to close, in one place.
 
 `Node.handle(socket)` is the whole life of one socket, whatever server carries it (the
-`websockets` server here, a Starlette route in standalone mode): frames go to the socket's
-`Session`, and its decisions are carried out here: authenticate (attach to the hub, `ready`,
+`websockets` server here, a Starlette route in standalone mode): counted against the node's,
+the account's and the user's caps (socket_caps.py) and refused past them; its frames go to
+its `Session`, whose decisions are carried out here: authenticate (attach to the hub, `ready`,
 resume or go live, presence_state), subscribe (the API says whether the conversation is the
 account's; presence says who is typing), typing (to presence), ping (pong with the account's
-latest offset), close. Deadlines (auth timeout, token expiry, WebSocket pings and their
-pongs, the send queue's lag for a socket sent nothing more) are checked by one sweeper for
-all sockets rather than a timer or task per socket: idle sockets must stay small. The
-sweeper keeps the first three in `Deadlines` heaps (auth deadlines and pings on the
-monotonic clock, token expiries on the wall clock, as the session checks them), so a sweep
-costs what is due, not a look at every socket; the session or the socket decides whether
-one popped from them is really due. Lag is looked at only for sockets with frames waiting.
+latest offset), close. Every close goes through `_stop` (no more writes, forgotten in its
+account, counted), whether the handler closes its socket, the peer leaves, or the fan-out,
+the sweeper or a failure `kick`s it.
+
+Deadlines (auth timeout, token expiry, WebSocket pings and their pongs, the send queue's lag
+for a socket sent nothing more) are checked by one sweeper for all sockets rather than a
+timer or task per socket: idle sockets must stay small. The first three are kept in
+`Deadlines` heaps (auth deadlines and pings on the monotonic clock, token expiries on the
+wall clock, as the session checks them), so a sweep costs what is due; the session or the
+socket decides whether one popped from them is really due. Lag is looked at only for sockets
+with frames waiting.
 
 Each socket is a boundary: whatever goes wrong in its handling or its background work
 (presence_state, a resume's catch-up) closes that socket with 1011 and is logged once with
 its account and this node; those tasks run in the node's task group, which one exception
-would otherwise end with every socket. New sockets are counted against the node's, the
-account's and the user's caps (socket_caps.py) and refused past them.
+would otherwise end with every socket.
 
-Deliberately not here: fan-out and ordering (hub.py), frame syntax (protocol.py), the server.
+Deliberately not here: accounts, fan-out and fetching (hub.py), frame syntax (protocol.py),
+the server (ws_server.py).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from collections.abc import Coroutine
 from typing import Final
 
 from livedesk.gateway import protocol
+from livedesk.gateway.account import Client
 from livedesk.gateway.api_client import ApiClient, UpstreamUnavailable
-from livedesk.gateway.hub import Client, Hub
+from livedesk.gateway.fanout import PREFETCH
+from livedesk.gateway.hub import Hub
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
@@ -41,6 +48,7 @@ from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
 from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
+from livedesk.shared.bus.base import Subscription
 from livedesk.shared.deadlines import Deadlines
 from livedesk.shared.errors import BusError
 from livedesk.shared.events import PresenceState, encode
@@ -63,18 +71,22 @@ class Node:
         node_id: str,
         settings: GatewaySettings,
         verifier: TokenVerifier,
-        hub: Hub,
+        subscription: Subscription,
         api: ApiClient,
         presence: PresenceLookup,
         reporter: PresenceReporter,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        *,
+        prefetch: int = PREFETCH,
     ) -> None:
         self.node_id = node_id
-        self._settings, self._verifier, self.hub, self._api = settings, verifier, hub, api
+        self._settings, self._verifier, self._api = settings, verifier, api
+        self.hub = Hub(subscription, api, settings, metrics, tasks, self.kick, prefetch=prefetch)
+        self._bindings, self._fanout = self.hub.bindings, self.hub.fanout
         self._presence, self._reporter = presence, reporter
         self._states = PresenceStates(
-            presence, hub.status_epoch, settings.presence_state_ttl_s, tasks
+            presence, self._bindings.status_epoch, settings.presence_state_ttl_s, tasks
         )
         self.metrics = self._metrics = metrics
         self._tasks = tasks
@@ -141,8 +153,7 @@ class Node:
                 self._caps.disconnect()
             if client.account_id:  # admitted past the account's and user's caps
                 self._caps.release(client.account_id, client.user_id)
-            client.closing = True
-            self.hub.detach(client)
+            self._stop(client, None)
             if client.ref is not None:
                 self._metrics.sockets.dec()
                 self._reporter.closed(client.ref)
@@ -152,24 +163,24 @@ class Node:
             case None:
                 return
             case Reply(frame):
-                self.hub.send(client, OutFrame(frame))
+                self._fanout.send(client, OutFrame(frame))
             case Close(code, reason, frame):
                 if frame is not None:
-                    self.hub.send(client, OutFrame(frame))
+                    self._fanout.send(client, OutFrame(frame))
                 await self._close(client, code, reason)
             case Authenticated():
                 await self._authenticated(client, decision)
             case Subscribe(conversation_id, ref):
                 await self._subscribe(client, conversation_id, ref)
             case Unsubscribe(conversation_id, ref):
-                self.hub.unsubscribe(client, conversation_id)
-                self.hub.send(client, OutFrame(protocol.unsubscribed(conversation_id, ref)))
+                self._bindings.unsubscribe(client, conversation_id)
+                self._fanout.send(client, OutFrame(protocol.unsubscribed(conversation_id, ref)))
             case TypingFrame(conversation_id, state, _):
                 assert client.ref is not None
                 self._reporter.typing(client.ref, conversation_id, state)
             case Ping(ref):
-                latest = self.hub.latest(client.account_id)
-                self.hub.send(client, OutFrame(protocol.pong(latest, ref)))
+                latest = self._bindings.latest(client.account_id)
+                self._fanout.send(client, OutFrame(protocol.pong(latest, ref)))
 
     async def _authenticated(self, client: Client, auth: Authenticated) -> None:
         claims = auth.claims
@@ -178,7 +189,7 @@ class Node:
             self._metrics.refusals.labels(refused.value).inc()
             message = f"too many connections for this {refused.value}; close some and try again"
             reply = protocol.error(protocol.ERR_TOO_MANY_SOCKETS, message, auth.ref)
-            self.hub.send(client, OutFrame(reply))
+            self._fanout.send(client, OutFrame(reply))
             reason = f"too many sockets for this {refused.value}"
             await self._close(client, protocol.CLOSE_RATE_LIMITED, reason)
             return
@@ -188,15 +199,15 @@ class Node:
         except (UpstreamUnavailable, BusError) as error:
             log.warning("account %s cannot be served now: %s", claims.account_id, error)
             reply = protocol.error(protocol.ERR_UNAVAILABLE, "try again shortly", auth.ref)
-            self.hub.send(client, OutFrame(reply))
+            self._fanout.send(client, OutFrame(reply))
             await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "upstream unavailable")
             return
         ready = protocol.ready(self.node_id, claims.account_id, claims.user_id, delivered, auth.ref)
-        if not self.hub.send(client, OutFrame(ready)):
+        if not self._fanout.send(client, OutFrame(ready)):
             return
         # From here to `join` nothing is awaited: a live socket starts exactly after `delivered`.
         resume = auth.resume_from is not None and auth.resume_from != delivered
-        self.hub.join(client, live=not resume)
+        self._bindings.join(client, live=not resume)
         client.ref = SocketRef(
             socket_id=client.socket.socket_id,
             account_id=claims.account_id,
@@ -219,7 +230,7 @@ class Node:
             await work
         except Exception:  # a socket's boundary, as in `handle`
             self._log_failure(client)
-            self.hub.kick(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
+            self.kick(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
 
     def _log_failure(self, client: Client) -> None:
         log.exception(
@@ -231,7 +242,7 @@ class Node:
 
     async def _catch_up(self, client: Client, after: int) -> None:
         try:
-            await self.hub.catch_up(client, after)
+            await self.hub.catch_up.run(client, after)
         except UpstreamUnavailable as error:
             log.warning("resume of a socket failed: %s", error)
             await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "replay unavailable")
@@ -240,7 +251,7 @@ class Node:
         agents = await self._states.get(client.account_id, client.session.token)
         if agents is not None and not client.closing:
             state = PresenceState(account_id=client.account_id, agents=agents)
-            self.hub.send(client, OutFrame(encode(state)))
+            self._fanout.send(client, OutFrame(encode(state)))
 
     async def _subscribe(self, client: Client, conversation_id: int, ref: protocol.Ref) -> None:
         session = client.session
@@ -253,7 +264,7 @@ class Node:
                 session.subscription_failed()
                 log.warning("subscribe check failed: %s", error)
                 message = "cannot check the conversation now; try again"
-                self.hub.send(client, OutFrame(protocol.error("unavailable", message, ref)))
+                self._fanout.send(client, OutFrame(protocol.error("unavailable", message, ref)))
                 return
         if not owned:
             await self._act(client, session.forbidden(conversation_id, ref))
@@ -262,16 +273,30 @@ class Node:
             return
         if conversation_id not in session.subscriptions:
             session.subscription_granted(conversation_id)
-            self.hub.subscribe(client, conversation_id)
+            self._bindings.subscribe(client, conversation_id)
         typers = await self._presence.typers(session.token, conversation_id)
-        self.hub.send(client, OutFrame(protocol.subscribed(conversation_id, typers, ref)))
+        self._fanout.send(client, OutFrame(protocol.subscribed(conversation_id, typers, ref)))
+
+    def kick(self, client: Client, code: int, reason: str) -> None:
+        """Stop writing to the socket now, and close it with `code` in the background."""
+        if self._stop(client, code):
+            self._tasks.create_task(_close_socket(client.socket, code, reason))
 
     async def _close(self, client: Client, code: int, reason: str) -> None:
-        if not client.closing:
-            self._metrics.closes.labels(str(code)).inc()
-        client.closing = True
-        self.hub.detach(client)
+        """Close the socket from its own handler, which returns once it is closed."""
+        self._stop(client, code)
         await client.socket.close(code, reason)
+
+    def _stop(self, client: Client, code: int | None) -> bool:
+        """Write nothing more to the socket and forget it in its account; count its close
+        under `code` (None: the peer closed). False if it was stopped already."""
+        if client.closing:
+            return False
+        client.closing = True
+        self._bindings.detach(client)
+        if code is not None:
+            self._metrics.closes.labels(str(code)).inc()
+        return True
 
     def snapshot(self) -> tuple[SocketRef, ...]:
         """The node's authenticated sockets, for the presence heartbeat."""
@@ -290,8 +315,8 @@ class Node:
                 decision = client.session.deadline(now, wall)
                 if decision is not None:
                     if decision.frame is not None:
-                        self.hub.send(client, OutFrame(decision.frame))
-                    self.hub.kick(client, decision.code, decision.reason)
+                        self._fanout.send(client, OutFrame(decision.frame))
+                    self.kick(client, decision.code, decision.reason)
             for index, (_, client) in enumerate(self._pings.pop_due(now)):
                 if index and not index % PINGS_PER_TURN:
                     await asyncio.sleep(0)  # events that arrived meanwhile go out first
@@ -299,12 +324,12 @@ class Node:
                     continue
                 next_due = client.socket.keepalive(now)
                 if next_due is None:
-                    self.hub.kick(client, protocol.CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                    self.kick(client, protocol.CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
                 elif next_due != math.inf:
                     self._pings.schedule(client, next_due)
             for client in [c for c in self._clients if c.queue.waiting and not c.closing]:
                 if client.queue.overdue(client.socket.buffered()):
-                    self.hub.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
+                    self.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
 
     async def drain(self, window_s: float) -> None:
         """Hint every socket to reconnect elsewhere, spread over `window_s`, then close 1001."""
@@ -315,8 +340,15 @@ class Node:
         for step in range(steps):
             for client in clients[step::steps]:
                 if not client.closing:
-                    self.hub.send(client, hint)
-                    self.hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+                    self._fanout.send(client, hint)
+                    self.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
             await asyncio.sleep(window_s / steps)
         for client in list(self._clients):
-            self.hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+            self.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+
+
+async def _close_socket(socket: Socket, code: int, reason: str) -> None:
+    try:
+        await socket.close(code, reason)
+    except Exception:  # a task boundary: a socket that fails to close is gone all the same
+        log.exception("closing socket %s with %s failed", socket.socket_id, code)

@@ -7,7 +7,8 @@ resumed from are emptied until the node is within its bound again (the one that 
 only trimmed, oldest frames first, if it alone is over). A resume that finds its buffer emptied
 reads the replay endpoint, as one older than the buffer always has.
 
-Deliberately not here: what a buffer keeps (resume_buffer.py), when a resume may use it (hub.py).
+Deliberately not here: what a buffer keeps (resume_buffer.py), when a resume may use it
+(catch_up.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ in bytes, oldest evicted first.
 Every change in its size is reported to the node's `ResumeBudget`, which may empty it (or
 trim it) to keep all accounts' buffers together within the node's bound.
 
-Deliberately not here: deciding when a resume may be served from it (the hub checks that `top`
+Deliberately not here: deciding when a resume may be served from it (catch-up checks that `top`
 is the account's delivered offset), fetching what it does not hold (the API client), which
 account's buffer gives way to the node's bound (resume_budget.py).
 """

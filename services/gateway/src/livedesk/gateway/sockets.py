@@ -11,7 +11,7 @@ route with its own adapter.
 WebSocket text frame (header + payload, unmasked, uncompressed), which is the same bytes for
 every socket, so a node builds it once per event, not once per delivery.
 
-Deliberately not here: any decision about what to send (hub.py, node.py).
+Deliberately not here: any decision about what to send (fanout.py, node.py).
 """
 
 from __future__ import annotations
