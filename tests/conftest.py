@@ -11,7 +11,22 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.private_rabbit import PrivateRabbit
+from tests.support.processes import reaping
 from tests.support.services import amqp_service, database_service
+
+
+@pytest.fixture(autouse=True, scope="session")
+def reap_session_processes() -> Iterator[None]:
+    """Nothing a session-scoped fixture started outlives the run (see support/processes)."""
+    with reaping():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def reap_test_processes() -> Iterator[None]:
+    """Nothing a test started outlives it, whether it passed, failed or forgot."""
+    with reaping():
+        yield
 
 
 @pytest.fixture(scope="session")

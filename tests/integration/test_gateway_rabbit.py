@@ -26,6 +26,7 @@ import pytest
 from livedesk.gateway.main import gateway_node, run_server
 from livedesk.gateway.node import Node
 from livedesk.shared.bus.rabbit import RabbitBus
+from livedesk.shared.lifecycle import bind
 from livedesk.shared.settings import BusSettings, GatewaySettings, Settings
 from tests.support.gateway import EventLog, FakePresence, Keys, until
 from tests.support.ports import free_port
@@ -75,7 +76,7 @@ async def gateway(
         RabbitBus.connect(amqp_url, BUS, name=settings.node_id) as bus,
         gateway_node(bus, settings, keys.verifier, log, FakePresence()) as node,
     ):
-        server = asyncio.create_task(run_server(node, settings, "127.0.0.1", port, stop))
+        server = asyncio.create_task(run_server(node, settings, bind("127.0.0.1", port), stop))
         try:
             await until(lambda: answers("127.0.0.1", port))
             yield Gateway(node, f"ws://127.0.0.1:{port}/ws", f"http://127.0.0.1:{port}")

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -176,10 +177,12 @@ class ApiProcess:
                 *self._args,
             ],
             env=self._env,
+            start_new_session=True,  # a group of its own, killed with its workers
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
+                self.kill()  # its workers, if any outlived it
                 raise RuntimeError(f"livedesk api exited with {self._process.returncode}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -187,6 +190,7 @@ class ApiProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.kill()
         raise RuntimeError("livedesk api did not answer /healthz within 30 s")
 
     @property
@@ -204,22 +208,23 @@ class ApiProcess:
         return self._process.wait(timeout_s)
 
     def kill(self) -> None:
-        """SIGKILL: no cleanup, no last publish."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGKILL)
+        """SIGKILL to the process and its workers: no cleanup, no last publish."""
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(10)
 
     def stop(self) -> int | None:
+        """SIGTERM, and the exit status; killed (with its workers) if it does not stop."""
         if self._process is None:
             return None
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-        return self._process.returncode
+        status = self._process.returncode
+        self.kill()
+        return status
 
     def __enter__(self) -> ApiProcess:
         return self.start()

@@ -10,6 +10,8 @@ SIGKILLed mid-stream and its clients resume on the other, when RabbitMQ is stopp
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import secrets
 import signal
 import subprocess
@@ -64,7 +66,7 @@ class Service:
     def start(self) -> Service:
         argv = [sys.executable, "-m", "livedesk.cli.main", *self.command]
         argv += ["--host", "127.0.0.1", "--port", str(self.port)]
-        self._process = subprocess.Popen(argv, env=self.env)
+        self._process = subprocess.Popen(argv, env=self.env, start_new_session=True)
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -75,21 +77,21 @@ class Service:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.kill()
         raise RuntimeError(f"{self.command} did not become ready")
 
     def kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGKILL)
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(10)
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(20)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
+        self.kill()
 
     async def metric(self, name: str, **labels: str) -> float:
         """One sample from /metrics (0 when absent)."""

@@ -23,6 +23,7 @@ from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.errors import BusError, EventError
 from livedesk.shared.events import AgentStatusChanged, Typing
 from livedesk.shared.events import decode as decode_event
+from livedesk.shared.lifecycle import Unavailable, bind
 from livedesk.shared.presence_messages import (
     ConnectionClosed,
     ConnectionOpened,
@@ -244,7 +245,8 @@ async def test_the_key_is_fetched_from_the_jwks_after_the_api_comes_up() -> None
 async def test_the_jwks_fetch_gives_up_loudly() -> None:
     config = settings().model_copy(update={"presence": PresenceSettings(jwks_timeout_s=0.3)})
     keys = Keys(config)
-    with pytest.raises(httpx.HTTPStatusError):
+    gave_up = r"cannot reach the API's token key at http://\S+ within 0.3 s"
+    with pytest.raises(Unavailable, match=gave_up):
         await keys.fetch(httpx.MockTransport(lambda _: httpx.Response(404)))
 
 
@@ -262,7 +264,7 @@ async def test_a_dying_task_stops_the_server_instead_of_leaving_it_deaf() -> Non
     )
     async with asyncio.timeout(10):
         with pytest.raises(ExceptionGroup) as stopped:
-            await serve(service, host="127.0.0.1", port=free_port())
+            await serve(service, bind("127.0.0.1", free_port()), asyncio.Event())
     assert stopped.group_contains(BusError)
 
 

@@ -7,14 +7,15 @@ The services are the same code the distributed topology runs, with in-process st
 what crosses the network there: a `MemoryBus` instead of RabbitMQ, SQLite instead of
 PostgreSQL, and HTTP calls from the gateway to the API and presence answered by the app
 itself through httpx's ASGI transport. Long-lived tasks run as siblings of the server in one
-TaskGroup, so if one dies the process stops rather than serving half a system.
+TaskGroup, so if one dies the process stops rather than serving half a system. The port is
+bound first; the first SIGTERM or SIGINT sends every socket `reconnect` and 1001, then stops
+the server (exit codes: `livedesk.shared.lifecycle`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Iterator
 from importlib.resources import files
@@ -34,6 +35,7 @@ from livedesk.gateway.node import Node
 from livedesk.gateway.presence_client import HttpPresenceLookup
 from livedesk.presence.service import PresenceService
 from livedesk.shared.bus.memory import MemoryBus
+from livedesk.shared.lifecycle import Shutdown, bind, run_service
 from livedesk.shared.settings import Settings
 from livedesk.standalone import demo
 from livedesk.standalone.websocket import StarletteSocket
@@ -45,7 +47,7 @@ IN_PROCESS: str = "http://livedesk.standalone"
 class Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        yield  # `serve` owns SIGTERM/SIGINT: stop the server, then unwind the tasks
+        yield  # the signals are `lifecycle`'s: drain the sockets, stop the server, unwind
 
 
 def standalone_settings(data_dir: Path) -> Settings:
@@ -76,12 +78,13 @@ def mount_ui_and_socket(app: FastAPI, node: Node) -> None:
             sender.cancel()
 
 
-async def serve(host: str, port: int, data_dir: Path) -> None:
+async def serve(host: str, port: int, data_dir: Path, shutdown: Shutdown) -> None:
+    sock = bind(host, port)
     settings = standalone_settings(data_dir)
-    await run_migrations(settings)
     engine = make_engine(settings.database_url)
     bus = MemoryBus()
     try:
+        await run_migrations(settings)
         context = build_context(settings, bus, engine)
         app = create_app(context)
         presence = PresenceService(settings, bus, verifier=context.verifier)
@@ -104,23 +107,24 @@ async def serve(host: str, port: int, data_dir: Path) -> None:
                 group.create_task(presence.run(), name="presence"),
             ]
             created = await demo.ensure_demo(engine, context.passwords, local)
-            server = Server(
-                uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")
-            )
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, setattr, server, "should_exit", True)
-            serving = group.create_task(server.serve(), name="server")
+            server = Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+
+            async def drain_then_stop() -> None:
+                await node.drain(0.0)  # one node: no other to spread its sockets over
+                server.should_exit = True
+
+            shutdown.serving(lambda: group.create_task(drain_then_stop(), name="drain"))
+            serving = group.create_task(server.serve(sockets=[sock]), name="server")
             # uvicorn offers a flag, not an event, for "listening".
             while not (server.started or serving.done()):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             if server.started:
                 announce(host, port, data_dir, created)  # only once the port answers
             await serving
-            await node.drain(0.0)
             for task in background:
                 task.cancel()
     finally:
+        sock.close()
         await engine.dispose()
 
 
@@ -137,7 +141,10 @@ def announce(host: str, port: int, data_dir: Path, created: bool) -> None:
 
 
 def run(host: str, port: int, data_dir: str) -> int:
+    """`livedesk standalone`; the process's exit status (see `livedesk.shared.lifecycle`)."""
     import uvloop  # a dependency of the services; only the server wants it
 
-    uvloop.run(serve(host, port, Path(data_dir)))
-    return 0
+    async def main(shutdown: Shutdown) -> None:
+        await serve(host, port, Path(data_dir), shutdown)
+
+    return run_service("standalone", main, loop_factory=uvloop.new_event_loop)

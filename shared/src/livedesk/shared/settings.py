@@ -63,6 +63,12 @@ class ApiSettings(BaseModel):
     # Request bodies above this are refused with 413 before they are read whole.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     db_pool_size: int = Field(default=20, ge=1)
+    # How long api, migrate and bootstrap wait for the database to answer before giving up
+    # on starting (it may start after them; a process manager restarts them after that).
+    db_connect_timeout_s: float = Field(default=30.0, gt=0)
+    # On SIGTERM, requests in flight get this long to finish before their connections are
+    # closed: a client that never sends its body must not hold a rollout.
+    drain_timeout_s: int = Field(default=10, ge=1)
 
 
 class GatewaySettings(BaseModel):

@@ -1,9 +1,11 @@
 """`livedesk api`, `livedesk migrate` and `livedesk bootstrap`: processes, signals, resources.
 
-`serve` opens the engine, starts the broker connection in the background (the API starts
-and takes writes with the broker down), and runs uvicorn beside the background work in one
+`serve` binds the port, waits for the database (up to `api.db_connect_timeout_s`), starts
+the broker connection in the background (the API starts and takes writes with the broker
+down: the outbox keeps the events), and runs uvicorn beside the background work in one
 TaskGroup: if the relay dies, the server stops too, rather than serving without a relay.
-SIGTERM and SIGINT ask uvicorn to finish its requests, then everything closes in order.
+The first SIGTERM or SIGINT asks uvicorn to finish its requests, then everything closes in
+order; start-up failures and exit codes are `livedesk.shared.lifecycle`'s.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livedesk.api.accounts import AccountError, create_account
 from livedesk.api.app import build_context, create_app, run_background
@@ -28,58 +33,106 @@ from livedesk.api.db import is_sqlite, make_engine
 from livedesk.api.deferred_bus import DeferredBus
 from livedesk.api.migrate import migrate
 from livedesk.api.passwords import Passwords
-from livedesk.api.workers import reuse_port_socket, supervise
+from livedesk.api.workers import supervise
+from livedesk.shared.lifecycle import (
+    STOP_SIGNALS,
+    CommandError,
+    Shutdown,
+    bind,
+    reach,
+    redact,
+    run_once,
+    run_service,
+)
 from livedesk.shared.settings import Settings
 
 log = logging.getLogger("livedesk.api")
+
+# Between attempts to reach a database that is not up yet.
+DB_RETRY_INTERVAL_S = 1.0
 
 
 class Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        yield  # `serve` owns the signals: a stock uvicorn re-raises them and skips cleanup
+        yield  # the signals are `lifecycle`'s: a stock uvicorn re-raises them past cleanup
 
 
-async def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
+class DrainCancellations(logging.Filter):
+    """Drops uvicorn's traceback for each request it cancels when the drain times out: that
+    cancellation is the drain working, and uvicorn has already said how many in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
+async def serve(
+    settings: Settings, host: str, port: int, shutdown: Shutdown, *, reuse_port: bool = False
+) -> None:
+    # A worker of `--workers N` shares the port with its siblings (see `workers`).
+    sock = bind(host, port, reuse_port=reuse_port)
     engine = make_engine(settings.database_url, pool_size=settings.api.db_pool_size)
     bus = DeferredBus()
     try:
+        await reach_database(engine, settings)
         context = build_context(settings, bus, engine)
         config = uvicorn.Config(
             create_app(context),
-            host=host,
-            port=port,
             loop="none",
             lifespan="off",
             access_log=False,
             log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=settings.api.drain_timeout_s,
         )
+        logging.getLogger("uvicorn.error").addFilter(DrainCancellations())
         server = Server(config)
         # Everything built so far lives as long as the process. Frozen, a full collection no
         # longer walks it: gen-2 pauses went from ~75 ms to ~7 ms under write load, and each
         # such pause was a stall of every request and of the relay.
         gc.freeze()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, setattr, server, "should_exit", True)
-        # A worker of `--workers N` shares the port with its siblings (see `workers`).
-        sockets = [reuse_port_socket(host, port)] if reuse_port else None
+
+        def stop_server() -> None:
+            server.should_exit = True
+
         async with asyncio.TaskGroup() as group:
             connecting = group.create_task(
                 bus.connect_forever(settings.amqp_url, settings.bus, name=f"livedesk-api-{port}")
             )
             background = group.create_task(run_background(context))
-            await server.serve(sockets=sockets)
+            shutdown.serving(stop_server)
+            log.info("api listening on %s:%s", host, port)
+            await server.serve(sockets=[sock])
             background.cancel()
             connecting.cancel()
     finally:
+        sock.close()
         await engine.dispose()
+
+
+async def reach_database(engine: AsyncEngine, settings: Settings) -> None:
+    """Return once the database answers; past `api.db_connect_timeout_s`, `Unavailable`."""
+    what = f"the database at {redact(settings.database_url)}"
+    await reach(what, _answering(engine), settings.api.db_connect_timeout_s)
+
+
+async def _answering(engine: AsyncEngine) -> None:
+    # The database may start after us (a compose file, a pod): retry until `reach` gives up.
+    while True:
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except (OSError, DBAPIError) as error:
+            log.warning("database not reachable yet (%s); retrying", str(error).splitlines()[0])
+            await asyncio.sleep(DB_RETRY_INTERVAL_S)
+        else:
+            return
 
 
 async def run_migrations(settings: Settings) -> None:
     _ensure_sqlite_dir(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
+        await reach_database(engine, settings)
         await migrate(engine)
     finally:
         await engine.dispose()
@@ -88,6 +141,7 @@ async def run_migrations(settings: Settings) -> None:
 async def bootstrap(settings: Settings, account: str, email: str, password: str) -> dict[str, int]:
     engine = make_engine(settings.database_url)
     try:
+        await reach_database(engine, settings)
         passwords = Passwords(
             time_cost=settings.api.password_time_cost, memory_kib=settings.api.password_memory_kib
         )
@@ -104,23 +158,24 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
+async def print_bootstrap(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        result = await bootstrap(settings, args.account, args.email, args.password)
+    except AccountError as error:
+        raise CommandError(str(error)) from error
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Entry point for the CLI's api, migrate and bootstrap commands."""
+    """Entry point for the CLI's api, migrate and bootstrap commands; the exit status."""
     settings = Settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     if args.command == "migrate":
-        asyncio.run(run_migrations(settings))
-        return 0
+        return run_once("migrate", run_migrations(settings))
     if args.command == "bootstrap":
-        try:
-            result = asyncio.run(bootstrap(settings, args.account, args.email, args.password))
-        except AccountError as error:
-            sys.stderr.write(f"livedesk bootstrap: {error}\n")
-            return 1
-        sys.stdout.write(json.dumps(result) + "\n")
-        return 0
+        return run_once("bootstrap", print_bootstrap(settings, args))
     if args.workers < 1:
         sys.stderr.write("livedesk api: --workers must be at least 1\n")
         return 2
@@ -128,5 +183,14 @@ def run(args: argparse.Namespace) -> int:
         return supervise(args.host, args.port, args.workers)
     import uvloop  # imported here: only the server wants it
 
-    uvloop.run(serve(settings, args.host, args.port, reuse_port=args.reuse_port))
-    return 0
+    signals: tuple[signal.Signals, ...] = STOP_SIGNALS
+    if args.reuse_port:
+        # A worker: a terminal's Ctrl-C reaches the whole process group, and the supervisor
+        # passes it on as SIGTERM; taking both would count as a second signal.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signals = (signal.SIGTERM,)
+
+    async def main(shutdown: Shutdown) -> None:
+        await serve(settings, args.host, args.port, shutdown, reuse_port=args.reuse_port)
+
+    return run_service("api", main, loop_factory=uvloop.new_event_loop, signals=signals)

@@ -6,16 +6,19 @@ node on a MemoryBus and mount `node.handle` on its own WebSocket route. Its long
 (queue pump, gap sweeper, deadline sweeper, presence publisher and heartbeat) are siblings in
 one TaskGroup: if one dies, the node dies with it rather than serve deaf.
 
-`serve(...)` adds what only a separate process has: the `websockets` server on its port,
-the RabbitMQ bus, the JWKS fetch, and the signals. On SIGTERM it stops accepting, sends
-`reconnect` and closes with 1001 spread over `drain_window_s`, flushes presence, and exits.
+`serve(...)` adds what only a separate process has: the `websockets` server on its port
+(bound first), the JWKS fetch and the RabbitMQ bus (each given up after
+`bus.connect_timeout_s`), and the signals. On the first SIGTERM or SIGINT while starting it
+stops at once; once serving it stops accepting, sends `reconnect` and closes with 1001
+spread over `drain_window_s`, flushes presence, and exits. Exit codes and the one-line
+start-up failures are `livedesk.shared.lifecycle`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,7 +27,7 @@ import httpx
 from livedesk.gateway import ws_server
 from livedesk.gateway.api_client import ApiClient, HttpApiClient
 from livedesk.gateway.http_transport import RetryStaleConnections
-from livedesk.gateway.keys import load_verifier
+from livedesk.gateway.keys import JWKS_PATH, load_verifier
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.node import Node
 from livedesk.gateway.presence_client import (
@@ -34,6 +37,7 @@ from livedesk.gateway.presence_client import (
 )
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.bus.rabbit import RabbitBus
+from livedesk.shared.lifecycle import Shutdown, bind, reach, reaching, redact, run_service
 from livedesk.shared.settings import Settings
 from livedesk.shared.tokens import TokenVerifier
 from livedesk.shared.topology import node_queue
@@ -94,14 +98,13 @@ async def gateway_node(
 
 
 async def run_server(
-    node: Node, settings: Settings, host: str, port: int, stop: asyncio.Event
+    node: Node, settings: Settings, sock: socket.socket, stop: asyncio.Event
 ) -> None:
-    """Serve `node` on host:port until `stop` is set, then drain."""
+    """Serve `node` on the bound `sock` until `stop` is set, then drain."""
     gateway = settings.gateway
     server = await ws_server.start(
         node,
-        host,
-        port,
+        sock,
         ready=lambda: not stop.is_set(),
         metrics=node.metrics.render,
         max_size=gateway.max_frame_bytes * TRANSPORT_MAX_FRAME_FACTOR,
@@ -110,7 +113,7 @@ async def run_server(
         send_buffer_bytes=gateway.socket_send_buffer_bytes,
         unsent_bytes=gateway.socket_unsent_bytes,
     )
-    log.info("gateway %s listening on %s:%s", settings.node_id, host, port)
+    log.info("gateway %s listening on %s:%s", settings.node_id, *sock.getsockname()[:2])
     try:
         await stop.wait()
         log.info("draining over %.1f s", gateway.drain_window_s)
@@ -121,11 +124,7 @@ async def run_server(
         await server.wait_closed()
 
 
-async def serve(settings: Settings, host: str, port: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) -> None:
     timeout = httpx.Timeout(settings.gateway.http_timeout_s)
     # Every connection the pool may open may also stay open: with fewer kept alive, a
     # reconnect storm's replay and presence requests opened and closed connections by
@@ -134,23 +133,36 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     # reusing one as the server closes it fails the request (see http_transport).
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
     transport = RetryStaleConnections(limits=limits)
-    async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
-        verifier = await load_verifier(settings, http)
-        name = f"livedesk-gateway-{settings.node_id}"
-        async with (
-            RabbitBus.connect(settings.amqp_url, settings.bus, name=name) as bus,
-            gateway_node(
-                bus,
-                settings,
-                verifier,
-                HttpApiClient(http, settings.api_url),
-                HttpPresenceLookup(http, settings.presence_url),
-            ) as node,
-        ):
-            await run_server(node, settings, host, port, stop)
+    start_timeout_s = settings.bus.connect_timeout_s
+    key_file = settings.tokens.public_key_path
+    jwks_url = settings.api_url.rstrip("/") + JWKS_PATH
+    key = f"the token key file {key_file}" if key_file else f"the API's token key at {jwks_url}"
+    broker = f"the broker at {redact(settings.amqp_url)}"
+    name = f"livedesk-gateway-{settings.node_id}"
+    with bind(host, port) as sock:  # first: a taken port must not wait for keys or broker
+        async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
+            verifier = await reach(key, load_verifier(settings, http), start_timeout_s)
+            async with (
+                reaching(
+                    broker,
+                    RabbitBus.connect(settings.amqp_url, settings.bus, name=name),
+                    start_timeout_s,
+                ) as bus,
+                gateway_node(
+                    bus,
+                    settings,
+                    verifier,
+                    HttpApiClient(http, settings.api_url),
+                    HttpPresenceLookup(http, settings.presence_url),
+                ) as node,
+            ):
+                stop = asyncio.Event()
+                shutdown.serving(stop.set)
+                await run_server(node, settings, sock, stop)
 
 
 def run(host: str, port: int, node_id: str | None) -> int:
+    """`livedesk gateway`; the process's exit status (see `livedesk.shared.lifecycle`)."""
     settings = Settings(node_id=node_id) if node_id else Settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -158,7 +170,11 @@ def run(host: str, port: int, node_id: str | None) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        asyncio.run(serve(settings, host, port))
+        loop_factory = None
     else:
-        uvloop.run(serve(settings, host, port))
-    return 0
+        loop_factory = uvloop.new_event_loop
+
+    async def main(shutdown: Shutdown) -> None:
+        await serve(settings, host, port, shutdown)
+
+    return run_service("gateway", main, loop_factory=loop_factory)

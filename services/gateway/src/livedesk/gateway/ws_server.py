@@ -171,8 +171,7 @@ def http_routes(
 
 async def start(
     node: Node,
-    host: str,
-    port: int,
+    sock: socket.socket,
     *,
     ready: Callable[[], bool],
     metrics: Callable[[], bytes],
@@ -229,7 +228,8 @@ async def start(
             server.handler_tasks.discard(asyncio.current_task())
 
     async def listen() -> asyncio.Server:
-        listener = Listener.bind(host, port, BACKLOG, protocol_factory)
+        sock.listen(BACKLOG)
+        listener = Listener(sock, protocol_factory)
         # Not an asyncio.Server, but all of it that websockets' Server uses (listener.py).
         return cast(asyncio.Server, listener)
 
