@@ -84,8 +84,9 @@ class Account:
         self.members: dict[Client, None] = {}  # past `ready`: gets agent_status
         self.live: dict[Client, None] = {}  # caught up: gets persistent events as they come
         self.subscribers: dict[int, dict[Client, None]] = {}  # conversation -> typing readers
-        # Resuming sockets waiting for the live stream to reach their cursor, by cursor.
-        self.waiting: dict[int, list[tuple[Client, asyncio.Future[None]]]] = {}
+        # Resuming sockets waiting for the live stream to reach their cursor, by cursor; each
+        # future is set True when the fan-out made its socket live there (catch_up.py).
+        self.waiting: dict[int, list[tuple[Client, asyncio.Future[bool]]]] = {}
         self.lock = asyncio.Lock()  # serializes binds and unbinds
         self.binding = Binding.UNBOUND
         self.unbind: asyncio.Task[None] | None = None  # waiting out the grace before unbinding

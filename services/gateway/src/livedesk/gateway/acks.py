@@ -20,27 +20,38 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from livedesk.gateway.clock import Clock, Timer
 from livedesk.shared.bus.base import Delivery, Subscription
 
 log = logging.getLogger(__name__)
 
 
 class Acks:
-    __slots__ = ("_at_once", "_delay_s", "_last", "_pending", "_subscription", "_tasks", "_timer")
+    __slots__ = (
+        "_at_once",
+        "_clock",
+        "_delay_s",
+        "_last",
+        "_pending",
+        "_subscription",
+        "_tasks",
+        "_timer",
+    )
 
     def __init__(
         self,
         subscription: Subscription,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
         *,
         delay_s: float,
         at_once: int,
     ) -> None:
-        self._subscription, self._tasks = subscription, tasks
+        self._subscription, self._tasks, self._clock = subscription, tasks, clock
         self._delay_s, self._at_once = delay_s, max(1, at_once)
         self._last: Delivery | None = None
         self._pending = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     @property
     def pending(self) -> int:
@@ -54,7 +65,7 @@ class Acks:
         if self._pending >= self._at_once:
             self.flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._delay_s, self.flush)
+            self._timer = self._clock.call_later(self._delay_s, self.flush)
 
     def flush(self) -> None:
         """Ack everything handled so far, with one frame, in the background."""

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from livedesk.gateway.account import Account, Binding, Client
+from livedesk.gateway.clock import Clock
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.resume_budget import ResumeBudget
 from livedesk.shared.bus.base import Subscription
@@ -45,9 +46,10 @@ class Bindings:
         settings: GatewaySettings,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
     ) -> None:
         self._subscription, self._settings = subscription, settings
-        self._metrics, self._tasks = metrics, tasks
+        self._metrics, self._tasks, self._clock = metrics, tasks, clock
         self._accounts: dict[int, Account] = {}
         self._epochs = itertools.count(1)  # status epochs: never the same value twice
         self._budget = ResumeBudget(settings.resume_buffers_node_bytes, metrics)
@@ -166,7 +168,7 @@ class Bindings:
         account.unbind = self._tasks.create_task(self._unbind_later(account, delay_s))
 
     async def _unbind_later(self, account: Account, delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
+        await self._clock.sleep(delay_s)
         async with account.lock:
             account.unbind = None
             if account.clients:

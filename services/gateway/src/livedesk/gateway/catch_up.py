@@ -19,6 +19,7 @@ from livedesk.gateway import protocol
 from livedesk.gateway.account import Account, Client
 from livedesk.gateway.api_client import ApiClient, ReplayPage, ResyncRequired, UpstreamUnavailable
 from livedesk.gateway.bindings import Bindings
+from livedesk.gateway.clock import Clock
 from livedesk.gateway.fanout import Fanout
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.sockets import OutFrame
@@ -34,9 +35,10 @@ class CatchUp:
         settings: GatewaySettings,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
     ) -> None:
         self._bindings, self._fanout, self._api = bindings, fanout, api
-        self._settings, self._metrics, self._tasks = settings, metrics, tasks
+        self._settings, self._metrics, self._tasks, self._clock = settings, metrics, tasks, clock
 
     async def run(self, client: Client, after: int) -> None:
         """Send everything after `after` to a resuming socket, then make it live."""
@@ -107,22 +109,21 @@ class CatchUp:
 
     async def _wait_for(self, account: Account, client: Client, cursor: int) -> bool:
         """Wait a while for the live stream to reach `cursor`; True if it made `client` live."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Set once, by whichever comes first: the fan-out making the socket live at `cursor`
+        # (True), or the timer (False). Once set, the other leaves it alone.
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         account.waiting.setdefault(cursor, []).append((client, waiter))
+        timer = self._clock.call_later(self._settings.gap_wait_s * 3, lambda: _time_out(waiter))
         try:
-            async with asyncio.timeout(self._settings.gap_wait_s * 3):
-                await waiter
-            return True
-        except TimeoutError:
-            if waiter.done() and not waiter.cancelled():
-                # Its offset came in the iteration the timeout expired: the fan-out made
-                # it live there, and it may have been sent live events since.
+            if await waiter:
                 return True
-            waiters = account.waiting.get(cursor, [])
-            waiters[:] = [(c, w) for c, w in waiters if w is not waiter]
-            if not waiters:
-                account.waiting.pop(cursor, None)
-            return False
+        finally:
+            timer.cancel()
+        waiters = account.waiting.get(cursor, [])
+        waiters[:] = [(c, w) for c, w in waiters if w is not waiter]
+        if not waiters:
+            account.waiting.pop(cursor, None)
+        return False
 
     async def _replay_shared(
         self, account: Account, token: str, after: int, limit: int
@@ -156,3 +157,8 @@ class CatchUp:
         if self._fanout.send(client, OutFrame(protocol.resync_required(delivered, message))):
             self._metrics.resyncs.inc()
             account.live[client] = None
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)

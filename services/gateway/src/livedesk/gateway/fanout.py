@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -25,6 +24,7 @@ from livedesk.gateway import protocol
 from livedesk.gateway.account import Account, Client
 from livedesk.gateway.acks import Acks
 from livedesk.gateway.bindings import Bindings
+from livedesk.gateway.clock import Clock
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.ordering import Item
 from livedesk.gateway.sockets import OutFrame
@@ -52,12 +52,13 @@ class Fanout:
         bindings: Bindings,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
         kick: Kick,
         *,
         prefetch: int = PREFETCH,
     ) -> None:
         self._subscription, self._bindings, self._kick = subscription, bindings, kick
-        self._metrics, self._tasks = metrics, tasks
+        self._metrics, self._tasks, self._clock = metrics, tasks, clock
         # Past half the prefetch window an ack goes at once: the broker must not stall on it.
         self._ack_at_once = max(1, prefetch // 2)
         self._deliveries = metrics.deliveries
@@ -110,7 +111,9 @@ class Fanout:
         The task stays, so that the handing over ends with it.
         """
         subscription = self._subscription
-        acks = Acks(subscription, self._tasks, delay_s=ACK_DELAY_S, at_once=self._ack_at_once)
+        acks = Acks(
+            subscription, self._tasks, self._clock, delay_s=ACK_DELAY_S, at_once=self._ack_at_once
+        )
 
         def handle(delivery: Delivery) -> None:
             try:
@@ -165,7 +168,7 @@ class Fanout:
 
     def offer(self, account: Account, item: Item) -> bool:
         """Sequence one persistent event; False if it was a duplicate."""
-        ready = account.seq.offer(item, _mono())
+        ready = account.seq.offer(item, self._clock.monotonic())
         if ready is None:
             self._metrics.duplicates.inc()
             return False
@@ -181,19 +184,19 @@ class Fanout:
     def start_at(self, account: Account, offset: int) -> None:
         """Deliver from `offset + 1` on: a new account's baseline, or past a gap given up."""
         account.resume_buffer.reset(offset)
-        self._deliver(account, account.seq.set_baseline(offset, _mono()))
+        self._deliver(account, account.seq.set_baseline(offset, self._clock.monotonic()))
 
     def _deliver(self, account: Account, items: list[Item]) -> None:
-        resume_buffer = account.resume_buffer
+        resume_buffer, wall = account.resume_buffer, self._clock.wall
         for item in items:
             resume_buffer.add(item.offset, item.frame)
             self._deliveries.inc(self._write_all(account.live, item.frame))
-            self._latency.observe(max(0.0, time.time() - item.ts))
+            self._latency.observe(max(0.0, wall() - item.ts))
             if account.waiting:
                 for client, waiter in account.waiting.pop(item.offset, ()):
                     if not waiter.done() and not client.closing:
                         account.live[client] = None  # caught up exactly to this offset
-                        waiter.set_result(None)
+                        waiter.set_result(True)
         if not account.seq.held:
             self._bindings.holding.discard(account)
 
@@ -211,13 +214,9 @@ class Fanout:
         seq = account.seq
         if seq.delivered is None or not seq.held:
             return
-        baseline = seq.gap(_mono(), 0.0)
+        baseline = seq.gap(self._clock.monotonic(), 0.0)
         assert baseline is not None
         frame = OutFrame(protocol.resync_required(baseline[1], message))
         self._metrics.resyncs.inc(len(account.live))
         self._write_all(account.live, frame)
         self.start_at(account, baseline[1])
-
-
-def _mono() -> float:
-    return time.monotonic()

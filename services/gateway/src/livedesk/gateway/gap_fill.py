@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from livedesk.gateway.account import Account, Fill
 from livedesk.gateway.api_client import ApiClient, ResyncRequired, UpstreamUnavailable
 from livedesk.gateway.bindings import Bindings
+from livedesk.gateway.clock import Clock
 from livedesk.gateway.fanout import Fanout
 from livedesk.gateway.metrics import Metrics
 from livedesk.shared.settings import GatewaySettings
@@ -37,9 +37,10 @@ class GapFill:
         settings: GatewaySettings,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
     ) -> None:
         self._bindings, self._fanout, self._api = bindings, fanout, api
-        self._settings, self._metrics, self._tasks = settings, metrics, tasks
+        self._settings, self._metrics, self._tasks, self._clock = settings, metrics, tasks, clock
 
     async def bring_up_to_date(self, account: Account, token: str) -> None:
         """After a bind: a new account starts at the API's latest offset; one bound again
@@ -53,8 +54,8 @@ class GapFill:
         """Fill gaps that stayed open for `gap_wait_s`; give up those open `gap_hold_max_s`."""
         wait_s, hold_max_s = self._settings.gap_wait_s, self._settings.gap_hold_max_s
         while True:
-            await asyncio.sleep(wait_s / 3)
-            now = _mono()
+            await self._clock.sleep(wait_s / 3)
+            now = self._clock.monotonic()
             for account in list(self._bindings.holding):
                 if account.seq.stuck(now, hold_max_s):
                     self._fanout.give_up_gap(account)
@@ -108,7 +109,7 @@ class GapFill:
             except UpstreamUnavailable as error:
                 log.warning("gap fill of account %s failed: %s", account.account_id, error)
                 if account.seq.held_since is not None:
-                    account.seq.held_since = _mono()  # try again after another wait
+                    account.seq.held_since = self._clock.monotonic()  # try again after another wait
                 return
             filled = sum(self._fanout.offer(account, item) for item in page.items)
             self._metrics.gap_filled_events.inc(filled)
@@ -125,7 +126,3 @@ def _token_of(account: Account) -> str | None:
         if claims is not None and (best_token is None or claims.expires_at > best_expiry):
             best_token, best_expiry = client.session.token, claims.expires_at
     return best_token
-
-
-def _mono() -> float:
-    return time.monotonic()

@@ -17,6 +17,7 @@ from livedesk.gateway.account import Binding, Client
 from livedesk.gateway.api_client import ApiClient
 from livedesk.gateway.bindings import Bindings
 from livedesk.gateway.catch_up import CatchUp
+from livedesk.gateway.clock import Clock
 from livedesk.gateway.fanout import PREFETCH, Fanout, Kick
 from livedesk.gateway.gap_fill import GapFill
 from livedesk.gateway.metrics import Metrics
@@ -32,14 +33,17 @@ class Hub:
         settings: GatewaySettings,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
         kick: Kick,
         *,
         prefetch: int = PREFETCH,
     ) -> None:
-        self.bindings = Bindings(subscription, settings, metrics, tasks)
-        self.fanout = Fanout(subscription, self.bindings, metrics, tasks, kick, prefetch=prefetch)
-        self.gap_fill = GapFill(self.bindings, self.fanout, api, settings, metrics, tasks)
-        self.catch_up = CatchUp(self.bindings, self.fanout, api, settings, metrics, tasks)
+        self.bindings = bindings = Bindings(subscription, settings, metrics, tasks, clock)
+        self.fanout = fanout = Fanout(
+            subscription, bindings, metrics, tasks, clock, kick, prefetch=prefetch
+        )
+        self.gap_fill = GapFill(bindings, fanout, api, settings, metrics, tasks, clock)
+        self.catch_up = CatchUp(bindings, fanout, api, settings, metrics, tasks, clock)
 
     async def attach(self, client: Client) -> int:
         """Count the socket in, bind its account if needed; return the delivered offset."""

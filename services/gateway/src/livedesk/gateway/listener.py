@@ -22,6 +22,8 @@ import socket
 from collections.abc import Callable
 from typing import Final
 
+from livedesk.gateway.clock import Clock
+
 log = logging.getLogger(__name__)
 
 # Accepts per wake-up: enough for a storm, bounded so that a flood of connects cannot hold
@@ -36,9 +38,9 @@ class Listener:
     """A listening TCP socket whose connections get `protocol_factory()` protocols."""
 
     def __init__(
-        self, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol]
+        self, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol], clock: Clock
     ) -> None:
-        self._sock, self._protocol_factory = sock, protocol_factory
+        self._sock, self._protocol_factory, self._clock = sock, protocol_factory, clock
         self._loop = asyncio.get_running_loop()
         self._adopting: set[asyncio.Task[object]] = set()
         self._serving = True
@@ -47,7 +49,12 @@ class Listener:
 
     @classmethod
     def bind(
-        cls, host: str, port: int, backlog: int, protocol_factory: Callable[[], asyncio.Protocol]
+        cls,
+        host: str,
+        port: int,
+        backlog: int,
+        protocol_factory: Callable[[], asyncio.Protocol],
+        clock: Clock,
     ) -> Listener:
         # The first address the host names, as the loop's create_server would bind first
         # (a "::" host is IPv6, with IPv4 too where the system maps it).
@@ -55,7 +62,7 @@ class Listener:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         sock = socket.create_server(address[:2], family=family, backlog=backlog)
-        return cls(sock, protocol_factory)
+        return cls(sock, protocol_factory, clock)
 
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKEUP):
@@ -70,7 +77,7 @@ class Listener:
                     "accept failed; listening again in %s s: %s", ACCEPT_RETRY_DELAY_S, error
                 )
                 self._loop.remove_reader(self._sock.fileno())
-                self._loop.call_later(ACCEPT_RETRY_DELAY_S, self._listen_again)
+                self._clock.call_later(ACCEPT_RETRY_DELAY_S, self._listen_again)
                 return
             task = self._loop.create_task(self._adopt(connection))
             self._adopting.add(task)

@@ -26,6 +26,7 @@ import httpx
 
 from livedesk.gateway import ws_server
 from livedesk.gateway.api_client import ApiClient, HttpApiClient
+from livedesk.gateway.clock import Clock, SystemClock
 from livedesk.gateway.http_transport import RetryStaleConnections
 from livedesk.gateway.keys import JWKS_PATH, load_verifier
 from livedesk.gateway.metrics import Metrics
@@ -57,12 +58,15 @@ async def gateway_node(
     api: ApiClient,
     presence: PresenceLookup,
     metrics: Metrics | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Node]:
     """A running node: its queue consumed, its sweepers and presence reporting going."""
     metrics = metrics or Metrics()
+    clock = clock or SystemClock()
     spec = node_queue(settings.node_id)
     async with bus.subscribe(spec, prefetch=settings.bus.prefetch) as subscription:
-        reporter = PresenceReporter(bus, settings.node_id, settings.gateway.heartbeat_interval_s)
+        interval_s = settings.gateway.heartbeat_interval_s
+        reporter = PresenceReporter(bus, settings.node_id, interval_s, clock)
         async with asyncio.TaskGroup() as tasks:
             node = Node(
                 settings.node_id,
@@ -74,6 +78,7 @@ async def gateway_node(
                 reporter,
                 metrics,
                 tasks,
+                clock,
                 prefetch=settings.bus.prefetch,
             )
             hub = node.hub

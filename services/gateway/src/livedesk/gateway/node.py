@@ -32,13 +32,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Coroutine
 from typing import Final
 
 from livedesk.gateway import protocol
 from livedesk.gateway.account import Client
 from livedesk.gateway.api_client import ApiClient, UpstreamUnavailable
+from livedesk.gateway.clock import Clock
 from livedesk.gateway.fanout import PREFETCH
 from livedesk.gateway.hub import Hub
 from livedesk.gateway.metrics import Metrics
@@ -77,23 +77,31 @@ class Node:
         reporter: PresenceReporter,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
         *,
         prefetch: int = PREFETCH,
     ) -> None:
         self.node_id = node_id
         self._settings, self._verifier, self._api = settings, verifier, api
-        self.hub = Hub(subscription, api, settings, metrics, tasks, self.kick, prefetch=prefetch)
+        self.clock = clock
+        self.hub = Hub(
+            subscription, api, settings, metrics, tasks, clock, self.kick, prefetch=prefetch
+        )
         self._bindings, self._fanout = self.hub.bindings, self.hub.fanout
         self._presence, self._reporter = presence, reporter
         self._states = PresenceStates(
-            presence, self._bindings.status_epoch, settings.presence_state_ttl_s, tasks
+            presence,
+            self._bindings.status_epoch,
+            settings.presence_state_ttl_s,
+            tasks,
+            clock.monotonic,
         )
         self.metrics = self._metrics = metrics
         self._tasks = tasks
         self._clients: dict[Client, None] = {}
-        self._auth_deadlines: Deadlines[Client] = Deadlines()  # time.monotonic()
-        self._expiries: Deadlines[Client] = Deadlines()  # time.time(), as token expiry is
-        self._pings: Deadlines[Client] = Deadlines()  # time.monotonic()
+        self._auth_deadlines: Deadlines[Client] = Deadlines()  # clock.monotonic()
+        self._expiries: Deadlines[Client] = Deadlines()  # clock.wall(), as token expiry is
+        self._pings: Deadlines[Client] = Deadlines()  # clock.monotonic()
         self._caps = SocketCaps(settings)
         self.draining = False
 
@@ -104,7 +112,8 @@ class Node:
 
     async def handle(self, socket: Socket) -> None:
         """Serve one socket until it closes."""
-        session = Session(self._verifier, self._settings, time.monotonic())
+        clock = self.clock
+        session = Session(self._verifier, self._settings, clock.monotonic())
         client = Client(
             socket,
             session,
@@ -112,12 +121,12 @@ class Node:
                 self._settings.send_queue_frames,
                 self._settings.send_queue_bytes,
                 self._settings.send_queue_max_lag_s,
-                time.monotonic,
+                clock.monotonic,
             ),
         )
         self._clients[client] = None
         self._auth_deadlines.schedule(client, session.auth_deadline)
-        self._pings.schedule(client, time.monotonic())  # the socket says when it is due
+        self._pings.schedule(client, clock.monotonic())  # the socket says when it is due
         self._metrics.connections.inc()
         counted = self._caps.connect()
         try:
@@ -132,7 +141,7 @@ class Node:
                 # No local holds the frame: an idle socket's last one (its `auth`, with the
                 # token) would otherwise stay in this coroutine's frame for its whole life.
                 await self._act(
-                    client, session.receive(await socket.receive(), time.monotonic(), time.time())
+                    client, session.receive(await socket.receive(), clock.monotonic(), clock.wall())
                 )
                 if (claims := session.claims) is not None:
                     # After the first auth and after every renewal; a no-op otherwise.
@@ -307,8 +316,8 @@ class Node:
         by more than the send queue's lag (also when nothing more is sent to them); ping the
         others when due."""
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL_S)
-            now, wall = time.monotonic(), time.time()
+            await self.clock.sleep(SWEEP_INTERVAL_S)
+            now, wall = self.clock.monotonic(), self.clock.wall()
             for _, client in (*self._auth_deadlines.pop_due(now), *self._expiries.pop_due(wall)):
                 if client.closing:
                     continue
@@ -342,7 +351,7 @@ class Node:
                 if not client.closing:
                     self._fanout.send(client, hint)
                     self.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
-            await asyncio.sleep(window_s / steps)
+            await self.clock.sleep(window_s / steps)
         for client in list(self._clients):
             self.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
 

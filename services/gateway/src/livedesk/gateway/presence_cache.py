@@ -13,7 +13,6 @@ Deliberately not here: the HTTP request (the `PresenceLookup`), writing the fram
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Final
 
@@ -40,7 +39,7 @@ class PresenceStates:
         status_epoch: Callable[[int], int | None],
         ttl_s: float,
         tasks: asyncio.TaskGroup,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float],  # monotonic seconds
     ) -> None:
         self._lookup, self._status_epoch, self._ttl_s = lookup, status_epoch, ttl_s
         self._tasks, self._clock = tasks, clock

@@ -70,9 +70,9 @@ class Socket(Protocol):
         """Ping the peer if a ping is due; when to be called again (`math.inf`: never), or
         None if the peer left the last ping unanswered too long.
 
-        Called by the node's sweeper when the last call said (`now` from time.monotonic()),
-        so that no socket needs a task or timer of its own. A socket whose transport pings
-        by itself returns `math.inf`.
+        Called by the node's sweeper when the last call said (`now` is the node clock's
+        monotonic reading), so that no socket needs a task or timer of its own. A socket
+        whose transport pings by itself returns `math.inf`.
         """
         ...
 

@@ -29,7 +29,6 @@ import asyncio
 import logging
 import secrets
 import socket
-import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Final, cast
@@ -191,7 +190,7 @@ async def start(
         connection.response = None
         if send_buffer_bytes or unsent_bytes:
             _bound_send_buffer(connection, send_buffer_bytes, unsent_bytes)
-        await node.handle(WebsocketsSocket(connection, keepalive, time.monotonic()))
+        await node.handle(WebsocketsSocket(connection, keepalive, node.clock.monotonic()))
 
     def protocol_factory() -> ServerConnection:
         # What `websockets.asyncio.server.serve` builds per connection, with its options:
@@ -229,7 +228,7 @@ async def start(
 
     async def listen() -> asyncio.Server:
         sock.listen(BACKLOG)
-        listener = Listener(sock, protocol_factory)
+        listener = Listener(sock, protocol_factory, node.clock)
         # Not an asyncio.Server, but all of it that websockets' Server uses (listener.py).
         return cast(asyncio.Server, listener)
 
