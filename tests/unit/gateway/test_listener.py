@@ -28,7 +28,8 @@ class Counted(asyncio.Protocol):
 async def iterations_to_take(waiting: int) -> int:
     """Loop iterations from `waiting` queued connects to as many connections made."""
     made: list[asyncio.BaseTransport] = []
-    listener = Listener.bind("127.0.0.1", 0, waiting * 2, lambda: Counted(made), SystemClock())
+    sock = socket.create_server(("127.0.0.1", 0), backlog=waiting * 2)
+    listener = Listener(sock, lambda: Counted(made), SystemClock())
     port = listener.sockets[0].getsockname()[1]
     # Blocking connects complete in the kernel's accept queue: the loop has not run yet.
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(waiting)]
@@ -54,7 +55,8 @@ def test_one_wake_up_takes_every_waiting_connection() -> None:
 
 
 async def test_a_closed_listener_refuses_connections() -> None:
-    listener = Listener.bind("127.0.0.1", 0, 8, asyncio.Protocol, SystemClock())
+    sock = socket.create_server(("127.0.0.1", 0), backlog=8)
+    listener = Listener(sock, asyncio.Protocol, SystemClock())
     port = listener.sockets[0].getsockname()[1]
     listener.close()
     await listener.wait_closed()

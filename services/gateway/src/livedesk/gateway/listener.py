@@ -47,23 +47,6 @@ class Listener:
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._accept)
 
-    @classmethod
-    def bind(
-        cls,
-        host: str,
-        port: int,
-        backlog: int,
-        protocol_factory: Callable[[], asyncio.Protocol],
-        clock: Clock,
-    ) -> Listener:
-        # The first address the host names, as the loop's create_server would bind first
-        # (a "::" host is IPv6, with IPv4 too where the system maps it).
-        family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.create_server(address[:2], family=family, backlog=backlog)
-        return cls(sock, protocol_factory, clock)
-
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKEUP):
             try:
