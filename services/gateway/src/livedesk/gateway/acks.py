@@ -1,11 +1,9 @@
-"""Settling the node queue's deliveries: one `multiple` ack per window, not one per wake-up.
+"""Settling the node queue's deliveries: one `multiple` ack per window, not one per delivery.
 
-The hub used to ack each batch the queue handed it at once (it is handed each delivery now).
-Under sparse traffic (one event per wake-up) that was an ack frame, a write and a drain per event:
-a fifth of a busy node's profile samples (py-spy, bench.gateway_bench sparse, 200 ev/s).
-Here the last handled delivery is remembered and acked with `multiple` once `delay_s` has
-passed since the first one still unacked, or at once when `at_once` are waiting (the hub
-passes half the prefetch), so the broker's prefetch window never waits on the timer.
+Under sparse traffic an ack per delivery is an ack frame, a write and a drain per event. The
+last handled delivery is remembered and acked with `multiple` once `delay_s` has passed since
+the first one still unacked, or at once when `at_once` are waiting (the fan-out passes half
+the prefetch), so the broker's prefetch window never waits on the timer.
 
 Why a later ack loses nothing: the node queue is exclusive, so it goes with the node's
 connection whether its deliveries were acked or not (the node's gap fill and the clients'

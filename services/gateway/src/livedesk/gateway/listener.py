@@ -3,10 +3,8 @@
 Why not `loop.create_server`: uvloop's libuv accepts one connection per event-loop iteration
 (since libuv 1.45, "unix: don't accept() connections in a loop", libuv#3696) and counts on
 the socket staying readable for the next. A node holding thousands of sockets runs few
-iterations a second when busy, so connections wait in the kernel's accept queue even when
-the node has CPU to spare. In bench.fanout's reconnect storm (500 reconnects/s over two
-nodes) `ss` showed ~120 connections queued on the nodes' listening sockets for seconds, and
-strace one accept4 per epoll_pwait; clients saw the handshake take ~0.4 s (p50).
+iterations a second when busy, so in a reconnect storm connections would wait in the kernel's
+accept queue even when the node has CPU to spare.
 
 `Listener` offers what websockets' `Server` uses of an `asyncio.Server` (close, wait_closed,
 is_serving, get_loop, sockets); each connection is handed to the loop as an accepted socket.

@@ -132,8 +132,8 @@ async def run_server(
 async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) -> None:
     timeout = httpx.Timeout(settings.gateway.http_timeout_s)
     # Every connection the pool may open may also stay open: with fewer kept alive, a
-    # reconnect storm's replay and presence requests opened and closed connections by
-    # the dozen a second (strace), each a TCP handshake on both ends.
+    # reconnect storm's replay and presence requests open and close connections by the dozen
+    # a second, each a TCP handshake on both ends.
     # An idle connection is given up before the API's and presence's servers close it (5 s):
     # reusing one as the server closes it fails the request (see http_transport).
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)

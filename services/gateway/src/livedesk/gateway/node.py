@@ -1,27 +1,12 @@
 """One gateway node: each socket's life, from accept to close, in one place.
 
-`Node.handle(socket)` is the whole life of one socket, whatever server carries it (the
-`websockets` server here, a Starlette route in standalone mode): counted against the node's,
-the account's and the user's caps (socket_caps.py) and refused past them; its frames go to
-its `Session`, whose decisions are carried out here: authenticate (attach to the hub, `ready`,
-resume or go live, presence_state), subscribe (the API says whether the conversation is the
-account's; presence says who is typing), typing (to presence), ping (pong with the account's
-latest offset), close. Every close goes through `_stop` (no more writes, forgotten in its
-account, counted), whether the handler closes its socket, the peer leaves, or the fan-out,
-the sweeper or a failure `kick`s it.
-
-Deadlines (auth timeout, token expiry, WebSocket pings and their pongs, the send queue's lag
-for a socket sent nothing more) are checked by one sweeper for all sockets rather than a
-timer or task per socket: idle sockets must stay small. The first three are kept in
-`Deadlines` heaps (auth deadlines and pings on the monotonic clock, token expiries on the
-wall clock, as the session checks them), so a sweep costs what is due; the session or the
-socket decides whether one popped from them is really due. Lag is looked at only for sockets
-with frames waiting.
-
-Each socket is a boundary: whatever goes wrong in its handling or its background work
-(presence_state, a resume's catch-up) closes that socket with 1011 and is logged once with
-its account and this node; those tasks run in the node's task group, which one exception
-would otherwise end with every socket.
+`Node.handle(socket)` serves one socket whatever server carries it (the `websockets` server,
+or a Starlette route in standalone mode): it counts it against the caps (socket_caps.py),
+feeds its frames to its `Session` and carries out the decisions (authenticate and attach,
+subscribe, typing, ping, close). Every close goes through `_stop`, whether the handler closes
+its socket, the peer leaves, or the fan-out, the sweeper or a failure `kick`s it. One sweeper
+checks every socket's deadlines, so an idle socket has no task or timer of its own. A socket
+is a boundary: what fails in its handling or its background work closes it alone, with 1011.
 
 Deliberately not here: accounts, fan-out and fetching (hub.py), frame syntax (protocol.py),
 the server (ws_server.py).
@@ -60,8 +45,8 @@ log = logging.getLogger(__name__)
 
 # Deadlines are whole seconds in the protocol; checking twice a second is precise enough.
 SWEEP_INTERVAL_S: Final = 0.5
-# Pings sent before the sweeper lets the loop turn. A sweep's pings came in one burst: at
-# 1,000 sockets a node, 30-150 of them, holding the loop 1-8 ms while events waited.
+# Pings sent before the sweeper lets the loop turn, so that events arriving meanwhile do not
+# wait behind all of a sweep's pings.
 PINGS_PER_TURN: Final = 16
 
 
@@ -314,7 +299,13 @@ class Node:
     async def sweep(self) -> None:
         """Close sockets past their auth deadline or token expiry, deaf to pings, or behind
         by more than the send queue's lag (also when nothing more is sent to them); ping the
-        others when due."""
+        others when due.
+
+        Auth deadlines and pings are kept on the monotonic clock and token expiries on the
+        wall clock (as the session checks them), each in a `Deadlines` heap, so a sweep costs
+        what is due; the session or the socket decides whether one popped is really due. Lag
+        is looked at only for sockets with frames waiting.
+        """
         while True:
             await self.clock.sleep(SWEEP_INTERVAL_S)
             now, wall = self.clock.monotonic(), self.clock.wall()

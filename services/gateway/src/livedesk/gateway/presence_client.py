@@ -6,8 +6,8 @@ signals, and every `heartbeat_interval_s` a full snapshot of the node's authenti
 through a bounded outbox drained by one task in batches (`publish_many`), so a socket never
 waits for the broker; when the outbox is full the message is dropped and counted: opens and
 closes are repaired by the next snapshot, typing is at-most-once by design. A heartbeat
-re-encodes its sockets only when they changed since the last one (`HeartbeatEncoder`):
-encoding 1,000 sockets took 1-14 ms, every few seconds, on a node whose sockets sat still.
+re-encodes its sockets only when they changed since the last one (`HeartbeatEncoder`): most
+nodes' sockets sit still between two heartbeats.
 
 Asks, over HTTP with the socket's own token: the account's presence_state after `ready`, and
 a conversation's current typers for `subscribed`. A presence service that does not answer

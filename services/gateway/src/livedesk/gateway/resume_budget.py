@@ -1,7 +1,7 @@
 """The node's byte budget for the resume buffers of all its accounts together.
 
-Each bound account keeps up to `resume_buffer_bytes` of recent frames (`ResumeBuffer`); a
-node with thousands of accounts had no total. Every buffer reports its changes in size here;
+Each bound account keeps up to `resume_buffer_bytes` of recent frames (`ResumeBuffer`), so a
+node with thousands of accounts needs a total. Every buffer reports its changes in size here;
 past `resume_buffers_node_bytes` the buffers of the accounts least recently sent an event or
 resumed from are emptied until the node is within its bound again (the one that just grew is
 only trimmed, oldest frames first, if it alone is over). A resume that finds its buffer emptied

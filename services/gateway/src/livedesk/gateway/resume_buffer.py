@@ -1,8 +1,8 @@
 """The last persistent events an account's sockets were sent, to serve resumes from memory.
 
 A reconnect storm brings back sockets that missed only the last few events, which this very
-node just delivered live; asking the API's replay endpoint for them once per socket made the
-API the bottleneck. `ResumeBuffer` keeps the frames already encoded for the live sockets (the
+node just delivered live; asking the API's replay endpoint for them once per socket would make
+the API the bottleneck. `ResumeBuffer` keeps the frames already encoded for the live sockets (the
 same `OutFrame`, no copy) for a contiguous run of offsets `(floor, top]`, bounded in count and
 in bytes, oldest evicted first.
 
