@@ -1,7 +1,8 @@
 """One contract, two buses: what every consumer of `Bus` may rely on.
 
 Each test runs on the in-memory bus and on real RabbitMQ (the loopback broker or the one
-named by LIVEDESK_TEST_AMQP_URL). Queue names are unique per test, so runs don't meet.
+named by LIVEDESK_TEST_AMQP_URL), there both on the fast path and on aio-pika's plain one.
+Queue names are unique per test, so runs don't meet.
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ import pytest
 from livedesk.shared.bus.base import Bus, Delivery, Message, Subscription
 from livedesk.shared.errors import BusError
 from livedesk.shared.topology import EPHEMERAL, EVENTS, QueueSpec
-from tests.support.buses import delete_queues, exclusive_queue, open_bus, quorum_queue
+from tests.support.buses import (
+    BUS_KINDS,
+    RABBIT_KINDS,
+    delete_queues,
+    exclusive_queue,
+    open_bus,
+    quorum_queue,
+)
 
 WAIT_S = 10.0
 
 
-@pytest.fixture(params=["memory", "rabbit"])
+@pytest.fixture(params=BUS_KINDS)
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    url = request.getfixturevalue("amqp_url") if request.param == "rabbit" else None
+    url = request.getfixturevalue("amqp_url") if request.param in RABBIT_KINDS else None
     async with open_bus(request.param, url, name=request.node.nodeid) as opened:
         yield opened
 
@@ -32,7 +40,7 @@ async def durable_queues(request: pytest.FixtureRequest) -> AsyncIterator[list[Q
     """Durable queues the test declares; removed from the broker afterwards."""
     specs: list[QueueSpec] = []
     yield specs
-    if request.node.callspec.params["bus"] == "rabbit" and specs:
+    if request.node.callspec.params["bus"] in RABBIT_KINDS and specs:
         await delete_queues(request.getfixturevalue("amqp_url"), [s.name for s in specs])
 
 

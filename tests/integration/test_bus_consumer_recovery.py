@@ -1,8 +1,9 @@
 """The RabbitMQ bus's consumer through what closes its channel but not its connection.
 
-The consumer runs on aiormq's channel directly (`rabbit_consumer`), so aio-pika's own consumer
-recovery does not cover it: these hold that it comes back by itself when the broker cancels it
-(its queue deleted) and when a channel error closes its channel. Broker restarts and dropped
+On both paths the subscription consumes again by itself rather than through aio-pika's own
+consumer recovery (`rabbit.fast.consumer` on aiormq's channel directly, `rabbit.subscription`
+on aio-pika's queue): these hold that it comes back when the broker cancels it (its queue
+deleted) and when a channel error closes its channel. Broker restarts and dropped
 connections are in test_bus_faults.py. The faults here touch only the test's own queue and
 channel, so the shared loopback broker will do.
 """
@@ -18,12 +19,15 @@ from livedesk.shared.bus.base import Bus, Delivery, Subscription
 from livedesk.shared.bus.base import Message as BusMessage
 from livedesk.shared.topology import EVENTS
 from tests.support.buses import (
+    RABBIT_KINDS,
     delete_queues,
     exclusive_queue,
     open_bus,
     quorum_queue,
     restore_signal,
 )
+
+pytestmark = pytest.mark.parametrize("kind", RABBIT_KINDS)
 
 SETTLE_S = 30.0
 # How long one probe waits for its message before publishing the next one.
@@ -42,11 +46,13 @@ async def first_arrival(bus: Bus, subscription: Subscription, routing_key: str) 
                 continue
 
 
-async def test_a_consumer_the_broker_cancels_comes_back_with_its_queue(amqp_url: str) -> None:
+async def test_a_consumer_the_broker_cancels_comes_back_with_its_queue(
+    amqp_url: str, kind: str
+) -> None:
     spec = quorum_queue((EVENTS, "recovery.declared.#"))
     try:
         async with (
-            open_bus("rabbit", amqp_url, name="consumer-cancelled") as bus,
+            open_bus(kind, amqp_url, name="consumer-cancelled") as bus,
             bus.subscribe(spec) as subscription,
         ):
             restored = restore_signal(subscription)
@@ -65,10 +71,10 @@ async def test_a_consumer_the_broker_cancels_comes_back_with_its_queue(amqp_url:
         await delete_queues(amqp_url, [spec.name])
 
 
-async def test_a_consumer_comes_back_after_a_channel_error(amqp_url: str) -> None:
+async def test_a_consumer_comes_back_after_a_channel_error(amqp_url: str, kind: str) -> None:
     spec = exclusive_queue((EVENTS, "recovery.error.#"))
     async with (
-        open_bus("rabbit", amqp_url, name="consumer-channel-error") as bus,
+        open_bus(kind, amqp_url, name="consumer-channel-error") as bus,
         bus.subscribe(spec) as subscription,
     ):
         # Binding to an exchange that does not exist is a channel error: the broker closes
@@ -82,16 +88,16 @@ async def test_a_consumer_comes_back_after_a_channel_error(amqp_url: str) -> Non
 
 
 async def test_a_deleted_queue_comes_back_bound_to_what_was_bound_and_no_more(
-    amqp_url: str,
+    amqp_url: str, kind: str
 ) -> None:
-    # The run-time bindings are our record (`rabbit_bindings`), not aio-pika's: after the
-    # queue is declared again, what was bound is bound again and what was unbound stays so.
+    # After the queue is declared again, what was bound is bound again and what was unbound
+    # stays so (on the fast path from our record, `rabbit.fast.bindings`; else aio-pika's).
     spec = quorum_queue()
     accounts = range(40)
     kept = {f"acct.{a}.x" for a in accounts if a % 2 == 0}
     try:
         async with (
-            open_bus("rabbit", amqp_url, name="bindings-restored") as bus,
+            open_bus(kind, amqp_url, name="bindings-restored") as bus,
             bus.subscribe(spec) as subscription,
         ):
             restored = restore_signal(subscription)

@@ -35,7 +35,7 @@ async def test_a_delivery_is_handed_over_in_the_socket_callback(amqp_url: str) -
         arrived.set()
 
     async with (
-        open_bus("rabbit", amqp_url, name="fast-deliveries-callback") as bus,
+        open_bus("rabbit-fast", amqp_url, name="fast-deliveries-callback") as bus,
         bus.subscribe(exclusive_queue((EVENTS, "fast.callback.#"))) as subscription,
     ):
         subscription.hand_to(handler)
@@ -55,7 +55,7 @@ async def test_a_connection_that_only_receives_deliveries_stays_up(amqp_url: str
     queue = exclusive_queue((EVENTS, "fast.steady.#"))
     async with (
         RabbitBus.connect(url, settings, name="fast-deliveries-receiver") as receiver,
-        open_bus("rabbit", amqp_url, name="fast-deliveries-sender") as sender,
+        open_bus("rabbit-fast", amqp_url, name="fast-deliveries-sender") as sender,
         # Nothing is acked: a prefetch of them all keeps them coming.
         receiver.subscribe(queue, prefetch=count) as subscription,
     ):

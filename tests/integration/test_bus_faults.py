@@ -16,6 +16,7 @@ import pytest
 from livedesk.shared.bus.base import Bus, Message, Subscription
 from livedesk.shared.topology import EVENTS
 from tests.support.buses import (
+    RABBIT_KINDS,
     delete_queues,
     exclusive_queue,
     open_bus,
@@ -24,7 +25,7 @@ from tests.support.buses import (
 )
 from tests.support.private_rabbit import PrivateRabbit
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.parametrize("kind", RABBIT_KINDS)]
 
 STREAM = 400
 FAULT_AT = 120
@@ -41,15 +42,15 @@ def faults(node: PrivateRabbit) -> dict[str, Callable[[], None]]:
 
 @pytest.mark.parametrize("fault", ["close_all_connections", "stop_and_start"])
 async def test_every_confirmed_message_arrives_through_a_fault(
-    private_rabbit: PrivateRabbit, fault: str
+    private_rabbit: PrivateRabbit, fault: str, kind: str
 ) -> None:
     spec = quorum_queue((EVENTS, "fault.#"))
     received: list[int] = []
     arrived = asyncio.Event()
     try:
         async with (
-            open_bus("rabbit", private_rabbit.url, name="fault-consumer") as consumer_bus,
-            open_bus("rabbit", private_rabbit.url, name="fault-publisher") as publisher_bus,
+            open_bus(kind, private_rabbit.url, name="fault-consumer") as consumer_bus,
+            open_bus(kind, private_rabbit.url, name="fault-publisher") as publisher_bus,
             consumer_bus.subscribe(spec) as subscription,
             asyncio.TaskGroup() as group,
         ):
@@ -70,11 +71,11 @@ async def test_every_confirmed_message_arrives_through_a_fault(
 
 @pytest.mark.parametrize("fault", ["close_all_connections", "stop_and_start"])
 async def test_a_node_queue_comes_back_with_its_runtime_bindings(
-    private_rabbit: PrivateRabbit, fault: str
+    private_rabbit: PrivateRabbit, fault: str, kind: str
 ) -> None:
     spec = exclusive_queue()
     async with (
-        open_bus("rabbit", private_rabbit.url, name="node-queue") as bus,
+        open_bus(kind, private_rabbit.url, name="node-queue") as bus,
         bus.subscribe(spec) as subscription,
     ):
         restored = restore_signal(subscription)

@@ -20,8 +20,8 @@ import aiormq
 import pytest
 
 from livedesk.shared.bus.base import Message
-from livedesk.shared.bus.publish_confirms import ConfirmTracker
-from livedesk.shared.bus.rabbit_transport import DeliveryRoutes
+from livedesk.shared.bus.rabbit.fast.publish_confirms import ConfirmTracker
+from livedesk.shared.bus.rabbit.fast.transport import DeliveryRoutes
 from livedesk.shared.errors import BusError
 from livedesk.shared.topology import EVENTS
 from tests.support.buses import exclusive_queue, open_bus
@@ -61,7 +61,7 @@ async def test_publishes_skip_the_write_queue_and_confirms_skip_aiormq(
     monkeypatch.setattr(asyncio.Queue, "put", spy_put)
     monkeypatch.setattr(asyncio.Queue, "put_nowait", spy_put_nowait)
     monkeypatch.setattr(aiormq.Channel, "_on_confirm_frame", spy_confirm)
-    async with open_bus("rabbit", amqp_url, name="lean-publish-path") as bus:
+    async with open_bus("rabbit-fast", amqp_url, name="lean-publish-path") as bus:
         async with asyncio.timeout(10):
             await bus.publish_many(batch("lean.path"))
             await bus.publish(Message(EVENTS, "lean.path.one", b"one"))
@@ -89,7 +89,7 @@ async def full_queue(amqp_url: str) -> AsyncIterator[str]:
 async def test_a_refused_publish_raises_and_the_bus_publishes_on(
     amqp_url: str, full_queue: str
 ) -> None:
-    async with open_bus("rabbit", amqp_url, name="lean-publish-refused") as bus:
+    async with open_bus("rabbit-fast", amqp_url, name="lean-publish-refused") as bus:
         async with asyncio.timeout(10):
             await bus.publish(Message(EVENTS, full_queue, b"fills it"))
             with pytest.raises(BusError, match="refused"):
@@ -133,12 +133,12 @@ async def test_a_socket_cut_while_confirms_are_awaited_is_retried_at_once(
         return handler
 
     async with (
-        open_bus("rabbit", amqp_url, name="lean-publish-consumer") as consumer,
+        open_bus("rabbit-fast", amqp_url, name="lean-publish-consumer") as consumer,
         # Nothing is acked: room for the whole batch twice (the cut try may have arrived).
         consumer.subscribe(
             exclusive_queue((EVENTS, "lean.cut.#")), prefetch=2 * BATCH
         ) as subscription,
-        open_bus("rabbit", amqp_url, name="lean-publish-cut") as bus,
+        open_bus("rabbit-fast", amqp_url, name="lean-publish-cut") as bus,
     ):
         subscription.hand_to(handler_for(len(messages)))
         # Well inside publish_timeout_s (30 s): the cut try fails when the channel closes,

@@ -1,5 +1,6 @@
-"""Buses for tests: a fresh one of either kind, the two kinds of queue tests declare, a signal
-of a subscription's restore, and clean-up of the queues a test declared."""
+"""Buses for tests: a fresh one of any kind (in memory, RabbitMQ on the fast path or on
+aio-pika's plain one), the two kinds of queue tests declare, a signal of a subscription's
+restore, and clean-up of the queues a test declared."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ import aio_pika
 from livedesk.shared.bus.base import Bus, Subscription
 from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.bus.rabbit import RabbitBus
+from livedesk.shared.bus.rabbit.fast.bus import FastRabbitBus
 from livedesk.shared.settings import BusSettings
 from livedesk.shared.topology import QueueSpec
+
+RABBIT_KINDS = ("rabbit-fast", "rabbit-plain")
+BUS_KINDS = ("memory", *RABBIT_KINDS)
 
 
 def unique_name(prefix: str = "livedesk.test") -> str:
@@ -49,8 +54,18 @@ async def open_bus(kind: str, amqp_url: str | None, name: str) -> AsyncIterator[
         yield MemoryBus()
         return
     assert amqp_url is not None
-    settings = BusSettings(reconnect_interval_s=0.5, publish_timeout_s=30.0)
+    async with open_rabbit_bus(kind, amqp_url, name) as bus:
+        yield bus
+
+
+@asynccontextmanager
+async def open_rabbit_bus(kind: str, amqp_url: str, name: str) -> AsyncIterator[RabbitBus]:
+    assert kind in RABBIT_KINDS, kind
+    fast = kind == "rabbit-fast"
+    settings = BusSettings(reconnect_interval_s=0.5, publish_timeout_s=30.0, fast_path=fast)
     async with RabbitBus.connect(amqp_url, settings, name=name) as bus:
+        # A fast path that fell back by itself would have these tests try the plain one twice.
+        assert isinstance(bus, FastRabbitBus) == fast, f"{kind} opened {type(bus).__name__}"
         yield bus
 
 

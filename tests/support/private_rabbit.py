@@ -16,6 +16,9 @@ from pathlib import Path
 
 from tests.support.ports import free_port
 
+# RabbitMQ's default vm_memory_high_watermark: a fraction of the machine's memory.
+DEFAULT_MEMORY_WATERMARK = 0.4
+
 
 class PrivateRabbit:
     def __init__(self) -> None:
@@ -69,6 +72,14 @@ class PrivateRabbit:
 
     def close_all_connections(self) -> None:
         self.ctl("close_all_connections", "test: broker drops every connection")
+
+    def raise_memory_alarm(self) -> None:
+        """A watermark no node can be under: RabbitMQ raises its memory alarm at once and
+        blocks every connection that publishes until it clears."""
+        self.ctl("set_vm_memory_high_watermark", "0.0000001")
+
+    def clear_memory_alarm(self) -> None:
+        self.ctl("set_vm_memory_high_watermark", str(DEFAULT_MEMORY_WATERMARK))
 
     def stop_app(self) -> None:
         self.ctl("stop_app")

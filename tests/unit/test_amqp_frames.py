@@ -16,7 +16,7 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pamqp.heartbeat import Heartbeat
 
-from livedesk.shared.bus.amqp_frames import (
+from livedesk.shared.bus.rabbit.fast.amqp_frames import (
     HEARTBEAT,
     KEEPALIVE_S,
     ConfirmRoute,
@@ -44,9 +44,10 @@ class Splitter:
         self.publisher = publisher or _Channel(number=PUBLISHER)
         self.taken: list[Taken] = []
         self.confirms: list[Confirm] = []
+        self.blocked: list[bool] = []
         route = Route(cast(aiormq.abc.AbstractChannel, self.channel), TAG, self.take)
         confirms = ConfirmRoute(cast(aiormq.abc.AbstractChannel, self.publisher), self.confirm)
-        self.splitter = FrameSplitter({CHANNEL: route}, {PUBLISHER: confirms})
+        self.splitter = FrameSplitter({CHANNEL: route}, {PUBLISHER: confirms}, self.blocked.append)
 
     def take(self, exchange: str, key: str, body: bytes, redelivered: bool, tag: int) -> None:
         self.taken.append((exchange, key, body, redelivered, tag))
@@ -181,7 +182,9 @@ def test_a_callback_that_raises_is_logged_and_the_next_delivery_still_comes(
             raise RuntimeError("handler bug")
 
     splitter = FrameSplitter(
-        {CHANNEL: Route(cast(aiormq.abc.AbstractChannel, s.channel), TAG, fail_once)}, {}
+        {CHANNEL: Route(cast(aiormq.abc.AbstractChannel, s.channel), TAG, fail_once)},
+        {},
+        s.blocked.append,
     )
     with caplog.at_level(logging.ERROR):
         assert splitter.feed(delivery(1, b"x") + delivery(2, b"y"), 0.0) == b""
@@ -205,6 +208,17 @@ def test_a_bad_frame_end_stops_the_splitting() -> None:
     later = delivery(2, b"y")
     assert s.feed(later) == later
     assert s.taken == []
+
+
+def test_the_broker_blocking_the_connection_is_seen_and_still_reaches_aiormq() -> None:
+    s = Splitter()
+    blocked = frames((spec.Connection.Blocked("low on memory"), 0))
+    unblocked = frames((spec.Connection.Unblocked(), 0))
+    stream = blocked + delivery(1, b"x") + unblocked
+    passed = b"".join(s.feed(stream[at : at + 5]) for at in range(0, len(stream), 5))
+    assert s.blocked == [True, False]
+    assert passed == blocked + unblocked
+    assert [t[2] for t in s.taken] == [b"x"]
 
 
 def ack(tag: int, *, multiple: bool = False, channel: int = PUBLISHER) -> bytes:
@@ -305,7 +319,8 @@ def test_a_confirm_callback_that_raises_is_logged_and_the_next_confirm_still_com
             raise RuntimeError("tracker bug")
 
     publisher = cast(aiormq.abc.AbstractChannel, _Channel(number=PUBLISHER))
-    splitter = FrameSplitter({}, {PUBLISHER: ConfirmRoute(publisher, fail_once)})
+    blocked: list[bool] = []
+    splitter = FrameSplitter({}, {PUBLISHER: ConfirmRoute(publisher, fail_once)}, blocked.append)
     with caplog.at_level(logging.ERROR):
         assert splitter.feed(ack(1) + ack(2), 0.0) == b""
     assert calls == [1, 2]

@@ -10,7 +10,7 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from livedesk.shared.bus.base import Message
-from livedesk.shared.bus.batch_publish import encode_batch
+from livedesk.shared.bus.rabbit.fast.batch_publish import encode_batch
 
 CHANNEL, BODY_MAX = 7, 131_064  # frame_max 131072, less a body frame's 8 bytes
 

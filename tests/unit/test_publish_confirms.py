@@ -10,7 +10,8 @@ from typing import cast
 import aiormq
 import pytest
 
-from livedesk.shared.bus.publish_confirms import ConfirmTracker
+from livedesk.shared.bus.rabbit.fast.publish_confirms import ConfirmTracker
+from livedesk.shared.bus.rabbit.fast.write_gate import WriteGate
 from livedesk.shared.errors import BusError
 
 
@@ -40,12 +41,15 @@ class Tracked:
     def __init__(self, delivery_tag: int = 0) -> None:
         self.channel = _Channel(asyncio.get_running_loop(), delivery_tag)
         self.transport = _Transport()
+        self.gate = WriteGate()
         self.tracker = ConfirmTracker(
-            cast(aiormq.Channel, self.channel), cast(asyncio.WriteTransport, self.transport)
+            cast(aiormq.Channel, self.channel),
+            cast(asyncio.WriteTransport, self.transport),
+            self.gate,
         )
 
-    def send(self, count: int) -> asyncio.Future[None]:
-        return self.tracker.send(b"frames", count)
+    def send(self, count: int, payload: bytes = b"frames") -> asyncio.Future[None]:
+        return self.tracker.send(payload, count)
 
 
 async def test_a_batch_is_one_write_numbered_on_from_the_channels_count() -> None:
@@ -148,3 +152,26 @@ async def test_a_confirm_for_a_batch_given_up_is_dropped() -> None:
     given_up.cancel()  # its publisher timed out
     t.tracker.confirm(2, multiple=True, acked=True)
     assert next_batch.result() is None
+
+
+async def test_what_is_held_for_the_broker_is_the_batches_not_settled_yet() -> None:
+    t = Tracked()
+    first, second = t.send(2, b"x" * 100), t.send(1, b"y" * 30)
+    assert t.tracker.unconfirmed_bytes == 130
+    t.tracker.confirm(2, multiple=True, acked=True)
+    assert first.done()
+    assert t.tracker.unconfirmed_bytes == 30
+    t.tracker.fail(None)
+    assert second.done()
+    assert t.tracker.unconfirmed_bytes == 0
+
+
+async def test_a_batch_waits_for_the_gate_the_socket_reports_to() -> None:
+    t = Tracked()
+    await t.tracker.writable()  # open: returns at once
+    t.gate.block(True)
+    waiting = asyncio.ensure_future(t.tracker.writable())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    t.gate.block(False)
+    await asyncio.wait_for(waiting, 1)

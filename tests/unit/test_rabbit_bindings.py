@@ -9,7 +9,7 @@ from typing import cast
 import aiormq.abc
 import pytest
 
-from livedesk.shared.bus.rabbit_bindings import RuntimeBindings
+from livedesk.shared.bus.rabbit.fast.bindings import RuntimeBindings
 
 QUEUE = "livedesk.node.test"
 

@@ -17,7 +17,7 @@ from pamqp import commands as spec
 from pamqp.heartbeat import Heartbeat
 from yarl import URL
 
-from livedesk.shared.bus.rabbit_transport import DeliveryRoutes
+from livedesk.shared.bus.rabbit.fast.transport import DeliveryRoutes
 from tests.unit.test_amqp_frames import CHANNEL, TAG, delivery, frames
 
 CONSUME_OK = frames((spec.Basic.ConsumeOk(TAG), CHANNEL))

@@ -25,6 +25,10 @@ class BusSettings(BaseModel):
     reconnect_interval_s: float = Field(default=1.0, gt=0)
     # How long the first connection keeps trying before the service gives up on starting.
     connect_timeout_s: float = Field(default=30.0, gt=0)
+    # The hand-written RabbitMQ path (frames past aiormq; docs/adr/0001-fast-publish-path.md).
+    # False runs on aio-pika's plain path, as the bus does by itself when the aiormq, pamqp
+    # or aio-pika installed is not one the fast path was checked against.
+    fast_path: bool = True
 
 
 class TokenSettings(BaseModel):

@@ -10,7 +10,7 @@ is a dict: forgetting a binding costs the same with 4 bindings or 40,000.
 
 What the record promises: after the subscription's channel reopens (a broker reconnect, a
 channel error, its queue deleted and declared again), the queue is bound to what it holds,
-before the consumer consumes again and before the restore callbacks run (`rabbit_consumer`).
+before the consumer consumes again and before the restore callbacks run (`consumer`).
 A bind is recorded once the broker confirmed it (a bind that failed as the connection
 dropped left nothing: the exclusive queue went with it). An unbind leaves the record before
 its RPC is sent, so that a restore running meanwhile does not bind it again: the restore and

@@ -19,15 +19,17 @@ aiormq sends on this channel (Channel.Open, Confirm.Select, Basic.Qos, the excha
 declares a robust channel replays) is an RPC awaited before the channel is ready for us,
 and the last, Channel.Close, ends the channel anyway. Frames of other channels may go
 before or after ours: each write is whole frames, so the stream stays well formed.
-What this gives up: aiormq's writer holds back while the broker has blocked the connection
-(a resource alarm); our bytes wait in the transport's buffer instead, which the broker does
-not read while it blocks publishers. A batch in flight is all there is to buffer: the
-caller waits for its confirms before the next.
+A batch is written only when the socket's `WriteGate` is open (`writable`): not while the
+broker has blocked the connection (a resource alarm), during which it reads nothing, nor
+while the transport's buffer is over its high-water mark. What is held for the broker is
+then the batches written before the gate closed (`unconfirmed_bytes`); a caller that gives
+up on one leaves it here, in flight, until its confirms come or its channel closes.
 
 A batch fails (its future raises) on a nack, with BusError, and when the channel closes,
 with ConnectionError, which the bus retries on the reopened channel's new tracker.
 
-Not here: which channel or socket (`rabbit_transport`), retries and timeouts (`rabbit`).
+Not here: which channel or socket (`transport`), retries and timeouts (`rabbit.bus`), what
+a retry of a batch given up waits for (`rabbit.abandoned`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 
 import aiormq
 
+from livedesk.shared.bus.rabbit.fast.write_gate import WriteGate
 from livedesk.shared.errors import BusError
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class _Batch:
     first: int
     last: int
     future: asyncio.Future[None]
+    size_bytes: int
     # Every tag up to here is confirmed (a multiple ack); above it, `singles` were one by one.
     acked_through: int
     singles: set[int] = field(default_factory=set)
@@ -60,13 +64,23 @@ class _Batch:
 class ConfirmTracker:
     """Writes batches of publishes on `channel` to `transport`; settles them from confirms."""
 
-    def __init__(self, channel: aiormq.Channel, transport: asyncio.WriteTransport) -> None:
+    def __init__(
+        self, channel: aiormq.Channel, transport: asyncio.WriteTransport, gate: WriteGate
+    ) -> None:
         if not channel.publisher_confirms:
             raise ValueError("a confirm tracker needs a channel in confirm mode")
         self.channel = channel
         self._transport = transport
+        self._gate = gate
         self._batches: deque[_Batch] = deque()  # in flight, in tag order
         self._closed: BaseException | None = None
+        # Of the batches written and not settled yet.
+        self.unconfirmed_bytes = 0
+
+    async def writable(self) -> None:
+        """Return once the socket may take a batch: at once, unless the broker has blocked
+        the connection or the transport's buffer is over its high-water mark."""
+        await self._gate.wait()
 
     def send(self, payload: bytes, count: int) -> asyncio.Future[None]:
         """Write the frames of `count` publishes; the future resolves once all are acked."""
@@ -77,8 +91,11 @@ class ConfirmTracker:
         channel = self.channel
         first = channel.delivery_tag + 1
         channel.delivery_tag += count
-        batch = _Batch(first, first + count - 1, channel.loop.create_future(), first - 1)
+        batch = _Batch(
+            first, first + count - 1, channel.loop.create_future(), len(payload), first - 1
+        )
         self._batches.append(batch)
+        self.unconfirmed_bytes += batch.size_bytes
         self._transport.write(payload)
         return batch.future
 
@@ -101,6 +118,7 @@ class ConfirmTracker:
     def fail(self, reason: BaseException | None) -> None:
         """The channel closed: no confirm will come for what is in flight."""
         self._closed = reason or ConnectionError("channel closed")
+        self.unconfirmed_bytes = 0
         while self._batches:
             batch = self._batches.popleft()
             if not batch.future.done():
@@ -125,8 +143,9 @@ class ConfirmTracker:
 
     def _settle(self, batch: _Batch, refusal: str | None) -> None:
         self._batches.remove(batch)
+        self.unconfirmed_bytes -= batch.size_bytes
         if batch.future.done():
-            return  # its publisher gave up (timeout, cancellation)
+            return  # cancelled by whoever awaited it
         if refusal is None:
             batch.future.set_result(None)
         else:

@@ -9,8 +9,10 @@ its content header, its body) are parsed here with `struct` and handed to the ro
 callback at once. Publisher confirms (Basic.Ack, Basic.Nack) on a channel registered for
 them are parsed the same way and handed to that channel's tracker (`publish_confirms`): for
 a relay sharing its loop with a busy API, aiormq's reader task, its future per message and
-the gather over them cost three turns of the loop per batch. Every other frame goes on to
-aiormq untouched, in order.
+the gather over them cost three turns of the loop per batch. Connection.Blocked and
+Connection.Unblocked are seen on their way (`on_blocked`), so that publishers wait while the
+broker does not read (`write_gate`). Every other frame goes on to aiormq untouched, in order,
+those two included.
 
 Kept as aiormq would have it: a Deliver for a channel or consumer tag with no route, and its
 content, go on to aiormq (the consumer's own callback, registered with basic_consume, takes
@@ -28,7 +30,7 @@ delivery can overtake the close of its own channel.
 A confirm handed over ahead of an earlier control frame is harmless for the same reason: the
 channel's close reaches the tracker through aiormq, after every confirm the broker sent.
 
-Not here: sockets (`rabbit_transport`), acks (the route's channel, `rabbit_consumer`), what a
+Not here: sockets (`transport`), acks (the route's channel, `consumer`), what a
 confirm settles (`publish_confirms`).
 Checked against aiormq 7.2.4 and pamqp 4.0.1 (uv.lock); the wire format is AMQP 0-9-1's.
 """
@@ -57,6 +59,9 @@ _DELIVERY_TAG = struct.Struct(">QB")  # delivery-tag (longlong), then the redeli
 _BASIC_ACK = struct.pack(">HH", 60, 80)
 _BASIC_NACK = struct.pack(">HH", 60, 120)
 _CONFIRM_SIZE = 4 + _DELIVERY_TAG.size
+# Connection.Blocked (10, 60; a reason follows) and Connection.Unblocked (10, 61), channel 0.
+_CONNECTION_BLOCKED = struct.pack(">HH", 10, 60)
+_CONNECTION_UNBLOCKED = struct.pack(">HH", 10, 61)
 # Content header: class (short), weight (short), body size (longlong), then properties.
 _BODY_SIZE = struct.Struct(">Q")
 _BODY_SIZE_AT = 4
@@ -69,6 +74,8 @@ KEEPALIVE_S = 1.0
 DeliveryCallback = Callable[[str, str, bytes, bool, int], None]
 # delivery tag, multiple, acked (False: nacked)
 ConfirmCallback = Callable[[int, bool, bool], None]
+# True on Connection.Blocked, False on Connection.Unblocked
+BlockedCallback = Callable[[bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +110,16 @@ class _Content:
 class FrameSplitter:
     """Bytes from the broker in, the bytes aiormq should see out; routed deliveries taken."""
 
-    def __init__(self, routes: dict[int, Route], confirms: dict[int, ConfirmRoute]) -> None:
+    def __init__(
+        self,
+        routes: dict[int, Route],
+        confirms: dict[int, ConfirmRoute],
+        on_blocked: BlockedCallback,
+    ) -> None:
         # Channel number -> route; shared with whoever adds and removes routes.
         self._routes = routes
         self._confirms = confirms
+        self._on_blocked = on_blocked
         self._buffer = bytearray()
         self._content: dict[int, _Content] = {}  # channel -> delivery being received
         self._last_passed_s = 0.0
@@ -156,8 +169,13 @@ class FrameSplitter:
     def _take(self, kind: int, channel: int, frame: bytearray, start: int, end: int) -> bool:
         content = self._content.get(channel)
         if content is None:
-            return kind == FRAME_METHOD and (
-                self._confirm(channel, frame, start, end) or self._start(channel, frame, start, end)
+            if kind != FRAME_METHOD:
+                return False
+            if channel == 0:
+                self._connection_method(frame, start)
+                return False  # aiormq keeps its own record of blocked too
+            return self._confirm(channel, frame, start, end) or self._start(
+                channel, frame, start, end
             )
         if kind == FRAME_HEADER:
             (content.body_size,) = _BODY_SIZE.unpack_from(frame, start + _BODY_SIZE_AT)
@@ -174,6 +192,14 @@ class FrameSplitter:
             del self._content[channel]
             self._hand_over(content)
         return True
+
+    def _connection_method(self, frame: bytearray, start: int) -> None:
+        method = frame[start : start + 4]
+        if method in (_CONNECTION_BLOCKED, _CONNECTION_UNBLOCKED):
+            try:
+                self._on_blocked(method == _CONNECTION_BLOCKED)
+            except Exception:
+                log.exception("blocked callback failed")
 
     def _start(self, channel: int, frame: bytearray, start: int, end: int) -> bool:
         route = self._routes.get(channel)

@@ -6,7 +6,7 @@ message; a gateway node in the sparse workload (one event per wake-up) spent abo
 of its profile samples there (py-spy, bench.gateway_bench sparse). Why not aiormq's consumer
 callback either: aiormq's frame objects, frame queue and task per message cost more than
 the rest of a delivery. So each time it consumes, the subscription routes its channel's
-deliveries (`rabbit_transport`): they are parsed as their bytes arrive and handed to the
+deliveries (`transport`): they are parsed as their bytes arrive and handed to the
 subscription (its buffer, or its handler) right there. The aiormq callback stays, for a
 delivery the route did not take (one in flight as the consumer stops). Acks and rejects go
 to the aiormq channel the delivery came on, by its tag.
@@ -14,7 +14,7 @@ to the aiormq channel the delivery came on, by its tag.
 What aio-pika would have restored for its own consumer is restored here: the robust channel
 still re-declares the queue and its declared bindings when it reopens (after a broker reconnect
 or a channel error), and its reopen callback binds the run-time bindings again
-(`rabbit_bindings`: bind and unbind go to aiormq's channel, not through aio-pika's queue, whose
+(`bindings`: bind and unbind go to aiormq's channel, not through aio-pika's queue, whose
 unbind cost grew with the bindings held) and consumes again with the same tag. A consumer the
 broker cancels (its queue deleted) closes its channel, so that the robust channel reopens,
 declares the queue again and the consumer comes back, as aio-pika recovers its own; the
@@ -25,7 +25,7 @@ A delivery holds the aiormq channel it came on: an ack after that channel closed
 (the broker has requeued the message already), never sent with its tag on the new channel,
 where the same number means another message.
 
-Not here: declaring the queue, connecting, publishing (`rabbit`).
+Not here: declaring the queue, connecting, publishing (`rabbit.bus`).
 """
 
 from __future__ import annotations
@@ -40,24 +40,17 @@ from aio_pika.abc import AbstractQueue, AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
-from livedesk.shared.bus.amqp_frames import DeliveryCallback
-from livedesk.shared.bus.base import Delivery, Subscription
-from livedesk.shared.bus.rabbit_bindings import RuntimeBindings
-from livedesk.shared.bus.rabbit_transport import DeliveryRoutes
+from livedesk.shared.bus.base import Delivery
+from livedesk.shared.bus.rabbit.closed import CLOSED
+from livedesk.shared.bus.rabbit.fast.amqp_frames import DeliveryCallback
+from livedesk.shared.bus.rabbit.fast.bindings import RuntimeBindings
+from livedesk.shared.bus.rabbit.fast.transport import DeliveryRoutes
+from livedesk.shared.bus.rabbit.subscription import RabbitSubscription
 
 log = logging.getLogger(__name__)
 
-# What a dropped connection or channel looks like from aiormq: the broker has requeued
-# whatever was unacked on it, so a settle that meets one is moot.
-CLOSED = (
-    aiormq.exceptions.AMQPConnectionError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    aiormq.exceptions.ChannelClosed,
-    ConnectionError,
-)
 
-
-class RabbitSubscription(Subscription):
+class FastSubscription(RabbitSubscription):
     def __init__(
         self, channel: AbstractRobustChannel, queue: AbstractQueue, routes: DeliveryRoutes
     ) -> None:
@@ -74,12 +67,10 @@ class RabbitSubscription(Subscription):
         self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Consume now, and again whenever the robust channel reopens."""
         self._channel.reopen_callbacks.add(self._reopened)
         await self._consume()
 
     async def stop(self) -> None:
-        """Cancel the consumer (idempotent); what it has not acked goes back to the queue."""
         self._stopped = True
         self._channel.reopen_callbacks.discard(self._reopened)
         if self._consuming is not None:

@@ -18,14 +18,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from livedesk.shared.bus.amqp_frames import (
+from livedesk.shared.bus.base import Message
+from livedesk.shared.bus.rabbit.fast.amqp_frames import (
     FRAME_BODY,
     FRAME_END,
     FRAME_HEAD,
     FRAME_HEADER,
     FRAME_METHOD,
 )
-from livedesk.shared.bus.base import Message
 
 _END = bytes([FRAME_END])
 # Basic.Publish (class 60, method 40), then reserved-1 (the old ticket, a short).

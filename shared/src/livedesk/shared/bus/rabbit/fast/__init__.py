@@ -1,0 +1,1 @@
+"""The RabbitMQ bus's hand-written path: frames encoded and parsed here, past aiormq."""
