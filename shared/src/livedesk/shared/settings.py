@@ -169,6 +169,10 @@ class GatewaySettings(BaseModel):
     max_sockets_per_user: int = Field(default=100, ge=1)
     unready_at_socket_fraction: float = Field(default=0.9, gt=0, le=1)
     http_timeout_s: float = Field(default=5.0, gt=0)
+    # Sockets written with hand-built frames (the gateway's ws_fast.py) rather than through
+    # the websockets library's public API alone; taken only when the import-time check of
+    # the library's internals it relies on passed (docs/adr/0002-gateway-frame-writes.md).
+    fast_writes: bool = True
 
 
 class PresenceSettings(BaseModel):

@@ -9,7 +9,7 @@ accept queue even when the node has CPU to spare.
 `Listener` offers what websockets' `Server` uses of an `asyncio.Server` (close, wait_closed,
 is_serving, get_loop, sockets); each connection is handed to the loop as an accepted socket.
 
-Deliberately not here: the WebSocket protocol and what a connection does (ws_server.py).
+Deliberately not here: the WebSocket protocol and what a connection does (ws_fast.py).
 """
 
 from __future__ import annotations

@@ -117,6 +117,7 @@ async def run_server(
         ping_timeout_s=gateway.ping_timeout_s,
         send_buffer_bytes=gateway.socket_send_buffer_bytes,
         unsent_bytes=gateway.socket_unsent_bytes,
+        fast_writes=gateway.fast_writes,
     )
     log.info("gateway %s listening on %s:%s", settings.node_id, *sock.getsockname()[:2])
     try:

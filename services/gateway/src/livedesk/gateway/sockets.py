@@ -3,13 +3,13 @@
 A `Socket` writes pre-encoded text frames without blocking, reports how many bytes wait in
 its outgoing buffer (the node closes it with 4409 past a bound), pings its peer when the
 node's sweeper says it is time (the node closes it with 1011 when a pong is overdue),
-receives client frames and closes with a code. The `websockets` server implements it in
-ws_server.py; the one-process standalone mode mounts the same logic on a Starlette WebSocket
-route with its own adapter.
+receives client frames and closes with a code. The `websockets` server implements it twice
+(ws_plain.py on the library's public API, ws_fast.py writing `OutFrame.wire`); the one-process
+standalone mode mounts the same logic on a Starlette WebSocket route with its own adapter.
 
 `OutFrame` is one server frame encoded once: the JSON payload, and lazily the complete
 WebSocket text frame (header + payload, unmasked, uncompressed), which is the same bytes for
-every socket, so a node builds it once per event, not once per delivery.
+every socket, so the fast path builds it once per event, not once per delivery.
 
 Deliberately not here: any decision about what to send (fanout.py, node.py).
 """
