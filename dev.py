@@ -2,7 +2,8 @@
 """The project's entry point on a fresh machine: needs only Python 3.11+.
 
 `python3 dev.py standalone` runs the system; `python3 dev.py check` runs every check (ruff, mypy
---strict, the whole test suite). Anything else is passed to `livedesk` inside the environment.
+--strict, the benchmarks' tests, the whole test suite). Anything else is passed to `livedesk`
+inside the environment.
 
 It installs uv into `.tools/` when the machine has none, then lets uv build `.venv` from the lock
 file, so a clean clone needs nothing but Python and the package registry. Before the tests it
@@ -87,14 +88,17 @@ def main(argv: list[str]) -> int:
         return code
     in_env = [*uv, "run", "--all-packages", "--locked", "--no-sync"]
     if argv[:1] == ["check"]:
+        product_tests = ["pytest", *argv[1:]]
         steps = [
             ["ruff", "check", "."],
             ["ruff", "format", "--check", "."],
             ["mypy"],
-            ["pytest", *argv[1:]],
+            # The benchmarks' own tests (bench/pyproject.toml's config), apart from the product's.
+            ["pytest", "bench/tests"],
+            product_tests,
         ]
         for step in steps:
-            if step[0] == "pytest" and not ensure_browser(in_env):
+            if step is product_tests and not ensure_browser(in_env):
                 return 1
             if (code := run([*in_env, *step])) != 0:
                 return code

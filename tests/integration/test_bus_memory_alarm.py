@@ -16,12 +16,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from livedesk.shared.bus.rabbit import RabbitBus
 from tests.support.api import (
-    Tenant,
     admin_email,
     api_settings,
     collect_events,
@@ -29,6 +27,7 @@ from tests.support.api import (
     make_tenant,
     offsets,
     open_conversation,
+    post_messages,
 )
 from tests.support.buses import RABBIT_KINDS, open_rabbit_bus
 from tests.support.private_rabbit import PrivateRabbit
@@ -42,18 +41,6 @@ FAILED_ROUNDS = 4  # relay rounds the alarm holds up before it clears
 # header, body frame head (the fast path counts frames, the plain path bodies).
 FRAMING_BYTES = 256
 SETTLE_S = 30.0
-
-
-async def post_messages(
-    client: httpx.AsyncClient, tenant: Tenant, conversation: int, count: int, tag: str
-) -> None:
-    for n in range(count):
-        response = await client.post(
-            f"/v1/conversations/{conversation}/messages",
-            json={"content": f"{tag}-{n}"},
-            headers=tenant.headers,
-        )
-        assert response.status_code == 201, response.text
 
 
 class FailedRounds(logging.Handler):

@@ -155,30 +155,41 @@ class ApiProcess:
     """`livedesk api` as a real process on a free loopback port."""
 
     def __init__(
-        self, env: dict[str, str], port: int | None = None, args: tuple[str, ...] = ()
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        log_path: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self._args = args
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = env
+        self._log_path = log_path  # where its stderr goes (the log); else the test's stderr
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ApiProcess:
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "livedesk.cli.main",
-                "api",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                *self._args,
-            ],
-            env=self._env,
-            start_new_session=True,  # a group of its own, killed with its workers
-        )
+        log = self._log_path.open("ab") if self._log_path else None
+        try:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "livedesk.cli.main",
+                    "api",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    *self._args,
+                ],
+                env=self._env,
+                stderr=log,
+                start_new_session=True,  # a group of its own, killed with its workers
+            )
+        finally:
+            if log is not None:
+                log.close()  # the child has its own descriptor
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -302,12 +313,10 @@ class EventCollector:
 
     def __init__(self, subscription: Subscription) -> None:
         self.received: list[PersistentEvent] = []
-        self.arrived_at: list[float] = []  # wall clock of each arrival, for benchmarks
         self._subscription = subscription
 
     async def run(self) -> None:
         async for delivery in self._subscription:
-            self.arrived_at.append(time.time())
             self.received.append(decode_persistent(delivery.body))
             await self._subscription.ack(delivery)
 
@@ -318,6 +327,19 @@ class EventCollector:
             await asyncio.sleep(0.05)  # polling keeps the collector free of test plumbing
         await asyncio.sleep(0.3)  # and a moment more, so that a duplicate would show
         return list(self.received)
+
+
+async def post_messages(
+    client: httpx.AsyncClient, tenant: Tenant, conversation: int, count: int, tag: str
+) -> None:
+    """`count` messages `tag-0`, `tag-1`, ... one after the other, each answered 201."""
+    for n in range(count):
+        response = await client.post(
+            f"/v1/conversations/{conversation}/messages",
+            json={"content": f"{tag}-{n}"},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 201, response.text
 
 
 @asynccontextmanager

@@ -18,13 +18,13 @@ import pytest
 from tests.support.api import (
     ApiProcess,
     Deployment,
-    Tenant,
     admin_email,
     api_deployment,
     collect_events,
     make_tenant,
     offsets,
     open_conversation,
+    post_messages,
 )
 from tests.support.ports import free_port
 from tests.support.private_rabbit import PrivateRabbit
@@ -42,18 +42,6 @@ def setup(postgres_url: str, private_rabbit: PrivateRabbit, tmp_path: Path) -> I
     }
     with api_deployment(postgres_url, private_rabbit.url, tmp_path, fast) as deployment:
         yield deployment
-
-
-async def post_messages(
-    client: httpx.AsyncClient, tenant: Tenant, conversation: int, count: int, tag: str
-) -> None:
-    for n in range(count):
-        response = await client.post(
-            f"/v1/conversations/{conversation}/messages",
-            json={"content": f"{tag}-{n}"},
-            headers=tenant.headers,
-        )
-        assert response.status_code == 201, response.text
 
 
 async def backlog(client: httpx.AsyncClient) -> float:

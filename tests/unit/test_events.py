@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import get_args
 
 import pytest
 
-from livedesk.shared import events
+from livedesk.shared import events, routing
 from livedesk.shared.errors import EventError
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -41,37 +42,58 @@ def conversation() -> events.ConversationData:
     )
 
 
-@pytest.mark.parametrize(
-    "event",
-    [
-        new_message(),
-        events.NewConversation(
-            offset=2, account_id=7, conversation_id=3, ts=NOW, data=conversation()
-        ),
-        events.ConversationUpdated(
-            offset=3,
-            account_id=7,
-            conversation_id=3,
-            ts=NOW,
-            data=events.ConversationChange(conversation=conversation(), changed=("assignee_id",)),
-        ),
-        events.MessageRead(
-            offset=4,
-            account_id=7,
-            conversation_id=3,
-            ts=NOW,
-            data=events.ReadData(user_id=5, message_id=11),
-        ),
-        events.Typing(account_id=7, conversation_id=3, user_id=5, state=events.TypingState.START),
-        events.AgentStatusChanged(account_id=7, user_id=5, status=events.AgentStatus.BUSY),
-        events.PresenceState(account_id=7, agents={5: events.AgentStatus.AWAY}),
-    ],
-    ids=lambda event: str(event.type),
-)
+# One of each declared event: test_every_declared_event_has_a_sample keeps it whole.
+SAMPLES: list[events.Event] = [
+    new_message(),
+    events.NewConversation(offset=2, account_id=7, conversation_id=3, ts=NOW, data=conversation()),
+    events.ConversationUpdated(
+        offset=3,
+        account_id=7,
+        conversation_id=3,
+        ts=NOW,
+        data=events.ConversationChange(conversation=conversation(), changed=("assignee_id",)),
+    ),
+    events.MessageRead(
+        offset=4,
+        account_id=7,
+        conversation_id=3,
+        ts=NOW,
+        data=events.ReadData(user_id=5, message_id=11),
+    ),
+    events.Typing(account_id=7, conversation_id=3, user_id=5, state=events.TypingState.START),
+    events.AgentStatusChanged(account_id=7, user_id=5, status=events.AgentStatus.BUSY),
+    events.PresenceState(account_id=7, agents={5: events.AgentStatus.AWAY}),
+]
+each_event = pytest.mark.parametrize("event", SAMPLES, ids=lambda event: str(event.type))
+
+
+@each_event
 def test_every_event_survives_a_round_trip(event: events.Event) -> None:
     raw = events.encode(event)
     assert events.decode(raw) == event
     assert b'"v":1' in raw
+
+
+def test_every_declared_event_has_a_sample() -> None:
+    declared = events.PERSISTENT_TYPES | events.EPHEMERAL_TYPES
+    assert {event.type for event in SAMPLES} == declared
+    assert not events.PERSISTENT_TYPES & events.EPHEMERAL_TYPES
+
+
+@each_event
+def test_each_event_declares_its_kind_audience_and_route(event: events.Event) -> None:
+    persistent = event.type in events.PERSISTENT_TYPES
+    assert persistent == isinstance(event, events.Persistent)
+    assert isinstance(event.audience, events.Audience), "an event says whom it reaches"
+    if event.audience is events.Audience.SOCKET:
+        assert not isinstance(event, get_args(events.Routed)), "made for one socket, not routed"
+        return
+    assert isinstance(event, get_args(events.Routed))
+    key = routing.parse_account_key(routing.event_key(event))
+    assert (key.account_id, key.event_type) == (event.account_id, event.type)
+    assert (key.subject, key.subject_id) == tuple(event.subject())
+    if event.audience is events.Audience.SUBSCRIBERS:
+        assert key.subject == events.Subject.CONVERSATION, "subscribers are a conversation's"
 
 
 def test_encoding_is_stable_so_one_encoding_can_be_reused() -> None:

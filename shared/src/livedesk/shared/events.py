@@ -1,20 +1,25 @@
 """The events Livedesk delivers, one pydantic model each, in a versioned envelope.
 
-Persistent events (new_message, new_conversation, conversation_updated, message_read) carry
-the account's gapless `offset` and the commit time `ts`; they are what the outbox stores,
-what replay returns and what a socket receives, byte for byte. Ephemeral events (typing,
-agent_status, presence_state) carry no offset and are at-most-once.
+Each event is declared once, here: its model says what it carries, whom it reaches
+(`audience`) and what its routing key names (`subject`), and its place in `PersistentEvent` or
+`EphemeralEvent` says whether it has an offset. The type sets, the decoders, routing
+(`routing.event_key`) and the gateway's fan-out all derive from that. Adding an event is its
+model, one line in one union, its producer and the client's handler (tests/unit/test_events.py
+checks each declaration is whole).
 
-An event is encoded once (`encode`) and the same bytes go to the broker and to every socket.
-Adding an optional field keeps `v`; renaming or removing one bumps it. Internal messages that
-gateways send presence live in `presence_messages`, not here: clients never see them.
+Persistent events carry the account's gapless `offset` and the commit time `ts`; they are what
+the outbox stores, what replay returns and what a socket receives, byte for byte. Ephemeral
+events carry no offset and are at most once. An event is encoded once (`encode`) and the same
+bytes go to the broker and to every socket. Adding an optional field keeps `v`; renaming or
+removing one bumps it. What gateways tell presence lives in `presence_messages`: clients never
+see it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Final, Literal, TypeVar
+from typing import Annotated, ClassVar, Final, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -62,6 +67,21 @@ class AgentStatus(StrEnum):
     OFFLINE = "offline"
 
 
+class Audience(StrEnum):
+    """Which sockets of the event's account a gateway writes it to."""
+
+    ACCOUNT = "account"  # every socket of the account
+    SUBSCRIBERS = "subscribers"  # the sockets subscribed to the event's conversation
+    SOCKET = "socket"  # only the socket it was made for; never routed through the broker
+
+
+class Subject(StrEnum):
+    """What the routing key of an event names after its account (see `routing`)."""
+
+    CONVERSATION = "conv"
+    AGENT = "agent"
+
+
 class TypingState(StrEnum):
     START = "start"
     STOP = "stop"
@@ -105,11 +125,16 @@ class ReadData(Model):
 
 
 class Persistent(Model):
+    audience: ClassVar[Audience] = Audience.ACCOUNT
+
     v: Literal[1] = VERSION
     offset: int = Field(ge=1)
     account_id: AccountId
     conversation_id: ObjectId
     ts: datetime  # commit time: gateways measure commit-to-socket latency from it
+
+    def subject(self) -> tuple[Subject, int]:
+        return Subject.CONVERSATION, self.conversation_id
 
 
 class NewMessage(Persistent):
@@ -133,48 +158,61 @@ class MessageRead(Persistent):
 
 
 class Ephemeral(Model):
+    audience: ClassVar[Audience]  # each ephemeral event says whom it reaches
+
     v: Literal[1] = VERSION
     account_id: AccountId
 
 
 class Typing(Ephemeral):
+    audience: ClassVar[Audience] = Audience.SUBSCRIBERS
+
     type: Literal["typing"] = "typing"
     conversation_id: ObjectId
     user_id: ObjectId
     state: TypingState
 
+    def subject(self) -> tuple[Subject, int]:
+        return Subject.CONVERSATION, self.conversation_id
+
 
 class AgentStatusChanged(Ephemeral):
+    audience: ClassVar[Audience] = Audience.ACCOUNT
+
     type: Literal["agent_status"] = "agent_status"
     user_id: ObjectId
     status: AgentStatus
 
+    def subject(self) -> tuple[Subject, int]:
+        return Subject.AGENT, self.user_id
+
 
 class PresenceState(Ephemeral):
+    """Sent by a gateway to one socket after `ready`: who of the account is online now."""
+
+    audience: ClassVar[Audience] = Audience.SOCKET
+
     type: Literal["presence_state"] = "presence_state"
     agents: dict[int, AgentStatus]
 
 
-PersistentEvent = Annotated[
-    NewMessage | NewConversation | ConversationUpdated | MessageRead,
-    Field(discriminator="type"),
-]
-EphemeralEvent = Annotated[Typing | AgentStatusChanged | PresenceState, Field(discriminator="type")]
-Event = Annotated[
-    NewMessage
-    | NewConversation
-    | ConversationUpdated
-    | MessageRead
-    | Typing
-    | AgentStatusChanged
-    | PresenceState,
-    Field(discriminator="type"),
-]
+# The declaration of which events exist: one line per event, in one of the two unions.
+AnyPersistent = NewMessage | NewConversation | ConversationUpdated | MessageRead
+AnyEphemeral = Typing | AgentStatusChanged | PresenceState
 
-PERSISTENT_TYPES: Final = frozenset(
-    {"new_message", "new_conversation", "conversation_updated", "message_read"}
-)
-EPHEMERAL_TYPES: Final = frozenset({"typing", "agent_status", "presence_state"})
+PersistentEvent = Annotated[AnyPersistent, Field(discriminator="type")]
+EphemeralEvent = Annotated[AnyEphemeral, Field(discriminator="type")]
+Event = Annotated[AnyPersistent | AnyEphemeral, Field(discriminator="type")]
+# Events the broker carries: each has a `subject()` for its routing key.
+Routed = AnyPersistent | Typing | AgentStatusChanged
+
+
+def _type_names(union: object) -> frozenset[str]:
+    return frozenset(model.model_fields["type"].default for model in get_args(union))
+
+
+PERSISTENT_TYPES: Final = _type_names(AnyPersistent)
+EPHEMERAL_TYPES: Final = _type_names(AnyEphemeral)
 
 _events: TypeAdapter[Event] = TypeAdapter(Event)
 _persistent: TypeAdapter[PersistentEvent] = TypeAdapter(PersistentEvent)

@@ -14,24 +14,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from livedesk.shared.errors import RoutingKeyError
-from livedesk.shared.events import (
-    AgentStatusChanged,
-    ConversationUpdated,
-    MessageRead,
-    NewConversation,
-    NewMessage,
-    Typing,
-)
+from livedesk.shared.events import Routed, Subject
 from livedesk.shared.presence_messages import PresenceMessage
 
 ACCOUNT: Final = "acct"
-CONVERSATION: Final = "conv"
-AGENT: Final = "agent"
+CONVERSATION: Final = Subject.CONVERSATION.value
+AGENT: Final = Subject.AGENT.value
 NODE: Final = "node"
-
-Routed = (
-    NewMessage | NewConversation | ConversationUpdated | MessageRead | Typing | AgentStatusChanged
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +42,9 @@ def agent_key(account_id: int, user_id: int, event_type: str) -> str:
 
 
 def event_key(event: Routed) -> str:
-    """The routing key an event is published with."""
-    if isinstance(event, AgentStatusChanged):
-        return agent_key(event.account_id, event.user_id, event.type)
-    return conversation_key(event.account_id, event.conversation_id, event.type)
+    """The routing key an event is published with: its account, its subject, its type."""
+    subject, subject_id = event.subject()
+    return f"{ACCOUNT}.{event.account_id}.{subject.value}.{subject_id}.{event.type}"
 
 
 def account_pattern(account_id: int) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
+from livedesk.api.emails import InvalidEmail, normalize_email
 from livedesk.api.models import Account, User
 from livedesk.api.outbox import open_account_log
 from livedesk.api.passwords import Passwords
@@ -42,6 +43,10 @@ async def create_account(
     password: str,
     admin_name: str = "Admin",
 ) -> CreatedAccount:
+    try:
+        address = normalize_email(email)
+    except InvalidEmail as error:
+        raise AccountError(f"{email}: {error}") from None
     password_hash = await passwords.hash(password)
     now = datetime.now(UTC)
     try:
@@ -58,7 +63,7 @@ async def create_account(
                     insert(User)
                     .values(
                         account_id=account_id,
-                        email=email.strip().lower(),
+                        email=address,
                         name=admin_name,
                         password_hash=password_hash,
                         role=Role.ADMIN.value,
@@ -69,6 +74,6 @@ async def create_account(
                 )
             ).scalar_one()
     except IntegrityError:
-        raise AccountError(f"{email} is already registered") from None
+        raise AccountError(f"{address} is already registered") from None
     assert user_id is not None
     return CreatedAccount(account_id, user_id)

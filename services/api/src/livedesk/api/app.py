@@ -22,14 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
-from livedesk.api.errors import install_error_handlers
+from livedesk.api.errors import documented, install_error_handlers
 from livedesk.api.fast_messages import FastMessagePost
 from livedesk.api.limits import BodyLimit
 from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.metrics import Metrics, RequestMetrics
+from livedesk.api.openapi import with_exact_bounds
 from livedesk.api.outbox import Outbox
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
+from livedesk.api.request_boundary import RequestBoundary
 from livedesk.api.retention import run_retention
 from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
 from livedesk.api.token_cache import CachingVerifier
@@ -86,8 +88,10 @@ def create_app(context: ApiContext) -> FastAPI:
         title="Livedesk API",
         version="1",
         description="Conversations, messages and the event log of Livedesk.",
+        responses=documented(500),
     )
     app.state.context = context
+    app.openapi = with_exact_bounds(app.openapi)  # type: ignore[method-assign]
     install_error_handlers(app)
     for module in (auth, agents, directory, conversations, messages, events, health):
         app.include_router(module.router)
@@ -101,6 +105,7 @@ def create_app(context: ApiContext) -> FastAPI:
         )
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
+    app.add_middleware(RequestBoundary)  # outermost: nothing escapes to the server
     return app
 
 

@@ -1,23 +1,26 @@
-"""REST errors: one exception type carrying a stable `code`, and the one place that maps
-every failure to the JSON shape `{"code": ..., "message": ...}`.
+"""REST errors: one exception type carrying a stable `code`, the handlers that map
+FastAPI's failures to the JSON shape `{"code": ..., "message": ...}` (`schemas.ErrorOut`),
+and `documented`, which declares them in the OpenAPI document.
 
 Codes: not_authenticated, token_invalid, token_expired (401); invalid_credentials (401);
 forbidden (403); not_found (404); method_not_allowed (405); conflict, version_conflict (409);
 resync_required (410); payload_too_large (413); invalid_request (422); internal_error (500).
+Not here: unexpected errors and request ids (`request_boundary`, around the whole app).
 """
 
 from __future__ import annotations
 
-import logging
+import functools
+import re
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from livedesk.api.schemas import ErrorOut
 from livedesk.shared.errors import LivedeskError
-
-log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
     401: "not_authenticated",
@@ -29,6 +32,23 @@ _HTTP_CODES = {
     422: "invalid_request",
 }
 
+# What each status means here, for the OpenAPI document (`documented`).
+_MEANINGS = {
+    401: "not_authenticated, token_invalid or token_expired (invalid_credentials on login)",
+    403: "forbidden: the caller's role may not do this",
+    404: "not_found: no such record in the caller's account",
+    409: "conflict (already registered) or version_conflict (reload and decide again)",
+    410: "resync_required: `after` is older than the retained log",
+    413: "payload_too_large: the request body is over the limit",
+    422: "invalid_request: a parameter or the body breaks its rule; the message says which",
+    500: "internal_error: logged with the request id given in the body and X-Request-ID",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route or router: these errors, with the error body."""
+    return {status: {"model": ErrorOut, "description": _MEANINGS[status]} for status in statuses}
+
 
 class ApiError(LivedeskError):
     def __init__(
@@ -36,6 +56,9 @@ class ApiError(LivedeskError):
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.headers = status, code, message, headers
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(error_body(self.code, self.message), self.status, headers=self.headers)
 
 
 def not_found(what: str, ident: int) -> ApiError:
@@ -54,26 +77,67 @@ def error_body(code: str, message: str) -> dict[str, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(error.code, error.message), error.status, headers=error.headers
-        )
+        return error.response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = []
         for problem in error.errors():
+            if problem.get("type") == "json_invalid":
+                problems.append(_not_json(error.body, problem))
+                continue
             where = ".".join(str(part) for part in problem.get("loc", ())) or "request"
             problems.append(f"{where}: {problem.get('msg', 'invalid')}")
         return JSONResponse(error_body("invalid_request", "; ".join(problems)), 422)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if isinstance(error.__cause__, ApiError):  # raised while FastAPI read the body
+            return error.__cause__.response()
+        if error.status_code == 400 and isinstance(error.__cause__, ValueError):
+            # FastAPI's "There was an error parsing the body": bytes that are not UTF-8, or
+            # a number too long for Python to read.
+            return JSONResponse(error_body("invalid_request", _unreadable(error.__cause__)), 422)
+        headers = error.headers
+        if error.status_code == 405 and (allowed := _allowed_methods(request)):
+            # Starlette lists the methods of the first route on the path only (GET of
+            # /v1/agents, not its POST); Allow must name every method the path takes.
+            headers = {**(headers or {}), "Allow": allowed}
         code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
-        return JSONResponse(
-            error_body(code, str(error.detail)), error.status_code, headers=error.headers
-        )
+        return JSONResponse(error_body(code, str(error.detail)), error.status_code, headers=headers)
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=error)
-        return JSONResponse(error_body("internal_error", "internal server error"), 500)
+
+_METHODS: Final = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the OpenAPI document gives the request's path (None: not in it)."""
+    for template, item in request.app.openapi()["paths"].items():
+        if _template(template).fullmatch(request.url.path):
+            return ", ".join(sorted(method.upper() for method in item if method in _METHODS))
+    return None
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)))
+
+
+def _not_json(body: object, problem: dict[str, Any]) -> str:
+    """Where the JSON breaks, as line and column (FastAPI gives a character offset)."""
+    position = problem.get("loc", (None,))[-1]
+    reason = str((problem.get("ctx") or {}).get("error", ""))
+    where = ""
+    if isinstance(body, str) and isinstance(position, int):
+        line = body.count("\n", 0, position) + 1
+        column = position - body.rfind("\n", 0, position)
+        where = f" (line {line}, column {column})"
+    detail = f": {reason[:1].lower()}{reason[1:]}" if reason else ""
+    return f"the request body is not valid JSON{where}{detail}"
+
+
+def _unreadable(cause: ValueError) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "the request body is not valid JSON: it is not UTF-8 text"
+    # Python's own reasons (a number of over 4,300 digits) name interpreter settings.
+    return "the request body could not be read as JSON"

@@ -12,7 +12,9 @@ bad one, a bad body, an unknown conversation, chunked uploads, every other path)
 to FastAPI untouched, with the body it read handed on, so every error keeps its one shape
 and its one place (`deps`, `errors`, `routes.messages`) and /docs still lists the route.
 Nothing is written before the request is known to be answerable here, except a write to
-a conversation that turns out not to be the caller's, which writes nothing.
+a conversation that turns out not to be the caller's, which writes nothing. A write that
+fails (the database) raises up to `request_boundary`, which answers it as it answers any
+route's unexpected error: a logged 500 with the request's id, the connection kept.
 """
 
 from __future__ import annotations

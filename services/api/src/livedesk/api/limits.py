@@ -31,6 +31,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self._max:
+                    # Read by FastAPI, this comes back as the cause of its 400 "error parsing
+                    # the body"; `errors` answers it as this 413 (so does `request_boundary`
+                    # for a reader outside FastAPI).
                     raise ApiError(413, "payload_too_large", _too_large(self._max))
             return message
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, func, select
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from livedesk.api.errors import ApiError, not_found
+from livedesk.api.fields import MAX_ID
 from livedesk.api.models import AccountOffset, Conversation, Message, ReadPointer, User
 from livedesk.api.schemas import ConversationOut
 from livedesk.shared.events import ConversationData, SenderType
@@ -32,13 +34,23 @@ async def account_offset(connection: AsyncConnection, account_id: int) -> int:
 
 
 def unread_count(user_id: int, conversation_id: Any) -> ColumnElement[int]:
-    """Messages after the user's read pointer, not counting the user's own (a subquery)."""
+    """The user's unread messages in a conversation (a scalar subquery): those after the
+    user's read pointer (all of them without one), except those the user wrote.
+
+    A colleague's reply or note counts; the contact's messages count; the user's own replies
+    and notes never do. `conversation_id` is a number, or the column of an enclosing query.
+    """
     pointer = (
         select(col(ReadPointer.message_id))
         .where(
             col(ReadPointer.user_id) == user_id,
             col(ReadPointer.conversation_id) == conversation_id,
         )
+        # Correlate to whichever enclosing query names the conversation. Left to itself,
+        # SQLAlchemy correlates only to the count around it, which has no conversations in
+        # its FROM: the pointer then selected every pointer the user has (PostgreSQL: "more
+        # than one row returned by a subquery"; SQLite: silently the first one).
+        .correlate_except(ReadPointer)
         .scalar_subquery()
     )
     own = (col(Message.sender_type) == SenderType.AGENT.value) & (col(Message.sender_id) == user_id)
@@ -104,15 +116,40 @@ def decode_cursor(cursor: str, count: int) -> list[str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ApiError(422, "invalid_request", "cursor: not a cursor this API made") from None
+        raise _not_ours() from None
     parts = raw.split("|")
     if len(parts) != count:
-        raise ApiError(422, "invalid_request", "cursor: not a cursor this API made")
+        raise _not_ours()
     return parts
 
 
 def decode_id_cursor(cursor: str) -> int:
+    return cursor_id(decode_cursor(cursor, 1)[0])
+
+
+def cursor_id(part: str) -> int:
+    """An id as this API writes one into a cursor: decimal digits, within `MAX_ID`."""
+    # Checked before int(): the databases hold 64-bit integers, and a bigger number
+    # reached them as a driver error (500); int() also reads "١٢" and "1_000".
+    if not part.isascii() or not part.isdigit() or len(part) > len(str(MAX_ID)):
+        raise _not_ours()
+    ident = int(part)
+    if ident > MAX_ID:
+        raise _not_ours()
+    return ident
+
+
+def cursor_moment(part: str) -> datetime:
+    """A timestamp as this API writes one into a cursor: ISO 8601 with its offset, in UTC."""
     try:
-        return int(decode_cursor(cursor, 1)[0])
-    except ValueError:
-        raise ApiError(422, "invalid_request", "cursor: not a cursor this API made") from None
+        moment = datetime.fromisoformat(part)
+        if moment.tzinfo is None:
+            raise ValueError(part)
+        # Within Python's years 1..9999 in UTC too: the driver converts it so.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _not_ours() from None
+
+
+def _not_ours() -> ApiError:
+    return ApiError(422, "invalid_request", "cursor: not a cursor this API made")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
+from livedesk.api.fields import ClientId, Content, EmailAddress, Id, Name
 from livedesk.shared.events import (
-    MAX_CONTENT_CHARS,
     AgentStatus,
     ConversationStatus,
     MessageKind,
@@ -21,10 +22,17 @@ from livedesk.shared.events import (
 )
 from livedesk.shared.tokens import Role
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Availability = Literal[AgentStatus.ONLINE, AgentStatus.BUSY, AgentStatus.AWAY]
+# One definition for every answer that carries a count (see `queries.unread_count`).
+UnreadCount = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="messages after the caller's read pointer (all of them without one) that "
+        "the caller did not write: the contact's, and colleagues' replies and notes",
+    ),
+]
 
 T = TypeVar("T")
 
@@ -35,7 +43,7 @@ class Body(BaseModel):
 
 
 class TokenRequest(Body):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    email: EmailAddress
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
@@ -46,7 +54,7 @@ class TokenResponse(BaseModel):
 
 
 class AgentCreate(Body):
-    email: EmailStr
+    email: EmailAddress
     password: Password
     name: Name
     role: Role = Role.AGENT
@@ -81,7 +89,7 @@ class InboxOut(BaseModel):
 
 class ContactCreate(Body):
     name: Name
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
 
 
 class ContactOut(BaseModel):
@@ -99,7 +107,13 @@ class ConversationCreate(Body):
 
 
 class ConversationPatch(Body):
-    status: ConversationStatus | None = None
+    # Something to change: status, assignee_id or both (`version` alone changes nothing).
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["status"]}, {"required": ["assignee_id"]}]}
+    )
+
+    # Absent leaves the status as it is; null is refused (the schema does not offer it).
+    status: ConversationStatus | SkipJsonSchema[None] = None
     # Explicit null unassigns; absent leaves the assignee as it is.
     assignee_id: Id | None = None
     # The version the client saw; If-Match carries the same, whichever is handier.
@@ -116,8 +130,7 @@ class ConversationOut(BaseModel):
     version: int
     created_at: datetime
     last_activity_at: datetime
-    # Messages after the caller's read pointer, not counting the caller's own.
-    unread_count: int = 0
+    unread_count: UnreadCount = 0
 
 
 class ConversationRead(ConversationOut):
@@ -125,9 +138,9 @@ class ConversationRead(ConversationOut):
 
 
 class MessageCreate(Body):
-    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS)]
+    content: Content
     kind: MessageKind = MessageKind.OUTGOING
-    client_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    client_id: ClientId | None = None
 
 
 class MessageOut(BaseModel):
@@ -150,7 +163,23 @@ class ReadOut(BaseModel):
     conversation_id: int
     user_id: int
     message_id: int
-    unread_count: int
+    unread_count: UnreadCount
+
+
+class ErrorOut(BaseModel):
+    """Every error's body (`errors`, `request_boundary`)."""
+
+    code: str = Field(description="stable, for programs: not_found, invalid_request, ...")
+    message: str = Field(description="for people: what was wrong, in words")
+    request_id: str | None = Field(
+        None, description="on a 500 only: the request's id, to quote when reporting it"
+    )
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    database: str = Field(description='"ok", or "down: <reason>"')
+    broker: Literal["ok", "down"]
 
 
 class Page(BaseModel, Generic[T]):

@@ -17,14 +17,15 @@ from sqlmodel import col
 
 from livedesk.api.db import snapshot
 from livedesk.api.deps import Admin, Caller, Context
-from livedesk.api.errors import ApiError, forbidden, not_found
+from livedesk.api.errors import ApiError, documented, forbidden, not_found
+from livedesk.api.fields import Id
 from livedesk.api.models import User
 from livedesk.api.queries import account_offset
-from livedesk.api.schemas import AgentCreate, AgentOut, AgentPatch, Id, Page
+from livedesk.api.schemas import AgentCreate, AgentOut, AgentPatch, Page
 from livedesk.shared.presence_messages import AgentAvailability
 from livedesk.shared.tokens import Role
 
-router = APIRouter(prefix="/v1/agents", tags=["agents"])
+router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=documented(401, 422))
 
 AGENT_COLUMNS = (
     col(User.id),
@@ -49,7 +50,7 @@ async def list_agents(caller: Caller, context: Context) -> Page[AgentOut]:
         return Page(items=items, offset=await account_offset(connection, caller.account_id))
 
 
-@router.get("/{agent_id}")
+@router.get("/{agent_id}", responses=documented(404))
 async def get_agent(agent_id: Annotated[Id, Path()], caller: Caller, context: Context) -> AgentOut:
     async with context.engine.connect() as connection:
         row = (
@@ -64,7 +65,7 @@ async def get_agent(agent_id: Annotated[Id, Path()], caller: Caller, context: Co
     return AgentOut.model_validate(row._mapping)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=documented(403, 409, 413))
 async def create_agent(body: AgentCreate, caller: Admin, context: Context) -> AgentOut:
     password_hash = await context.passwords.hash(body.password)
     try:
@@ -74,7 +75,7 @@ async def create_agent(body: AgentCreate, caller: Admin, context: Context) -> Ag
                     insert(User)
                     .values(
                         account_id=caller.account_id,
-                        email=body.email.lower(),
+                        email=body.email,
                         name=body.name,
                         password_hash=password_hash,
                         role=body.role.value,
@@ -89,7 +90,7 @@ async def create_agent(body: AgentCreate, caller: Admin, context: Context) -> Ag
     return AgentOut.model_validate(row._mapping)
 
 
-@router.patch("/{agent_id}")
+@router.patch("/{agent_id}", responses=documented(403, 404, 413))
 async def patch_agent(
     agent_id: Annotated[Id, Path()], body: AgentPatch, caller: Caller, context: Context
 ) -> AgentOut:

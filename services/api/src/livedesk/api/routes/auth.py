@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from livedesk.api.deps import Context
-from livedesk.api.errors import ApiError
+from livedesk.api.errors import ApiError, documented
 from livedesk.api.models import User
 from livedesk.api.schemas import TokenRequest, TokenResponse
 from livedesk.shared.tokens import Role, jwks
@@ -20,14 +20,14 @@ from livedesk.shared.tokens import Role, jwks
 router = APIRouter()
 
 
-@router.post("/v1/auth/token", tags=["auth"])
+@router.post("/v1/auth/token", tags=["auth"], responses=documented(401, 413, 422))
 async def issue_token(body: TokenRequest, context: Context) -> TokenResponse:
     async with context.engine.connect() as connection:
         row = (
             await connection.execute(
                 select(
                     col(User.id), col(User.account_id), col(User.role), col(User.password_hash)
-                ).where(col(User.email) == body.email.strip().lower())
+                ).where(col(User.email) == body.email)
             )
         ).first()
     # Verified even when the e-mail is unknown (against a decoy), so timing tells nothing.

@@ -1,32 +1,39 @@
 """Conversations: open one, list them (filters, cursor pagination), read one, change status
 or assignee with optimistic concurrency.
 
-Every change bumps `version`. PATCH takes the version the client saw (If-Match, or the
-`version` field) and answers 409 `version_conflict` when it moved, so two agents cannot
-both take one conversation: the second sees it taken. The row is locked (FOR UPDATE) while
-compared and changed. Creating emits `new_conversation`; a status or assignee change emits
-`conversation_updated` naming the changed fields; a PATCH that changes nothing emits nothing.
+Every change bumps `version`. PATCH takes the version the client saw (If-Match, the
+`version` field, or both: each must hold) and answers 409 `version_conflict` when it
+moved, so two agents cannot both take one conversation: the second sees it taken. The row
+is locked (FOR UPDATE) while compared and changed. Creating emits `new_conversation`; a
+status or assignee change emits `conversation_updated` naming the changed fields; a PATCH
+that changes nothing emits nothing.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from livedesk.api.db import snapshot
 from livedesk.api.deps import Caller, Context
-from livedesk.api.errors import ApiError, not_found
+from livedesk.api.errors import ApiError, documented, not_found
+from livedesk.api.fields import AssigneeFilter, Cursor, Id
 from livedesk.api.models import Contact, Conversation, Inbox
+from livedesk.api.openapi import next_page
 from livedesk.api.queries import (
     account_offset,
     conversation_data,
     conversation_out,
     conversation_query,
+    cursor_id,
+    cursor_moment,
     decode_cursor,
     encode_cursor,
     ensure_agent,
@@ -37,7 +44,6 @@ from livedesk.api.schemas import (
     ConversationOut,
     ConversationPatch,
     ConversationRead,
-    Id,
     Page,
 )
 from livedesk.shared.events import (
@@ -48,12 +54,17 @@ from livedesk.shared.events import (
     NewConversation,
 )
 
-router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+router = APIRouter(
+    prefix="/v1/conversations", tags=["conversations"], responses=documented(401, 422)
+)
 
 CHANGEABLE: tuple[ConversationField, ...] = ("status", "assignee_id")
+# A version as If-Match carries it: 3, "3" or W/"3" (the ETag this API sends is "3").
+# One pattern for the check and for the OpenAPI document.
+IF_MATCH = r'^\s*(?:W/)?"?0*([1-9][0-9]{0,17})"?\s*$'
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=documented(404, 413))
 async def create_conversation(
     body: ConversationCreate, caller: Caller, context: Context, response: Response
 ) -> ConversationOut:
@@ -93,16 +104,16 @@ async def create_conversation(
     return conversation
 
 
-@router.get("")
+@router.get("", responses=next_page("/v1/conversations"))
 async def list_conversations(
     caller: Caller,
     context: Context,
     status: ConversationStatus | None = None,
     assignee: Annotated[
-        str | None, Query(pattern=r"^(me|none|[1-9][0-9]{0,18})$", description="me, none or an id")
+        AssigneeFilter | None, Query(description="me, none or an agent's id")
     ] = None,
     inbox: Annotated[Id | None, Query()] = None,
-    cursor: str | None = None,
+    cursor: Cursor | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ConversationOut]:
     """Newest activity first. `offset` is the account's event offset as of this read."""
@@ -114,7 +125,7 @@ async def list_conversations(
     if assignee == "none":
         query = query.where(col(Conversation.assignee_id).is_(None))
     elif assignee is not None:
-        who = caller.user_id if assignee == "me" else int(assignee)
+        who = caller.user_id if assignee == "me" else assignee
         query = query.where(col(Conversation.assignee_id) == who)
     if inbox is not None:
         query = query.where(col(Conversation.inbox_id) == inbox)
@@ -138,7 +149,7 @@ async def list_conversations(
     return Page(items=items, next_cursor=next_cursor, offset=offset)
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", responses=documented(404))
 async def get_conversation(
     conversation_id: Annotated[Id, Path()], caller: Caller, context: Context, response: Response
 ) -> ConversationRead:
@@ -151,17 +162,23 @@ async def get_conversation(
     return ConversationRead(**conversation.model_dump(), offset=offset)
 
 
-@router.patch("/{conversation_id}")
+@router.patch("/{conversation_id}", responses=documented(404, 409, 413))
 async def patch_conversation(
     conversation_id: Annotated[Id, Path()],
     body: ConversationPatch,
     caller: Caller,
     context: Context,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: Annotated[
+        str | SkipJsonSchema[None],  # absent or a version: a header is never null
+        Header(
+            description='the version last seen, as its ETag: "3"',
+            json_schema_extra={"pattern": IF_MATCH},
+        ),
+    ] = None,
 ) -> ConversationOut:
     asked = body.model_dump(exclude_unset=True)
-    expected = _expected_version(if_match, asked.pop("version", None))
+    expected = _expected_versions(if_match, asked.pop("version", None))
     if not asked:
         raise ApiError(422, "invalid_request", "nothing to change: send status and/or assignee_id")
     if asked.get("status", ...) is None:
@@ -182,12 +199,12 @@ async def patch_conversation(
         ).first()
         if current is None:
             raise not_found("conversation", conversation_id)
-        if expected is not None and current.version != expected:
+        if stale := [version for version in expected if version != current.version]:
             raise ApiError(
                 409,
                 "version_conflict",
                 f"conversation {conversation_id} is at version {current.version}, "
-                f"not {expected}: reload it and decide again",
+                f"not {stale[0]}: reload it and decide again",
                 headers={"ETag": _etag(current.version)},
             )
         if asked.get("assignee_id") is not None:
@@ -243,20 +260,19 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _expected_version(if_match: str | None, field: int | None) -> int | None:
+def _expected_versions(if_match: str | None, field: int | None) -> list[int]:
+    """The versions the client says it saw: If-Match's and the body's, each a precondition
+    (two that disagree cannot both hold, so such a PATCH is a version_conflict)."""
+    expected = [] if field is None else [field]
     if if_match is None:
-        return field
-    raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or int(raw) < 1:
+        return expected
+    # ASCII digits only: str.isdigit() also took "²", which int() refuses (a 500).
+    matched = re.match(IF_MATCH, if_match)
+    if matched is None:
         raise ApiError(422, "invalid_request", 'If-Match: expected a version such as "3"')
-    if field is not None and field != int(raw):
-        raise ApiError(422, "invalid_request", "If-Match and version disagree")
-    return int(raw)
+    return [int(matched[1]), *expected]
 
 
 def _activity_cursor(cursor: str) -> tuple[datetime, int]:
     moment, ident = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(moment), int(ident)
-    except ValueError:
-        raise ApiError(422, "invalid_request", "cursor: not a cursor this API made") from None
+    return cursor_moment(moment), cursor_id(ident)

@@ -15,49 +15,51 @@ from sqlalchemy import insert, select
 
 from livedesk.api.db import snapshot
 from livedesk.api.deps import Admin, Caller, Context
-from livedesk.api.errors import not_found
+from livedesk.api.errors import documented, not_found
+from livedesk.api.fields import Cursor, Id
 from livedesk.api.models import Contact, Inbox
+from livedesk.api.openapi import next_page
 from livedesk.api.queries import account_offset, decode_id_cursor, encode_cursor
-from livedesk.api.schemas import ContactCreate, ContactOut, Id, InboxCreate, InboxOut, Page
+from livedesk.api.schemas import ContactCreate, ContactOut, InboxCreate, InboxOut, Page
 
-router = APIRouter(prefix="/v1", tags=["directory"])
+router = APIRouter(prefix="/v1", tags=["directory"], responses=documented(401, 422))
 
 Out = TypeVar("Out", bound=BaseModel)
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@router.post("/inboxes", status_code=201)
+@router.post("/inboxes", status_code=201, responses=documented(403, 413))
 async def create_inbox(body: InboxCreate, caller: Admin, context: Context) -> InboxOut:
     values = {"account_id": caller.account_id, "name": body.name}
     return InboxOut.model_validate(await _create(context, Inbox, values))
 
 
-@router.get("/inboxes")
+@router.get("/inboxes", responses=next_page("/v1/inboxes"))
 async def list_inboxes(
-    caller: Caller, context: Context, cursor: str | None = None, limit: Limit = 100
+    caller: Caller, context: Context, cursor: Cursor | None = None, limit: Limit = 100
 ) -> Page[InboxOut]:
     return await _list(context, Inbox, InboxOut, caller.account_id, cursor, limit)
 
 
-@router.get("/inboxes/{inbox_id}")
+@router.get("/inboxes/{inbox_id}", responses=documented(404))
 async def get_inbox(inbox_id: Annotated[Id, Path()], caller: Caller, context: Context) -> InboxOut:
     return InboxOut.model_validate(await _get(context, Inbox, "inbox", inbox_id, caller.account_id))
 
 
-@router.post("/contacts", status_code=201)
+@router.post("/contacts", status_code=201, responses=documented(413))
 async def create_contact(body: ContactCreate, caller: Caller, context: Context) -> ContactOut:
     values = {"account_id": caller.account_id, "name": body.name, "email": body.email}
     return ContactOut.model_validate(await _create(context, Contact, values))
 
 
-@router.get("/contacts")
+@router.get("/contacts", responses=next_page("/v1/contacts"))
 async def list_contacts(
-    caller: Caller, context: Context, cursor: str | None = None, limit: Limit = 100
+    caller: Caller, context: Context, cursor: Cursor | None = None, limit: Limit = 100
 ) -> Page[ContactOut]:
     return await _list(context, Contact, ContactOut, caller.account_id, cursor, limit)
 
 
-@router.get("/contacts/{contact_id}")
+@router.get("/contacts/{contact_id}", responses=documented(404))
 async def get_contact(
     contact_id: Annotated[Id, Path()], caller: Caller, context: Context
 ) -> ContactOut:

@@ -17,7 +17,8 @@ from sqlmodel import col
 
 from livedesk.api.db import snapshot
 from livedesk.api.deps import Caller, Context
-from livedesk.api.errors import ApiError
+from livedesk.api.errors import ApiError, documented
+from livedesk.api.fields import Offset
 from livedesk.api.models import AccountOffset, Event, EventRelay
 
 router = APIRouter(tags=["events"])
@@ -33,13 +34,13 @@ MAX_REPLAY = 1000
             "content": {"application/json": {}},
             "description": '{"events": [<event>...], "latest_offset": <int>}',
         },
-        410: {"description": "resync_required: `after` is older than the retained log"},
+        **documented(401, 410, 422),
     },
 )
 async def replay(
     caller: Caller,
     context: Context,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    after: Annotated[Offset, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_REPLAY)] = 100,
 ) -> Response:
     account = caller.account_id

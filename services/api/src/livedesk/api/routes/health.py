@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from livedesk.api.deps import Context
 from livedesk.api.models import AccountOffset, EventRelay
+from livedesk.api.schemas import Readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -22,7 +23,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "the database or the broker is down"}},
+)
 async def readyz(context: Context) -> JSONResponse:
     try:
         async with context.engine.connect() as connection:
@@ -38,7 +43,11 @@ async def readyz(context: Context) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+)
 async def metrics(context: Context) -> Response:
     async def backlog() -> int:
         async with context.engine.connect() as connection:

@@ -22,10 +22,12 @@ from sqlmodel import col
 
 from livedesk.api.db import snapshot
 from livedesk.api.deps import ApiContext, Caller, Context
-from livedesk.api.errors import not_found
+from livedesk.api.errors import documented, not_found
+from livedesk.api.fields import Cursor, Id
 from livedesk.api.models import Conversation, Message, ReadPointer
+from livedesk.api.openapi import next_page
 from livedesk.api.queries import account_offset, decode_id_cursor, encode_cursor, unread_count
-from livedesk.api.schemas import Id, MessageCreate, MessageOut, Page, ReadCreate, ReadOut
+from livedesk.api.schemas import MessageCreate, MessageOut, Page, ReadCreate, ReadOut
 from livedesk.shared.events import (
     MessageData,
     MessageKind,
@@ -38,7 +40,11 @@ from livedesk.shared.tokens import Claims
 
 JSON = "application/json"
 
-router = APIRouter(prefix="/v1/conversations/{conversation_id}", tags=["messages"])
+router = APIRouter(
+    prefix="/v1/conversations/{conversation_id}",
+    tags=["messages"],
+    responses=documented(401, 404, 422),
+)
 
 ConversationId = Annotated[Id, Path()]
 
@@ -47,7 +53,10 @@ ConversationId = Annotated[Id, Path()]
     "/messages",
     status_code=201,
     response_model=MessageOut,
-    responses={200: {"description": "a retry: the first message, unchanged"}},
+    responses={
+        200: {"model": MessageOut, "description": "a retry: the first message, unchanged"},
+        **documented(413),
+    },
 )
 async def create_message(
     conversation_id: ConversationId, body: MessageCreate, caller: Caller, context: Context
@@ -129,12 +138,15 @@ async def _create_message(
     return message, True
 
 
-@router.get("/messages")
+@router.get(
+    "/messages",
+    responses=next_page("/v1/conversations/{conversation_id}/messages", "conversation_id"),
+)
 async def list_messages(
     conversation_id: ConversationId,
     caller: Caller,
     context: Context,
-    cursor: str | None = None,
+    cursor: Cursor | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[MessageOut]:
     """Oldest first; `next_cursor` continues after the last message of this page."""
@@ -155,7 +167,7 @@ async def list_messages(
     return Page(items=items, next_cursor=next_cursor, offset=offset)
 
 
-@router.post("/read")
+@router.post("/read", responses=documented(413))
 async def mark_read(
     conversation_id: ConversationId, body: ReadCreate, caller: Caller, context: Context
 ) -> ReadOut:

@@ -33,22 +33,16 @@ log = logging.getLogger(__name__)
 
 
 class RabbitSubscription(Subscription):
-    """A subscription the bus starts once the queue is declared and stops on leaving."""
+    """A subscription the bus starts once the queue is declared and stops on leaving.
 
-    @abstractmethod
-    async def start(self) -> None:
-        """Consume now, and again whenever the robust channel reopens."""
+    What both paths share: one consumer tag for the subscription's life (a restored consumer
+    is the same consumer to the broker's management view and to our logs), consuming again
+    whenever the robust channel reopens, and a broker-side cancel turned into a channel close.
+    """
 
-    @abstractmethod
-    async def stop(self) -> None:
-        """Cancel the consumer (idempotent); what it has not acked goes back to the queue."""
-
-
-class PlainSubscription(RabbitSubscription):
-    def __init__(self, channel: AbstractRobustChannel, queue: AbstractRobustQueue) -> None:
-        super().__init__(queue.name)
-        self._channel, self._queue = channel, queue
-        # One tag for the subscription's life, as the fast consumer's.
+    def __init__(self, channel: AbstractRobustChannel, queue_name: str) -> None:
+        super().__init__(queue_name)
+        self._channel = channel
         self._tag = f"livedesk.{secrets.token_hex(8)}"
         self._stopped = False
         # Set by a broker-side cancel: the queue was deleted, and what came meanwhile is lost.
@@ -56,28 +50,31 @@ class PlainSubscription(RabbitSubscription):
         self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        """Consume now, and again whenever the robust channel reopens."""
         self._channel.reopen_callbacks.add(self._reopened)
         await self._consume()
 
     async def stop(self) -> None:
+        """Cancel the consumer (idempotent); what it has not acked goes back to the queue."""
         self._stopped = True
         self._channel.reopen_callbacks.discard(self._reopened)
-        if not self._channel.is_closed:
-            await self._queue.cancel(self._tag)
+        await self._cancel_consumer()
 
-    async def _consume(self) -> None:
-        channel = await self._channel.get_underlay_channel()
-        channel.on_consumer_cancel_callbacks.add(self._cancelled)
-        # robust=False: aio-pika would consume again on reopen by itself, and take a
-        # broker-side cancel for its own to recover; both are done here instead.
-        await self._queue.consume(self._deliver, consumer_tag=self._tag, robust=False)
+    @abstractmethod
+    async def _consume(self, *, reopened: bool = False) -> None:
+        """Consume on the channel's current aiormq channel (`reopened`: after a reopen)."""
+
+    @abstractmethod
+    async def _cancel_consumer(self) -> None:
+        """Cancel the consumer on the broker, unless its channel is closed already."""
 
     async def _reopened(self, _: object) -> None:
-        # aio-pika's callback collection swallows what this raises: say it, at least.
+        # aio-pika's callback collection swallows what this raises: say it, at least. The
+        # channel is closed again in that case, and its next reopen consumes again.
         if self._stopped:
             return
         try:
-            await self._consume()
+            await self._consume(reopened=True)
         except Exception:
             log.exception("consumer of %s not restored with its channel", self.queue_name)
             return
@@ -86,6 +83,7 @@ class PlainSubscription(RabbitSubscription):
             await self._restored()
 
     def _cancelled(self, frame: aiormq.spec.Basic.Cancel) -> None:
+        # Only a close brings aio-pika's restore (declare the queue, bind, reopen callbacks).
         # Not awaited here: this runs in the channel's reader, which the close cancels.
         if frame.consumer_tag != self._tag or self._stopped:
             return
@@ -99,6 +97,24 @@ class PlainSubscription(RabbitSubscription):
         if not self._channel.is_closed:
             channel = await self._channel.get_underlay_channel()
             await channel.close()
+
+
+class PlainSubscription(RabbitSubscription):
+    def __init__(self, channel: AbstractRobustChannel, queue: AbstractRobustQueue) -> None:
+        super().__init__(channel, queue.name)
+        self._queue = queue
+
+    async def _consume(self, *, reopened: bool = False) -> None:
+        # The robust queue has declared the queue and bound it again by then.
+        channel = await self._channel.get_underlay_channel()
+        channel.on_consumer_cancel_callbacks.add(self._cancelled)
+        # robust=False: aio-pika would consume again on reopen by itself, and take a
+        # broker-side cancel for its own to recover; both are done here instead.
+        await self._queue.consume(self._deliver, consumer_tag=self._tag, robust=False)
+
+    async def _cancel_consumer(self) -> None:
+        if not self._channel.is_closed:
+            await self._queue.cancel(self._tag)
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
         # aio-pika runs this in a task per message, started in the order of the

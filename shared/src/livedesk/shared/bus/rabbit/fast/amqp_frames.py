@@ -1,38 +1,18 @@
 """Taking deliveries and publisher confirms out of the AMQP byte stream before aiormq parses it.
 
-aiormq turns every frame into a pamqp object, queues it for the channel's reader task, and
-starts a task per message for the consumer; for a gateway node that receives about one
-message per wake-up, that machinery cost more CPU than everything else a delivery does
-(py-spy, bench.gateway_bench sparse). `FrameSplitter` sits between the socket and aiormq:
-bytes in, bytes out. The three frames of a delivery for a routed consumer (Basic.Deliver,
-its content header, its body) are parsed here with `struct` and handed to the route's
-callback at once. Publisher confirms (Basic.Ack, Basic.Nack) on a channel registered for
-them are parsed the same way and handed to that channel's tracker (`publish_confirms`): for
-a relay sharing its loop with a busy API, aiormq's reader task, its future per message and
-the gather over them cost three turns of the loop per batch. Connection.Blocked and
-Connection.Unblocked are seen on their way (`on_blocked`), so that publishers wait while the
-broker does not read (`write_gate`). Every other frame goes on to aiormq untouched, in order,
-those two included.
+`FrameSplitter` sits between the socket and aiormq, bytes in and bytes out: the three frames
+of a routed delivery (Basic.Deliver, content header, body) and the confirms of a registered
+channel (Basic.Ack, Basic.Nack) are parsed with `struct` and handed over at once; every other
+frame goes on to aiormq untouched and in order, Connection.Blocked and Unblocked included
+(seen on their way, `on_blocked`). A route is taken only while its aiormq channel is open. A
+delivery may reach its consumer before a control frame that preceded it reaches aiormq (a
+ConsumeOk, say), which is harmless: the broker sends nothing on a channel after closing it.
+While frames are taken here, a heartbeat frame goes on to aiormq every `KEEPALIVE_S`, since
+aiormq counts a connection as stuck when no frame reached it for three heartbeats.
 
-Kept as aiormq would have it: a Deliver for a channel or consumer tag with no route, and its
-content, go on to aiormq (the consumer's own callback, registered with basic_consume, takes
-it there). A route, or a confirm route, is taken only while its aiormq channel is open, so
-nothing is handed over for a channel aiormq has closed. aiormq counts a connection as stuck
-when no frame has reached it for three heartbeat intervals, and the broker sends no
-heartbeat while it sends deliveries or confirms: while frames are taken here, a heartbeat
-frame goes on to aiormq at least every `KEEPALIVE_S`, as if the broker had sent it.
-
-Deliveries are handed over as their last frame arrives, so one may reach its consumer
-before a control frame that came before it in the stream reaches aiormq's reader (a
-ConsumeOk, say); the broker sends nothing on a channel after its Channel.Close, so no
-delivery can overtake the close of its own channel.
-
-A confirm handed over ahead of an earlier control frame is harmless for the same reason: the
-channel's close reaches the tracker through aiormq, after every confirm the broker sent.
-
-Not here: sockets (`transport`), acks (the route's channel, `consumer`), what a
-confirm settles (`publish_confirms`).
-Checked against aiormq 7.2.4 and pamqp 4.0.1 (uv.lock); the wire format is AMQP 0-9-1's.
+Why, and what it relies on: docs/adr/0001-fast-publish-path.md.
+Not here: sockets (`transport`), acks (`consumer`), what a confirm settles
+(`publish_confirms`).
 """
 
 from __future__ import annotations

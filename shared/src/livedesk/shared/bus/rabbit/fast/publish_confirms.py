@@ -1,35 +1,18 @@
 """Publishing on one confirm-mode channel: batches written to the socket, one future each.
 
-aiormq's publish puts frames on the connection's write queue for its writer task (a turn
-of the event loop), parses each Basic.Ack in its reader task (another), resolves a future
-per message, and the caller gathers them (another). For the relay, which shares its loop
-with a busy API, each turn runs every ready request callback first. Here a batch's frames
-(`batch_publish`) are written to the socket's transport in one call, and the broker's
-confirms arrive from the socket callback (`amqp_frames`) straight into `confirm`, which
-resolves the batch's single future once all its tags are acked: one turn in all.
+A batch's frames (`batch_publish`) are written to the socket's transport in one call; the
+broker's confirms arrive from the socket callback (`amqp_frames`) into `confirm`, which
+resolves the batch's one future once all its tags are acked. In confirm mode the broker
+numbers a channel's publishes in the order it reads them: the count is aiormq's
+`channel.delivery_tag`, taken over and moved on in the same synchronous step as the write, so
+the numbers follow the byte order; that holds because the publisher channel is the bus's alone
+and every other frame aiormq sends on it is an RPC awaited before we publish. A batch is
+written only while the `WriteGate` is open (the broker has not blocked the connection, the
+buffer is under its high-water mark). A batch fails on a nack (BusError) and when its channel
+closes (ConnectionError, which the bus retries on the reopened channel).
 
-Delivery tags: in confirm mode the broker numbers a channel's publishes 1, 2, 3... in the
-order it reads them. The count is aiormq's `channel.delivery_tag`, taken over: we number a
-batch from it and move it on in the same synchronous step as the write, so the numbers
-follow the byte order. That holds only while nothing else publishes on the channel: the
-bus's publisher channel is ours alone, and aiormq's `confirmations` never holds our tags.
-
-Writing past aiormq's write queue keeps the channel's order because every other frame
-aiormq sends on this channel (Channel.Open, Confirm.Select, Basic.Qos, the exchange
-declares a robust channel replays) is an RPC awaited before the channel is ready for us,
-and the last, Channel.Close, ends the channel anyway. Frames of other channels may go
-before or after ours: each write is whole frames, so the stream stays well formed.
-A batch is written only when the socket's `WriteGate` is open (`writable`): not while the
-broker has blocked the connection (a resource alarm), during which it reads nothing, nor
-while the transport's buffer is over its high-water mark. What is held for the broker is
-then the batches written before the gate closed (`unconfirmed_bytes`); a caller that gives
-up on one leaves it here, in flight, until its confirms come or its channel closes.
-
-A batch fails (its future raises) on a nack, with BusError, and when the channel closes,
-with ConnectionError, which the bus retries on the reopened channel's new tracker.
-
-Not here: which channel or socket (`transport`), retries and timeouts (`rabbit.bus`), what
-a retry of a batch given up waits for (`rabbit.abandoned`).
+Why: docs/adr/0001-fast-publish-path.md. Not here: which socket (`transport`), retries and
+timeouts (`rabbit.bus`), what a retry of an abandoned batch waits for (`rabbit.abandoned`).
 """
 
 from __future__ import annotations

@@ -1,34 +1,14 @@
 """The bus's socket to the broker, with routed deliveries and confirms taken out as bytes arrive.
 
-aiormq opens its socket through a `TransportFactory` (a public extension point of aiormq);
-ours puts a `FrameSplitter` (`amqp_frames`) in the socket's protocol, so a routed delivery
-reaches its consumer in the callback that received its bytes: no pamqp objects, no frame
-queue, no task per message. Likewise the publisher confirms of a channel given to
-`track_confirms`, whose publishes are written to this socket's transport directly
-(`publish_confirms`) when its `WriteGate` is open: the broker has not blocked the
-connection, and the transport's buffer is under its high-water mark. Everything else
-reaches aiormq as it would have.
+aiormq opens its socket through a `TransportFactory` (its public extension point); ours puts a
+`FrameSplitter` (`amqp_frames`) in the socket's protocol, so a routed delivery reaches its
+consumer in the callback that received its bytes, and a tracked channel's confirms reach its
+`ConfirmTracker`. Publishes go to this transport directly while its `WriteGate` is open.
+aio-pika has no argument for the factory: `LeanRobustConnection` adds it to the keyword
+arguments aio-pika hands aiormq on every (re)connect. Each new socket starts with no routes;
+consumers add theirs again when their channels reopen on it.
 
-aio-pika has no argument for aiormq's transport factory; `LeanRobustConnection` adds it to
-the keyword arguments aio-pika hands to aiormq on every (re)connect. Each new socket starts
-with no routes: consumers add theirs again when their channels reopen on it, and the bus
-tracks the confirms of its publisher channel's successor at its first publish.
-
-What an aio-pika or aiormq upgrade (checked: aio-pika 10.2.1, aiormq 7.2.4) could break, and
-what says so. Names gone or releases outside those checked: `compat`, at import, and the bus
-runs on the plain path. For the rest, tests: aio-pika no longer handing its connection's
-`kwargs` to `aiormq.connect`, or aiormq no longer using `transport_factory`
-(test_bus_fast_deliveries: the handler would run in a task). aiormq keeping
-state of its own from Deliver frames (7.2.4 keeps none: its consumer callback is all a
-Deliver reaches), or reading other than through the StreamReader it is given. aiormq's
-stuck-connection check counting something other than frames read (test_bus_fast_deliveries:
-a receive-only connection stays up). For publishing: aiormq's channel keeping its own
-count of publishes in `delivery_tag` (we take it over), its `closing` future resolving when
-the channel or its connection closes, `max_content_size` and `publisher_confirms`
-(test_bus_publish_confirms: confirms never reach aiormq's channel, publishes never go
-through its write queue, a refusal raises, a socket cut mid-publish is retried; and
-test_bus_faults).
-
+Why, and what an upgrade could break: docs/adr/0001-fast-publish-path.md.
 Not here: what a route does with a delivery (`consumer`).
 """
 

@@ -69,6 +69,14 @@ WINDOW_ROWS: list[Row] = [
 ]
 
 
+# Beside WINDOW_ROWS when the nodes' fixed cost was measured (--idle-window).
+FIXED_COST_ROWS: list[Row] = [
+    ("node CPU share, idle (fixed cost)", lambda r: r["idle_node_cpu_share"]),
+    ("  its part of the window's node CPU", lambda r: _pct(r["idle_part_of_node_cpu"], "")),
+    ("node CPU us per event above idle", lambda r: r["node_cpu_us_per_event_above_idle"]),
+]
+
+
 # Beside WINDOW_ROWS when the windows were interleaved (bench.fanout.interleaved).
 INTERLEAVED_ROWS: list[Row] = [
     ("latency p99.9 ms", lambda r: r["p999_ms"]),
@@ -89,6 +97,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             ("accounts", lambda x: x["accounts"]),
             ("connect time s", lambda x: x["connect_s"]),
             ("KB per idle socket", lambda x: _kb(x["bytes_per_socket"])),
+            *(FIXED_COST_ROWS[:1] if _measured(r, "idle_node_cpu_share") else []),
         ]))  # fmt: skip
         out.append(_ratio_line("KB per socket livedesk/peer", r, "bytes_per_socket"))
     for name, title in (("broadcast", "BROADCAST (one account)"), ("sparse", "SPARSE (one "
@@ -99,6 +108,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
                     *WINDOW_ROWS]  # fmt: skip
             if name == "sparse":
                 rows.append(("foreign messages at nodes", lambda x: x["foreign_messages"]))
+            if _measured(r, "idle_node_cpu_share"):
+                rows += FIXED_COST_ROWS
             rounds = next((x["interleaved_rounds"] for x in r.values()
                            if "interleaved_rounds" in x), None)  # fmt: skip
             if rounds is not None:
@@ -183,6 +194,11 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             ("bind ops per distinct account", lambda x: ratio(x["bind_ops"], x["accounts"])),
         ]))  # fmt: skip
     return "\n\n".join(line for line in out if line)
+
+
+def _measured(results: dict[str, dict[str, Any]], key: str) -> bool:
+    """Whether any server's result has `key` (a figure only some runs measure)."""
+    return any(result.get(key) is not None for result in results.values())
 
 
 def _each(values: list[Any], none: str = "-") -> str:

@@ -59,23 +59,22 @@ def peer_payload(account_id: int, seq: int) -> dict[str, Any]:
     }
 
 
-def bus_event(account_id: int, conversation_id: int, offset: int) -> bytes:
+def bus_event(account_id: int, conversation_id: int, offset: int) -> events.NewMessage:
+    """The event the bus mode publishes, as the API's relay would, stamped now."""
     now = datetime.now(UTC)
-    return events.encode(
-        events.NewMessage(
-            offset=offset,
-            account_id=account_id,
+    return events.NewMessage(
+        offset=offset,
+        account_id=account_id,
+        conversation_id=conversation_id,
+        ts=now,
+        data=events.MessageData(
+            id=offset,
             conversation_id=conversation_id,
-            ts=now,
-            data=events.MessageData(
-                id=offset,
-                conversation_id=conversation_id,
-                kind=events.MessageKind.INCOMING,
-                content=CONTENT,
-                sender_type=events.SenderType.CONTACT,
-                created_at=now,
-            ),
-        )
+            kind=events.MessageKind.INCOMING,
+            content=CONTENT,
+            sender_type=events.SenderType.CONTACT,
+            created_at=now,
+        ),
     )
 
 
@@ -155,9 +154,8 @@ class Publisher:
         messages = []
         for account in batch:
             offset = self.last[account] = self.last[account] + 1
-            conversation = self.conversations[account]
-            key = routing.conversation_key(account, conversation, "new_message")
-            messages.append(Message(EVENTS, key, bus_event(account, conversation, offset)))
+            event = bus_event(account, self.conversations[account], offset)
+            messages.append(Message(EVENTS, routing.event_key(event), events.encode(event)))
         await self.bus.publish_many(messages)
 
     async def _paced_rest(

@@ -17,39 +17,43 @@ so the write's own time is in it); written-to-delivery at a broker consumer of e
 account's events, from the same `ts`; and answer-to-delivery, from the moment the API's
 answer (sent after the commit) was read by the client. Quantiles from a histogram are
 interpolated within their bucket, as Prometheus does, and printed with the bucket.
-Prints figures; asserts nothing. Everything runs on 127.0.0.1 and stops by itself.
+Prints figures; asserts nothing. Everything runs on 127.0.0.1 and stops by itself; the API's
+log goes under bench/results/. The setup (database, accounts) is `bench.fanout.livedesk_setup`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import aio_pika
+import asyncpg
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
-from livedesk.shared.events import NewMessage
-from tests.support.api import (
-    ApiProcess,
-    admin_email,
-    collect_events,
-    livedesk_env,
-    make_tenant,
-    open_conversation,
-    postgres_database,
-    prepare_database,
+from bench.fanout.livedesk_setup import (
+    Database,
+    create_accounts,
+    default_amqp_url,
+    default_postgres_url,
+    fresh_database,
+    migrate,
+    prepare_account,
+    service_env,
+    start_service,
 )
-from tests.support.services import LOOPBACK_AMQP_URL, LOOPBACK_DATABASE_URL
+from bench.fanout.procs import RESULTS, ProcessGroup, cpu_seconds, free_port
+from livedesk.shared import routing
+from livedesk.shared.events import NewMessage, decode_persistent
+from livedesk.shared.topology import EVENTS
 
 
 class Connection:
@@ -127,21 +131,13 @@ async def drive(
     return ok, errors, time.monotonic() - started
 
 
-class CpuMeter:
-    """CPU seconds (user + system) of a set of processes, from /proc: Linux only."""
-
-    TICK_S = 1 / os.sysconf("SC_CLK_TCK")
-
-    @classmethod
-    def seconds(cls, pids: list[int]) -> float:
-        total = 0.0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone: a PostgreSQL backend that closed
-            total += (int(fields[11]) + int(fields[12])) * cls.TICK_S
-        return total
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds of those of the processes still there (a PostgreSQL backend may close)."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
 
 
 def process_tree(pid: int) -> list[int]:
@@ -150,17 +146,43 @@ def process_tree(pid: int) -> list[int]:
     return [pid] + [p for child in children for p in process_tree(int(child))]
 
 
-async def backend_pids(database_url: str) -> list[int]:
-    """PostgreSQL's server processes serving this benchmark's database."""
-    engine = create_async_engine(database_url, poolclass=NullPool)
+async def query(database: Database, sql: str) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(database.dsn)
     try:
-        async with engine.connect() as connection:
-            rows = await connection.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-            )
-            return [row[0] for row in rows]
+        return list(await connection.fetch(sql))
     finally:
-        await engine.dispose()
+        await connection.close()
+
+
+async def backend_pids(database: Database) -> list[int]:
+    """PostgreSQL's server processes serving this benchmark's database."""
+    sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    return [row[0] for row in await query(database, sql)]
+
+
+Arrival = tuple[float, bytes]  # wall clock at arrival, the event as published
+
+
+@contextlib.asynccontextmanager
+async def arrivals(amqp_url: str, account_ids: Iterable[int]) -> AsyncIterator[list[Arrival]]:
+    """Every event of these accounts as a broker consumer gets it, in order of arrival.
+
+    No acks and no decoding on arrival: what is timed is the broker's delivery, not this
+    consumer's work.
+    """
+    arrived: list[Arrival] = []
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        arrived.append((time.time(), message.body))
+
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        for account_id in account_ids:
+            await queue.bind(EVENTS, routing.account_pattern(account_id))
+        await queue.consume(on_message, no_ack=True)
+        yield arrived
 
 
 @dataclass
@@ -184,55 +206,51 @@ class Usage:
 
 
 async def measured(
-    api_pids: list[int], database_url: str, run: Awaitable[tuple[int, int, float]]
+    api_pids: list[int], database: Database, run: Awaitable[tuple[int, int, float]]
 ) -> tuple[int, int, float, Usage]:
-    pg_pids = await backend_pids(database_url)
-    api0, pg0 = CpuMeter.seconds(api_pids), CpuMeter.seconds(pg_pids)
+    pg_pids = await backend_pids(database)
+    api0, pg0 = cpu_of(api_pids), cpu_of(pg_pids)
     ok, errors, took = await run
-    api1, pg1 = CpuMeter.seconds(api_pids), CpuMeter.seconds(pg_pids)
+    api1, pg1 = cpu_of(api_pids), cpu_of(pg_pids)
     usage = Usage(ok, took, api1 - api0, pg1 - pg0, os.getloadavg())
     return ok, errors, took, usage
 
 
 async def scenario(
-    database_url: str,
-    accounts: int,
-    seconds: float,
-    connections: int,
-    workers: int,
-    tmp: Path,
-    paced_rate: float | None,
+    group: ProcessGroup, database: Database, args: argparse.Namespace, accounts: int, tmp: Path
 ) -> None:
-    account_ids = await prepare_database(database_url, accounts)
-    env = livedesk_env(
-        {
-            "LIVEDESK_DATABASE_URL": database_url,
-            "LIVEDESK_AMQP_URL": LOOPBACK_AMQP_URL,
-            "LIVEDESK_DATA_DIR": str(tmp),
-        }
-    )
-    with ApiProcess(env, args=("--workers", str(workers)) if workers > 1 else ()) as api:
+    seconds, connections, workers = args.seconds, args.connections, args.workers
+    env = service_env(database, args.amqp_url, tmp)
+    await migrate(group, env)
+    emails = [f"admin-{n}@bench.example" for n in range(accounts)]
+    account_ids = await create_accounts(database, emails)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    extra = ("--workers", str(workers)) if workers > 1 else ()
+    api = await start_service(group, "api", port, env, *extra)
+    try:
         if workers > 1:
-            await asyncio.sleep(3.0)  # /healthz answered from one worker: let the rest listen
-        targets = []
-        async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-            for n, account_id in enumerate(account_ids):
-                tenant = await make_tenant(client, admin_email(n), account_id, 0)
-                conversation = await open_conversation(client, tenant)
-                path = f"/v1/conversations/{conversation}/messages"
-                targets.append((path, tenant.token))
-        await drive(api.port, targets, 1.0, connections)  # warm up
+            await asyncio.sleep(3.0)  # the supervisor listens at once: let the workers start
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            ready = [
+                await prepare_account(client, *pair)
+                for pair in zip(account_ids, emails, strict=True)
+            ]
+        targets = [
+            (f"/v1/conversations/{a.conversation_id}/messages", a.token or "") for a in ready
+        ]
+        await drive(port, targets, 1.0, connections)  # warm up
         # Every process of the API: the supervisor's workers, each one's relay process.
         pids = process_tree(api.pid)
-        await drained(database_url)
-        published = await published_events(database_url)
+        await drained(database)
+        published = await published_events(database)
         ok, errors, took, usage = await measured(
-            pids, database_url, drive(api.port, targets, seconds, connections)
+            pids, database, drive(port, targets, seconds, connections)
         )
         max_rate = ok / took
         # The relay must keep up too: how long the backlog left by the run takes to go.
-        drain_s = await drained(database_url)
-        relayed = await published_events(database_url) - published
+        drain_s = await drained(database)
+        relayed = await published_events(database) - published
         print(
             f"accounts={accounts} connections={connections} api workers={workers}: "
             f"max {max_rate:.0f} writes/s ({ok} in {took:.1f} s, {errors} errors)\n"
@@ -243,49 +261,49 @@ async def scenario(
         # Latency at half the max rate (or the rate asked for): the relay's own histograms
         # over this run only, and a consumer timing every event's arrival.
         async with httpx.AsyncClient() as client:
-            before = relay_buckets((await client.get(api.url + "/metrics")).text)
-        async with collect_events(LOOPBACK_AMQP_URL, *account_ids, prefetch=1000) as collector:
+            before = relay_buckets((await client.get(url + "/metrics")).text)
+        async with arrivals(args.amqp_url, account_ids) as arrived:
             await asyncio.sleep(0.5)
-            seen = len(collector.received)
+            seen = len(arrived)
             answered: list[float] = []
             answered_at: dict[int, float] = {}
-            rate = paced_rate or max_rate / 2
+            rate = args.paced_rate or max_rate / 2
             ok, errors, took, usage = await measured(
                 pids,
-                database_url,
-                drive(api.port, targets, seconds, connections, rate, answered, answered_at),
+                database,
+                drive(port, targets, seconds, connections, rate, answered, answered_at),
             )
             await asyncio.sleep(1.0)
-            arrivals = list(
-                zip(collector.arrived_at[seen:], collector.received[seen:], strict=True)
-            )
-            latencies = sorted((at - event.ts.timestamp()) * 1000 for at, event in arrivals)
-            # From the answer, which the API sends after the commit: the event's `ts` is
-            # taken before the writing statement, so the write's own time is in `latencies`.
-            after_answer = sorted(
-                (at - answered_at[event.data.id]) * 1000
-                for at, event in arrivals
-                if isinstance(event, NewMessage) and event.data.id in answered_at
-            )
-        async with httpx.AsyncClient() as client:
-            after = relay_buckets((await client.get(api.url + "/metrics")).text)
-        # Each worker keeps its own metrics and a scrape reaches any one of them.
-        one = workers == 1
-        confirm = quantiles(before, after, COMMIT_TO_CONFIRM) if one else "n/a, several workers"
-        written = quantiles(before, after, WRITTEN_TO_CONFIRM) if one else "n/a"
-        print(
-            f"  at {ok / took:.0f} writes/s (paced, {errors} errors): {usage.describe()}\n"
-            f"    request to answer (the write, its commit included): "
-            f"p50 {pct(answered, 50):.1f} ms, p99 {pct(answered, 99):.1f} ms\n"
-            f"    commit-to-confirm (relay histogram, from the commit's return in the API): "
-            f"{confirm}\n"
-            f"    written-to-confirm (relay histogram, from the event's ts): {written}\n"
-            f"    written-to-delivery at a consumer of all {len(latencies)} events: "
-            f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
-            f"max {max(latencies, default=0):.1f} ms\n"
-            f"    answer-to-delivery (the API answers after the commit), {len(after_answer)} "
-            f"messages: p50 {pct(after_answer, 50):.1f} ms, p99 {pct(after_answer, 99):.1f} ms"
+            events = [(at, decode_persistent(body)) for at, body in arrived[seen:]]
+        latencies = sorted((at - event.ts.timestamp()) * 1000 for at, event in events)
+        # From the answer, which the API sends after the commit: the event's `ts` is
+        # taken before the writing statement, so the write's own time is in `latencies`.
+        after_answer = sorted(
+            (at - answered_at[event.data.id]) * 1000
+            for at, event in events
+            if isinstance(event, NewMessage) and event.data.id in answered_at
         )
+        async with httpx.AsyncClient() as client:
+            after = relay_buckets((await client.get(url + "/metrics")).text)
+    finally:
+        await group.stop(api)
+    # Each worker keeps its own metrics and a scrape reaches any one of them.
+    one = workers == 1
+    confirm = quantiles(before, after, COMMIT_TO_CONFIRM) if one else "n/a, several workers"
+    written = quantiles(before, after, WRITTEN_TO_CONFIRM) if one else "n/a"
+    print(
+        f"  at {ok / took:.0f} writes/s (paced, {errors} errors): {usage.describe()}\n"
+        f"    request to answer (the write, its commit included): "
+        f"p50 {pct(answered, 50):.1f} ms, p99 {pct(answered, 99):.1f} ms\n"
+        f"    commit-to-confirm (relay histogram, from the commit's return in the API): "
+        f"{confirm}\n"
+        f"    written-to-confirm (relay histogram, from the event's ts): {written}\n"
+        f"    written-to-delivery at a consumer of all {len(latencies)} events: "
+        f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, "
+        f"max {max(latencies, default=0):.1f} ms\n"
+        f"    answer-to-delivery (the API answers after the commit), {len(after_answer)} "
+        f"messages: p50 {pct(after_answer, 50):.1f} ms, p99 {pct(after_answer, 99):.1f} ms"
+    )
 
 
 def pct(values: list[float], p: float) -> float:
@@ -294,28 +312,23 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
-async def outbox(database_url: str, query: str) -> int:
-    engine = create_async_engine(database_url, poolclass=NullPool)
-    try:
-        async with engine.connect() as connection:
-            return int((await connection.execute(text(query))).scalar_one() or 0)
-    finally:
-        await engine.dispose()
+async def outbox(database: Database, sql: str) -> int:
+    return int((await query(database, sql))[0][0] or 0)
 
 
-async def published_events(database_url: str) -> int:
+async def published_events(database: Database) -> int:
     """Events the relays (of every worker) have had confirmed, from the database."""
-    return await outbox(database_url, "SELECT sum(published_offset) FROM event_relay")
+    return await outbox(database, "SELECT sum(published_offset) FROM event_relay")
 
 
-async def drained(database_url: str, timeout_s: float = 120.0) -> float:
+async def drained(database: Database, timeout_s: float = 120.0) -> float:
     """Wait until the outbox backlog is empty; how long that took."""
     backlog = (
         "SELECT sum(o.last_offset - r.published_offset) FROM account_offsets o "
         "JOIN event_relay r ON r.account_id = o.account_id"
     )
     started = time.monotonic()
-    while await outbox(database_url, backlog) > 0:
+    while await outbox(database, backlog) > 0:
         if time.monotonic() - started > timeout_s:
             raise TimeoutError(f"outbox backlog not drained in {timeout_s} s")
         await asyncio.sleep(0.1)
@@ -360,6 +373,16 @@ def quantiles(before: Buckets, after: Buckets, name: str) -> str:
     return ", ".join(marks) + f" ({total:.0f} events)"
 
 
+async def run(args: argparse.Namespace) -> None:
+    logs = RESULTS / f"logs-api-writes-{time.strftime('%Y%m%d-%H%M%S')}"
+    async with ProcessGroup(logs) as group:
+        for accounts in (int(a) for a in args.accounts.split(",")):
+            async with fresh_database(args.postgres_url) as database:
+                with tempfile.TemporaryDirectory() as tmp:
+                    await scenario(group, database, args, accounts, Path(tmp))
+    print(f"process logs: {logs}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", default="1,20")
@@ -369,21 +392,9 @@ def main() -> None:
     parser.add_argument(
         "--paced-rate", type=float, help="writes/s of the latency run (default: half the max)"
     )
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        for accounts in (int(a) for a in args.accounts.split(",")):
-            with postgres_database(LOOPBACK_DATABASE_URL) as database_url:
-                asyncio.run(
-                    scenario(
-                        database_url,
-                        accounts,
-                        args.seconds,
-                        args.connections,
-                        args.workers,
-                        Path(tmp),
-                        args.paced_rate,
-                    )
-                )
+    parser.add_argument("--amqp-url", default=default_amqp_url())
+    parser.add_argument("--postgres-url", default=default_postgres_url())
+    asyncio.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

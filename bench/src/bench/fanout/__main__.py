@@ -12,19 +12,19 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import uvloop
 
 from bench import host_stalls
-from bench.fanout import report
+from bench.fanout import node_alone, report
 from bench.fanout.interleaved import INTERLEAVABLE, interleaved
 from bench.fanout.livedesk_stack import LivedeskTarget
-from bench.fanout.procs import ROOT, ProcessGroup, load_average, raise_fd_limit
+from bench.fanout.node_alone import NodeAloneTarget
+from bench.fanout.procs import RESULTS, ROOT, ProcessGroup, load_average, raise_fd_limit
 from bench.fanout.targets import PeerTarget, Target
 from bench.fanout.workloads import WORKLOADS, Bench, Sizes, settle
 
-RESULTS = ROOT / "bench" / "results"
 # Before anything starts: what the host itself does to an idle process's latency (see
 # bench.host_stalls), so that tail latencies can be read against it.
 HOST_PROBE_S = 5.0
@@ -38,7 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Livedesk's gateway vs python-socketio + AsyncAioPikaManager, side by side.",
     )
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
-    parser.add_argument("--servers", default="peer,livedesk", help="comma list of: peer, livedesk")
+    parser.add_argument(
+        "--servers",
+        default="peer,livedesk",
+        help="comma list of: peer, livedesk, livedesk-node (the gateway nodes alone, against a "
+        f"stub API, for profiling; workloads {', '.join(node_alone.WORKLOADS)})",
+    )
     parser.add_argument(
         "--workloads",
         default=",".join(WORKLOADS),
@@ -79,28 +84,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "window each, in alternating order (A B, B A, ...), each server's windows pooled; "
         "the other workloads run one server after the other as usual",
     )
+    parser.add_argument(
+        "--idle-window",
+        type=float,
+        help="seconds with the sockets held and nothing published, before each broadcast and "
+        "sparse window (one server at a time) and in idle: the nodes' fixed CPU cost, and "
+        "their CPU per event above it",
+    )
+    parser.add_argument(
+        "--print-pids",
+        action="store_true",
+        help="each server's node pids on stderr once it is up, for a profiler to attach",
+    )
     parser.add_argument("--loadgen-workers", type=int, help="load generator processes")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/...)")
     return parser.parse_args(argv)
 
 
+# Options that replace one of `Sizes` when given: option's attribute -> Sizes field.
+SIZE_OPTIONS: Final = {
+    "broadcast_rate": "broadcast_rate",
+    "sparse_rate": "sparse_rate",
+    "window": "window_s",
+    "slow_rate": "slow_rate",
+    "slow_stall": "slow_stall_s",
+    "slow_rounds": "slow_rounds",
+    "loadgen_workers": "loadgen_workers",
+    "idle_window": "idle_window_s",
+}
+
+
 def sizes_from(args: argparse.Namespace) -> Sizes:
     sizes = Sizes.quick() if args.quick else Sizes()
-    changes: dict[str, Any] = {}
-    if args.broadcast_rate:
-        changes["broadcast_rate"] = args.broadcast_rate
-    if args.sparse_rate:
-        changes["sparse_rate"] = args.sparse_rate
-    if args.window:
-        changes["window_s"] = args.window
-    if args.slow_rate:
-        changes["slow_rate"] = args.slow_rate
-    if args.slow_stall:
-        changes["slow_stall_s"] = args.slow_stall
-    if args.slow_rounds:
-        changes["slow_rounds"] = args.slow_rounds
-    if args.loadgen_workers:
-        changes["loadgen_workers"] = args.loadgen_workers
+    changes = {
+        field: value for option, field in SIZE_OPTIONS.items() if (value := getattr(args, option))
+    }
     return replace(sizes, **changes)
 
 
@@ -109,6 +127,8 @@ def make_target(name: str, group: ProcessGroup, args: argparse.Namespace) -> Tar
         return PeerTarget(group, args.amqp_url)
     if name == "livedesk":
         return LivedeskTarget(group, args.amqp_url, args.postgres_url)
+    if name == NodeAloneTarget.name:
+        return NodeAloneTarget(group, args.amqp_url)
     raise SystemExit(f"unknown server {name!r}")
 
 
@@ -117,6 +137,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     workloads = [w for w in args.workloads.split(",") if w]
     if unknown := [w for w in workloads if w not in WORKLOADS]:
         raise SystemExit(f"unknown workloads: {unknown}")
+    if NodeAloneTarget.name in servers and (
+        needs_api := [w for w in workloads if w not in node_alone.WORKLOADS]
+    ):
+        raise SystemExit(
+            f"{NodeAloneTarget.name} has no API to replay from, which {', '.join(needs_api)} "
+            "need: run them on livedesk"
+        )
     # Idle memory first: it must see nodes that have not served anything yet.
     workloads.sort(key=list(WORKLOADS).index)
     sizes = sizes_from(args)
@@ -192,7 +219,7 @@ async def _one_server(shared: Run, server: str, workloads: list[str]) -> None:
         bench = shared.bench(group, server)
         print(f"== {server}: starting", flush=True)
         try:
-            await bench.target.start()
+            await _start(shared, bench.target)
             for workload in workloads:
                 print(f"== {server}: {workload} (load avg {load_average()[0]:.2f})", flush=True)
                 started = time.monotonic()
@@ -216,7 +243,7 @@ async def _together(shared: Run, servers: list[str], workloads: list[str]) -> No
         try:
             for base in bases:
                 print(f"== {base.target.name}: starting", flush=True)
-                await base.target.start()
+                await _start(shared, base.target)
             for workload in workloads:
                 benches = dict(pair for base in bases for pair in shared.columns(base, workload))
                 print(f"== interleaved {workload}: {rounds} rounds of {', '.join(benches)} "
@@ -230,6 +257,13 @@ async def _together(shared: Run, servers: list[str], workloads: list[str]) -> No
         finally:
             for base in bases:
                 await base.target.stop()
+
+
+async def _start(shared: Run, target: Target) -> None:
+    await target.start()
+    if shared.args.print_pids:
+        pids = " ".join(str(node.process.pid) for node in target.nodes())
+        print(f"# {target.name} node pids: {pids}", file=sys.stderr, flush=True)
 
 
 def _commit() -> str:

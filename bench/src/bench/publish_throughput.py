@@ -16,11 +16,11 @@ import asyncio
 import os
 import time
 import uuid
-from datetime import UTC, datetime
 
 import aio_pika
 import uvloop
 
+from bench.fanout.publisher import bus_event
 from livedesk.shared import events, routing
 from livedesk.shared.bus.base import Message
 from livedesk.shared.bus.rabbit import RabbitBus
@@ -29,29 +29,8 @@ from livedesk.shared.topology import EVENTS
 ACCOUNT = 424242
 
 
-def sample_event() -> bytes:
-    now = datetime.now(UTC)
-    return events.encode(
-        events.NewMessage(
-            offset=1,
-            account_id=ACCOUNT,
-            conversation_id=1,
-            ts=now,
-            data=events.MessageData(
-                id=1,
-                conversation_id=1,
-                kind=events.MessageKind.INCOMING,
-                content="Hello, my order #12345 has not arrived yet. Could you check? " * 3,
-                sender_type=events.SenderType.CONTACT,
-                created_at=now,
-            ),
-        )
-    )
-
-
-async def measure(bus: RabbitBus, body: bytes, total: int, batch: int) -> float:
-    key = routing.conversation_key(ACCOUNT, 1, "new_message")
-    messages = [Message(EVENTS, key, body)] * batch
+async def measure(bus: RabbitBus, message: Message, total: int, batch: int) -> float:
+    messages = [message] * batch
     started = time.perf_counter()
     for _ in range(total // batch):
         if batch == 1:
@@ -79,15 +58,16 @@ async def delete_queue(url: str, name: str) -> None:
 
 
 async def run(url: str, total: int, rounds: int) -> None:
-    body = sample_event()
-    print(f"one publisher, confirms on, {len(body)}-byte events, {total} per run")
+    event = bus_event(ACCOUNT, 1, 1)
+    message = Message(EVENTS, routing.event_key(event), events.encode(event))
+    print(f"one publisher, confirms on, {len(message.body)}-byte events, {total} per run")
     async with RabbitBus.connect(url, name="bench-publisher") as publisher:
         queue = await capped_queue(url)
         try:
-            await measure(publisher, body, 2_000, 100)  # warm-up
+            await measure(publisher, message, 2_000, 100)  # warm-up
             for batch in (1, 10, 100):
                 rates = sorted(
-                    [await measure(publisher, body, total, batch) for _ in range(rounds)]
+                    [await measure(publisher, message, total, batch) for _ in range(rounds)]
                 )
                 print(
                     f"  batch {batch:>3}: median {rates[len(rates) // 2]:>8,.0f} msg/s"

@@ -23,12 +23,13 @@ from bench.fanout.loadgen import TTL_PHASES
 from bench.fanout.procs import (
     ProcessGroup,
     cpu_seconds,
+    cpu_share,
     load_average,
     rss_bytes,
     tcp_send_queue,
 )
 from bench.fanout.rpc import Worker
-from bench.fanout.stats import Histogram, neighbour_shift, ratio, spread
+from bench.fanout.stats import Histogram, above_idle, neighbour_shift, ratio, spread
 from bench.fanout.targets import Account, Target, client_specs
 
 P99_LIMIT_S: Final = 0.250
@@ -79,6 +80,10 @@ class Sizes:
     slow_recover_s: float = 30.0
     loadgen_workers: int = 2
     settle_s: float = 3.0
+    # Seconds with the sockets held and nothing published, before broadcast's and sparse's
+    # window and in idle: the nodes' fixed cost (pings, sweeps, heartbeats), and the cost per
+    # event above it. 0: not measured.
+    idle_window_s: float = 0.0
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -247,6 +252,14 @@ def node_cpu(bench: Bench) -> float:
 
 def _each_node_cpu(bench: Bench) -> list[float]:
     return [cpu_seconds(node.process.pid) for node in bench.target.nodes()]
+
+
+async def idle_node_cpu(bench: Bench) -> float | None:
+    """The nodes' fixed cost over `idle_window_s` (None when that is 0): see `cpu_share`."""
+    if not bench.sizes.idle_window_s:
+        return None
+    pids = [node.process.pid for node in bench.target.nodes()]
+    return await cpu_share(pids, bench.sizes.idle_window_s)
 
 
 def node_rss(bench: Bench) -> int:
@@ -431,6 +444,7 @@ async def idle(bench: Bench) -> dict[str, Any]:
     try:
         await asyncio.sleep(3.0)  # let handshakes' garbage go and heartbeats start
         rss1 = node_rss(bench)
+        fixed = await idle_node_cpu(bench)
         live = connected["live"]
         return {
             "sockets": sizes.idle_sockets,
@@ -441,6 +455,7 @@ async def idle(bench: Bench) -> dict[str, Any]:
             "rss_before": rss0,
             "rss_after": rss1,
             "bytes_per_socket": (rss1 - rss0) / live if live else None,
+            "idle_node_cpu_share": fixed,
         }
     finally:
         await load.close(bench.group)
@@ -533,11 +548,13 @@ async def sparse(bench: Bench) -> dict[str, Any]:
 
 async def _fanout(bench: Bench, plan: FanoutPlan) -> dict[str, Any]:
     async with FanoutArm.running(bench, plan) as arm:
+        fixed = await idle_node_cpu(bench)
         result = await arm.window(bench.sizes.window_s)
     return {
         **arm.describe(),
         "foreign_messages": await arm.foreign_messages(),
         **result,
+        **above_idle(fixed, result),
     }
 
 

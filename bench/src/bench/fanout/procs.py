@@ -23,7 +23,11 @@ from typing import Final
 
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE")
-ROOT: Final = Path(__file__).resolve().parents[2]
+# The repository (this file is bench/src/bench/fanout/procs.py): the processes' working
+# directory and where results go. The bench runs from its checkout, installed editable.
+ROOT: Final = Path(__file__).resolve().parents[4]
+# Raw results and the processes' logs of every bench (ignored by git).
+RESULTS: Final = ROOT / "bench" / "results"
 
 
 def raise_fd_limit() -> int:
@@ -38,6 +42,13 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def cpu_share(pids: list[int], seconds: float) -> float:
+    """Cores the processes keep busy, summed, over the next `seconds`."""
+    before = sum(cpu_seconds(pid) for pid in pids)
+    await asyncio.sleep(seconds)
+    return (sum(cpu_seconds(pid) for pid in pids) - before) / seconds
 
 
 def rss_bytes(pid: int) -> int:

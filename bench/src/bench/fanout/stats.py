@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 _GROWTH: Final = 1.01
 _LOG_GROWTH: Final = math.log(_GROWTH)
@@ -85,6 +85,20 @@ def spread(values: Iterable[float | None]) -> float | None:
     if not present or not sum(present):
         return None
     return (max(present) - min(present)) / (sum(present) / len(present))
+
+
+def above_idle(share: float | None, window: Mapping[str, Any]) -> dict[str, Any]:
+    """A window's node CPU split into the fixed cost (`share` of a core, measured with the
+    sockets held and nothing published, for as long as the window took) and the cost of each
+    event published above it. Nothing when the fixed cost was not measured."""
+    if share is None:
+        return {}
+    fixed, cpu, published = share * window["elapsed_s"], window["node_cpu_s"], window["published"]
+    return {
+        "idle_node_cpu_share": share,
+        "idle_part_of_node_cpu": fixed / cpu if cpu else None,
+        "node_cpu_us_per_event_above_idle": (cpu - fixed) / published * 1e6 if published else None,
+    }
 
 
 @dataclass(slots=True)

@@ -14,10 +14,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
 from bench.fanout.client import LIVEDESK, PEER, Client
 from bench.fanout.codecs import SocketIOCodec
 from bench.fanout.loadgen import Generator
-from websockets.asyncio.server import ServerConnection, serve
 
 Script = Callable[[ServerConnection], Awaitable[None]]
 

@@ -6,13 +6,15 @@
 What a node does when a dead node's clients reconnect to it (every account bound before its
 sockets are live) and when they leave again (every account unbound, a grace period after its
 last socket, before the node stops receiving their traffic). Real `livedesk gateway`
-processes and real RabbitMQ; the API and presence are `gateway_bench.StubApi` (latest offsets
-from memory, answered at once), so the figures are the gateways' and the broker's.
+processes and real RabbitMQ; the API and presence are a stub, answered at once (the fan-out
+bench's `livedesk-node` target, with its load generator), so the figures are the gateways'
+and the broker's.
 
 Phases, each with the nodes' CPU-seconds (utime+stime of every node process) and the load
 average when it began:
 - connect: from the first socket opened to the last one `ready` (a socket is sent `ready`
-  after its account's bindings are in place); binds/s over it.
+  after its account's bindings are in place), as the load generator's workers time it;
+  binds/s over it.
 - leave: from the sockets closed to no node reporting a bound account
   (`livedesk_gateway_bound_accounts` polled every 250 ms); `unbind_s` is the part after the
   first account was unbound (the grace, `unbind_grace_s`, comes before it); unbinds/s over it.
@@ -30,17 +32,20 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 
+from bench.fanout.livedesk_setup import default_amqp_url
 from bench.fanout.livedesk_stack import BINDS, UNBINDS, metric_totals
-from bench.fanout.procs import raise_fd_limit
-from bench.fanout.workloads import BOUND_ACCOUNTS
-from bench.gateway_bench import LivedeskServer, Load, StubApi, cpu_seconds
+from bench.fanout.node_alone import NodeAloneTarget
+from bench.fanout.procs import RESULTS, ProcessGroup, cpu_seconds, raise_fd_limit
+from bench.fanout.targets import client_specs
+from bench.fanout.workloads import BOUND_ACCOUNTS, Bench, Load, Sizes
 
 POLL_S = 0.25  # the metrics page lists every bound account: polled often, it costs the nodes CPU
 
@@ -80,34 +85,32 @@ class Profiler:
         self._running.clear()
 
 
-async def storm(args: argparse.Namespace, api: StubApi, workdir: Path) -> dict[str, Any]:
-    server = LivedeskServer(args.amqp_url, api, workdir)
-    urls = await server.start(args.nodes)
-    ports = [int(url.rsplit(":", 1)[1].split("/")[0]) for url in urls]
-    pids = server.pids()
+async def storm(args: argparse.Namespace, group: ProcessGroup) -> dict[str, Any]:
+    target = NodeAloneTarget(group, args.amqp_url, args.nodes)
+    bench = Bench(target, group, replace(Sizes(), loadgen_workers=args.workers), "bus", "bus")
+    await target.start()
+    ports = [node.port for node in target.nodes()]
+    pids = [node.process.pid for node in target.nodes()]
     profiler = Profiler(args.py_spy, Path(args.out), pids)
-    base = 6_000_000 + os.getpid() * 10_000
     try:
         async with httpx.AsyncClient(timeout=10) as http:
-            # Warm-up: one account per node arrives and leaves, so that imports and first
+            # Warm-up: one account arrives on every node and leaves, so that imports and first
             # calls are not in the figures.
-            warm = Load(urls, [server.auth_frame(base, 1) for _ in urls], 1, 10**9)
-            await warm.ready()
-            await warm.stop()
+            warm = await target.bus_accounts(1)
+            load, _ = await Load.start(bench, client_specs(target, warm, len(ports)))
+            await load.close(group)
             while True:
                 if (await counters(http, ports))["bound"] <= 0:
                     break
                 await asyncio.sleep(POLL_S)
 
-            auths = [server.auth_frame(base + 1 + n, 1) for n in range(args.accounts)]
+            specs = client_specs(target, await target.accounts(args.accounts), args.accounts)
             before = await counters(http, ports)
             load_connect = os.getloadavg()
             cpu0 = sum(cpu_seconds(pid) for pid in pids)
             profiler.start("connect")
-            started = time.monotonic()
-            load = Load(urls, auths, args.workers, 10**9)
-            ready = await load.ready()
-            connect_s = time.monotonic() - started
+            load, connected_load = await Load.start(bench, specs)
+            ready, connect_s = connected_load["live"], connected_load["seconds"]
             cpu1 = sum(cpu_seconds(pid) for pid in pids)
             await profiler.stop()
             connected = await counters(http, ports)
@@ -117,7 +120,7 @@ async def storm(args: argparse.Namespace, api: StubApi, workdir: Path) -> dict[s
             cpu2 = sum(cpu_seconds(pid) for pid in pids)
             profiler.start("leave")
             left = time.monotonic()
-            await load.stop()
+            await load.close(group)
             stopped = time.monotonic()
             first_unbind: float | None = None
             while True:
@@ -134,7 +137,7 @@ async def storm(args: argparse.Namespace, api: StubApi, workdir: Path) -> dict[s
             await profiler.stop()
     finally:
         await profiler.stop()
-        await server.stop()
+        await target.stop()
     binds = connected["bind"] - before["bind"]
     unbinds = now["unbind"] - connected["unbind"]
     unbind_s = done - (first_unbind or done)
@@ -160,31 +163,23 @@ async def storm(args: argparse.Namespace, api: StubApi, workdir: Path) -> dict[s
 
 async def main(args: argparse.Namespace) -> None:
     raise_fd_limit()  # children inherit it
-    api = StubApi()
-    await api.start()
-    try:
-        for _ in range(args.rounds):
-            with tempfile.TemporaryDirectory(prefix="bind-storm-") as workdir:
-                print(json.dumps(await storm(args, api, Path(workdir))), flush=True)
-    finally:
-        await api.stop()
+    async with ProcessGroup(RESULTS / f"logs-bind-storm-{time.strftime('%Y%m%d-%H%M%S')}") as group:
+        for _ in range(args.rounds):  # fresh nodes each round
+            print(json.dumps(await storm(args, group)), flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--amqp-url", default=os.environ.get("LIVEDESK_AMQP_URL",
-                        "amqp://guest:guest@127.0.0.1:5672/"))  # fmt: skip
+    parser.add_argument("--amqp-url", default=default_amqp_url())
     parser.add_argument("--accounts", type=int, default=2000, help="one socket each")
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
     parser.add_argument("--rounds", type=int, default=1, help="fresh nodes each round")
     parser.add_argument("--timeout", type=float, default=180.0, help="leave phase limit, s")
     parser.add_argument("--py-spy", help="py-spy binary: record the nodes over each phase")
-    parser.add_argument("--out", default="bench/results/bind-storm", help="profiles go here")
+    parser.add_argument("--out", default=str(RESULTS / "bind-storm"), help="profiles go here")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    import uvloop
-
     uvloop.run(main(parse_args()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from bench.fanout.interleaved import per_round, pooled, window_order
 from bench.fanout.stats import Histogram
 

@@ -9,14 +9,15 @@ format breaks here rather than in a benchmark that then measures nothing.
 from __future__ import annotations
 
 import json
+import typing
 from datetime import UTC, datetime
 
 import pytest
-from bench.fanout.codecs import CodecError, Kind, LivedeskCodec, SocketIOCodec, parse_ts
-from bench.fanout.stats import Histogram, Ledger, neighbour_shift, spread
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from bench.fanout.codecs import CodecError, Kind, LivedeskCodec, SocketIOCodec, parse_ts
+from bench.fanout.stats import Histogram, Ledger, above_idle, neighbour_shift, spread
 from livedesk.shared import events
 
 
@@ -81,6 +82,24 @@ def test_livedesk_event_as_the_shared_encoder_writes_it() -> None:
     parsed = LivedeskCodec.parse(events.encode(event))
     assert (parsed.kind, parsed.seq, parsed.name) == (Kind.EVENT, 41, "new_message")
     assert parsed.ts == pytest.approx(ts.timestamp())
+
+
+def members(union: object) -> tuple[type[events.Model], ...]:
+    """The event models of an `Annotated[A | B | ..., discriminator]` union."""
+    return typing.get_args(typing.get_args(union)[0])
+
+
+@pytest.mark.parametrize("model", members(events.PersistentEvent))
+def test_every_persistent_event_is_counted_and_no_ephemeral_one(
+    model: type[events.Model],
+) -> None:
+    """What the ledger counts follows the product's declaration of its events."""
+    name = model.model_fields["type"].default
+    parsed = LivedeskCodec.parse(json.dumps({"type": name, "offset": 3, "ts": 1.5}))
+    assert (parsed.kind, parsed.seq, parsed.ts, parsed.name) == (Kind.EVENT, 3, 1.5, name)
+    for ephemeral in members(events.EphemeralEvent):
+        other = ephemeral.model_fields["type"].default
+        assert LivedeskCodec.parse(json.dumps({"type": other})).kind is Kind.CONTROL, other
 
 
 def test_livedesk_auth_ready_and_control_frames() -> None:
@@ -152,3 +171,15 @@ def test_spread_is_the_range_over_the_mean_of_what_is_present() -> None:
     assert spread([90.0, 110.0, None, 100.0]) == pytest.approx(0.2)
     assert spread([None]) is None
     assert spread([]) is None
+
+
+def test_a_windows_node_cpu_is_split_into_the_fixed_cost_and_a_cost_per_event() -> None:
+    window = {"elapsed_s": 10.0, "node_cpu_s": 2.0, "published": 1000}
+    split = above_idle(0.05, window)  # half a core-second of the two is the fixed cost
+    assert split["idle_node_cpu_share"] == 0.05
+    assert split["idle_part_of_node_cpu"] == pytest.approx(0.25)
+    assert split["node_cpu_us_per_event_above_idle"] == pytest.approx(1500.0)
+    assert above_idle(None, window) == {}
+    nothing = above_idle(0.05, {"elapsed_s": 1.0, "node_cpu_s": 0.0, "published": 0})
+    assert nothing["idle_part_of_node_cpu"] is None
+    assert nothing["node_cpu_us_per_event_above_idle"] is None

@@ -6,8 +6,9 @@ to the default namespace with `40{auth}`, the server answers `40{"sid":...}` (or
 refused), events are `42["name",data]`, and the server's ping `2` must be answered with `3`.
 
 Livedesk (docs/design.md): the client sends `{"type":"auth","token":...,"resume_from":N}` first,
-the server answers `ready` with the account's offset, persistent events carry `offset` and
-`ts` (commit time), control frames carry `type`.
+the server answers `ready` with the account's offset, persistent events (their types are
+livedesk.shared.events', not listed again here) carry `offset` and `ts` (commit time), control
+frames carry `type`.
 
 Both parsers reduce a frame to a `Frame`: what kind it is, the sequence number the ledger
 checks (Livedesk's offset, the peer's per-account `seq` that our publisher puts in its
@@ -25,6 +26,8 @@ from typing import Any, Final
 
 from pydantic_core import from_json
 
+from livedesk.shared.events import PERSISTENT_TYPES
+
 SOCKETIO_PATH: Final = "/socket.io/?EIO=4&transport=websocket"
 LIVEDESK_PATH: Final = "/ws"
 
@@ -38,10 +41,6 @@ SIO_CONNECT: Final = "0"
 SIO_DISCONNECT: Final = "1"
 SIO_EVENT: Final = "2"
 SIO_CONNECT_ERROR: Final = "4"
-
-LIVEDESK_PERSISTENT: Final = frozenset(
-    {"new_message", "new_conversation", "conversation_updated", "message_read"}
-)
 
 
 class Kind(Enum):
@@ -151,7 +150,7 @@ class LivedeskCodec:
         if not isinstance(frame, dict) or not isinstance(kind := frame.get("type"), str):
             raise CodecError("livedesk frame is not an object with a type")
         try:
-            if kind in LIVEDESK_PERSISTENT:
+            if kind in PERSISTENT_TYPES:
                 return Frame(
                     Kind.EVENT, seq=int(frame["offset"]), ts=parse_ts(frame["ts"]), name=kind
                 )
