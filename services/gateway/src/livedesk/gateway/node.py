@@ -69,6 +69,8 @@ class Node:
         self.node_id = node_id
         self._settings, self._verifier, self._api = settings, verifier, api
         self.clock = clock
+        # One bound method for every socket's send queue, rather than one made per socket.
+        self._monotonic = clock.monotonic
         self.hub = Hub(
             subscription, api, settings, metrics, tasks, clock, self.kick, prefetch=prefetch
         )
@@ -106,7 +108,7 @@ class Node:
                 self._settings.send_queue_frames,
                 self._settings.send_queue_bytes,
                 self._settings.send_queue_max_lag_s,
-                clock.monotonic,
+                self._monotonic,
             ),
         )
         self._clients[client] = None
