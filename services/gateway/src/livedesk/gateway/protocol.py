@@ -6,7 +6,7 @@ could be read, builds the control frames the server sends (ready, subscribed, po
 resync_required, reconnect) and names every close code. Events themselves are not built here:
 they arrive already encoded from the broker or the replay endpoint and go out byte for byte.
 
-Deliberately not here: sockets, time, rate limits and state (session.py), routing (hub.py).
+Deliberately not here: sockets, time, rate limits and state (session.py), routing (fanout.py).
 """
 
 from __future__ import annotations
