@@ -11,7 +11,8 @@ import pytest
 
 from livedesk.gateway import protocol
 from livedesk.gateway.node import PINGS_PER_TURN
-from livedesk.shared.bus.base import Subscription
+from livedesk.shared import routing
+from livedesk.shared.bus.base import Message, Subscription
 from livedesk.shared.bus.memory import MemorySubscription
 from livedesk.shared.presence_messages import (
     ConnectionClosed,
@@ -100,6 +101,22 @@ async def test_typing_reaches_only_that_conversations_subscribers(gw: Harness) -
     await gw.until(lambda: reader.of_type("agent_status") and elsewhere.of_type("agent_status"))
     assert [t["user_id"] for t in reader.of_type("typing")] == [7]
     assert elsewhere.of_type("typing") == []
+
+
+async def test_an_ephemeral_event_whose_key_names_another_subject_is_dropped(gw: Harness) -> None:
+    gw.log.conversation(1, 10)
+    gw.log.conversation(1, 11)
+    reader, elsewhere = await gw.ready(1, 1), await gw.ready(1, 2)
+    reader.feed({"type": "subscribe", "conversation_id": 10})
+    elsewhere.feed({"type": "subscribe", "conversation_id": 11})
+    await gw.until(lambda: reader.of_type("subscribed") and elsewhere.of_type("subscribed"))
+    typing = typing_message(1, 10, user_id=7)
+    misrouted = routing.conversation_key(1, 11, "typing")
+    await gw.bus.publish(Message(typing.exchange, misrouted, typing.body, persistent=False))
+    await gw.bus.publish(status_message(1, user_id=7))  # after it, on the same path
+    await gw.until(lambda: reader.of_type("agent_status") and elsewhere.of_type("agent_status"))
+    assert reader.of_type("typing") == []
+    assert elsewhere.of_type("typing") == [], "delivered by its routing key's conversation"
 
 
 async def test_subscribed_carries_current_typers(gw: Harness) -> None:

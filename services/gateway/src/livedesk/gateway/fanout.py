@@ -31,7 +31,13 @@ from livedesk.gateway.sockets import OutFrame
 from livedesk.shared import routing
 from livedesk.shared.bus.base import Delivery, Subscription
 from livedesk.shared.errors import EventError, RoutingKeyError
-from livedesk.shared.events import AgentStatusChanged, Typing, decode, decode_persistent
+from livedesk.shared.events import (
+    AgentStatusChanged,
+    Audience,
+    PresenceState,
+    decode,
+    decode_persistent,
+)
 from livedesk.shared.topology import EPHEMERAL, EVENTS
 
 log = logging.getLogger(__name__)
@@ -152,14 +158,16 @@ class Fanout:
                 ephemeral = decode(delivery.body)
                 if ephemeral.account_id != key.account_id:
                     raise EventError("wrong_account", f"{ephemeral.account_id} on {key}")
-                if isinstance(ephemeral, Typing):
-                    readers = account.subscribers.get(ephemeral.conversation_id)
-                    if readers:
-                        self._deliveries.inc(self._write_all(readers, OutFrame(delivery.body)))
-                elif isinstance(ephemeral, AgentStatusChanged):
-                    self._bindings.renew_status_epoch(account)
-                    written = self._write_all(account.members, OutFrame(delivery.body))
-                    self._deliveries.inc(written)
+                if not isinstance(ephemeral, PresenceState) and ephemeral.subject() != (
+                    key.subject,
+                    key.subject_id,
+                ):
+                    raise EventError("wrong_subject", f"{ephemeral.subject()} on {key}")
+                if isinstance(ephemeral, AgentStatusChanged):
+                    self._bindings.renew_status_epoch(account)  # cached presence_state is old
+                readers = audience(account, ephemeral.audience, key.subject_id)
+                if readers:
+                    self._deliveries.inc(self._write_all(readers, OutFrame(delivery.body)))
         except EventError as error:
             self._metrics.invalid_messages.inc()
             log.warning("dropped a message on %s: %s", delivery.routing_key, error)
@@ -220,3 +228,13 @@ class Fanout:
         self._metrics.resyncs.inc(len(account.live))
         self._write_all(account.live, frame)
         self.start_at(account, baseline[1])
+
+
+def audience(account: Account, kind: Audience, subject_id: int) -> Iterable[Client]:
+    """The sockets of `account` an ephemeral event of this audience reaches (its declaration in
+    shared/events.py); `subject_id` is its routing key's conversation or agent."""
+    if kind is Audience.ACCOUNT:
+        return account.members
+    if kind is Audience.SUBSCRIBERS:
+        return account.subscribers.get(subject_id, {})
+    return ()  # Audience.SOCKET: made by a node for one socket, never routed
