@@ -56,7 +56,7 @@ export interface StateEvent {
 export interface HeartbeatOptions {
   /** A ping this often while open, in milliseconds. */
   intervalMs: number;
-  /** No frame at all this long after a ping means the socket is dead, in milliseconds. */
+  /** No pong this long after a ping means the socket is dead, in milliseconds. */
   timeoutMs: number;
 }
 
@@ -161,7 +161,6 @@ export class Connection {
     };
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") return;
-      this.answerDeadline.cancel(); // any frame proves the socket alive
       const frame = parseServerFrame(event.data);
       if (frame !== null) this.receive(frame);
     };
@@ -177,6 +176,7 @@ export class Connection {
     }
     switch (frame.type) {
       case "ready":
+        this.answerDeadline.cancel();
         this.authenticated = true;
         this.options.backoff.reset();
         this.options.offsets.adoptIfUnset(frame.offset);
@@ -184,6 +184,11 @@ export class Connection {
         this.scheduleRenewal();
         this.setState({ type: "state", state: "open" });
         this.options.opened(frame);
+        break;
+      case "pong":
+        // Only the answer proves the ping arrived: a frame already on its way when the
+        // peer froze (presence_state, an event) proves nothing.
+        this.answerDeadline.cancel();
         break;
       case "auth_renewed":
         this.scheduleRenewal();
