@@ -257,6 +257,7 @@ export class Connection {
       this.probe(); // open, or about to be: check it rather than trust it
       return;
     }
+    if (this.current === "connecting") return; // waiting for the token: one socket at a time
     if (signal === "offline") {
       this.retry.cancel();
       this.setState({ type: "state", state: "offline", reason: "the host went offline" });
