@@ -70,7 +70,7 @@ export interface SendOptions {
 export class LivedeskClient {
   readonly typing: TypingNotifier;
   private readonly events = new Emitter<EventMap>();
-  private readonly subscriptions = new Set<number>();
+  private readonly subscribed = new Set<number>();
   private readonly connection: Connection;
   private readonly outbox: Outbox;
   private typingIntervalMs = DEFAULT_TYPING_INTERVAL_MS;
@@ -125,7 +125,7 @@ export class LivedeskClient {
       opened: (ready) => {
         this.typingIntervalMs = (ready.typing_interval_s ?? DEFAULT_TYPING_INTERVAL_MS / 1000) * 1000;
         this.typing.reset();
-        for (const id of this.subscriptions) this.connection.send(this.subscribeFrame(id));
+        for (const id of this.subscribed) this.connection.send(this.subscribeFrame(id));
         this.outbox.flush();
       },
     });
@@ -160,14 +160,19 @@ export class LivedeskClient {
     });
   }
 
+  /** The conversations this client asks for on every socket. */
+  get subscriptions(): ReadonlySet<number> {
+    return this.subscribed;
+  }
+
   /** Hear this conversation's typing; kept across reconnects until `unsubscribe`. */
   subscribe(conversationId: number): void {
-    this.subscriptions.add(conversationId);
+    this.subscribed.add(conversationId);
     this.connection.send(this.subscribeFrame(conversationId));
   }
 
   unsubscribe(conversationId: number): void {
-    this.subscriptions.delete(conversationId);
+    this.subscribed.delete(conversationId);
     this.typing.stop(conversationId);
     this.connection.send({ type: "unsubscribe", conversation_id: conversationId });
   }
@@ -208,7 +213,7 @@ export class LivedeskClient {
     // A conversation of another account stays refused: do not ask again on every reconnect.
     if (frame.type === "error" && frame.code === "forbidden" && typeof frame.ref === "string") {
       if (frame.ref.startsWith(SUBSCRIBE_REF)) {
-        this.subscriptions.delete(Number(frame.ref.slice(SUBSCRIBE_REF.length)));
+        this.subscribed.delete(Number(frame.ref.slice(SUBSCRIBE_REF.length)));
       }
     }
     this.events.emit(frame);

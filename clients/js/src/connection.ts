@@ -150,7 +150,13 @@ export class Connection {
     }
     if (this.stopped) return;
     this.tokenExpired = false;
-    const socket = new this.options.WebSocket(this.options.url);
+    let socket: SocketLike;
+    try {
+      socket = new this.options.WebSocket(this.options.url);
+    } catch (error) {
+      this.scheduleRetry(`cannot open a socket: ${String(error)}`); // a browser refusing the URL
+      return;
+    }
     this.socket = socket;
     // A server that accepts TCP and says nothing (frozen, overloaded) must not hold us forever.
     this.answerDeadline.arm(this.options.connectTimeoutMs, () => this.dead("no ready in time"));

@@ -114,3 +114,14 @@ test("backs off exponentially with full jitter while the server is down, and sta
   assert.deepEqual((await tries(2)).slice(0, 2), [50, 20], "the back-off starts over after a success");
   await server.startAgain();
 });
+
+test("a conversation the server refuses is dropped from the subscriptions, so a reconnect does not ask again", async () => {
+  const alice = client();
+  await alice.opened();
+  const refused = nextEvent(alice, "error");
+  alice.subscribe(987_654);
+  alice.subscribe(DEMO_CONVERSATION);
+  assert.deepEqual([...alice.subscriptions], [987_654, DEMO_CONVERSATION]);
+  assert.equal((await refused).code, "forbidden");
+  assert.deepEqual([...alice.subscriptions], [DEMO_CONVERSATION]);
+});
