@@ -16,7 +16,7 @@ export class ManualSignals implements WakeSignals {
   }
 
   fire(signal: WakeSignal): void {
-    this.isOnline = signal !== "offline" && (signal === "online" || this.isOnline);
+    if (signal !== "visible") this.isOnline = signal === "online";
     this.listener?.(signal);
   }
 }
