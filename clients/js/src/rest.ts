@@ -55,8 +55,13 @@ export class RestClient {
 
   private async read<T>(response: Response): Promise<T> {
     const text = await response.text();
-    const data: unknown = text ? JSON.parse(text) : null;
-    if (response.ok) return data as T;
+    if (response.ok) return (text ? JSON.parse(text) : null) as T;
+    let data: unknown = null;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      // not the API's JSON (a proxy's error page): the status says enough
+    }
     const { code, message } = (data ?? {}) as { code?: unknown; message?: unknown };
     throw new ApiError(
       response.status,
