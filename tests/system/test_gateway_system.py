@@ -36,6 +36,7 @@ from livedesk.shared.tokens import (
     ensure_key_pair,
     load_private_key,
 )
+from livedesk_client import Client, Frame, State
 from tests.support.api import (
     ApiProcess,
     livedesk,
@@ -425,40 +426,21 @@ async def test_a_gateway_hears_nothing_of_an_account_it_does_not_serve(stack: St
 
 
 class Resuming:
-    """A client that, when its socket dies, reconnects to the next gateway and resumes."""
+    """A livedesk-client `Client` starting on gateway `start`, noting offsets and reconnects."""
 
     def __init__(self, urls: list[str], token: str, start: int) -> None:
-        self.urls, self.token = urls, token
-        self.index = start
+        first = start % len(urls)
         self.offsets: list[int] = []
         self.reconnects = 0
-        self._ws: WsClient | None = None
+        self.client = Client(urls[first:] + urls[:first], lambda: token, on_state=self._state)
+        self.client.on("*", self._event)
 
-    async def run(self, done: asyncio.Event) -> None:
-        resume: int | None = None
-        while not done.is_set():
-            url = self.urls[self.index % len(self.urls)]
-            ws = self._ws = WsClient(url)
-            try:
-                await ws.open()
-                await ws.auth(self.token, resume_from=resume)
-            except (OSError, AssertionError, TimeoutError):
-                self.index += 1
-                await asyncio.sleep(0.2)
-                continue
-            while not done.is_set() and not ws.closed.is_set():
-                await asyncio.sleep(0.05)
-                self._collect(ws)
-            self._collect(ws)
-            await ws.close()
-            self._collect(ws)
-            if not done.is_set():
-                self.reconnects += 1
-                self.index += 1  # the other gateway
-                resume = self.offsets[-1] if self.offsets else 1
+    def _event(self, event: Frame) -> None:
+        if "offset" in event:
+            self.offsets.append(event["offset"])
 
-    def _collect(self, ws: WsClient) -> None:
-        self.offsets.extend(ws.take_offsets())
+    def _state(self, state: State, _delay_s: float | None) -> None:
+        self.reconnects += state is State.RECONNECTING
 
 
 async def stream_and_check(
@@ -466,14 +448,14 @@ async def stream_and_check(
 ) -> list[Resuming]:
     tenants = [await stack.tenant(), await stack.tenant()]
     urls = [g.ws for g in stack.gateways]
-    done = asyncio.Event()
     resuming = [
         (tenant, Resuming(urls, tenant.token, start=n))
         for tenant in tenants
         for n in range(clients_per_account)
     ]
-    runners = [asyncio.create_task(r.run(done)) for _, r in resuming]
-    await until(lambda: all(r._ws and r._ws.of_type("ready") for _, r in resuming))
+    for _, r in resuming:
+        r.client.start()
+    await until(lambda: all(r.client.state is State.OPEN for _, r in resuming), timeout_s=20)
 
     async def post_steadily(http: httpx.AsyncClient) -> None:
         for number in range(messages):
@@ -488,8 +470,7 @@ async def stream_and_check(
     try:
         await until(lambda: all(len(r.offsets) >= t.posted - 1 for t, r in resuming), timeout_s=50)
     finally:
-        done.set()
-        await asyncio.gather(*runners, return_exceptions=True)
+        await asyncio.gather(*(r.client.close() for _, r in resuming))
     for tenant, r in resuming:
         assert r.offsets == list(range(2, tenant.posted + 1)), f"client of {tenant.account_id}"
     return [r for _, r in resuming]

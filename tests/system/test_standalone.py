@@ -8,6 +8,7 @@ restart the data is still there and a resumed socket gets only what it missed.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -152,3 +153,54 @@ async def test_a_forged_token_is_refused_with_4401(standalone: Standalone) -> No
         assert not client.offsets()
     finally:
         await client.close()
+
+
+README_OF_THE_CLIENT = Path(__file__).parents[2] / "clients" / "python" / "README.md"
+
+
+def readme_example() -> str:
+    """The README's Python example, as a user would paste it."""
+    text = README_OF_THE_CLIENT.read_text()
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def printed(stdout: asyncio.StreamReader, kind: str) -> str:
+    """The next line the example prints about an event of type `kind`."""
+    async with asyncio.timeout(30):
+        while line := (await stdout.readline()).decode():
+            if f"'type': '{kind}'" in line:
+                return line
+    raise AssertionError(f"the example ended before printing {kind}")
+
+
+@pytest.mark.timeout(90)
+async def test_the_client_readme_example_prints_a_reply_posted_to_standalone(
+    standalone: Standalone,
+) -> None:
+    await standalone.ready()
+    example = readme_example()
+    assert len([line for line in example.splitlines() if line.strip()]) <= 10
+    # The example names the default port; this standalone listens on a free one.
+    script = example.replace("127.0.0.1:8000", f"127.0.0.1:{standalone.port}")
+    assert script != example
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-u", "-c", script, stdout=asyncio.subprocess.PIPE,
+        env=livedesk_env({}), start_new_session=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        token = await login(standalone.base, demo.ADMIN.email)
+        async with httpx.AsyncClient(base_url=standalone.base, headers=bearer(token)) as http:
+            (conversation,) = (await http.get("/v1/conversations")).json()["items"]
+            # The example prints presence_state first once its socket is live; a reply posted
+            # before would race its connection (a live socket hears what follows `ready`).
+            await printed(process.stdout, "presence_state")
+            reply = {"content": "printed by the README's example", "kind": "outgoing"}
+            posted = await http.post(f"/v1/conversations/{conversation['id']}/messages", json=reply)
+            assert posted.status_code == 201
+            line = await printed(process.stdout, "new_message")
+        assert reply["content"] in line
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

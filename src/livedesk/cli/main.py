@@ -35,12 +35,34 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--account", required=True)
     bootstrap.add_argument("--email", required=True)
     bootstrap.add_argument("--password", required=True)
+
+    tail = commands.add_parser("tail", help="print an account's live events as JSON lines")
+    tail.add_argument("--account", type=int, required=True, help="the token's account id")
+    tail.add_argument("--token", required=True, help="an access token of that account")
+    tail.add_argument(
+        "--url",
+        action="append",
+        help="a gateway's WebSocket URL; repeat for failover (default: ws://127.0.0.1:8200/ws)",
+    )
+    tail.add_argument(
+        "--from", dest="start", type=_offset, metavar="OFFSET", help="start after this offset"
+    )
     return parser
 
 
 def _add_host_port(parser: argparse.ArgumentParser, *, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=port)
+
+
+def _offset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an offset (a non-negative integer)")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livedesk.presence.main import main as presence_main
 
         return presence_main(args.host, args.port)
+    if args.command == "tail":
+        from livedesk.cli.tail import run as run_tail
+
+        return run_tail(args.account, args.token, args.url, args.start)
     if args.command in ("api", "migrate", "bootstrap"):
         from livedesk.api.main import run
 
