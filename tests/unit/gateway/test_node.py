@@ -60,7 +60,7 @@ async def test_auth_gets_ready_presence_state_and_tells_presence(gw: Harness) ->
         socket = await gw.ready(account_id=5, user_id=9)
         ready = socket.of_type("ready")[0]
         assert ready == {"type": "ready", "node": "gw-test", "account_id": 5, "user_id": 9,
-                         "offset": 0}  # fmt: skip
+                         "offset": 0, "typing_interval_s": 3.0}  # fmt: skip
         await gw.until(lambda: socket.of_type("presence_state"))
         opened = await next_of(gw, presence, ConnectionOpened)
         assert (opened.socket.account_id, opened.socket.user_id) == (5, 9)

@@ -194,6 +194,12 @@ class PresenceSettings(BaseModel):
     # and keeps trying this long (the API may start after it) before giving up loudly.
     jwks_timeout_s: float = Field(default=120.0, gt=0)
 
+    @property
+    def typing_interval_s(self) -> float:
+        """How often a client repeats `typing` start while the user types (sent in `ready`):
+        half the TTL, so that one lost start does not end the indicator."""
+        return self.typing_ttl_s / 2
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(

@@ -79,6 +79,7 @@ async def gateway_node(
                 metrics,
                 tasks,
                 clock,
+                typing_interval_s=settings.presence.typing_interval_s,
                 prefetch=settings.bus.prefetch,
             )
             hub = node.hub

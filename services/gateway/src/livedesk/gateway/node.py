@@ -64,9 +64,11 @@ class Node:
         tasks: asyncio.TaskGroup,
         clock: Clock,
         *,
+        typing_interval_s: float,
         prefetch: int = PREFETCH,
     ) -> None:
         self.node_id = node_id
+        self._typing_interval_s = typing_interval_s  # told to clients in `ready`
         self._settings, self._verifier, self._api = settings, verifier, api
         self.clock = clock
         # One bound method for every socket's send queue, rather than one made per socket.
@@ -198,7 +200,14 @@ class Node:
             self._fanout.send(client, OutFrame(reply))
             await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "upstream unavailable")
             return
-        ready = protocol.ready(self.node_id, claims.account_id, claims.user_id, delivered, auth.ref)
+        ready = protocol.ready(
+            self.node_id,
+            claims.account_id,
+            claims.user_id,
+            delivered,
+            self._typing_interval_s,
+            auth.ref,
+        )
         if not self._fanout.send(client, OutFrame(ready)):
             return
         # From here to `join` nothing is awaited: a live socket starts exactly after `delivered`.
