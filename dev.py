@@ -2,8 +2,8 @@
 """The project's entry point on a fresh machine: needs only Python 3.11+.
 
 `python3 dev.py standalone` runs the system; `python3 dev.py check` runs every check (ruff, mypy
---strict, the benchmarks' tests, the whole test suite). Anything else is passed to `livedesk`
-inside the environment.
+--strict, the benchmarks' tests, the whole test suite, then clients/js's build and tests).
+Anything else is passed to `livedesk` inside the environment.
 
 It installs uv into `.tools/` when the machine has none, then lets uv build `.venv` from the lock
 file, so a clean clone needs nothing but Python and the package registry. Before the tests it
@@ -73,9 +73,21 @@ def ensure_browser(in_env: list[str]) -> bool:
     return False
 
 
-def run(command: list[str]) -> int:
+def run(command: list[str], cwd: Path = ROOT) -> int:
     print("+", " ".join(command), file=sys.stderr, flush=True)
-    return subprocess.run(command, cwd=ROOT).returncode
+    return subprocess.run(command, cwd=cwd).returncode
+
+
+def check_js_client() -> int:
+    """Build and test clients/js (its tests start `.venv/bin/livedesk standalone`)."""
+    npm = shutil.which("npm")
+    if not (shutil.which("node") and npm):
+        print("dev.py: the JS client's checks need Node 20+ and npm on PATH", file=sys.stderr)
+        return 1
+    for step in (["ci", "--no-audit", "--no-fund"], ["run", "build"], ["test"]):
+        if (code := run([npm, *step], cwd=ROOT / "clients" / "js")) != 0:
+            return code
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -102,7 +114,7 @@ def main(argv: list[str]) -> int:
                 return 1
             if (code := run([*in_env, *step])) != 0:
                 return code
-        return 0
+        return check_js_client()
     if argv[:1] == ["test"]:
         return run([*in_env, "pytest", *argv[1:]])
     return run([*in_env, "livedesk", *argv])

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.fanout.node_alone import StubApi
+from livedesk.gateway.api_client import HttpApiClient
 from livedesk.gateway.presence_client import HttpPresenceLookup
-from livedesk.gateway.replay_client import HttpApiClient
 from livedesk.shared.tokens import Role, TokenSigner
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import secrets
 import socket
@@ -25,6 +24,8 @@ import pytest
 
 from livedesk.gateway.main import gateway_node, run_server
 from livedesk.gateway.node import Node
+from livedesk.gateway.ws_fast import FastSocket
+from livedesk.gateway.ws_plain import PlainSocket
 from livedesk.shared.bus.rabbit import RabbitBus
 from livedesk.shared.lifecycle import bind
 from livedesk.shared.settings import BusSettings, GatewaySettings, Settings
@@ -33,6 +34,14 @@ from tests.support.ports import free_port
 from tests.support.private_rabbit import PrivateRabbit
 from tests.support.services import answers
 from tests.support.ws_client import WsClient
+from tests.support.ws_raw import (
+    OPCODE_CLOSE,
+    OPCODE_PING,
+    masked_pong,
+    raw_client,
+    read_frame,
+    stalled_client,
+)
 
 pytestmark = pytest.mark.rabbit
 
@@ -42,6 +51,13 @@ BUS = BusSettings(reconnect_interval_s=0.5, connect_timeout_s=30)
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     return Keys(Path(tmp_path_factory.mktemp("keys")))
+
+
+@pytest.fixture(params=[True, False], ids=["fast-writes", "plain-writes"])
+def fast_writes(request: pytest.FixtureRequest) -> bool:
+    """Each test runs on both socket paths (docs/adr/0002-gateway-frame-writes.md)."""
+    fast: bool = request.param
+    return fast
 
 
 def account() -> int:
@@ -58,6 +74,11 @@ class Gateway:
     def metric(self, name: str, **labels: str) -> float:
         value = self.node.metrics.registry.get_sample_value(name, labels or None)
         return 0.0 if value is None else value
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.http.removeprefix("http://").split(":")
+        return host, int(port)
 
 
 @asynccontextmanager
@@ -91,13 +112,20 @@ async def event_log(amqp_url: str) -> AsyncIterator[EventLog]:
         yield EventLog(bus)
 
 
-async def test_frames_and_http_endpoints_over_real_sockets(amqp_url: str, keys: Keys) -> None:
+async def test_frames_and_http_endpoints_over_real_sockets(
+    amqp_url: str, keys: Keys, fast_writes: bool
+) -> None:
     a = account()
-    async with event_log(amqp_url) as log, gateway(amqp_url, keys, log) as gw:
+    async with (
+        event_log(amqp_url) as log,
+        gateway(amqp_url, keys, log, fast_writes=fast_writes) as gw,
+    ):
         conversation = log.conversation(a, random.randint(1, 10**9))
         client = await WsClient(gw.url).open()
         ready = await client.auth(keys.token(a, 5))
         assert (ready["account_id"], ready["user_id"], ready["offset"]) == (a, 5, 0)
+        (served,) = gw.node._clients  # the server side of our one socket: on the path asked
+        assert type(served.socket) is (FastSocket if fast_writes else PlainSocket)
         await client.send({"type": "subscribe", "conversation_id": conversation, "ref": 1})
         await client.send(b"\x00not json")
         await client.send({"type": "ping", "pad": "x" * (64 * 1024)})  # over max_frame_bytes
@@ -123,12 +151,14 @@ async def test_frames_and_http_endpoints_over_real_sockets(amqp_url: str, keys: 
         await client.close()
 
 
-async def test_a_node_receives_only_its_own_tenants_traffic(amqp_url: str, keys: Keys) -> None:
+async def test_a_node_receives_only_its_own_tenants_traffic(
+    amqp_url: str, keys: Keys, fast_writes: bool
+) -> None:
     mine, theirs = account(), account()
     async with (
         event_log(amqp_url) as log,
-        gateway(amqp_url, keys, log) as first,
-        gateway(amqp_url, keys, log) as second,
+        gateway(amqp_url, keys, log, fast_writes=fast_writes) as first,
+        gateway(amqp_url, keys, log, fast_writes=fast_writes) as second,
     ):
         here = await WsClient(first.url).open()
         there = await WsClient(second.url).open()
@@ -147,13 +177,13 @@ async def test_a_node_receives_only_its_own_tenants_traffic(amqp_url: str, keys:
 
 
 async def test_a_real_slow_reader_gets_4409_and_resumes_with_no_loss(
-    amqp_url: str, keys: Keys
+    amqp_url: str, keys: Keys, fast_writes: bool
 ) -> None:
     a = account()
     bound = 256 * 1024
     async with (
         event_log(amqp_url) as log,
-        gateway(amqp_url, keys, log, send_queue_bytes=bound) as gw,
+        gateway(amqp_url, keys, log, send_queue_bytes=bound, fast_writes=fast_writes) as gw,
     ):
         reader = await WsClient(gw.url).open()
         await reader.auth(keys.token(a, 1))
@@ -186,11 +216,11 @@ async def test_a_real_slow_reader_gets_4409_and_resumes_with_no_loss(
 @pytest.mark.fault
 @pytest.mark.parametrize("fault", ["close_all_connections", "stop_and_start"])
 async def test_nothing_is_lost_through_a_broker_fault(
-    private_rabbit: PrivateRabbit, keys: Keys, fault: str
+    private_rabbit: PrivateRabbit, keys: Keys, fault: str, fast_writes: bool
 ) -> None:
     a = account()
     url = private_rabbit.url
-    async with event_log(url) as log, gateway(url, keys, log) as gw:
+    async with event_log(url) as log, gateway(url, keys, log, fast_writes=fast_writes) as gw:
         clients = [await WsClient(gw.url).open() for _ in range(3)]
         for number, client in enumerate(clients):
             await client.auth(keys.token(a, number + 1))
@@ -215,65 +245,18 @@ async def test_nothing_is_lost_through_a_broker_fault(
             await client.close()
 
 
-OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x8, 0x9, 0xA
-
-
-async def raw_client(gw: Gateway, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A socket speaking WebSocket by hand: handshake and auth, then only what the test does."""
-    host, port = gw.http.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-    auth = json.dumps({"type": "auth", "token": token}).encode()
-    writer.write(bytes([0x81, 0x80 | 126]) + len(auth).to_bytes(2, "big") + b"\0" * 4 + auth)
-    return reader, writer
-
-
-async def stalled_client(gw: Gateway, token: str) -> socket.socket:
-    """A socket that authenticates and then reads nothing, with a small receive buffer."""
-    host, port = gw.http.removeprefix("http://").split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    loop = asyncio.get_running_loop()
-    await loop.sock_connect(sock, (host, int(port)))
-    await loop.sock_sendall(
-        sock,
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += await loop.sock_recv(sock, 1)  # byte by byte: leave the frames unread
-    assert response.startswith(b"HTTP/1.1 101")
-    auth = json.dumps({"type": "auth", "token": token}).encode()
-    frame = bytes([0x81, 0x80 | 126]) + len(auth).to_bytes(2, "big") + b"\0" * 4 + auth
-    await loop.sock_sendall(sock, frame)
-    return sock
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One server frame (servers never mask): its opcode and payload."""
-    head = await reader.readexactly(2)
-    size = head[1] & 0x7F
-    if size >= 126:
-        size = int.from_bytes(await reader.readexactly(2 if size == 126 else 8), "big")
-    return head[0] & 0x0F, await reader.readexactly(size)
-
-
 async def test_a_peer_that_stops_answering_pings_is_closed_with_1011(
-    amqp_url: str, keys: Keys
+    amqp_url: str, keys: Keys, fast_writes: bool
 ) -> None:
     a = account()
     async with (
         event_log(amqp_url) as log,
-        gateway(amqp_url, keys, log, ping_interval_s=0.2, ping_timeout_s=0.3) as gw,
+        gateway(
+            amqp_url, keys, log, ping_interval_s=0.2, ping_timeout_s=0.3, fast_writes=fast_writes
+        ) as gw,
     ):
         # Handshake and auth, then silence: it never answers the pings it is sent.
-        reader, writer = await raw_client(gw, keys.token(a, 1))
+        reader, writer = await raw_client(*gw.address, keys.token(a, 1))
         await until(lambda: gw.metric("livedesk_gateway_sockets") == 1)
         opcodes = []
         while (frame := await read_frame(reader))[0] != OPCODE_CLOSE:
@@ -282,24 +265,28 @@ async def test_a_peer_that_stops_answering_pings_is_closed_with_1011(
         assert int.from_bytes(frame[1][:2], "big") == 1011
         assert gw.metric("livedesk_gateway_closes_total", code="1011") == 1
         await until(lambda: gw.metric("livedesk_gateway_sockets") == 0, timeout_s=15)
-        await until(lambda: not gw.node.hub.is_bound(a))
+        await until(lambda: not gw.node.hub.bindings.is_bound(a))
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
 
 
-async def test_a_peer_that_answers_pings_stays_open(amqp_url: str, keys: Keys) -> None:
+async def test_a_peer_that_answers_pings_stays_open(
+    amqp_url: str, keys: Keys, fast_writes: bool
+) -> None:
     async with (
         event_log(amqp_url) as log,
-        gateway(amqp_url, keys, log, ping_interval_s=0.2, ping_timeout_s=0.3) as gw,
+        gateway(
+            amqp_url, keys, log, ping_interval_s=0.2, ping_timeout_s=0.3, fast_writes=fast_writes
+        ) as gw,
     ):
-        reader, writer = await raw_client(gw, keys.token(account(), 1))
+        reader, writer = await raw_client(*gw.address, keys.token(account(), 1))
         answered = 0
         while answered < 5:  # each sweep finds the last pong in and pings again
             opcode, payload = await read_frame(reader)
             assert opcode != OPCODE_CLOSE, payload
             if opcode == OPCODE_PING:
-                writer.write(bytes([0x80 | OPCODE_PONG, 0x80 | len(payload)]) + b"\0" * 4 + payload)
+                writer.write(masked_pong(payload))
                 answered += 1
         assert gw.metric("livedesk_gateway_sockets") == 1
         assert gw.metric("livedesk_gateway_closes_total", code="1011") == 0
@@ -308,9 +295,14 @@ async def test_a_peer_that_answers_pings_stays_open(amqp_url: str, keys: Keys) -
             await writer.wait_closed()
 
 
-async def test_accepted_sockets_get_a_fixed_kernel_send_buffer(amqp_url: str, keys: Keys) -> None:
+async def test_accepted_sockets_get_a_fixed_kernel_send_buffer(
+    amqp_url: str, keys: Keys, fast_writes: bool
+) -> None:
     # Autotuned, loopback send buffers grow to megabytes the send-queue bounds cannot see.
-    async with event_log(amqp_url) as log, gateway(amqp_url, keys, log) as gw:
+    async with (
+        event_log(amqp_url) as log,
+        gateway(amqp_url, keys, log, fast_writes=fast_writes) as gw,
+    ):
         client = await WsClient(gw.url).open()
         await client.auth(keys.token(account(), 1))
         (served,) = gw.node._clients  # the server side of our one socket
@@ -322,16 +314,19 @@ async def test_accepted_sockets_get_a_fixed_kernel_send_buffer(amqp_url: str, ke
 
 
 async def test_a_stalled_readers_backlog_reaches_the_send_queue_within_the_unsent_bound(
-    amqp_url: str, keys: Keys
+    amqp_url: str, keys: Keys, fast_writes: bool
 ) -> None:
     # A stalled reader's window is shut, so all the kernel holds for it is unsent: without
     # the bound the kernel took the whole send buffer (2 x 64 KB) before the node's own
     # buffer, where the send queue's lag bound looks, held a byte.
     a = account()
-    async with event_log(amqp_url) as log, gateway(amqp_url, keys, log) as gw:
+    async with (
+        event_log(amqp_url) as log,
+        gateway(amqp_url, keys, log, fast_writes=fast_writes) as gw,
+    ):
         reader = await WsClient(gw.url).open()
         await reader.auth(keys.token(a, 1))
-        with contextlib.closing(await stalled_client(gw, keys.token(a, 2))):
+        with contextlib.closing(await stalled_client(*gw.address, keys.token(a, 2))):
             await until(lambda: gw.metric("livedesk_gateway_sockets") == 2)
             (served,) = [c for c in gw.node._clients if c.user_id == 2]
             posted = 0

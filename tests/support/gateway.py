@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from livedesk.gateway.ordering import Item
-from livedesk.gateway.replay_client import (
+from livedesk.gateway.api_client import (
     BEYOND_ANY_OFFSET,
     ReplayPage,
     ResyncRequired,
     UpstreamUnavailable,
 )
+from livedesk.gateway.clock import Clock
+from livedesk.gateway.ordering import Item
 from livedesk.gateway.sockets import OutFrame, SocketClosed
 from livedesk.shared import routing
 from livedesk.shared.bus.base import Bus, Message
@@ -45,6 +46,7 @@ from livedesk.shared.tokens import (
     load_public_key,
 )
 from livedesk.shared.topology import EPHEMERAL, EVENTS
+from tests.support.clock import VirtualClock
 
 # The API's bound on a replay page (`limit`, routes/events.py): beyond it, 422.
 API_MAX_REPLAY = 1000
@@ -124,8 +126,9 @@ class FakeSocket:
 class EventLog:
     """The API's events in memory: offsets, replay with retention, ownership."""
 
-    def __init__(self, bus: Bus | None = None) -> None:
+    def __init__(self, bus: Bus | None = None, clock: Clock | None = None) -> None:
         self.bus = bus
+        self._sleep = asyncio.sleep if clock is None else clock.sleep
         self.events: dict[int, list[bytes]] = {}
         self.conversations: dict[int, int] = {}  # conversation -> account
         self.retained_from: dict[int, int] = {}  # account -> oldest replayable offset
@@ -174,7 +177,7 @@ class EventLog:
     async def replay(self, token: str, after: int, limit: int) -> ReplayPage:
         self.replay_calls += 1
         if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+            await self._sleep(self.delay_s)
         account_id = self.account_of(token)
         log = self.events.get(account_id, [])
         if not self.available:
@@ -231,8 +234,14 @@ def status_message(account_id: int, user_id: int) -> Message:
     return Message(EPHEMERAL, routing.event_key(event), encode(event), persistent=False)
 
 
-async def until(predicate: Any, *, timeout_s: float = 10.0) -> None:
-    """Wait until `predicate()` is true (bounded: a hang is a failure, not a timing claim)."""
+async def until(
+    predicate: Any, *, timeout_s: float = 10.0, clock: VirtualClock | None = None
+) -> None:
+    """Wait until `predicate()` is true (bounded: a hang is a failure, not a timing claim);
+    on `clock`'s virtual time if given."""
+    if clock is not None:
+        await clock.wait_until(predicate, timeout_s=timeout_s)
+        return
     async with asyncio.timeout(timeout_s):
         # Polling: the predicates read plain state (lists of frames), nothing to wait on.
         while not predicate():  # noqa: ASYNC110

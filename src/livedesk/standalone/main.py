@@ -29,10 +29,10 @@ from fastapi.responses import HTMLResponse
 from livedesk.api.app import build_context, create_app, run_background
 from livedesk.api.db import make_engine
 from livedesk.api.main import run_migrations
+from livedesk.gateway.api_client import HttpApiClient
 from livedesk.gateway.main import gateway_node
 from livedesk.gateway.node import Node
 from livedesk.gateway.presence_client import HttpPresenceLookup
-from livedesk.gateway.replay_client import HttpApiClient
 from livedesk.presence.service import PresenceService
 from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.lifecycle import Shutdown, bind, run_service

@@ -1,4 +1,8 @@
-"""A gateway node on the memory bus with sockets, API and presence in memory."""
+"""A gateway node on the memory bus with sockets, API and presence in memory, on virtual time.
+
+Nothing in the node waits real time: `until` lets virtual time run to the node's next timer
+(sweeps, graces, acks, heartbeats) while what it waits for has not happened.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from livedesk.gateway.main import gateway_node
 from livedesk.gateway.node import Node
 from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.settings import GatewaySettings, Settings
+from tests.support.clock import VirtualClock
 from tests.support.gateway import EventLog, FakePresence, FakeSocket, Keys, until
 
 
@@ -23,7 +28,11 @@ class Harness:
     log: EventLog
     presence: FakePresence
     keys: Keys
+    clock: VirtualClock
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def until(self, predicate: Any, *, timeout_s: float = 10.0) -> None:
+        await until(predicate, timeout_s=timeout_s, clock=self.clock)
 
     def connect(self) -> FakeSocket:
         socket = FakeSocket()
@@ -38,7 +47,7 @@ class Harness:
         if resume_from is not None:
             auth["resume_from"] = resume_from
         socket.feed(auth)
-        await until(lambda: socket.of_type("ready") or socket.closed)
+        await self.until(lambda: socket.of_type("ready") or socket.closed)
         return socket
 
     def metric(self, name: str, **labels: str) -> float:
@@ -49,13 +58,14 @@ class Harness:
 @asynccontextmanager
 async def running(keys: Keys, **gateway: Any) -> AsyncIterator[Harness]:
     bus = MemoryBus()
-    log = EventLog(bus)
+    clock = VirtualClock()
+    log = EventLog(bus, clock)
     presence = FakePresence()
     settings = Settings(
         node_id="gw-test", gateway=GatewaySettings(**{"unbind_grace_s": 0.0, **gateway})
     )
-    async with gateway_node(bus, settings, keys.verifier, log, presence) as node:
-        harness = Harness(node, bus, log, presence, keys)
+    async with gateway_node(bus, settings, keys.verifier, log, presence, clock=clock) as node:
+        harness = Harness(node, bus, log, presence, keys, clock)
         try:
             yield harness
         finally:

@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 import pytest
 
 from livedesk.gateway.acks import Acks
+from livedesk.gateway.clock import Clock
 from livedesk.shared.bus.base import Delivery, Subscription
-from tests.support.gateway import until
+from tests.support.clock import VirtualClock, settle
 
-HOUR_S = 3600.0  # a timer that never fires within a test: what is acked, the threshold acked
+HOUR_S = 3600.0  # a timer that does not fire unless a test moves its clock
 
 
 def delivery(tag: int) -> Delivery:
@@ -44,37 +45,28 @@ class RecordingSubscription(Subscription):
 
 @asynccontextmanager
 async def acks_on(
-    subscription: Subscription, *, delay_s: float, at_once: int
+    subscription: Subscription, *, delay_s: float, at_once: int, clock: Clock | None = None
 ) -> AsyncIterator[Acks]:
     async with asyncio.TaskGroup() as tasks:
-        acks = Acks(subscription, tasks, delay_s=delay_s, at_once=at_once)
+        acks = Acks(subscription, tasks, clock or VirtualClock(), delay_s=delay_s, at_once=at_once)
         try:
             yield acks
         finally:
             acks.close()
 
 
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
-async def until_acked(subscription: RecordingSubscription, count: int) -> None:
-    await until(lambda: len(subscription.acked) >= count)
-
-
 async def test_deliveries_handled_one_by_one_are_acked_together_after_the_delay() -> None:
     subscription = RecordingSubscription()
-    async with acks_on(subscription, delay_s=0.05, at_once=100) as acks:
+    clock = VirtualClock()
+    async with acks_on(subscription, delay_s=0.05, at_once=100, clock=clock) as acks:
         for tag in (1, 2, 3):
             acks.handled(delivery(tag))
-        await settle()
+        await clock.advance(0.049)
         assert subscription.acked == []  # held for the window, not one ack per delivery
         assert acks.pending == 3
-        await until_acked(subscription, 1)
-        await settle()
-    assert subscription.acked == [(3, True)]
-    assert acks.pending == 0
+        await clock.advance(0.001)
+        assert subscription.acked == [(3, True)]
+        assert acks.pending == 0
 
 
 async def test_the_threshold_acks_at_once_without_waiting_for_the_timer() -> None:
@@ -97,16 +89,16 @@ async def test_acks_go_out_in_the_order_of_their_tags() -> None:
     async with acks_on(subscription, delay_s=HOUR_S, at_once=1) as acks:
         for tag in range(1, 11):
             acks.handled(delivery(tag))
-        await until_acked(subscription, 10)
     assert subscription.acked == [(tag, True) for tag in range(1, 11)]
 
 
 async def test_close_stops_a_pending_ack() -> None:
     subscription = RecordingSubscription()
-    async with acks_on(subscription, delay_s=0.01, at_once=100) as acks:
+    clock = VirtualClock()
+    async with acks_on(subscription, delay_s=0.01, at_once=100, clock=clock) as acks:
         acks.handled(delivery(1))
         acks.close()
-        await asyncio.sleep(0.05)
+        await clock.advance(1.0)
     assert subscription.acked == []
 
 
@@ -118,6 +110,5 @@ async def test_a_failed_ack_is_logged_and_the_next_one_covers_it(
         acks.handled(delivery(1))
         await settle()
         acks.handled(delivery(2))
-        await until_acked(subscription, 1)
     assert subscription.acked == [(2, True)]  # `multiple`: tag 1 is settled with it
     assert "ack of the node queue failed" in caplog.text

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-import time
 
-import pytest
 import uvloop
 
 from livedesk.gateway import listener as listener_module
+from livedesk.gateway.clock import SystemClock
 from livedesk.gateway.listener import Listener
+from tests.support.clock import VirtualClock
 from tests.support.gateway import until
 
 WAITING = 50
@@ -28,7 +28,8 @@ class Counted(asyncio.Protocol):
 async def iterations_to_take(waiting: int) -> int:
     """Loop iterations from `waiting` queued connects to as many connections made."""
     made: list[asyncio.BaseTransport] = []
-    listener = Listener.bind("127.0.0.1", 0, waiting * 2, lambda: Counted(made))
+    sock = socket.create_server(("127.0.0.1", 0), backlog=waiting * 2)
+    listener = Listener(sock, lambda: Counted(made), SystemClock())
     port = listener.sockets[0].getsockname()[1]
     # Blocking connects complete in the kernel's accept queue: the loop has not run yet.
     clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(waiting)]
@@ -54,7 +55,8 @@ def test_one_wake_up_takes_every_waiting_connection() -> None:
 
 
 async def test_a_closed_listener_refuses_connections() -> None:
-    listener = Listener.bind("127.0.0.1", 0, 8, asyncio.Protocol)
+    sock = socket.create_server(("127.0.0.1", 0), backlog=8)
+    listener = Listener(sock, asyncio.Protocol, SystemClock())
     port = listener.sockets[0].getsockname()[1]
     listener.close()
     await listener.wait_closed()
@@ -78,20 +80,20 @@ class OutOfDescriptors(socket.socket):
         return super().accept()
 
 
-async def test_after_a_failed_accept_it_pauses_then_takes_the_connection(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_after_a_failed_accept_it_pauses_then_takes_the_connection() -> None:
     # The socket stays readable: retrying at once would spin the loop on the same error.
-    monkeypatch.setattr(listener_module, "ACCEPT_RETRY_DELAY_S", 0.3)
     bound = socket.create_server(("127.0.0.1", 0), backlog=8)
     sock = OutOfDescriptors(bound.family, bound.type, fileno=bound.detach())
     made: list[asyncio.BaseTransport] = []
-    listener = Listener(sock, lambda: Counted(made))
-    started = time.monotonic()
+    clock = VirtualClock()
+    listener = Listener(sock, lambda: Counted(made), clock)
     client = socket.create_connection(sock.getsockname())
     try:
-        await until(lambda: made)
-        assert time.monotonic() - started >= 0.3
+        await until(lambda: sock.failures == 0)  # the accept failed: it stopped listening
+        await clock.advance(listener_module.ACCEPT_RETRY_DELAY_S - 0.01)
+        assert not made
+        await until(lambda: made, clock=clock)
+        assert clock.monotonic() >= listener_module.ACCEPT_RETRY_DELAY_S
     finally:
         client.close()
         for transport in made:

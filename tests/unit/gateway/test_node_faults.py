@@ -8,7 +8,7 @@ import pytest
 
 from livedesk.gateway import protocol
 from livedesk.shared.events import AgentStatus
-from tests.support.gateway import FakeSocket, Keys, until
+from tests.support.gateway import FakeSocket, Keys
 from tests.unit.gateway.harness import Harness, running
 
 
@@ -21,7 +21,7 @@ async def test_a_frame_nested_thousands_deep_gets_an_error_and_the_socket_stays(
         socket.feed(b'{"type":"ping","ref":' + nested + b"}")
         socket.feed(nested)
         socket.feed({"type": "ping", "ref": "after"})
-        await until(lambda: socket.of_type("pong") or socket.closed)
+        await gw.until(lambda: socket.of_type("pong") or socket.closed)
         assert [e["code"] for e in socket.of_type("error")] == [protocol.ERR_INVALID] * 2
         assert socket.of_type("pong") == [{"type": "pong", "offset": 0, "ref": "after"}]
         assert socket.closed is None
@@ -32,7 +32,7 @@ async def test_nested_frames_again_and_again_close_with_4429(keys: Keys) -> None
         socket = await gw.ready(1)
         for _ in range(50):
             socket.feed(b"[" * 5_000 + b"]" * 5_000)
-        await until(lambda: socket.closed)
+        await gw.until(lambda: socket.closed)
         assert socket.closed == (protocol.CLOSE_RATE_LIMITED, "too many bad frames")
 
 
@@ -51,7 +51,7 @@ async def test_a_failure_in_one_sockets_background_work_closes_that_socket_alone
         gw.presence.presence_state = broken  # type: ignore[method-assign]
         with caplog.at_level(logging.ERROR):
             failing = await gw.ready(3, 7)
-            await until(lambda: failing.closed)
+            await gw.until(lambda: failing.closed)
         assert failing.closed == (protocol.CLOSE_INTERNAL_ERROR, "internal error")
         await assert_still_served(gw, others)
         assert_logged_once(caplog, "account 3", "gw-test", failing.socket_id)
@@ -71,7 +71,7 @@ async def test_a_failure_while_handling_a_frame_closes_that_socket_alone(
         failing = await gw.ready(3, 7)
         with caplog.at_level(logging.ERROR):
             failing.feed({"type": "subscribe", "conversation_id": 30})
-            await until(lambda: failing.closed)
+            await gw.until(lambda: failing.closed)
         assert failing.closed == (protocol.CLOSE_INTERNAL_ERROR, "internal error")
         await assert_still_served(gw, others)
         assert_logged_once(caplog, "account 3", "gw-test", failing.socket_id)
@@ -86,13 +86,13 @@ async def test_a_resume_ahead_of_the_node_answered_410_gets_resync_and_the_node_
             gw.log.commit(1, 10)  # seen on another node; their publishes never reach this one
         gw.log.retained_from[1] = 6  # and 1..5 are no longer kept
         ahead = await gw.ready(1, 3, resume_from=10)
-        await until(lambda: ahead.of_type("resync_required") or ahead.closed)
+        await gw.until(lambda: ahead.of_type("resync_required") or ahead.closed)
         assert ahead.closed is None
         assert ahead.of_type("resync_required")[0]["offset"] == 0  # this node's offset
         await gw.log.post(2, 20)
-        await until(lambda: others[1].offsets() == [1])
+        await gw.until(lambda: others[1].offsets() == [1])
         await gw.log.post(1, 10)  # 11: the node's own gap before it is past retention too
-        await until(lambda: others[0].offsets() == [11] and ahead.offsets() == [11])
+        await gw.until(lambda: others[0].offsets() == [11] and ahead.offsets() == [11])
         assert all(s.closed is None for s in others)
 
 
@@ -100,11 +100,11 @@ async def test_a_resume_far_beyond_the_latest_offset_gets_resync_not_1013(keys: 
     async with running(keys, gap_wait_s=0.05) as gw:
         gw.log.commit(1, 10)
         socket = await gw.ready(1, resume_from=5_000)  # more than a replay page ahead
-        await until(lambda: socket.of_type("resync_required") or socket.closed)
+        await gw.until(lambda: socket.of_type("resync_required") or socket.closed)
         assert socket.closed is None
         assert socket.of_type("resync_required")[0]["offset"] == 1
         await gw.log.post(1, 10)
-        await until(lambda: socket.offsets() == [2])
+        await gw.until(lambda: socket.offsets() == [2])
 
 
 @pytest.mark.parametrize("ahead_by", [3, 11])
@@ -118,9 +118,9 @@ async def test_a_client_ahead_of_the_nodes_stream_resumes_where_it_is(
         for _ in range(ahead_by):
             gw.log.commit(1, 10)
         socket = await gw.ready(1, 2, resume_from=ahead_by)
-        await until(lambda: len(anchor.offsets()) == ahead_by)
+        await gw.until(lambda: len(anchor.offsets()) == ahead_by)
         await gw.log.post(1, 10)
-        await until(lambda: socket.offsets() == [ahead_by + 1])
+        await gw.until(lambda: socket.offsets() == [ahead_by + 1])
         assert anchor.offsets() == list(range(1, ahead_by + 2))
         assert socket.of_type("resync_required") == []
         assert socket.closed is None
@@ -131,7 +131,7 @@ async def assert_still_served(gw: Harness, sockets: list[FakeSocket]) -> None:
     for socket in sockets:
         account_id = socket.of_type("ready")[0]["account_id"]
         await gw.log.post(account_id, 10)
-    await until(lambda: all(s.offsets() == [1] for s in sockets))
+    await gw.until(lambda: all(s.offsets() == [1] for s in sockets))
     assert all(s.closed is None for s in sockets)
 
 

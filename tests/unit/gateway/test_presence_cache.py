@@ -7,7 +7,7 @@ import asyncio
 from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.shared.events import AgentStatus
 from livedesk.shared.settings import GatewaySettings
-from tests.support.gateway import FakePresence, FakeSocket, Keys, status_message, until
+from tests.support.gateway import FakePresence, FakeSocket, Keys, status_message
 from tests.unit.gateway.harness import running
 
 
@@ -19,11 +19,11 @@ async def test_sockets_of_an_account_share_one_presence_fetch(keys: Keys) -> Non
     async with running(keys) as gw:
         gw.presence.agents = {7: AgentStatus.BUSY}
         sockets = [await gw.ready(1, user_id) for user_id in range(1, 6)]
-        await until(lambda: all(agents_of(s) for s in sockets))
+        await gw.until(lambda: all(agents_of(s) for s in sockets))
         assert gw.presence.state_calls == 1
         assert all(agents_of(s) == [{"7": "busy"}] for s in sockets)
         other = await gw.ready(2, 1)  # another account: its own fetch
-        await until(lambda: agents_of(other))
+        await gw.until(lambda: agents_of(other))
         assert gw.presence.state_calls == 2
 
 
@@ -31,12 +31,12 @@ async def test_an_agent_status_makes_the_next_socket_fetch_afresh(keys: Keys) ->
     async with running(keys) as gw:
         gw.presence.agents = {7: AgentStatus.BUSY}
         first = await gw.ready(1, 1)
-        await until(lambda: agents_of(first))
+        await gw.until(lambda: agents_of(first))
         gw.presence.agents = {7: AgentStatus.AWAY}
         await gw.bus.publish(status_message(1, user_id=7))
-        await until(lambda: first.of_type("agent_status"))
+        await gw.until(lambda: first.of_type("agent_status"))
         second = await gw.ready(1, 2)
-        await until(lambda: agents_of(second))
+        await gw.until(lambda: agents_of(second))
         assert agents_of(second) == [{"7": "away"}]
         assert gw.presence.state_calls == 2
 
@@ -44,7 +44,7 @@ async def test_an_agent_status_makes_the_next_socket_fetch_afresh(keys: Keys) ->
 async def test_with_no_reuse_every_socket_fetches(keys: Keys) -> None:
     async with running(keys, presence_state_ttl_s=0.0) as gw:
         sockets = [await gw.ready(1, user_id) for user_id in range(1, 4)]
-        await until(lambda: all(agents_of(s) for s in sockets))
+        await gw.until(lambda: all(agents_of(s) for s in sockets))
         assert gw.presence.state_calls == 3
 
 
@@ -58,9 +58,9 @@ async def test_an_unavailable_answer_is_not_reused(keys: Keys) -> None:
 
         gw.presence.presence_state = flaky  # type: ignore[method-assign]
         first = await gw.ready(1, 1)
-        await until(lambda: gw.presence.state_calls == 1)
+        await gw.until(lambda: gw.presence.state_calls == 1)
         second = await gw.ready(1, 2)
-        await until(lambda: agents_of(second))
+        await gw.until(lambda: agents_of(second))
         assert agents_of(second) == [{"7": "busy"}]
         assert agents_of(first) == []
         assert gw.presence.state_calls == 2
@@ -72,12 +72,12 @@ async def test_an_account_bound_again_fetches_afresh(keys: Keys) -> None:
     async with running(keys, presence_state_ttl_s=3600.0) as gw:
         gw.presence.agents = {7: AgentStatus.BUSY}
         first = await gw.ready(1, 1)
-        await until(lambda: agents_of(first))
+        await gw.until(lambda: agents_of(first))
         first.inbox.put_nowait(None)  # the client leaves; grace 0: the account is unbound
-        await until(lambda: not gw.node.hub.is_bound(1))
+        await gw.until(lambda: not gw.node.hub.bindings.is_bound(1))
         gw.presence.agents = {7: AgentStatus.AWAY}
         second = await gw.ready(1, 2)
-        await until(lambda: agents_of(second))
+        await gw.until(lambda: agents_of(second))
         assert agents_of(second) == [{"7": "away"}]
         assert gw.presence.state_calls == 2
 

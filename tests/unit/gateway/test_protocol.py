@@ -66,9 +66,10 @@ def test_an_invalid_frame_still_echoes_a_readable_ref() -> None:
 
 
 def test_server_frames_are_compact_json_with_ref() -> None:
-    ready = json.loads(protocol.ready("gw-1", 4, 9, 120, ref="a"))
+    ready = json.loads(protocol.ready("gw-1", 4, 9, 120, 3.0, ref="a"))
     assert ready == {
-        "type": "ready", "node": "gw-1", "account_id": 4, "user_id": 9, "offset": 120, "ref": "a",
+        "type": "ready", "node": "gw-1", "account_id": 4, "user_id": 9, "offset": 120,
+        "typing_interval_s": 3.0, "ref": "a",
     }  # fmt: skip
     assert json.loads(protocol.pong(5, 1)) == {"type": "pong", "offset": 5, "ref": 1}
     assert json.loads(protocol.subscribed(3, [7])) == {

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from livedesk.gateway.metrics import Metrics
-from livedesk.gateway.recent import RecentEvents
 from livedesk.gateway.resume_budget import ResumeBudget
+from livedesk.gateway.resume_buffer import ResumeBuffer
 from livedesk.gateway.sockets import OutFrame
 
 
@@ -12,15 +12,15 @@ def frame(offset: int) -> OutFrame:
     return OutFrame(str(offset).encode().ljust(10, b"."))  # 10 bytes each
 
 
-def buffers(budget: ResumeBudget, count: int, *, max_bytes: int = 1000) -> list[RecentEvents]:
-    return [RecentEvents(100, max_bytes, budget=budget) for _ in range(count)]
+def buffers(budget: ResumeBudget, count: int, *, max_bytes: int = 1000) -> list[ResumeBuffer]:
+    return [ResumeBuffer(100, max_bytes, budget=budget) for _ in range(count)]
 
 
 def offsets(frames: list[OutFrame] | None) -> list[int] | None:
     return None if frames is None else [int(f.payload.rstrip(b".")) for f in frames]
 
 
-def fill(buffer: RecentEvents, last: int) -> None:
+def fill(buffer: ResumeBuffer, last: int) -> None:
     for offset in range(buffer.top + 1, last + 1):
         buffer.add(offset, frame(offset))
 

@@ -1,190 +1,87 @@
-"""Resumes served from the node's recent events, the API only for what it no longer holds."""
+"""ResumeBuffer: a contiguous run of the last frames, bounded in count and bytes."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Any
-
-from livedesk.gateway import protocol
-from livedesk.gateway.replay_client import ReplayPage
-from tests.support.gateway import Keys, until
-from tests.unit.gateway.harness import Harness, running
+from livedesk.gateway.resume_buffer import ResumeBuffer
+from livedesk.gateway.sockets import OutFrame
 
 
-async def stream(gw: Harness, account_id: int, count: int) -> None:
-    for _ in range(count):
-        await gw.log.post(account_id, 10)
+def frame(offset: int, size: int = 10) -> OutFrame:
+    return OutFrame(str(offset).encode().ljust(size, b"."))
 
 
-def sources(gw: Harness) -> tuple[float, float]:
-    name = "livedesk_gateway_resume_sources_total"
-    return gw.metric(name, source="memory"), gw.metric(name, source="api")
+def offsets(frames: list[OutFrame] | None) -> list[int] | None:
+    return None if frames is None else [int(f.payload.rstrip(b".")) for f in frames]
 
 
-async def test_a_resume_inside_the_buffer_makes_no_replay_call(keys: Keys) -> None:
-    async with running(keys, gap_wait_s=0.05) as gw:
-        anchor = await gw.ready(1)
-        await stream(gw, 1, 10)
-        await until(lambda: len(anchor.offsets()) == 10)
-        calls = gw.log.replay_calls
-        points = (0, 5, 9)  # the oldest edge, inside, the newest edge
-        resumed = [(p, await gw.ready(1, user_id=2 + p, resume_from=p)) for p in points]
-        await until(lambda: all(len(s.offsets()) == 10 - p for p, s in resumed))
-        await stream(gw, 1, 3)  # the live stream follows the seam
-        await until(lambda: all(len(s.offsets()) == 13 - p for p, s in resumed))
-        for point, socket in resumed:
-            assert socket.offsets() == list(range(point + 1, 14))
-        assert gw.log.replay_calls == calls
-        assert sources(gw) == (3, 0)
+def filled(first: int, last: int, **bounds: int) -> ResumeBuffer:
+    buffer = ResumeBuffer(bounds.get("max_events", 100), bounds.get("max_bytes", 10_000),
+                          first - 1)  # fmt: skip
+    for offset in range(first, last + 1):
+        buffer.add(offset, frame(offset))
+    return buffer
 
 
-async def test_a_resume_older_than_the_buffer_goes_to_the_api(keys: Keys) -> None:
-    async with running(keys, gap_wait_s=0.05, resume_buffer_events=5) as gw:
-        anchor = await gw.ready(1)
-        await stream(gw, 1, 10)  # the buffer keeps 6..10
-        await until(lambda: len(anchor.offsets()) == 10)
-        calls = gw.log.replay_calls
-        at_edge = await gw.ready(1, 2, resume_from=5)
-        await until(lambda: len(at_edge.offsets()) == 5)
-        assert gw.log.replay_calls == calls
-        older = await gw.ready(1, 3, resume_from=4)
-        await until(lambda: len(older.offsets()) == 6)
-        assert gw.log.replay_calls == calls + 1
-        await stream(gw, 1, 2)
-        await until(lambda: len(older.offsets()) == 8 and len(at_edge.offsets()) == 7)
-        assert at_edge.offsets() == list(range(6, 13))
-        assert older.offsets() == list(range(5, 13))
-        assert sources(gw) == (1, 1)
+def test_inside_and_at_the_edges_it_serves_exactly_what_follows() -> None:
+    buffer = filled(1, 10)
+    assert (buffer.floor, buffer.top) == (0, 10)
+    assert offsets(buffer.since(0)) == list(range(1, 11))  # the oldest edge: all of it
+    assert offsets(buffer.since(4)) == list(range(5, 11))
+    assert offsets(buffer.since(9)) == [10]
+    assert offsets(buffer.since(10)) == []  # caught up: nothing to send
 
 
-async def test_api_pages_then_the_buffer_join_with_no_gap_and_no_duplicate(keys: Keys) -> None:
-    async with running(keys, gap_wait_s=0.05, resume_buffer_events=4, replay_page_size=3) as gw:
-        anchor = await gw.ready(1)
-        await stream(gw, 1, 20)  # the buffer keeps 17..20
-        await until(lambda: len(anchor.offsets()) == 20)
-        calls = gw.log.replay_calls
-        socket = await gw.ready(1, 2, resume_from=1)
-        await until(lambda: len(socket.offsets()) == 19)
-        await stream(gw, 1, 1)
-        await until(lambda: len(socket.offsets()) == 20)
-        assert socket.offsets() == list(range(2, 22))
-        # 2..16 from the API in pages of 3 (5 pages), 17..20 from memory.
-        assert gw.log.replay_calls == calls + 5
+def test_outside_it_serves_nothing() -> None:
+    buffer = filled(6, 10)
+    assert buffer.since(4) is None  # older than the oldest kept: the API's job
+    assert offsets(buffer.since(5)) == [6, 7, 8, 9, 10]
+    assert buffer.since(11) is None  # ahead of what was delivered
 
 
-async def test_a_buffer_bounded_in_bytes_sends_older_resumes_to_the_api(keys: Keys) -> None:
-    async with running(keys, gap_wait_s=0.05) as gw:
-        gw.log.commit(1, 10)
-        size = len(gw.log.events[1][0])
-    # Payloads of one account's events are all this size (same content, same width offsets).
-    async with running(keys, gap_wait_s=0.05, resume_buffer_bytes=3 * size) as gw:
-        anchor = await gw.ready(1)
-        await stream(gw, 1, 8)  # the buffer keeps 6..8
-        await until(lambda: len(anchor.offsets()) == 8)
-        calls = gw.log.replay_calls
-        inside = await gw.ready(1, 2, resume_from=5)
-        await until(lambda: len(inside.offsets()) == 3)
-        assert gw.log.replay_calls == calls
-        outside = await gw.ready(1, 3, resume_from=4)
-        await until(lambda: len(outside.offsets()) == 4)
-        assert gw.log.replay_calls == calls + 1
-        assert outside.offsets() == [5, 6, 7, 8]
+def test_eviction_by_count_drops_the_oldest() -> None:
+    buffer = filled(1, 10, max_events=3)
+    assert len(buffer) == 3
+    assert (buffer.floor, buffer.top) == (7, 10)
+    assert buffer.since(6) is None
+    assert offsets(buffer.since(7)) == [8, 9, 10]
 
 
-async def test_concurrent_resumes_from_the_same_cursor_share_one_replay(keys: Keys) -> None:
-    async with running(keys, gap_wait_s=0.05) as gw:
-        for _ in range(5):
-            gw.log.commit(1, 10)  # before this node knew the account: not in its buffer
-        anchor = await gw.ready(1)
-        gate = asyncio.Event()
-        replay = gw.log.replay
-
-        async def gated(token: str, after: int, limit: int) -> ReplayPage:
-            await gate.wait()
-            return await replay(token, after, limit)
-
-        gw.log.replay = gated  # type: ignore[method-assign]
-        sockets = [gw.connect() for _ in range(10)]
-        for index, socket in enumerate(sockets):
-            auth: dict[str, Any] = {"type": "auth", "token": gw.keys.token(1, index + 2),
-                                    "resume_from": 2}  # fmt: skip
-            socket.feed(auth)
-        await until(lambda: all(s.of_type("ready") for s in sockets))
-        await asyncio.sleep(0.05)  # let every catch-up reach its replay
-        calls = gw.log.replay_calls
-        gate.set()
-        await until(lambda: all(len(s.offsets()) == 3 for s in sockets))
-        assert gw.log.replay_calls == calls + 1
-        assert gw.metric("livedesk_gateway_resume_replay_calls_total") == 1
-        await stream(gw, 1, 1)
-        await until(lambda: all(len(s.offsets()) == 4 for s in sockets))
-        for socket in sockets:
-            assert socket.offsets() == [3, 4, 5, 6]
-        assert anchor.offsets() == [6]
+def test_eviction_by_bytes_drops_the_oldest() -> None:
+    buffer = filled(1, 10, max_bytes=25)  # frames of 10 bytes: two fit
+    assert len(buffer) == 2
+    assert buffer.size_bytes == 20
+    assert buffer.since(7) is None
+    assert offsets(buffer.since(8)) == [9, 10]
 
 
-async def test_a_failed_shared_replay_fails_every_resume_and_the_node_goes_on(
-    keys: Keys,
-) -> None:
-    async with running(keys, gap_wait_s=0.05) as gw:
-        for _ in range(5):
-            gw.log.commit(1, 10)
-        anchor = await gw.ready(1)
-        gw.log.available = False
-        resumed = [await gw.ready(1, 2 + index, resume_from=2) for index in range(3)]
-        await until(lambda: all(s.closed for s in resumed))
-        assert {s.closed[0] for s in resumed if s.closed} == {protocol.CLOSE_TRY_AGAIN_LATER}
-        gw.log.available = True
-        await stream(gw, 1, 1)
-        await until(lambda: anchor.offsets() == [6])
-        assert all(s.offsets() == [] for s in resumed)  # nothing after a gap
-        again = await gw.ready(1, 9, resume_from=2)
-        await until(lambda: again.offsets() == [3, 4, 5, 6])
+def test_a_frame_larger_than_the_bound_restarts_the_run_after_it() -> None:
+    buffer = filled(1, 3, max_bytes=25)
+    buffer.add(4, frame(4, size=30))
+    assert (len(buffer), buffer.floor, buffer.top) == (0, 4, 4)
+    assert buffer.since(3) is None
+    assert offsets(buffer.since(4)) == []
+    buffer.add(5, frame(5))
+    assert offsets(buffer.since(4)) == [5]
 
 
-async def test_a_socket_made_live_as_its_wait_times_out_gets_nothing_twice(keys: Keys) -> None:
-    # A socket resuming from ahead of the node waits for the live stream to reach its cursor
-    # (3 x gap_wait_s). When its offset arrives in the same loop iteration as that timeout
-    # expires (a busy node in a reconnect storm), the socket is already live when the wait
-    # ends in TimeoutError; the catch-up must not go on and send what it was sent live.
-    async with running(keys, gap_wait_s=0.05) as gw:
-        anchor = await gw.ready(1)
-        gw.log.commit(1, 10)  # seen on another node; reaches this one late
-        socket = await gw.ready(1, 2, resume_from=1)
-        await asyncio.sleep(0.01)  # its catch-up is waiting for offset 1
-        late = asyncio.ensure_future(gw.log.republish(1, 1))
-        after = asyncio.ensure_future(gw.log.post(1, 10))
-        time.sleep(0.2)  # noqa: ASYNC251 - holds the loop past the wait's deadline on purpose
-        await late
-        await after
-        await gw.log.post(1, 10)
-        await until(lambda: len(anchor.offsets()) == 3)
-        await asyncio.sleep(0.1)  # anything sent twice would have been by now
-        assert socket.offsets() == [2, 3]
+def test_an_offset_that_does_not_follow_restarts_the_run() -> None:
+    buffer = filled(1, 5)
+    buffer.add(9, frame(9))  # 6..8 never passed here
+    assert (buffer.floor, buffer.top) == (8, 9)
+    assert buffer.since(5) is None
+    assert offsets(buffer.since(8)) == [9]
 
 
-async def test_past_the_node_budget_the_least_recent_accounts_resumes_go_to_the_api(
-    keys: Keys,
-) -> None:
-    async with running(keys, gap_wait_s=0.05) as gw:
-        gw.log.commit(1, 10)
-        size = len(gw.log.events[1][0])
-    # Events of accounts 1 and 2 are all this size (same content, same width offsets).
-    async with running(keys, gap_wait_s=0.05, resume_buffers_node_bytes=5 * size) as gw:
-        one, two = await gw.ready(1), await gw.ready(2)
-        await stream(gw, 1, 4)
-        await until(lambda: len(one.offsets()) == 4)
-        assert gw.metric("livedesk_gateway_resume_buffer_bytes") == 4 * size
-        await stream(gw, 2, 2)  # 6 events' worth: account 1's buffer gives way
-        await until(lambda: len(two.offsets()) == 2)
-        assert gw.metric("livedesk_gateway_resume_buffer_bytes") == 2 * size
-        assert gw.metric("livedesk_gateway_resume_buffer_evictions_total") == 1
-        calls = gw.log.replay_calls
-        again = await gw.ready(2, 2, resume_from=0)
-        await until(lambda: again.offsets() == [1, 2])
-        assert gw.log.replay_calls == calls  # still in memory
-        resumed = await gw.ready(1, 2, resume_from=2)
-        await until(lambda: resumed.offsets() == [3, 4])
-        assert gw.log.replay_calls == calls + 1
-        assert sources(gw) == (1, 1)
+def test_reset_forgets_everything() -> None:
+    buffer = filled(1, 5)
+    buffer.reset(20)
+    assert (len(buffer), buffer.size_bytes, buffer.floor, buffer.top) == (0, 0, 20, 20)
+    assert buffer.since(3) is None
+    assert offsets(buffer.since(20)) == []
+
+
+def test_a_zero_sized_buffer_keeps_nothing() -> None:
+    buffer = filled(1, 5, max_events=0)
+    assert len(buffer) == 0
+    assert buffer.since(4) is None
+    assert offsets(buffer.since(5)) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from livedesk.gateway import protocol
 from livedesk.gateway.socket_caps import Cap, SocketCaps
 from livedesk.shared.settings import GatewaySettings
-from tests.support.gateway import Keys, until
+from tests.support.gateway import Keys
 from tests.unit.gateway.harness import running
 
 CAPS = GatewaySettings(
@@ -58,7 +58,7 @@ async def test_a_users_socket_over_its_cap_is_refused_with_4429(keys: Keys) -> N
         first, second = await gw.ready(1, 7), await gw.ready(1, 7)
         colleague = await gw.ready(1, 8)
         refused = await gw.ready(1, 7)
-        await until(lambda: refused.closed)
+        await gw.until(lambda: refused.closed)
         assert refused.closed == (protocol.CLOSE_RATE_LIMITED, "too many sockets for this user")
         error = refused.of_type("error")[0]
         assert error["code"] == protocol.ERR_TOO_MANY_SOCKETS
@@ -77,14 +77,14 @@ async def test_an_accounts_socket_over_its_cap_is_refused_with_4429(keys: Keys) 
         admitted = [await gw.ready(1, 1), await gw.ready(1, 2)]
         refused = await gw.ready(1, 3)
         other_account = await gw.ready(2, 4)
-        await until(lambda: refused.closed)
+        await gw.until(lambda: refused.closed)
         assert refused.closed == (protocol.CLOSE_RATE_LIMITED, "too many sockets for this account")
         assert refused.of_type("error")[0]["code"] == protocol.ERR_TOO_MANY_SOCKETS
         assert gw.metric("livedesk_gateway_socket_refusals_total", cap="account") == 1
         await gw.log.post(1, 10)
-        await until(lambda: all(s.offsets() == [1] for s in admitted))
+        await gw.until(lambda: all(s.offsets() == [1] for s in admitted))
         assert other_account.closed is None
-        assert list(gw.node.hub.socket_counts()) in ([2, 1], [1, 2])  # none of it attached
+        assert list(gw.node.hub.bindings.socket_counts()) in ([2, 1], [1, 2])  # none of it attached
 
 
 async def test_a_connection_over_the_nodes_cap_is_refused_with_1013(keys: Keys) -> None:
@@ -92,15 +92,15 @@ async def test_a_connection_over_the_nodes_cap_is_refused_with_1013(keys: Keys) 
         first = await gw.ready(1, 1)
         assert gw.node.accepting
         pending = gw.connect()  # not authenticated yet: it counts all the same
-        await until(lambda: not gw.node.accepting)  # 2 of 3: past 60%
+        await gw.until(lambda: not gw.node.accepting)  # 2 of 3: past 60%
         third = await gw.ready(2, 2)
         refused = gw.connect()
-        await until(lambda: refused.closed)
+        await gw.until(lambda: refused.closed)
         assert refused.closed == (protocol.CLOSE_TRY_AGAIN_LATER, "node at capacity")
         assert refused.sent == []
         assert gw.metric("livedesk_gateway_socket_refusals_total", cap="node") == 1
         assert all(s.closed is None for s in (first, pending, third))
         await pending.close(1000, "bye")
         await third.close(1000, "bye")
-        await until(lambda: gw.node.accepting)
+        await gw.until(lambda: gw.node.accepting)
         assert (await gw.ready(3, 3)).of_type("ready")

@@ -85,25 +85,24 @@ class GatewaySettings(BaseModel):
     auth_timeout_s: float = Field(default=10.0, gt=0)
     # A socket's send queue: past any of these bounds it is closed with 4409 and resumes
     # elsewhere. Frames and bytes bound memory; the lag (how long its oldest unsent frame
-    # has waited) bounds time: at 20 events/s a stalled reader was not closed within 40 s
-    # by the frame bound (bench.fanout), and a client seconds behind is better served by
+    # has waited, seconds) bounds time: at a low event rate a stalled reader reaches the
+    # frame bound only after minutes, and a client seconds behind is better served by
     # resuming. The lag must still let a slow link take a resume (resume_buffer_bytes, or
     # replay pages) in one go: 5 s is ~50 KB/s for 256 KB.
     send_queue_frames: int = Field(default=1000, ge=1)
     send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     send_queue_max_lag_s: float = Field(default=5.0, gt=0)
-    # The kernel's send buffer of each socket. Left to autotuning it grows to 4 MB on
-    # loopback (tcp_wmem), where the send queue's bounds cannot see it: a stalled reader then
-    # took minutes to be closed with 4409 (measured by bench.fanout). Fixed, the bounds apply
-    # after this much. 0 keeps the kernel's autotuning.
+    # The kernel's send buffer of each socket, in bytes. Left to autotuning it grows to 4 MB
+    # on loopback (tcp_wmem), where the send queue's bounds cannot see it, and a stalled
+    # reader takes minutes to be closed with 4409. Fixed, the bounds apply after this much.
+    # 0 keeps the kernel's autotuning.
     socket_send_buffer_bytes: int = Field(default=64 * 1024, ge=0)
-    # Of that buffer, what the kernel may hold not yet sent (TCP_NOTSENT_LOWAT); past it
+    # Of that buffer, the bytes the kernel may hold not yet sent (TCP_NOTSENT_LOWAT); past it
     # writes stay in the node's own buffer, where the send queue's lag bound sees them. A
-    # stalled reader's window is shut, so everything the kernel holds for it is unsent: the
-    # whole send buffer (128 KB) was ~14 s of a 20 events/s stream hidden from the bound
-    # (evicted after 22.7 s, bench.fanout). Data in flight to a reader that keeps up is not
-    # counted, so this costs a long fat link no throughput, as a smaller buffer would.
-    # 0 leaves the kernel's default (no limit).
+    # stalled reader's window is shut, so everything the kernel holds for it is unsent and
+    # hidden from the bound: the whole send buffer is seconds of a stream. Data in flight to
+    # a reader that keeps up is not counted, so this costs a long fat link no throughput, as
+    # a smaller buffer would. 0 leaves the kernel's default (no limit).
     socket_unsent_bytes: int = Field(default=16 * 1024, ge=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=256)
     max_subscriptions: int = Field(default=200, ge=1)
@@ -130,10 +129,10 @@ class GatewaySettings(BaseModel):
     gap_hold_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     gap_hold_max_s: float = Field(default=30.0, gt=0)
     replay_page_size: int = Field(default=500, ge=1, le=1000)
-    # The last socket of an account leaving unbinds only after this: a page reload or a
-    # reconnect storm does not churn bindings. 2 s unbound and rebound accounts during a 10 s
-    # storm (3.9 bind ops per account, measured by bench.fanout); a binding that lingers costs
-    # only that account's traffic to this node.
+    # The last socket of an account leaving unbinds only after this many seconds, so that a
+    # page reload or a reconnect storm (sockets leaving and coming back over seconds) does
+    # not churn bindings; a binding that lingers costs only that account's traffic to this
+    # node.
     unbind_grace_s: float = Field(default=20.0, ge=0)
     # Per account, the last persistent events delivered, kept to serve resumes from memory
     # rather than from the API's replay endpoint; bounded in count and in payload bytes (the
@@ -143,15 +142,16 @@ class GatewaySettings(BaseModel):
     resume_buffer_bytes: int = Field(default=256 * 1024, ge=0)
     # Every account's resume buffer together, in payload bytes: past it the buffers of the
     # accounts least recently sent an event or resumed from are emptied (their resumes read
-    # the replay endpoint). Without it memory grew with the bound accounts, 256 KiB each;
-    # 64 MiB holds 256 accounts at that bound and far more of the usual, smaller ones.
+    # the replay endpoint). Without it memory would grow with the bound accounts, up to
+    # 256 KiB each; 64 MiB holds 256 accounts at that bound and far more of the usual,
+    # smaller ones.
     resume_buffers_node_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # An account's presence_state fetched for one socket is reused for its other sockets this
     # long, unless an agent_status of the account came meanwhile or it was unbound: that is
-    # what keeps a reused state fresh; this bound only limits how stale one could be after an
-    # agent_status lost without a broker reconnect. At 5 s a 10 s reconnect storm (5,000
-    # sockets, 500 accounts) fetched each account's state 2-4 times per node: ~3,000 presence
-    # requests, 30% of the nodes' CPU (py-spy). 0: one fetch per socket.
+    # what keeps a reused state fresh; this bound (seconds) only limits how stale one could be
+    # after an agent_status lost without a broker reconnect. It outlasts a reconnect storm,
+    # whose sockets of one account arrive over tens of seconds and would otherwise each
+    # cost a presence request. 0: one fetch per socket.
     presence_state_ttl_s: float = Field(default=60.0, ge=0)
     # WebSocket pings find dead peers: a socket silent past interval + timeout is closed
     # with 1011. The node's sweeper sends them (it runs twice a second, which is the
@@ -173,6 +173,10 @@ class GatewaySettings(BaseModel):
     max_sockets_per_user: int = Field(default=100, ge=1)
     unready_at_socket_fraction: float = Field(default=0.9, gt=0, le=1)
     http_timeout_s: float = Field(default=5.0, gt=0)
+    # Sockets written with hand-built frames (the gateway's ws_fast.py) rather than through
+    # the websockets library's public API alone; taken only when the import-time check of
+    # the library's internals it relies on passed (docs/adr/0002-gateway-frame-writes.md).
+    fast_writes: bool = True
 
 
 class PresenceSettings(BaseModel):
@@ -193,6 +197,12 @@ class PresenceSettings(BaseModel):
     # Without a public key file, presence fetches {api_url}/.well-known/jwks.json at start-up
     # and keeps trying this long (the API may start after it) before giving up loudly.
     jwks_timeout_s: float = Field(default=120.0, gt=0)
+
+    @property
+    def typing_interval_s(self) -> float:
+        """How often a client repeats `typing` start while the user types (sent in `ready`):
+        half the TTL, so that one lost start does not end the indicator."""
+        return self.typing_ttl_s / 2
 
 
 class Settings(BaseSettings):

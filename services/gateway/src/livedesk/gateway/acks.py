@@ -1,18 +1,16 @@
-"""Settling the node queue's deliveries: one `multiple` ack per window, not one per wake-up.
+"""Settling the node queue's deliveries: one `multiple` ack per window, not one per delivery.
 
-The hub used to ack each batch the queue handed it at once (it is handed each delivery now).
-Under sparse traffic (one event per wake-up) that was an ack frame, a write and a drain per event:
-a fifth of a busy node's profile samples (py-spy, bench.gateway_bench sparse, 200 ev/s).
-Here the last handled delivery is remembered and acked with `multiple` once `delay_s` has
-passed since the first one still unacked, or at once when `at_once` are waiting (the hub
-passes half the prefetch), so the broker's prefetch window never waits on the timer.
+Under sparse traffic an ack per delivery is an ack frame, a write and a drain per event. The
+last handled delivery is remembered and acked with `multiple` once `delay_s` has passed since
+the first one still unacked, or at once when `at_once` are waiting (the fan-out passes half
+the prefetch), so the broker's prefetch window never waits on the timer.
 
 Why a later ack loses nothing: the node queue is exclusive, so it goes with the node's
-connection whether its deliveries were acked or not (the hub's gap fill and the clients'
+connection whether its deliveries were acked or not (the node's gap fill and the clients'
 resume cover that); and a delivery requeued by a closed channel comes again and is dropped
 as a duplicate by its offset.
 
-Deliberately not here: what a delivery means (hub.py).
+Deliberately not here: what a delivery means (fanout.py).
 """
 
 from __future__ import annotations
@@ -20,27 +18,38 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from livedesk.gateway.clock import Clock, Timer
 from livedesk.shared.bus.base import Delivery, Subscription
 
 log = logging.getLogger(__name__)
 
 
 class Acks:
-    __slots__ = ("_at_once", "_delay_s", "_last", "_pending", "_subscription", "_tasks", "_timer")
+    __slots__ = (
+        "_at_once",
+        "_clock",
+        "_delay_s",
+        "_last",
+        "_pending",
+        "_subscription",
+        "_tasks",
+        "_timer",
+    )
 
     def __init__(
         self,
         subscription: Subscription,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
         *,
         delay_s: float,
         at_once: int,
     ) -> None:
-        self._subscription, self._tasks = subscription, tasks
+        self._subscription, self._tasks, self._clock = subscription, tasks, clock
         self._delay_s, self._at_once = delay_s, max(1, at_once)
         self._last: Delivery | None = None
         self._pending = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
 
     @property
     def pending(self) -> int:
@@ -54,7 +63,7 @@ class Acks:
         if self._pending >= self._at_once:
             self.flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._delay_s, self.flush)
+            self._timer = self._clock.call_later(self._delay_s, self.flush)
 
     def flush(self) -> None:
         """Ack everything handled so far, with one frame, in the background."""

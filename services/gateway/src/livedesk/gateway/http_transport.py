@@ -3,12 +3,12 @@ again once, on a fresh connection.
 
 A keep-alive connection idle in the pool can be closed by the server (uvicorn after 5 s) just
 as a request goes out on it; the request then fails with "Server disconnected" or an empty
-read though the server is up. In bench.fanout, 2,000 sockets connecting to two nodes met that
-race dozens of times, and each such socket was refused with 1013. Every request the gateway
-makes (replay, latest offset, conversation ownership, presence) is an idempotent GET, so
-sending it again is safe; a second failure is the server's answer and is raised.
+read though the server is up, and a socket arriving then would be refused with 1013. Every
+request the gateway makes (replay, latest offset, conversation ownership, presence) is an
+idempotent GET, so sending it again is safe; a second failure is the server's answer and is
+raised.
 
-Deliberately not here: which requests are made (replay_client, presence_client).
+Deliberately not here: which requests are made (api_client, presence_client).
 """
 
 from __future__ import annotations

@@ -3,15 +3,13 @@
 Why not `loop.create_server`: uvloop's libuv accepts one connection per event-loop iteration
 (since libuv 1.45, "unix: don't accept() connections in a loop", libuv#3696) and counts on
 the socket staying readable for the next. A node holding thousands of sockets runs few
-iterations a second when busy, so connections wait in the kernel's accept queue even when
-the node has CPU to spare. In bench.fanout's reconnect storm (500 reconnects/s over two
-nodes) `ss` showed ~120 connections queued on the nodes' listening sockets for seconds, and
-strace one accept4 per epoll_pwait; clients saw the handshake take ~0.4 s (p50).
+iterations a second when busy, so in a reconnect storm connections would wait in the kernel's
+accept queue even when the node has CPU to spare.
 
 `Listener` offers what websockets' `Server` uses of an `asyncio.Server` (close, wait_closed,
 is_serving, get_loop, sockets); each connection is handed to the loop as an accepted socket.
 
-Deliberately not here: the WebSocket protocol and what a connection does (ws_server.py).
+Deliberately not here: the WebSocket protocol and what a connection does (ws_fast.py).
 """
 
 from __future__ import annotations
@@ -21,6 +19,8 @@ import logging
 import socket
 from collections.abc import Callable
 from typing import Final
+
+from livedesk.gateway.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +36,14 @@ class Listener:
     """A listening TCP socket whose connections get `protocol_factory()` protocols."""
 
     def __init__(
-        self, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol]
+        self, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol], clock: Clock
     ) -> None:
-        self._sock, self._protocol_factory = sock, protocol_factory
+        self._sock, self._protocol_factory, self._clock = sock, protocol_factory, clock
         self._loop = asyncio.get_running_loop()
         self._adopting: set[asyncio.Task[object]] = set()
         self._serving = True
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._accept)
-
-    @classmethod
-    def bind(
-        cls, host: str, port: int, backlog: int, protocol_factory: Callable[[], asyncio.Protocol]
-    ) -> Listener:
-        # The first address the host names, as the loop's create_server would bind first
-        # (a "::" host is IPv6, with IPv4 too where the system maps it).
-        family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.create_server(address[:2], family=family, backlog=backlog)
-        return cls(sock, protocol_factory)
 
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKEUP):
@@ -70,7 +58,7 @@ class Listener:
                     "accept failed; listening again in %s s: %s", ACCEPT_RETRY_DELAY_S, error
                 )
                 self._loop.remove_reader(self._sock.fileno())
-                self._loop.call_later(ACCEPT_RETRY_DELAY_S, self._listen_again)
+                self._clock.call_later(ACCEPT_RETRY_DELAY_S, self._listen_again)
                 return
             task = self._loop.create_task(self._adopt(connection))
             self._adopting.add(task)

@@ -25,8 +25,9 @@ from contextlib import asynccontextmanager
 import httpx
 
 from livedesk.gateway import ws_server
+from livedesk.gateway.api_client import ApiClient, HttpApiClient
+from livedesk.gateway.clock import Clock, SystemClock
 from livedesk.gateway.http_transport import RetryStaleConnections
-from livedesk.gateway.hub import Hub
 from livedesk.gateway.keys import JWKS_PATH, load_verifier
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.node import Node
@@ -35,7 +36,6 @@ from livedesk.gateway.presence_client import (
     PresenceLookup,
     PresenceReporter,
 )
-from livedesk.gateway.replay_client import ApiClient, HttpApiClient
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.bus.rabbit import RabbitBus
 from livedesk.shared.lifecycle import Shutdown, bind, reach, reaching, redact, run_service
@@ -58,31 +58,35 @@ async def gateway_node(
     api: ApiClient,
     presence: PresenceLookup,
     metrics: Metrics | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Node]:
     """A running node: its queue consumed, its sweepers and presence reporting going."""
     metrics = metrics or Metrics()
+    clock = clock or SystemClock()
     spec = node_queue(settings.node_id)
     async with bus.subscribe(spec, prefetch=settings.bus.prefetch) as subscription:
-        reporter = PresenceReporter(bus, settings.node_id, settings.gateway.heartbeat_interval_s)
+        interval_s = settings.gateway.heartbeat_interval_s
+        reporter = PresenceReporter(bus, settings.node_id, interval_s, clock)
         async with asyncio.TaskGroup() as tasks:
-            hub = Hub(
-                subscription, api, settings.gateway, metrics, tasks, prefetch=settings.bus.prefetch
-            )
-            subscription.on_restore(hub.restore)
             node = Node(
                 settings.node_id,
                 settings.gateway,
                 verifier,
-                hub,
+                subscription,
                 api,
                 presence,
                 reporter,
                 metrics,
                 tasks,
+                clock,
+                typing_interval_s=settings.presence.typing_interval_s,
+                prefetch=settings.bus.prefetch,
             )
+            hub = node.hub
+            subscription.on_restore(hub.gap_fill.restore)
             workers = [
-                tasks.create_task(hub.pump(), name="hub.pump"),
-                tasks.create_task(hub.sweep(), name="hub.sweep"),
+                tasks.create_task(hub.fanout.pump(), name="fanout.pump"),
+                tasks.create_task(hub.gap_fill.sweep(), name="gap_fill.sweep"),
                 tasks.create_task(node.sweep(), name="node.sweep"),
                 tasks.create_task(reporter.publish(), name="presence.publish"),
                 tasks.create_task(reporter.heartbeat(node.snapshot), name="presence.heartbeat"),
@@ -92,7 +96,7 @@ async def gateway_node(
             finally:
                 for worker in workers:
                     worker.cancel()
-                hub.close()  # a pending unbind would hold the group for unbind_grace_s
+                hub.bindings.close()  # a pending unbind would hold the group for unbind_grace_s
                 try:
                     await reporter.flush()
                 except Exception:  # shutting down: presence repairs from the next node's beat
@@ -114,6 +118,7 @@ async def run_server(
         ping_timeout_s=gateway.ping_timeout_s,
         send_buffer_bytes=gateway.socket_send_buffer_bytes,
         unsent_bytes=gateway.socket_unsent_bytes,
+        fast_writes=gateway.fast_writes,
     )
     log.info("gateway %s listening on %s:%s", settings.node_id, *sock.getsockname()[:2])
     try:
@@ -129,8 +134,8 @@ async def run_server(
 async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) -> None:
     timeout = httpx.Timeout(settings.gateway.http_timeout_s)
     # Every connection the pool may open may also stay open: with fewer kept alive, a
-    # reconnect storm's replay and presence requests opened and closed connections by
-    # the dozen a second (strace), each a TCP handshake on both ends.
+    # reconnect storm's replay and presence requests open and close connections by the dozen
+    # a second, each a TCP handshake on both ends.
     # An idle connection is given up before the API's and presence's servers close it (5 s):
     # reusing one as the server closes it fails the request (see http_transport).
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)

@@ -1,25 +1,15 @@
-"""One gateway node: serves each socket's conversation, sweeps deadlines, drains on shutdown.
+"""One gateway node: each socket's life, from accept to close, in one place.
 
-`Node.handle(socket)` is the whole life of one socket, whatever server carries it (the
-`websockets` server here, a Starlette route in standalone mode): frames go to the socket's
-`Session`, and its decisions are carried out here: authenticate (attach to the hub, `ready`,
-resume or go live, presence_state), subscribe (the API says whether the conversation is the
-account's; presence says who is typing), typing (to presence), ping (pong with the account's
-latest offset), close. Deadlines (auth timeout, token expiry, WebSocket pings and their
-pongs, the send queue's lag for a socket sent nothing more) are checked by one sweeper for
-all sockets rather than a timer or task per socket: idle sockets must stay small. The
-sweeper keeps the first three in `Deadlines` heaps (auth deadlines and pings on the
-monotonic clock, token expiries on the wall clock, as the session checks them), so a sweep
-costs what is due, not a look at every socket; the session or the socket decides whether
-one popped from them is really due. Lag is looked at only for sockets with frames waiting.
+`Node.handle(socket)` serves one socket whatever server carries it (the `websockets` server,
+or a Starlette route in standalone mode): it counts it against the caps (socket_caps.py),
+feeds its frames to its `Session` and carries out the decisions (authenticate and attach,
+subscribe, typing, ping, close). Every close goes through `_stop`, whether the handler closes
+its socket, the peer leaves, or the fan-out, the sweeper or a failure `kick`s it. One sweeper
+checks every socket's deadlines, so an idle socket has no task or timer of its own. A socket
+is a boundary: what fails in its handling or its background work closes it alone, with 1011.
 
-Each socket is a boundary: whatever goes wrong in its handling or its background work
-(presence_state, a resume's catch-up) closes that socket with 1011 and is logged once with
-its account and this node; those tasks run in the node's task group, which one exception
-would otherwise end with every socket. New sockets are counted against the node's, the
-account's and the user's caps (socket_caps.py) and refused past them.
-
-Deliberately not here: fan-out and ordering (hub.py), frame syntax (protocol.py), the server.
+Deliberately not here: accounts, fan-out and fetching (hub.py), frame syntax (protocol.py),
+the server (ws_server.py).
 """
 
 from __future__ import annotations
@@ -27,21 +17,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Coroutine
 from typing import Final
 
 from livedesk.gateway import protocol
-from livedesk.gateway.deadlines import Deadlines
-from livedesk.gateway.hub import Client, Hub
+from livedesk.gateway.account import Client
+from livedesk.gateway.api_client import ApiClient, UpstreamUnavailable
+from livedesk.gateway.clock import Clock
+from livedesk.gateway.fanout import PREFETCH
+from livedesk.gateway.hub import Hub
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
-from livedesk.gateway.replay_client import ApiClient, UpstreamUnavailable
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
 from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
+from livedesk.shared.bus.base import Subscription
+from livedesk.shared.deadlines import Deadlines
 from livedesk.shared.errors import BusError
 from livedesk.shared.events import PresenceState, encode
 from livedesk.shared.presence_messages import SocketRef
@@ -52,8 +45,8 @@ log = logging.getLogger(__name__)
 
 # Deadlines are whole seconds in the protocol; checking twice a second is precise enough.
 SWEEP_INTERVAL_S: Final = 0.5
-# Pings sent before the sweeper lets the loop turn. A sweep's pings came in one burst: at
-# 1,000 sockets a node, 30-150 of them, holding the loop 1-8 ms while events waited.
+# Pings sent before the sweeper lets the loop turn, so that events arriving meanwhile do not
+# wait behind all of a sweep's pings.
 PINGS_PER_TURN: Final = 16
 
 
@@ -63,25 +56,41 @@ class Node:
         node_id: str,
         settings: GatewaySettings,
         verifier: TokenVerifier,
-        hub: Hub,
+        subscription: Subscription,
         api: ApiClient,
         presence: PresenceLookup,
         reporter: PresenceReporter,
         metrics: Metrics,
         tasks: asyncio.TaskGroup,
+        clock: Clock,
+        *,
+        typing_interval_s: float,
+        prefetch: int = PREFETCH,
     ) -> None:
         self.node_id = node_id
-        self._settings, self._verifier, self.hub, self._api = settings, verifier, hub, api
+        self._typing_interval_s = typing_interval_s  # told to clients in `ready`
+        self._settings, self._verifier, self._api = settings, verifier, api
+        self.clock = clock
+        # One bound method for every socket's send queue, rather than one made per socket.
+        self._monotonic = clock.monotonic
+        self.hub = Hub(
+            subscription, api, settings, metrics, tasks, clock, self.kick, prefetch=prefetch
+        )
+        self._bindings, self._fanout = self.hub.bindings, self.hub.fanout
         self._presence, self._reporter = presence, reporter
         self._states = PresenceStates(
-            presence, hub.status_epoch, settings.presence_state_ttl_s, tasks
+            presence,
+            self._bindings.status_epoch,
+            settings.presence_state_ttl_s,
+            tasks,
+            clock.monotonic,
         )
         self.metrics = self._metrics = metrics
         self._tasks = tasks
         self._clients: dict[Client, None] = {}
-        self._auth_deadlines: Deadlines[Client] = Deadlines()  # time.monotonic()
-        self._expiries: Deadlines[Client] = Deadlines()  # time.time(), as token expiry is
-        self._pings: Deadlines[Client] = Deadlines()  # time.monotonic()
+        self._auth_deadlines: Deadlines[Client] = Deadlines()  # clock.monotonic()
+        self._expiries: Deadlines[Client] = Deadlines()  # clock.wall(), as token expiry is
+        self._pings: Deadlines[Client] = Deadlines()  # clock.monotonic()
         self._caps = SocketCaps(settings)
         self.draining = False
 
@@ -92,7 +101,8 @@ class Node:
 
     async def handle(self, socket: Socket) -> None:
         """Serve one socket until it closes."""
-        session = Session(self._verifier, self._settings, time.monotonic())
+        clock = self.clock
+        session = Session(self._verifier, self._settings, clock.monotonic())
         client = Client(
             socket,
             session,
@@ -100,12 +110,12 @@ class Node:
                 self._settings.send_queue_frames,
                 self._settings.send_queue_bytes,
                 self._settings.send_queue_max_lag_s,
-                time.monotonic,
+                self._monotonic,
             ),
         )
         self._clients[client] = None
         self._auth_deadlines.schedule(client, session.auth_deadline)
-        self._pings.schedule(client, time.monotonic())  # the socket says when it is due
+        self._pings.schedule(client, clock.monotonic())  # the socket says when it is due
         self._metrics.connections.inc()
         counted = self._caps.connect()
         try:
@@ -120,7 +130,7 @@ class Node:
                 # No local holds the frame: an idle socket's last one (its `auth`, with the
                 # token) would otherwise stay in this coroutine's frame for its whole life.
                 await self._act(
-                    client, session.receive(await socket.receive(), time.monotonic(), time.time())
+                    client, session.receive(await socket.receive(), clock.monotonic(), clock.wall())
                 )
                 if (claims := session.claims) is not None:
                     # After the first auth and after every renewal; a no-op otherwise.
@@ -141,8 +151,7 @@ class Node:
                 self._caps.disconnect()
             if client.account_id:  # admitted past the account's and user's caps
                 self._caps.release(client.account_id, client.user_id)
-            client.closing = True
-            self.hub.detach(client)
+            self._stop(client, None)
             if client.ref is not None:
                 self._metrics.sockets.dec()
                 self._reporter.closed(client.ref)
@@ -152,24 +161,24 @@ class Node:
             case None:
                 return
             case Reply(frame):
-                self.hub.send(client, OutFrame(frame))
+                self._fanout.send(client, OutFrame(frame))
             case Close(code, reason, frame):
                 if frame is not None:
-                    self.hub.send(client, OutFrame(frame))
+                    self._fanout.send(client, OutFrame(frame))
                 await self._close(client, code, reason)
             case Authenticated():
                 await self._authenticated(client, decision)
             case Subscribe(conversation_id, ref):
                 await self._subscribe(client, conversation_id, ref)
             case Unsubscribe(conversation_id, ref):
-                self.hub.unsubscribe(client, conversation_id)
-                self.hub.send(client, OutFrame(protocol.unsubscribed(conversation_id, ref)))
+                self._bindings.unsubscribe(client, conversation_id)
+                self._fanout.send(client, OutFrame(protocol.unsubscribed(conversation_id, ref)))
             case TypingFrame(conversation_id, state, _):
                 assert client.ref is not None
                 self._reporter.typing(client.ref, conversation_id, state)
             case Ping(ref):
-                latest = self.hub.latest(client.account_id)
-                self.hub.send(client, OutFrame(protocol.pong(latest, ref)))
+                latest = self._bindings.latest(client.account_id)
+                self._fanout.send(client, OutFrame(protocol.pong(latest, ref)))
 
     async def _authenticated(self, client: Client, auth: Authenticated) -> None:
         claims = auth.claims
@@ -178,7 +187,7 @@ class Node:
             self._metrics.refusals.labels(refused.value).inc()
             message = f"too many connections for this {refused.value}; close some and try again"
             reply = protocol.error(protocol.ERR_TOO_MANY_SOCKETS, message, auth.ref)
-            self.hub.send(client, OutFrame(reply))
+            self._fanout.send(client, OutFrame(reply))
             reason = f"too many sockets for this {refused.value}"
             await self._close(client, protocol.CLOSE_RATE_LIMITED, reason)
             return
@@ -188,15 +197,22 @@ class Node:
         except (UpstreamUnavailable, BusError) as error:
             log.warning("account %s cannot be served now: %s", claims.account_id, error)
             reply = protocol.error(protocol.ERR_UNAVAILABLE, "try again shortly", auth.ref)
-            self.hub.send(client, OutFrame(reply))
+            self._fanout.send(client, OutFrame(reply))
             await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "upstream unavailable")
             return
-        ready = protocol.ready(self.node_id, claims.account_id, claims.user_id, delivered, auth.ref)
-        if not self.hub.send(client, OutFrame(ready)):
+        ready = protocol.ready(
+            self.node_id,
+            claims.account_id,
+            claims.user_id,
+            delivered,
+            self._typing_interval_s,
+            auth.ref,
+        )
+        if not self._fanout.send(client, OutFrame(ready)):
             return
         # From here to `join` nothing is awaited: a live socket starts exactly after `delivered`.
         resume = auth.resume_from is not None and auth.resume_from != delivered
-        self.hub.join(client, live=not resume)
+        self._bindings.join(client, live=not resume)
         client.ref = SocketRef(
             socket_id=client.socket.socket_id,
             account_id=claims.account_id,
@@ -219,7 +235,7 @@ class Node:
             await work
         except Exception:  # a socket's boundary, as in `handle`
             self._log_failure(client)
-            self.hub.kick(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
+            self.kick(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
 
     def _log_failure(self, client: Client) -> None:
         log.exception(
@@ -231,7 +247,7 @@ class Node:
 
     async def _catch_up(self, client: Client, after: int) -> None:
         try:
-            await self.hub.catch_up(client, after)
+            await self.hub.catch_up.run(client, after)
         except UpstreamUnavailable as error:
             log.warning("resume of a socket failed: %s", error)
             await self._close(client, protocol.CLOSE_TRY_AGAIN_LATER, "replay unavailable")
@@ -240,7 +256,7 @@ class Node:
         agents = await self._states.get(client.account_id, client.session.token)
         if agents is not None and not client.closing:
             state = PresenceState(account_id=client.account_id, agents=agents)
-            self.hub.send(client, OutFrame(encode(state)))
+            self._fanout.send(client, OutFrame(encode(state)))
 
     async def _subscribe(self, client: Client, conversation_id: int, ref: protocol.Ref) -> None:
         session = client.session
@@ -253,7 +269,7 @@ class Node:
                 session.subscription_failed()
                 log.warning("subscribe check failed: %s", error)
                 message = "cannot check the conversation now; try again"
-                self.hub.send(client, OutFrame(protocol.error("unavailable", message, ref)))
+                self._fanout.send(client, OutFrame(protocol.error("unavailable", message, ref)))
                 return
         if not owned:
             await self._act(client, session.forbidden(conversation_id, ref))
@@ -262,16 +278,30 @@ class Node:
             return
         if conversation_id not in session.subscriptions:
             session.subscription_granted(conversation_id)
-            self.hub.subscribe(client, conversation_id)
+            self._bindings.subscribe(client, conversation_id)
         typers = await self._presence.typers(session.token, conversation_id)
-        self.hub.send(client, OutFrame(protocol.subscribed(conversation_id, typers, ref)))
+        self._fanout.send(client, OutFrame(protocol.subscribed(conversation_id, typers, ref)))
+
+    def kick(self, client: Client, code: int, reason: str) -> None:
+        """Stop writing to the socket now, and close it with `code` in the background."""
+        if self._stop(client, code):
+            self._tasks.create_task(_close_socket(client.socket, code, reason))
 
     async def _close(self, client: Client, code: int, reason: str) -> None:
-        if not client.closing:
-            self._metrics.closes.labels(str(code)).inc()
-        client.closing = True
-        self.hub.detach(client)
+        """Close the socket from its own handler, which returns once it is closed."""
+        self._stop(client, code)
         await client.socket.close(code, reason)
+
+    def _stop(self, client: Client, code: int | None) -> bool:
+        """Write nothing more to the socket and forget it in its account; count its close
+        under `code` (None: the peer closed). False if it was stopped already."""
+        if client.closing:
+            return False
+        client.closing = True
+        self._bindings.detach(client)
+        if code is not None:
+            self._metrics.closes.labels(str(code)).inc()
+        return True
 
     def snapshot(self) -> tuple[SocketRef, ...]:
         """The node's authenticated sockets, for the presence heartbeat."""
@@ -280,31 +310,37 @@ class Node:
     async def sweep(self) -> None:
         """Close sockets past their auth deadline or token expiry, deaf to pings, or behind
         by more than the send queue's lag (also when nothing more is sent to them); ping the
-        others when due."""
+        others when due.
+
+        Auth deadlines and pings are kept on the monotonic clock and token expiries on the
+        wall clock (as the session checks them), each in a `Deadlines` heap, so a sweep costs
+        what is due; the session or the socket decides whether one popped is really due. Lag
+        is looked at only for sockets with frames waiting.
+        """
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL_S)
-            now, wall = time.monotonic(), time.time()
-            for client in (*self._auth_deadlines.pop_due(now), *self._expiries.pop_due(wall)):
+            await self.clock.sleep(SWEEP_INTERVAL_S)
+            now, wall = self.clock.monotonic(), self.clock.wall()
+            for _, client in (*self._auth_deadlines.pop_due(now), *self._expiries.pop_due(wall)):
                 if client.closing:
                     continue
                 decision = client.session.deadline(now, wall)
                 if decision is not None:
                     if decision.frame is not None:
-                        self.hub.send(client, OutFrame(decision.frame))
-                    self.hub.kick(client, decision.code, decision.reason)
-            for index, client in enumerate(self._pings.pop_due(now)):
+                        self._fanout.send(client, OutFrame(decision.frame))
+                    self.kick(client, decision.code, decision.reason)
+            for index, (_, client) in enumerate(self._pings.pop_due(now)):
                 if index and not index % PINGS_PER_TURN:
                     await asyncio.sleep(0)  # events that arrived meanwhile go out first
                 if client.closing:
                     continue
                 next_due = client.socket.keepalive(now)
                 if next_due is None:
-                    self.hub.kick(client, protocol.CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                    self.kick(client, protocol.CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
                 elif next_due != math.inf:
                     self._pings.schedule(client, next_due)
             for client in [c for c in self._clients if c.queue.waiting and not c.closing]:
                 if client.queue.overdue(client.socket.buffered()):
-                    self.hub.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
+                    self.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
 
     async def drain(self, window_s: float) -> None:
         """Hint every socket to reconnect elsewhere, spread over `window_s`, then close 1001."""
@@ -315,8 +351,15 @@ class Node:
         for step in range(steps):
             for client in clients[step::steps]:
                 if not client.closing:
-                    self.hub.send(client, hint)
-                    self.hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
-            await asyncio.sleep(window_s / steps)
+                    self._fanout.send(client, hint)
+                    self.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+            await self.clock.sleep(window_s / steps)
         for client in list(self._clients):
-            self.hub.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+            self.kick(client, protocol.CLOSE_GOING_AWAY, "node draining")
+
+
+async def _close_socket(socket: Socket, code: int, reason: str) -> None:
+    try:
+        await socket.close(code, reason)
+    except Exception:  # a task boundary: a socket that fails to close is gone all the same
+        log.exception("closing socket %s with %s failed", socket.socket_id, code)

@@ -11,13 +11,13 @@ the node has asked the API; until then every offer is held.
 
 What is held is bounded, in events and in bytes, and a gap has a time bound: a gap the
 node cannot fill (the API down) would otherwise stall the account's sockets without a word
-while memory grows. With a baseline, `overflowing` and `stuck` tell the hub to give the gap
+while memory grows. With a baseline, `overflowing` and `stuck` tell the node to give the gap
 up (it sends resync_required and delivers from the first held offset); without one, the
 highest offsets are dropped: they come again with the fill from the baseline.
 
-Deliberately not here: fetching (hub.py asks `gap()` and feeds the answer back with `offer`),
-sockets, and the per-socket resume seam (a resuming socket catches up on its own until it
-reaches `delivered`, then joins the live set).
+Deliberately not here: fetching (gap_fill.py asks `gap()` and feeds the answer back through
+the fan-out's `offer`), sockets, and the per-socket resume seam (catch_up.py: a resuming socket
+catches up on its own until it reaches `delivered`, then joins the live set).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Sequencer:
         self.delivered = delivered
         self._held: dict[int, Item] = {}
         self._held_bytes = 0
-        # When the oldest open gap was first seen; the hub moves it on to pace its fills.
+        # When the oldest open gap was first seen; the gap fill moves it on to pace its fills.
         self.held_since: float | None = None
         self.gap_opened_at: float | None = None  # the same, left alone: for `stuck`
 

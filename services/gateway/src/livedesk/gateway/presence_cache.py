@@ -3,8 +3,8 @@
 Every socket gets the account's presence_state after `ready`; fetched once per socket, a
 reconnect storm made one presence HTTP request per socket. An account's answer is the same
 for all its sockets, so a fetch is reused for `presence_state_ttl_s`, but only while no
-agent_status of the account has been seen since it started and the account stayed bound (the
-hub's `status_epoch`): a socket that joined after a status change never gets a state from
+agent_status of the account has been seen since it started and the account stayed bound
+(`Bindings.status_epoch`): a socket that joined after a status change never gets a state from
 before it. Unavailable answers (None) and failures are not reused once complete.
 
 Deliberately not here: the HTTP request (the `PresenceLookup`), writing the frame (node.py).
@@ -13,7 +13,6 @@ Deliberately not here: the HTTP request (the `PresenceLookup`), writing the fram
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Final
 
@@ -40,7 +39,7 @@ class PresenceStates:
         status_epoch: Callable[[int], int | None],
         ttl_s: float,
         tasks: asyncio.TaskGroup,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float],  # monotonic seconds
     ) -> None:
         self._lookup, self._status_epoch, self._ttl_s = lookup, status_epoch, ttl_s
         self._tasks, self._clock = tasks, clock

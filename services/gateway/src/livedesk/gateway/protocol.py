@@ -6,7 +6,7 @@ could be read, builds the control frames the server sends (ready, subscribed, po
 resync_required, reconnect) and names every close code. Events themselves are not built here:
 they arrive already encoded from the broker or the replay endpoint and go out byte for byte.
 
-Deliberately not here: sockets, time, rate limits and state (session.py), routing (hub.py).
+Deliberately not here: sockets, time, rate limits and state (session.py), routing (fanout.py).
 """
 
 from __future__ import annotations
@@ -181,9 +181,16 @@ def _frame(payload: dict[str, Any], ref: Ref) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def ready(node: str, account_id: int, user_id: int, offset: int, ref: Ref = None) -> bytes:
+def ready(
+    node: str,
+    account_id: int,
+    user_id: int,
+    offset: int,
+    typing_interval_s: float,
+    ref: Ref = None,
+) -> bytes:
     frame = {"type": "ready", "node": node, "account_id": account_id, "user_id": user_id}
-    return _frame({**frame, "offset": offset}, ref)
+    return _frame({**frame, "offset": offset, "typing_interval_s": typing_interval_s}, ref)
 
 
 def auth_renewed(expires_at: float, ref: Ref = None) -> bytes:

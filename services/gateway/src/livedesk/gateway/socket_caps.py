@@ -1,7 +1,7 @@
 """How many sockets this node takes: in all, per account and per user, sans-I/O.
 
-A node had no cap on its sockets: one tenant, or one client that reconnects without closing,
-could take all of a node's memory. The node's cap counts every connection, authenticated or
+Without caps, one tenant, or one client that reconnects without closing, could take all of a
+node's memory. The node's cap counts every connection, authenticated or
 not; an account's and a user's count sockets past `auth` on this node only (a user's sockets
 on other nodes are not seen here: the caps bound what one of them takes of one node).
 

@@ -3,15 +3,15 @@
 A `Socket` writes pre-encoded text frames without blocking, reports how many bytes wait in
 its outgoing buffer (the node closes it with 4409 past a bound), pings its peer when the
 node's sweeper says it is time (the node closes it with 1011 when a pong is overdue),
-receives client frames and closes with a code. The `websockets` server implements it in
-ws_server.py; the one-process standalone mode mounts the same logic on a Starlette WebSocket
-route with its own adapter.
+receives client frames and closes with a code. The `websockets` server implements it twice
+(ws_plain.py on the library's public API, ws_fast.py writing `OutFrame.wire`); the one-process
+standalone mode mounts the same logic on a Starlette WebSocket route with its own adapter.
 
 `OutFrame` is one server frame encoded once: the JSON payload, and lazily the complete
 WebSocket text frame (header + payload, unmasked, uncompressed), which is the same bytes for
-every socket, so a node builds it once per event, not once per delivery.
+every socket, so the fast path builds it once per event, not once per delivery.
 
-Deliberately not here: any decision about what to send (hub.py, node.py).
+Deliberately not here: any decision about what to send (fanout.py, node.py).
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ class Socket(Protocol):
         """Ping the peer if a ping is due; when to be called again (`math.inf`: never), or
         None if the peer left the last ping unanswered too long.
 
-        Called by the node's sweeper when the last call said (`now` from time.monotonic()),
-        so that no socket needs a task or timer of its own. A socket whose transport pings
-        by itself returns `math.inf`.
+        Called by the node's sweeper when the last call said (`now` is the node clock's
+        monotonic reading), so that no socket needs a task or timer of its own. A socket
+        whose transport pings by itself returns `math.inf`.
         """
         ...
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from livedesk.presence.deadlines import Deadlines
+from livedesk.shared.deadlines import Deadlines
 from livedesk.shared.errors import LivedeskError
 from livedesk.shared.events import AgentStatus, AgentStatusChanged, Typing, TypingState
 from livedesk.shared.presence_messages import (

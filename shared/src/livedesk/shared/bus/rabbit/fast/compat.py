@@ -17,17 +17,22 @@ Why the path exists and when to delete it: docs/adr/0001-fast-publish-path.md.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
-from importlib import metadata
+from collections.abc import Mapping
 from types import ModuleType
 
 import aio_pika
 import aiormq
 import pamqp.commands
 
+from livedesk.shared.library_check import (
+    Releases,
+    installed_releases,
+    missing_names,
+    release_problems,
+)
+
 # Distribution -> (first release checked, first release not covered).
-TESTED_RELEASES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+TESTED_RELEASES: Releases = {
     "aiormq": ((7, 2, 4), (7, 3)),
     "pamqp": ((4, 0, 1), (4, 1)),
     "aio-pika": ((10, 2), (11,)),
@@ -71,55 +76,12 @@ def unsupported(modules: Mapping[str, object], releases: Mapping[str, str | None
     `modules` by import name (aiormq, pamqp, aio_pika), `releases` by distribution name
     (None: not installed).
     """
-    problems = [*_release_problems(releases), *_missing_names(modules)]
+    problems = [
+        *release_problems(TESTED_RELEASES, releases),
+        *missing_names(modules, ATTRIBUTES, CODE_NAMES),
+    ]
     return "; ".join(problems) or None
 
 
-def installed_releases() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in TESTED_RELEASES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
-def _release_problems(releases: Mapping[str, str | None]) -> Iterator[str]:
-    for name, (lowest, uncovered) in TESTED_RELEASES.items():
-        release = releases.get(name)
-        if release is None:
-            yield f"{name} is not installed"
-            continue
-        numbers = re.match(r"\d+(?:\.\d+)*", release)
-        version = tuple(int(n) for n in numbers.group().split(".")) if numbers else ()
-        if not lowest <= version < uncovered:
-            checked = f"{_dotted(lowest)} up to {_dotted(uncovered)}"
-            yield f"{name} {release} is outside the releases checked ({checked})"
-
-
-def _missing_names(modules: Mapping[str, object]) -> Iterator[str]:
-    for path in ATTRIBUTES:
-        if _lookup(modules, path) is None:
-            yield f"{path} is gone"
-    for path, names in CODE_NAMES.items():
-        code = getattr(_lookup(modules, path), "__code__", None)
-        known = set(code.co_names) | set(code.co_varnames) if code is not None else set()
-        if absent := [name for name in names if name not in known]:
-            yield f"{path} no longer uses {', '.join(absent)}"
-
-
-def _lookup(modules: Mapping[str, object], path: str) -> object | None:
-    module, *attributes = path.split(".")
-    found = modules.get(module)
-    for attribute in attributes:
-        found = getattr(found, attribute, None)
-    return found
-
-
-def _dotted(version: tuple[int, ...]) -> str:
-    return ".".join(map(str, version))
-
-
 _MODULES: dict[str, ModuleType] = {"aiormq": aiormq, "pamqp": pamqp, "aio_pika": aio_pika}
-FAST_PATH_PROBLEM: str | None = unsupported(_MODULES, installed_releases())
+FAST_PATH_PROBLEM: str | None = unsupported(_MODULES, installed_releases(TESTED_RELEASES))

@@ -1,16 +1,16 @@
 """The last persistent events an account's sockets were sent, to serve resumes from memory.
 
 A reconnect storm brings back sockets that missed only the last few events, which this very
-node just delivered live; asking the API's replay endpoint for them once per socket made the
-API the bottleneck. `RecentEvents` keeps the frames already encoded for the live sockets (the
+node just delivered live; asking the API's replay endpoint for them once per socket would make
+the API the bottleneck. `ResumeBuffer` keeps the frames already encoded for the live sockets (the
 same `OutFrame`, no copy) for a contiguous run of offsets `(floor, top]`, bounded in count and
 in bytes, oldest evicted first.
 
 Every change in its size is reported to the node's `ResumeBudget`, which may empty it (or
 trim it) to keep all accounts' buffers together within the node's bound.
 
-Deliberately not here: deciding when a resume may be served from it (the hub checks that `top`
-is the account's delivered offset), fetching what it does not hold (the replay client), which
+Deliberately not here: deciding when a resume may be served from it (catch-up checks that `top`
+is the account's delivered offset), fetching what it does not hold (the API client), which
 account's buffer gives way to the node's bound (resume_budget.py).
 """
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from livedesk.gateway.resume_budget import ResumeBudget
 
 
-class RecentEvents:
+class ResumeBuffer:
     """Frames of offsets `floor + 1 .. top`, contiguous, at most `max_events` / `max_bytes`."""
 
     __slots__ = ("_budget", "_bytes", "_frames", "floor", "max_bytes", "max_events", "top")

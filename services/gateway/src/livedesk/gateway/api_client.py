@@ -8,8 +8,9 @@ gateway acts for an account only with a token of that account, so it cannot read
 Replayed events are validated and encoded again with `events.encode`, so the bytes a resumed
 socket receives are the bytes the live stream carries.
 
-Deliberately not here: retries and deciding what to fetch (hub.py); the `ApiClient` protocol
-lets the one-process standalone mode answer from its own database without HTTP.
+Deliberately not here: retries and deciding what to fetch (gap_fill.py, catch_up.py); the
+`ApiClient` protocol lets the one-process standalone mode answer from its own database without
+HTTP.
 """
 
 from __future__ import annotations

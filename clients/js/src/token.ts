@@ -1,0 +1,77 @@
+/**
+ * The access token: asked of the app's provider when there is none, before it expires, and
+ * after the server said it expired, so that a refresh-token flow lives in the app and the
+ * client only says when it needs a token. Concurrent askers share one call.
+ */
+
+import type { Clock } from "./clock.js";
+
+/** Why a token is asked for: the first connect, a renewal ahead of `exp`, or after expiry. */
+export type TokenReason = "connect" | "expiring" | "expired";
+export type TokenProvider = (reason: TokenReason) => string | Promise<string>;
+
+/**
+ * Renew this long before `exp`, but never before half the token's remaining life: an
+ * hour-long token is renewed a minute early, a 4-second one after 2 s.
+ */
+export const DEFAULT_RENEW_MARGIN_MS = 60_000;
+
+export class TokenKeeper {
+  private token: string | undefined;
+  private asking: Promise<string> | undefined;
+
+  constructor(
+    private readonly provider: TokenProvider,
+    private readonly clock: Clock,
+    private readonly renewMarginMs: number = DEFAULT_RENEW_MARGIN_MS,
+  ) {}
+
+  /** The token last given by the provider, if any. */
+  get held(): string | undefined {
+    return this.token;
+  }
+
+  /** The token to use now: the one held unless there is none or it has expired. */
+  async current(): Promise<string> {
+    if (this.token === undefined) return this.ask("connect");
+    const expiresAt = expiryMs(this.token);
+    if (expiresAt !== undefined && expiresAt <= this.clock.now()) return this.ask("expired");
+    return this.token;
+  }
+
+  /** A fresh token from the provider, whatever is held. */
+  ask(reason: TokenReason): Promise<string> {
+    this.asking ??= (async () => {
+      try {
+        const token = await this.provider(reason);
+        this.token = token;
+        return token;
+      } finally {
+        this.asking = undefined;
+      }
+    })();
+    return this.asking;
+  }
+
+  /** Milliseconds until the held token should be renewed, or undefined if it has no `exp`. */
+  renewInMs(): number | undefined {
+    const expiresAt = this.token === undefined ? undefined : expiryMs(this.token);
+    if (expiresAt === undefined) return undefined;
+    const remaining = Math.max(0, expiresAt - this.clock.now());
+    return Math.max(remaining / 2, remaining - this.renewMarginMs);
+  }
+}
+
+/** A JWT's `exp` in milliseconds, or undefined for a token that is not a JWT or has none. */
+export function expiryMs(token: string): number | undefined {
+  const payload = token.split(".")[1];
+  if (payload === undefined) return undefined;
+  try {
+    const base64 = payload.replace(/-/g, "+").replace(/_/g, "/");
+    const claims: unknown = JSON.parse(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "=")));
+    const exp = (claims as { exp?: unknown }).exp;
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}

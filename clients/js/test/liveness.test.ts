@@ -1,0 +1,76 @@
+/**
+ * Against a real standalone server that stops answering (SIGSTOP): the client notices by its
+ * heartbeat's deadline, or at once when the host says it woke up, and resumes after SIGCONT.
+ */
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { WebSocket } from "ws";
+
+import { connect, type ClientOptions, type LivedeskClient } from "../src/client.js";
+import { nextEvent } from "./support/events.js";
+import { ManualSignals } from "./support/signals.js";
+import { login, Standalone } from "./support/standalone.js";
+
+let server: Standalone;
+const clients: LivedeskClient[] = [];
+
+before(async () => {
+  server = await Standalone.start();
+});
+after(async () => {
+  for (const client of clients) client.close();
+  await server.dispose();
+});
+
+function client(options: Partial<ClientOptions>): LivedeskClient {
+  const made = connect({
+    url: server.url,
+    token: () => login(server.url),
+    WebSocket,
+    random: () => 0.5,
+    backoff: { baseMs: 40, maxMs: 160 },
+    connectTimeoutMs: 1_000,
+    ...options,
+  });
+  clients.push(made);
+  return made;
+}
+
+test("a server that stops answering is found dead by the ping's deadline, and the client resumes once it answers", async () => {
+  const alice = client({ heartbeat: { intervalMs: 200, timeoutMs: 300 }, signals: new ManualSignals() });
+  await alice.opened();
+  const dead = nextEvent(alice, "state", (event) => event.state === "reconnecting");
+  server.freeze();
+  try {
+    assert.equal((await dead).reason, "no answer to a ping");
+  } finally {
+    server.thaw();
+  }
+  await alice.opened();
+});
+
+test("on wake-up (the page visible again) the socket is checked at once, not at the next heartbeat", async () => {
+  const signals = new ManualSignals();
+  const alice = client({ heartbeat: { intervalMs: 600_000, timeoutMs: 300 }, signals });
+  await alice.opened();
+  const dead = nextEvent(alice, "state", (event) => event.state === "reconnecting", 2_000);
+  server.freeze();
+  try {
+    signals.fire("visible");
+    assert.equal((await dead).reason, "no answer to a ping");
+  } finally {
+    server.thaw();
+  }
+  await alice.opened();
+});
+
+test("while the host is offline it waits; when it is back online it connects at once", async () => {
+  const signals = new ManualSignals();
+  signals.fire("offline");
+  const alice = client({ backoff: { baseMs: 600_000, maxMs: 600_000 }, signals });
+  assert.equal(alice.state, "offline");
+  const opened = alice.opened();
+  signals.fire("online");
+  await opened;
+});

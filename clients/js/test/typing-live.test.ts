@@ -1,0 +1,45 @@
+/** Against a real standalone: what the typing helper sends reaches a colleague, start and stop. */
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { WebSocket } from "ws";
+
+import { connect, type LivedeskClient } from "../src/client.js";
+import { nextEvent } from "./support/events.js";
+import { ManualSignals } from "./support/signals.js";
+import { ADMIN, ALICE, login, Standalone } from "./support/standalone.js";
+
+const DEMO_CONVERSATION = 1;
+let server: Standalone;
+const clients: LivedeskClient[] = [];
+
+before(async () => {
+  server = await Standalone.start();
+});
+after(async () => {
+  for (const client of clients) client.close();
+  await server.dispose();
+});
+
+async function subscribed(email: string): Promise<LivedeskClient> {
+  const client = connect({ url: server.url, token: () => login(server.url, email), WebSocket, signals: new ManualSignals() });
+  clients.push(client);
+  await client.opened();
+  const done = nextEvent(client, "subscribed");
+  client.subscribe(DEMO_CONVERSATION);
+  await done;
+  return client;
+}
+
+test("a colleague sees typing start with the first key and stop when the message is sent", async () => {
+  const alice = await subscribed(ALICE);
+  const admin = await subscribed(ADMIN);
+  const started = nextEvent(admin, "typing", (event) => event.state === "start");
+  alice.typing.input(DEMO_CONVERSATION);
+  const start = await started;
+  // Sooner than presence's 6 s TTL would end it: the stop is the client's, not the expiry's.
+  const stopped = nextEvent(admin, "typing", (event) => event.state === "stop" && event.user_id === start.user_id, 3_000);
+  await alice.sendMessage(DEMO_CONVERSATION, "done typing");
+  await stopped;
+  assert.equal(start.conversation_id, DEMO_CONVERSATION);
+});
