@@ -18,16 +18,14 @@ docs/adr/0003-fast-message-route.md.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping
-from importlib import metadata
+from collections.abc import Callable, Mapping
 
 from fastapi.routing import APIRoute
 
+from livedesk.shared.library_check import Releases, installed_releases, release_problems
+
 # Distribution -> (first release checked, first release not covered).
-TESTED_RELEASES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "fastapi": ((0, 165, 0), (0, 166)),
-}
+TESTED_RELEASES: Releases = {"fastapi": ((0, 165, 0), (0, 166))}
 
 
 def unsupported(releases: Mapping[str, str | None], names_route: Callable[[], bool]) -> str | None:
@@ -36,20 +34,10 @@ def unsupported(releases: Mapping[str, str | None], names_route: Callable[[], bo
     `releases` by distribution name (None: not installed); `names_route`: whether routing
     names the matched route in the scope.
     """
-    problems = list(_release_problems(releases))
+    problems = list(release_problems(TESTED_RELEASES, releases))
     if not names_route():
         problems.append('FastAPI\'s routing no longer puts the matched route in scope["route"]')
     return "; ".join(problems) or None
-
-
-def installed_releases() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in TESTED_RELEASES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
 
 
 def routing_names_the_route() -> bool:
@@ -63,21 +51,6 @@ def routing_names_the_route() -> bool:
     return child_scope.get("route") is route
 
 
-def _release_problems(releases: Mapping[str, str | None]) -> Iterator[str]:
-    for name, (lowest, uncovered) in TESTED_RELEASES.items():
-        release = releases.get(name)
-        if release is None:
-            yield f"{name} is not installed"
-            continue
-        numbers = re.match(r"\d+(?:\.\d+)*", release)
-        version = tuple(int(n) for n in numbers.group().split(".")) if numbers else ()
-        if not lowest <= version < uncovered:
-            checked = f"{_dotted(lowest)} up to {_dotted(uncovered)}"
-            yield f"{name} {release} is outside the releases checked ({checked})"
-
-
-def _dotted(version: tuple[int, ...]) -> str:
-    return ".".join(map(str, version))
-
-
-FAST_ROUTE_PROBLEM: str | None = unsupported(installed_releases(), routing_names_the_route)
+FAST_ROUTE_PROBLEM: str | None = unsupported(
+    installed_releases(TESTED_RELEASES), routing_names_the_route
+)
