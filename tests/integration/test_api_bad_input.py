@@ -1,10 +1,10 @@
-"""Bad input gets a clear 4xx, never a 500, on PostgreSQL and SQLite alike.
+"""Bad input gets a clear 4xx, never a 500, on PostgreSQL and SQLite alike, with either
+route for message posts (the fast one and FastAPI's alone).
 
 Each case here once answered 500 or an unhelpful message: numbers beyond the databases'
 64-bit integers (in cursors, filters, paths and bodies), NUL characters (PostgreSQL's text
 cannot hold one), whitespace-only messages, malformed JSON, and tokens that are not tokens.
-On PostgreSQL message posts go through the fast route first (`fast_messages`), so every
-message case is asked of it too. Every answer carries an X-Request-ID.
+Every answer carries an X-Request-ID.
 """
 
 from __future__ import annotations

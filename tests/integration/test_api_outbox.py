@@ -3,7 +3,7 @@
 Concurrent writers of one account get gapless offsets 1..N, replay returns exactly them in
 order, and the broker carries each exactly once in order. The same client_id posted
 concurrently makes one message and one event. Two API processes on one database publish
-every event exactly once.
+every event exactly once. With either route for message posts.
 """
 
 from __future__ import annotations
@@ -28,14 +28,18 @@ from tests.support.api import (
     offsets,
     open_conversation,
 )
+from tests.support.backends import ROUTES, Route, route_env
 
 WRITERS = 8
 MESSAGES_PER_WRITER = 25
 
 
-@pytest.fixture
-def deployment(postgres_url: str, amqp_url: str, tmp_path: Path) -> Iterator[Deployment]:
-    with api_deployment(postgres_url, amqp_url, tmp_path) as created:
+@pytest.fixture(params=ROUTES)
+def deployment(
+    request: pytest.FixtureRequest, postgres_url: str, amqp_url: str, tmp_path: Path
+) -> Iterator[Deployment]:
+    route: Route = request.param
+    with api_deployment(postgres_url, amqp_url, tmp_path, route_env(route)) as created:
         yield created
 
 

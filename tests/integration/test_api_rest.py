@@ -1,9 +1,9 @@
 """The REST API end to end: every endpoint, its happy path and its refusals.
 
-Runs twice: against a real `livedesk api` process on PostgreSQL and the shared RabbitMQ
-(accounts made with `livedesk bootstrap`), and in-process on SQLite with the memory bus
-(the standalone combination). Wrong account is 404, no or bad token 401, wrong role 403,
-bad bodies 422, oversize bodies 413.
+Runs against a real `livedesk api` process on PostgreSQL and the shared RabbitMQ (accounts
+made with `livedesk bootstrap`), and in-process on SQLite with the memory bus (the
+standalone combination), each with either route for message posts. Wrong account is 404,
+no or bad token 401, wrong role 403, bad bodies 422, oversize bodies 413.
 """
 
 from __future__ import annotations
@@ -40,24 +40,29 @@ from tests.support.api import (
     postgres_database,
     spread_account_ids,
 )
+from tests.support.backends import DEPLOYMENT_IDS, DEPLOYMENTS, Database, Route, route_env
 
 ACCOUNTS = ("Acme", "Globex")
 
 
 @dataclass
 class Backend:
-    name: str
+    name: Database
+    route: Route
     url: str | None = None  # the process's base URL (postgres)
     database_url: str | None = None
 
 
-@pytest.fixture(scope="module", params=["postgres", "sqlite"])
+@pytest.fixture(scope="module", params=DEPLOYMENTS, ids=DEPLOYMENT_IDS)
 def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
     """One API process (and database) per module; each test makes its own accounts."""
-    if request.param == "sqlite":
-        yield Backend("sqlite")
+    database: Database
+    route: Route
+    database, route = request.param
+    if database == "sqlite":
+        yield Backend(database, route)
         return
     tmp_path = tmp_path_factory.mktemp("api")
     postgres_url = request.getfixturevalue("postgres_url")
@@ -68,6 +73,7 @@ def backend(
                 "LIVEDESK_DATABASE_URL": database_url,
                 "LIVEDESK_AMQP_URL": amqp_url,
                 "LIVEDESK_DATA_DIR": str(tmp_path),
+                **route_env(route),
             }
         )
         migrated = livedesk("migrate", env=env)
@@ -83,7 +89,7 @@ def backend(
         assert again.returncode == 1
         assert "already registered" in again.stderr
         with ApiProcess(env) as process:
-            yield Backend("postgres", process.url, database_url)
+            yield Backend(database, route, process.url, database_url)
 
 
 @dataclass
@@ -113,7 +119,11 @@ async def api(backend: Backend, tmp_path: Path) -> AsyncIterator[Api]:
         finally:
             await engine.dispose()
         return
-    settings = api_settings(f"sqlite+aiosqlite:///{tmp_path}/api.db", tmp_path)
+    settings = api_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/api.db",
+        tmp_path,
+        fast_message_route=backend.route == "fast",
+    )
     async with in_process_api(settings, MemoryBus()) as app:
         context = app.context
         tenants = [

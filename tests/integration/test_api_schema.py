@@ -1,6 +1,7 @@
 """The API keeps to its own OpenAPI document: schemathesis against a real `livedesk api`
 process, on PostgreSQL and on SQLite (their failures differed: asyncpg refused numbers past
-64 bits where sqlite3 raised OverflowError, and only PostgreSQL refuses NUL characters).
+64 bits where sqlite3 raised OverflowError, and only PostgreSQL refuses NUL characters),
+each with either route for message posts (the fast one and FastAPI's alone).
 
 Every operation, authenticated as the admin of an account made by `livedesk bootstrap`;
 every phase (coverage's boundary values, random fuzzing both valid and invalid, stateful

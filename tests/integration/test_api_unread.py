@@ -1,4 +1,5 @@
-"""Unread counts, checked against a count the test keeps itself, on PostgreSQL and SQLite.
+"""Unread counts, checked against a count the test keeps itself, on PostgreSQL and SQLite,
+with either route for message posts.
 
 Hypothesis runs random sequences of writes (the contact's messages, agents' replies and
 notes) and reads (an agent moves their read pointer to some message) over several agents

@@ -12,13 +12,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -30,6 +32,7 @@ from livedesk.api.db import make_engine
 from livedesk.api.deps import ApiContext
 from livedesk.api.migrate import migrate
 from livedesk.api.passwords import Passwords
+from livedesk.api.store.base import utc_now
 from livedesk.shared import routing, topology
 from livedesk.shared.bus.base import Bus, Subscription
 from livedesk.shared.bus.rabbit import RabbitBus
@@ -73,23 +76,37 @@ def postgres_database(server_url: str) -> Iterator[str]:
 
 
 @dataclass
+class SettableClock:
+    """A store's clock for tests: the time now, or `fixed` while it is set."""
+
+    fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+
+@dataclass
 class InProcessApi:
     context: ApiContext
+    app: FastAPI
     client: httpx.AsyncClient
 
 
 @asynccontextmanager
-async def in_process_api(settings: Settings, bus: Bus) -> AsyncIterator[InProcessApi]:
+async def in_process_api(
+    settings: Settings, bus: Bus, clock: Callable[[], datetime] = utc_now
+) -> AsyncIterator[InProcessApi]:
     """The app on an in-memory transport, with its relay running, on a migrated database."""
     engine = make_engine(settings.database_url)
     try:
         await migrate(engine)
-        context = build_context(settings, bus, engine)
-        transport = httpx.ASGITransport(app=create_app(context))
+        context = build_context(settings, bus, engine, clock=clock)
+        app = create_app(context)
+        transport = httpx.ASGITransport(app=app)
         background = asyncio.create_task(run_background(context))
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-                yield InProcessApi(context, client)
+                yield InProcessApi(context, app, client)
         finally:
             background.cancel()
             with_cancel = asyncio.gather(background, return_exceptions=True)
@@ -369,11 +386,13 @@ async def collect_events(
 
 
 async def prepare_database(database_url: str, accounts: int = 1) -> list[int]:
-    """Migrate, spread the account ids, and make `accounts` accounts (admin-<n>@...)."""
+    """Migrate, spread the account ids (PostgreSQL's, which the shared broker sees), and make
+    `accounts` accounts (admin-<n>@...)."""
     engine = make_engine(database_url)
     try:
         await migrate(engine)
-        await spread_account_ids(database_url)
+        if make_url(database_url).get_backend_name() == "postgresql":
+            await spread_account_ids(database_url)
         passwords = Passwords(time_cost=1, memory_kib=8)
         made = []
         for n in range(accounts):

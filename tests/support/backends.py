@@ -1,6 +1,7 @@
 """A real `livedesk api` process on a fresh database of either kind the API runs on:
 PostgreSQL (the services) or SQLite (the standalone mode's database), migrated with
-`livedesk migrate`, with one account made by `livedesk bootstrap` and its admin logged in.
+`livedesk migrate`, with one account made by `livedesk bootstrap` and its admin logged in,
+and with either route for message posts: the fast one (`fast_messages`) or FastAPI's alone.
 
 For tests that talk HTTP to the API as a client would (sync httpx, hypothesis, schemathesis).
 Not here: in-process apps and their helpers (see `api`).
@@ -30,14 +31,27 @@ from tests.support.api import (
 
 Database = Literal["postgres", "sqlite"]
 DATABASES: tuple[Database, ...] = ("postgres", "sqlite")
+Route = Literal["fast", "plain"]
+ROUTES: tuple[Route, ...] = ("fast", "plain")
+# Every database with every message route, and their test ids ("postgres-fast", ...).
+DEPLOYMENTS: tuple[tuple[Database, Route], ...] = tuple(
+    (database, route) for database in DATABASES for route in ROUTES
+)
+DEPLOYMENT_IDS = [f"{database}-{route}" for database, route in DEPLOYMENTS]
 
 # The README's own example address, on a reserved test domain.
 ADMIN_EMAIL = "admin@acme.test"
 
 
+def route_env(route: Route) -> dict[str, str]:
+    """What puts `livedesk api` on `route` for message posts."""
+    return {"LIVEDESK_API__FAST_MESSAGE_ROUTE": "true" if route == "fast" else "false"}
+
+
 @dataclass(frozen=True)
 class RunningApi:
     database: Database
+    route: Route
     url: str
     database_url: str
     account_id: int
@@ -58,6 +72,7 @@ def running_api(
     amqp_url: str,
     data_dir: Path,
     log_path: Path | None = None,
+    route: Route = "fast",
 ) -> Iterator[RunningApi]:
     """`log_path`: where the process's log (its stderr) goes; else the test's stderr."""
     with _database_url(database, postgres_url, data_dir) as database_url:
@@ -66,6 +81,7 @@ def running_api(
                 "LIVEDESK_DATABASE_URL": database_url,
                 "LIVEDESK_AMQP_URL": amqp_url,
                 "LIVEDESK_DATA_DIR": str(data_dir),
+                **route_env(route),
             }
         )
         migrated = livedesk("migrate", env=env)
@@ -94,6 +110,7 @@ def running_api(
             assert token.status_code == 200, token.text
             yield RunningApi(
                 database,
+                route,
                 process.url,
                 database_url,
                 ids["account_id"],

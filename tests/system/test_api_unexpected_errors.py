@@ -4,8 +4,8 @@ id, and the client's keep-alive connection goes on working.
 The failure is injected from outside, as an operator's mistake would be: a table the
 request needs is renamed under the running process. Each failing request and the next one
 travel on one HTTP/1.1 connection (http.client, which never reconnects by itself). On
-PostgreSQL the message post fails inside the fast route (`fast_messages`), on SQLite in the
-route: both must answer alike.
+each database, with each route for message posts: the post fails inside the fast route
+(`fast_messages`) or in FastAPI's, and both must answer alike.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tests.support.backends import DATABASES, Database, RunningApi, running_api
+from tests.support.backends import (
+    DEPLOYMENT_IDS,
+    DEPLOYMENTS,
+    Database,
+    Route,
+    RunningApi,
+    running_api,
+)
 
 
 @dataclass(frozen=True)
@@ -31,12 +38,14 @@ class Logged:
     log_path: Path
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=DEPLOYMENTS, ids=DEPLOYMENT_IDS)
 def logged_api(request: pytest.FixtureRequest, amqp_url: str, tmp_path: Path) -> Iterator[Logged]:
-    database: Database = request.param
+    database: Database
+    route: Route
+    database, route = request.param
     postgres_url = request.getfixturevalue("postgres_url") if database == "postgres" else ""
     log_path = tmp_path / "api.log"
-    with running_api(database, postgres_url, amqp_url, tmp_path, log_path) as api:
+    with running_api(database, postgres_url, amqp_url, tmp_path, log_path, route) as api:
         yield Logged(api, log_path)
 
 

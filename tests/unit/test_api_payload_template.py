@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from livedesk.api.message_writer import PayloadTemplate, template_event
+from livedesk.api.store.pg_messages import PayloadTemplate, template_event
 from livedesk.shared.events import MessageKind, decode_persistent, encode
 
 TRICKY = [

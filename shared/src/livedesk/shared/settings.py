@@ -73,6 +73,10 @@ class ApiSettings(BaseModel):
     # On SIGTERM, requests in flight get this long to finish before their connections are
     # closed: a client that never sends its body must not hold a rollout.
     drain_timeout_s: int = Field(default=10, ge=1)
+    # POST /v1/conversations/{id}/messages answered by an ASGI layer before FastAPI
+    # (docs/adr/0003-fast-message-route.md). False answers it with the FastAPI route, as the
+    # API does by itself when the FastAPI installed is not one the layer was checked against.
+    fast_message_route: bool = True
 
 
 class GatewaySettings(BaseModel):

@@ -1,11 +1,11 @@
 """Wiring: build the API's collaborators from settings, a Bus and an engine; make the app;
 run its background work. The caller owns the bus and the engine, so the same functions
 serve `livedesk api` (RabbitMQ, PostgreSQL) and the one-process standalone mode (MemoryBus,
-SQLite):
+SQLite); the store (`store.choice`) is what differs between them:
 
     context = build_context(settings, bus, engine)
     app = create_app(context)              # mount it, or serve it with uvicorn
-    await run_background(context)          # relay, retention, availability: run beside it
+    await run_background(context)          # relay, store, retention, availability: beside it
 
 Not here: processes, signals and the broker connection (see `main`).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -23,17 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
 from livedesk.api.errors import documented, install_error_handlers
-from livedesk.api.fast_messages import FastMessagePost
+from livedesk.api.fast_messages import FastMessagePost, fast_route_chosen
+from livedesk.api.fast_messages_compat import FAST_ROUTE_PROBLEM
 from livedesk.api.limits import BodyLimit
-from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.openapi import with_exact_bounds
-from livedesk.api.outbox import Outbox
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
 from livedesk.api.request_boundary import RequestBoundary
 from livedesk.api.retention import run_retention
 from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
+from livedesk.api.store.base import utc_now
+from livedesk.api.store.choice import store_for
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.settings import Settings
@@ -45,7 +47,10 @@ from livedesk.shared.tokens import (
 )
 
 
-def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiContext:
+def build_context(
+    settings: Settings, bus: Bus, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now
+) -> ApiContext:
+    """`clock`: the time the store writes into records and events (tests fix it)."""
     private_path = settings.tokens.private_key_path
     if private_path is None:
         private_path, _ = ensure_key_pair(settings.data_dir / "keys")
@@ -57,13 +62,12 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
     metrics = Metrics()
     # Verifies with the signer's own public key: the API never fetches its own JWKS.
     verifier = TokenVerifier(signer.public_key, issuer=settings.tokens.issuer)
-    relay = Relay(engine, bus, settings.api, metrics)
-    postgresql = engine.dialect.name == "postgresql"
+    relay = Relay(bus, settings.api, metrics)
     return ApiContext(
         settings=settings,
+        store=store_for(engine, relay.notify, clock),
         engine=engine,
         bus=bus,
-        outbox=Outbox(engine, relay.notify),
         relay=relay,
         announcer=AvailabilityAnnouncer(
             engine,
@@ -79,7 +83,6 @@ def build_context(settings: Settings, bus: Bus, engine: AsyncEngine) -> ApiConte
             memory_kib=settings.api.password_memory_kib,
         ),
         metrics=metrics,
-        message_writer=PgMessageWriter(engine.url, relay.notify) if postgresql else None,
     )
 
 
@@ -95,11 +98,11 @@ def create_app(context: ApiContext) -> FastAPI:
     install_error_handlers(app)
     for module in (auth, agents, directory, conversations, messages, events, health):
         app.include_router(module.router)
-    if context.message_writer is not None:
+    if fast_route_chosen(context.settings.api, FAST_ROUTE_PROBLEM):
         # Innermost of the three: inside the body limit, counted by the request metrics.
         app.add_middleware(
             FastMessagePost,
-            writer=context.message_writer,
+            store=context.store,
             tokens=context.token_cache,
             route=_route_of(messages.router, messages.create_message),
         )
@@ -114,15 +117,14 @@ def _route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
 
 
 async def run_background(context: ApiContext) -> None:
-    """The relay, retention, availability announcements and the PostgreSQL message
-    writer's pool; runs until cancelled.
+    """The relay, what the store holds open, retention and availability announcements;
+    runs until cancelled.
 
     If one of them fails, the others are cancelled and the error propagates: run this as a
     sibling of the server, so that the process dies rather than serving without a relay.
     """
     async with asyncio.TaskGroup() as group:
-        group.create_task(context.relay.run())
+        group.create_task(context.store.run())
+        group.create_task(context.relay.run(context.store))
         group.create_task(context.announcer.run())
         group.create_task(run_retention(context.engine, context.settings.api))
-        if context.message_writer is not None:
-            group.create_task(context.message_writer.run())

@@ -1,32 +1,23 @@
-"""The database engine, and the two kinds of transaction the API runs.
-
-`write` is a plain transaction (READ COMMITTED on PostgreSQL): writers serialize on the rows
-they lock, above all the account's offset counter. `snapshot` is a read transaction whose
-statements all see one snapshot (REPEATABLE READ on PostgreSQL), so a list and the account's
-offset read beside it describe the same moment.
+"""The database engine for a URL: PostgreSQL's connection pool, or SQLite's one connection.
 
 SQLite (standalone mode, unit tests) gets one connection: transactions queue for it, so
 SQLite's own locking never says "database is locked", and a read is a snapshot by itself.
-Not here: the schema (`models`, `migrations`) and queries.
+Not here: transactions, and everything read or written through them (`store`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
-
-
 def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    if is_sqlite(url):
+    if _is_sqlite(url):
         engine = create_async_engine(
             url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0
         )
@@ -46,20 +37,11 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False)
 
 
-@asynccontextmanager
-async def write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One read-write transaction: committed when the block ends, rolled back on error."""
-    async with engine.begin() as connection:
-        yield connection
+def make_database_directory(url: str) -> None:
+    """Create the directory a database file goes in (SQLite), before migrating creates it."""
+    if _is_sqlite(url) and (database := make_url(url).database) and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-@asynccontextmanager
-async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One read-only transaction in which every statement sees the same snapshot."""
-    async with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            connection = await connection.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-        async with connection.begin():
-            yield connection
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")

@@ -1,11 +1,11 @@
 """FastAPI dependencies: the service's collaborators, and who is calling.
 
-`ApiContext` holds everything a route needs (engine, outbox, token signer, ...); it is built
+`ApiContext` holds everything a route needs (store, engine, token signer, ...); it is built
 once by `app.build_context` and hung on `app.state`. `Caller` is the verified token: the
 only source of the account a request acts for. Not here: the routes themselves.
 
 The dependencies are `async def` although they never await: FastAPI runs a plain `def`
-dependency in a worker thread, and those thread hops were a large share of a request's cost.
+dependency in a worker thread, a thread hop per dependency and request for nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.errors import ApiError, forbidden
-from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.metrics import Metrics
-from livedesk.api.outbox import Outbox
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
+from livedesk.api.store.base import Store
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.settings import Settings
@@ -33,9 +32,10 @@ from livedesk.shared.tokens import Claims, Role, TokenError, TokenSigner, TokenV
 @dataclass(frozen=True)
 class ApiContext:
     settings: Settings
+    # Every write goes through the store; reads use its snapshots, or the engine directly.
+    store: Store
     engine: AsyncEngine
     bus: Bus
-    outbox: Outbox
     relay: Relay
     announcer: AvailabilityAnnouncer
     signer: TokenSigner
@@ -44,8 +44,6 @@ class ApiContext:
     token_cache: CachingVerifier
     passwords: Passwords
     metrics: Metrics
-    # PostgreSQL's one-statement message write; None on SQLite (the generic path).
-    message_writer: PgMessageWriter | None = None
 
 
 async def get_context(request: Request) -> ApiContext:

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from livedesk.api.schemas import ErrorOut
+from livedesk.api.store.errors import NotFound
 from livedesk.shared.errors import LivedeskError
 
 _HTTP_CODES = {
@@ -78,6 +79,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
         return error.response()
+
+    @app.exception_handler(NotFound)
+    async def absent(_: Request, error: NotFound) -> JSONResponse:
+        return not_found(error.what, error.ident).response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,24 +1,18 @@
-"""POST /v1/conversations/{id}/messages on PostgreSQL, without FastAPI's per-request work.
+"""The fast message route: POST /v1/conversations/{id}/messages answered by an ASGI layer,
+before FastAPI's per-request work, with the same store write as the FastAPI route
+(`routes.messages`) and the same answers. A second implementation beside that route, never
+the only one: `fast_route_chosen` installs it, or not (the setting, the import check).
 
-Why: posting a message is the API's hot path, and its write is one statement
-(`message_writer`). Around it, FastAPI's routing over every route, dependency solving, the
-Request object and body validation cost about as much CPU as the write itself.
-
-What: an ASGI layer inside the body limit and the request metrics. It answers a request
-only when it can answer exactly as the route in `routes.messages` would: that path, POST,
-a JSON body with a Content-Length that `MessageCreate` accepts, a bearer token the
-verifier accepts, and a conversation of the caller's account. Anything else (no token, a
-bad one, a bad body, an unknown conversation, chunked uploads, every other path) goes on
-to FastAPI untouched, with the body it read handed on, so every error keeps its one shape
-and its one place (`deps`, `errors`, `routes.messages`) and /docs still lists the route.
-Nothing is written before the request is known to be answerable here, except a write to
-a conversation that turns out not to be the caller's, which writes nothing. A write that
-fails (the database) raises up to `request_boundary`, which answers it as it answers any
-route's unexpected error: a logged 500 with the request's id, the connection kept.
+It answers only what it can answer exactly as the route would: that path, POST, a JSON body
+with a Content-Length that `MessageCreate` accepts, a bearer token the verifier accepts, a
+conversation of the caller's account. Everything else (every error included) goes on to
+FastAPI untouched, with the body it read, so each error keeps its one shape and place and
+/docs lists the route. A write that fails raises to `request_boundary`, as a route's would.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Final
 
@@ -26,10 +20,15 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.schemas import MessageCreate
+from livedesk.api.store.base import Store
+from livedesk.api.store.errors import NotFound
 from livedesk.api.token_cache import CachingVerifier
+from livedesk.shared.settings import ApiSettings
 from livedesk.shared.tokens import TokenError
+
+# Why this route exists and when to delete it: docs/adr/0003-fast-message-route.md
+log = logging.getLogger(__name__)
 
 # Ids of at most 18 digits with no leading zero: always within `Id` (1..2**63-1), and
 # spelled the one way FastAPI would read them. Others go to FastAPI, which decides.
@@ -37,16 +36,27 @@ _PATH: Final = re.compile(r"/v1/conversations/([1-9][0-9]{0,17})/messages")
 _JSON: Final = b"application/json"
 
 
+def fast_route_chosen(settings: ApiSettings, problem: str | None) -> bool:
+    """Whether to install the fast route: asked for, and nothing it relies on is missing
+    (`problem`: `fast_messages_compat.FAST_ROUTE_PROBLEM`)."""
+    if not settings.fast_message_route:
+        return False
+    if problem is not None:
+        log.warning("message posts on the FastAPI route only: %s", problem)
+        return False
+    return True
+
+
 class FastMessagePost:
     def __init__(
         self,
         app: ASGIApp,
         *,
-        writer: PgMessageWriter,
+        store: Store,
         tokens: CachingVerifier,
         route: APIRoute,
     ) -> None:
-        self._app, self._writer, self._tokens, self._route = app, writer, tokens, route
+        self._app, self._store, self._tokens, self._route = app, store, tokens, route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -84,15 +94,18 @@ class FastMessagePost:
             create = MessageCreate.model_validate_json(body)
         except (TokenError, ValidationError):
             return False
-        written = await self._writer.post(claims, conversation_id, create)
-        if written is None:
+        try:
+            posted = await self._store.post_message(
+                claims.account_id, claims.user_id, conversation_id, create
+            )
+        except NotFound:
             return False  # not the caller's conversation: FastAPI answers the 404
         scope["route"] = self._route  # what the request metrics label it with
-        answer = written.message.model_dump_json().encode()
+        answer = posted.message.model_dump_json().encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 201 if written.created else 200,
+                "status": 201 if posted.created else 200,
                 "headers": [
                     (b"content-length", str(len(answer)).encode()),
                     (b"content-type", _JSON),

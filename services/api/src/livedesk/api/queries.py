@@ -1,7 +1,7 @@
-"""Queries the routes share: the account's offset, account-scoped lookups, unread counts,
-and opaque cursors. Every lookup takes the caller's account and filters on it.
+"""Queries the routes and the store share: the account's offset, account-scoped lookups,
+unread counts, and opaque cursors. Every lookup takes the caller's account and filters on it.
 
-Not here: writes with events (each route does those through the outbox).
+Not here: writes (the store's).
 """
 
 from __future__ import annotations
@@ -15,11 +15,22 @@ from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from livedesk.api.errors import ApiError, not_found
+from livedesk.api.errors import ApiError
 from livedesk.api.fields import MAX_ID
 from livedesk.api.models import AccountOffset, Conversation, Message, ReadPointer, User
 from livedesk.api.schemas import ConversationOut
 from livedesk.shared.events import ConversationData, SenderType
+
+# An agent as the API shows one: every column of a user but the password's hash.
+AGENT_COLUMNS = (
+    col(User.id),
+    col(User.account_id),
+    col(User.email),
+    col(User.name),
+    col(User.role),
+    col(User.availability),
+    col(User.created_at),
+)
 
 
 async def account_offset(connection: AsyncConnection, account_id: int) -> int:
@@ -48,8 +59,8 @@ def unread_count(user_id: int, conversation_id: Any) -> ColumnElement[int]:
         )
         # Correlate to whichever enclosing query names the conversation. Left to itself,
         # SQLAlchemy correlates only to the count around it, which has no conversations in
-        # its FROM: the pointer then selected every pointer the user has (PostgreSQL: "more
-        # than one row returned by a subquery"; SQLite: silently the first one).
+        # its FROM: the pointer would select every pointer the user has (an error on one
+        # database, silently the first pointer on the other).
         .correlate_except(ReadPointer)
         .scalar_subquery()
     )
@@ -71,7 +82,7 @@ def conversation_query(user_id: int) -> Any:
 
 async def find_conversation(
     connection: AsyncConnection, account_id: int, conversation_id: int, user_id: int
-) -> ConversationOut:
+) -> ConversationOut | None:
     row = (
         await connection.execute(
             conversation_query(user_id).where(
@@ -80,9 +91,18 @@ async def find_conversation(
             )
         )
     ).first()
-    if row is None:
-        raise not_found("conversation", conversation_id)
-    return conversation_out(row)
+    return None if row is None else conversation_out(row)
+
+
+async def conversation_exists(
+    connection: AsyncConnection, account_id: int, conversation_id: int
+) -> bool:
+    found = await connection.execute(
+        select(col(Conversation.id)).where(
+            col(Conversation.id) == conversation_id, col(Conversation.account_id) == account_id
+        )
+    )
+    return found.first() is not None
 
 
 def conversation_out(row: Row[Any]) -> ConversationOut:
@@ -95,16 +115,6 @@ def conversation_data(conversation: ConversationOut) -> ConversationData:
     return ConversationData.model_validate(
         conversation.model_dump(exclude={"account_id", "unread_count"})
     )
-
-
-async def ensure_agent(connection: AsyncConnection, account_id: int, user_id: int) -> None:
-    found = (
-        await connection.execute(
-            select(col(User.id)).where(col(User.id) == user_id, col(User.account_id) == account_id)
-        )
-    ).first()
-    if found is None:
-        raise not_found("agent", user_id)
 
 
 def encode_cursor(*parts: object) -> str:
@@ -129,8 +139,8 @@ def decode_id_cursor(cursor: str) -> int:
 
 def cursor_id(part: str) -> int:
     """An id as this API writes one into a cursor: decimal digits, within `MAX_ID`."""
-    # Checked before int(): the databases hold 64-bit integers, and a bigger number
-    # reached them as a driver error (500); int() also reads "١٢" and "1_000".
+    # Checked before int(): the databases hold 64-bit integers, and a bigger number would
+    # reach them as a driver error (500); int() also reads "١٢" and "1_000".
     if not part.isascii() or not part.isdigit() or len(part) > len(str(MAX_ID)):
         raise _not_ours()
     ident = int(part)

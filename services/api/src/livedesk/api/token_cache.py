@@ -1,7 +1,7 @@
 """Remember verified tokens, so a client's every request does not pay an Ed25519 verify.
 
 An agent's browser or a channel bot sends the same access token on every request until it
-expires; verifying its signature each time was ~4% of the API's CPU per message write.
+expires, and a signature check is a visible share of a message write's CPU.
 `CachingVerifier` keeps the claims of tokens it verified, keyed by the whole token string
 (so a token that differs in any byte, a forged one included, is verified afresh), bounded
 in count (least recently used goes first), and never answers from the cache at or after a

@@ -1,10 +1,10 @@
 """`livedesk api --workers N`: N API processes on one port, started and stopped together.
 
-One API process is one event loop on one core; the message-write path measured ~1.3-1.5 ms
-of CPU per write, so one process tops out near one core's worth. N processes each bind the
-port with SO_REUSEPORT and the kernel spreads connections among them. Each worker is a whole
-`livedesk api` (its own pools, relay, broker connection): the relay already runs as several
-replicas (claims with FOR UPDATE SKIP LOCKED), so nothing else is shared.
+One API process is one event loop on one core, so its writes top out at one core's worth
+of CPU. N processes each bind the port with SO_REUSEPORT and the kernel spreads connections
+among them. Each worker is a whole `livedesk api` (its own pools, relay, broker connection):
+the relay already runs as several replicas (each account claimed by one), so nothing else is
+shared.
 
 The supervisor serves nothing. It checks that the port is free before it starts anyone (one
 line and status 2 if not, rather than one per worker). The first SIGTERM or SIGINT to it is

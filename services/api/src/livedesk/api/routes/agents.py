@@ -2,45 +2,33 @@
 
 An agent may change their own availability; roles, and other agents' availability, need
 the admin role. An availability change is announced to presence after the commit.
-Not here: logging in (routes.auth).
+Not here: logging in (routes.auth), and the writes (the store's).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlmodel import col
 
-from livedesk.api.db import snapshot
 from livedesk.api.deps import Admin, Caller, Context
 from livedesk.api.errors import ApiError, documented, forbidden, not_found
 from livedesk.api.fields import Id
 from livedesk.api.models import User
-from livedesk.api.queries import account_offset
+from livedesk.api.queries import AGENT_COLUMNS, account_offset
 from livedesk.api.schemas import AgentCreate, AgentOut, AgentPatch, Page
+from livedesk.api.store.errors import AlreadyRegistered
 from livedesk.shared.presence_messages import AgentAvailability
 from livedesk.shared.tokens import Role
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=documented(401, 422))
 
-AGENT_COLUMNS = (
-    col(User.id),
-    col(User.account_id),
-    col(User.email),
-    col(User.name),
-    col(User.role),
-    col(User.availability),
-    col(User.created_at),
-)
-
 
 @router.get("")
 async def list_agents(caller: Caller, context: Context) -> Page[AgentOut]:
-    async with snapshot(context.engine) as connection:
+    async with context.store.snapshot() as connection:
         rows = await connection.execute(
             select(*AGENT_COLUMNS)
             .where(col(User.account_id) == caller.account_id)
@@ -69,25 +57,15 @@ async def get_agent(agent_id: Annotated[Id, Path()], caller: Caller, context: Co
 async def create_agent(body: AgentCreate, caller: Admin, context: Context) -> AgentOut:
     password_hash = await context.passwords.hash(body.password)
     try:
-        async with context.engine.begin() as connection:
-            row = (
-                await connection.execute(
-                    insert(User)
-                    .values(
-                        account_id=caller.account_id,
-                        email=body.email,
-                        name=body.name,
-                        password_hash=password_hash,
-                        role=body.role.value,
-                        availability="online",
-                        created_at=datetime.now(UTC),
-                    )
-                    .returning(*AGENT_COLUMNS)
-                )
-            ).one()
-    except IntegrityError:
-        raise ApiError(409, "conflict", f"{body.email} is already registered") from None
-    return AgentOut.model_validate(row._mapping)
+        return await context.store.create_agent(
+            caller.account_id,
+            email=body.email,
+            name=body.name,
+            password_hash=password_hash,
+            role=body.role,
+        )
+    except AlreadyRegistered as error:
+        raise ApiError(409, "conflict", str(error)) from None
 
 
 @router.patch("/{agent_id}", responses=documented(403, 404, 413))
@@ -99,25 +77,7 @@ async def patch_agent(
     if caller.role is not Role.ADMIN and (not own or changes.keys() - {"availability", "name"}):
         raise forbidden("agents may change only their own name and availability")
     values = {key: getattr(value, "value", value) for key, value in changes.items()}
-    async with context.engine.begin() as connection:
-        statement = (
-            update(User)
-            .where(col(User.id) == agent_id, col(User.account_id) == caller.account_id)
-            .returning(*AGENT_COLUMNS)
-        )
-        if values:
-            row = (await connection.execute(statement.values(**values))).first()
-        else:
-            row = (
-                await connection.execute(
-                    select(*AGENT_COLUMNS).where(
-                        col(User.id) == agent_id, col(User.account_id) == caller.account_id
-                    )
-                )
-            ).first()
-    if row is None:
-        raise not_found("agent", agent_id)
-    agent = AgentOut.model_validate(row._mapping)
+    agent = await context.store.patch_agent(caller.account_id, agent_id, values)
     if body.availability is not None:
         context.announcer.changed(
             AgentAvailability(

@@ -1,42 +1,36 @@
 """Conversations: open one, list them (filters, cursor pagination), read one, change status
 or assignee with optimistic concurrency.
 
-Every change bumps `version`. PATCH takes the version the client saw (If-Match, the
-`version` field, or both: each must hold) and answers 409 `version_conflict` when it
-moved, so two agents cannot both take one conversation: the second sees it taken. The row
-is locked (FOR UPDATE) while compared and changed. Creating emits `new_conversation`; a
-status or assignee change emits `conversation_updated` naming the changed fields; a PATCH
-that changes nothing emits nothing.
+PATCH takes the version the client saw (If-Match, the `version` field, or both: each must
+hold) and answers 409 `version_conflict` when it moved, so two agents cannot both take one
+conversation: the second sees it taken. Answers carry the version as an ETag. Not here: the
+writes and their events (`store.conversations`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, or_
 from sqlmodel import col
 
-from livedesk.api.db import snapshot
 from livedesk.api.deps import Caller, Context
 from livedesk.api.errors import ApiError, documented, not_found
 from livedesk.api.fields import AssigneeFilter, Cursor, Id
-from livedesk.api.models import Contact, Conversation, Inbox
+from livedesk.api.models import Conversation
 from livedesk.api.openapi import next_page
 from livedesk.api.queries import (
     account_offset,
-    conversation_data,
     conversation_out,
     conversation_query,
     cursor_id,
     cursor_moment,
     decode_cursor,
     encode_cursor,
-    ensure_agent,
     find_conversation,
 )
 from livedesk.api.schemas import (
@@ -46,19 +40,13 @@ from livedesk.api.schemas import (
     ConversationRead,
     Page,
 )
-from livedesk.shared.events import (
-    ConversationChange,
-    ConversationField,
-    ConversationStatus,
-    ConversationUpdated,
-    NewConversation,
-)
+from livedesk.api.store.errors import VersionConflict
+from livedesk.shared.events import ConversationStatus
 
 router = APIRouter(
     prefix="/v1/conversations", tags=["conversations"], responses=documented(401, 422)
 )
 
-CHANGEABLE: tuple[ConversationField, ...] = ("status", "assignee_id")
 # A version as If-Match carries it: 3, "3" or W/"3" (the ETag this API sends is "3").
 # One pattern for the check and for the OpenAPI document.
 IF_MATCH = r'^\s*(?:W/)?"?0*([1-9][0-9]{0,17})"?\s*$'
@@ -68,38 +56,7 @@ IF_MATCH = r'^\s*(?:W/)?"?0*([1-9][0-9]{0,17})"?\s*$'
 async def create_conversation(
     body: ConversationCreate, caller: Caller, context: Context, response: Response
 ) -> ConversationOut:
-    account = caller.account_id
-    async with context.outbox.write() as unit:
-        connection = unit.connection
-        await _ensure(connection, Inbox, "inbox", body.inbox_id, account)
-        await _ensure(connection, Contact, "contact", body.contact_id, account)
-        if body.assignee_id is not None:
-            await ensure_agent(connection, account, body.assignee_id)
-        now = datetime.now(UTC)
-        row = (
-            await connection.execute(
-                insert(Conversation)
-                .values(
-                    account_id=account,
-                    inbox_id=body.inbox_id,
-                    contact_id=body.contact_id,
-                    status=ConversationStatus.OPEN.value,
-                    assignee_id=body.assignee_id,
-                    version=1,
-                    created_at=now,
-                    last_activity_at=now,
-                )
-                .returning(Conversation)
-            )
-        ).one()
-        conversation = conversation_out(row)
-        data = conversation_data(conversation)
-        await unit.emit(
-            account,
-            lambda offset, ts: NewConversation(
-                offset=offset, account_id=account, conversation_id=data.id, ts=ts, data=data
-            ),
-        )
+    conversation = await context.store.open_conversation(caller.account_id, body)
     response.headers["ETag"] = _etag(conversation.version)
     return conversation
 
@@ -138,7 +95,7 @@ async def list_conversations(
     query = query.order_by(
         col(Conversation.last_activity_at).desc(), col(Conversation.id).desc()
     ).limit(limit + 1)
-    async with snapshot(context.engine) as connection:
+    async with context.store.snapshot() as connection:
         rows = (await connection.execute(query)).all()
         offset = await account_offset(connection, caller.account_id)
     items = [conversation_out(row) for row in rows[:limit]]
@@ -153,11 +110,13 @@ async def list_conversations(
 async def get_conversation(
     conversation_id: Annotated[Id, Path()], caller: Caller, context: Context, response: Response
 ) -> ConversationRead:
-    async with snapshot(context.engine) as connection:
+    async with context.store.snapshot() as connection:
         conversation = await find_conversation(
             connection, caller.account_id, conversation_id, caller.user_id
         )
         offset = await account_offset(connection, caller.account_id)
+    if conversation is None:
+        raise not_found("conversation", conversation_id)
     response.headers["ETag"] = _etag(conversation.version)
     return ConversationRead(**conversation.model_dump(), offset=offset)
 
@@ -183,77 +142,20 @@ async def patch_conversation(
         raise ApiError(422, "invalid_request", "nothing to change: send status and/or assignee_id")
     if asked.get("status", ...) is None:
         raise ApiError(422, "invalid_request", "status: may not be null")
-    account = caller.account_id
-    async with context.outbox.write() as unit:
-        connection = unit.connection
-        current = (
-            await connection.execute(
-                select(
-                    col(Conversation.version), *(col(getattr(Conversation, f)) for f in CHANGEABLE)
-                )
-                .where(
-                    col(Conversation.id) == conversation_id, col(Conversation.account_id) == account
-                )
-                .with_for_update()
-            )
-        ).first()
-        if current is None:
-            raise not_found("conversation", conversation_id)
-        if stale := [version for version in expected if version != current.version]:
-            raise ApiError(
-                409,
-                "version_conflict",
-                f"conversation {conversation_id} is at version {current.version}, "
-                f"not {stale[0]}: reload it and decide again",
-                headers={"ETag": _etag(current.version)},
-            )
-        if asked.get("assignee_id") is not None:
-            await ensure_agent(connection, account, asked["assignee_id"])
-        values = {
-            field: getattr(asked[field], "value", asked[field])
-            for field in CHANGEABLE
-            if field in asked and asked[field] != getattr(current, field)
-        }
-        changed: tuple[ConversationField, ...] = tuple(f for f in CHANGEABLE if f in values)
-        if changed:
-            await connection.execute(
-                update(Conversation)
-                .where(col(Conversation.id) == conversation_id)
-                .values(**values, version=col(Conversation.version) + 1)
-            )
-        conversation = await find_conversation(connection, account, conversation_id, caller.user_id)
-        if changed:
-            change = ConversationChange(
-                conversation=conversation_data(conversation), changed=changed
-            )
-            await unit.emit(
-                account,
-                lambda offset, ts: ConversationUpdated(
-                    offset=offset,
-                    account_id=account,
-                    conversation_id=conversation_id,
-                    ts=ts,
-                    data=change,
-                ),
-            )
+    try:
+        conversation = await context.store.change_conversation(
+            caller.account_id, caller.user_id, conversation_id, asked, expected
+        )
+    except VersionConflict as conflict:
+        raise ApiError(
+            409,
+            "version_conflict",
+            f"conversation {conversation_id} is at version {conflict.current}, "
+            f"not {conflict.expected}: reload it and decide again",
+            headers={"ETag": _etag(conflict.current)},
+        ) from None
     response.headers["ETag"] = _etag(conversation.version)
     return conversation
-
-
-async def _ensure(
-    connection: AsyncConnection,
-    table: Any,
-    what: Literal["inbox", "contact"],
-    ident: int,
-    account: int,
-) -> None:
-    found = (
-        await connection.execute(
-            select(table.id).where(table.id == ident, table.account_id == account)
-        )
-    ).first()
-    if found is None:
-        raise not_found(what, ident)
 
 
 def _etag(version: int) -> str:
@@ -266,7 +168,7 @@ def _expected_versions(if_match: str | None, field: int | None) -> list[int]:
     expected = [] if field is None else [field]
     if if_match is None:
         return expected
-    # ASCII digits only: str.isdigit() also took "²", which int() refuses (a 500).
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500).
     matched = re.match(IF_MATCH, if_match)
     if matched is None:
         raise ApiError(422, "invalid_request", 'If-Match: expected a version such as "3"')

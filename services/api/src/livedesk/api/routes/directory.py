@@ -1,19 +1,17 @@
 """Inboxes and contacts: create, list (cursor pagination by id), read.
 
 Any agent may add a contact (a customer writes in); only admins add inboxes (channels).
-Neither emits an event: they are not part of any conversation's stream until one is opened.
+Not here: the writes (the store's).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from livedesk.api.db import snapshot
 from livedesk.api.deps import Admin, Caller, Context
 from livedesk.api.errors import documented, not_found
 from livedesk.api.fields import Cursor, Id
@@ -30,8 +28,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 @router.post("/inboxes", status_code=201, responses=documented(403, 413))
 async def create_inbox(body: InboxCreate, caller: Admin, context: Context) -> InboxOut:
-    values = {"account_id": caller.account_id, "name": body.name}
-    return InboxOut.model_validate(await _create(context, Inbox, values))
+    return await context.store.create_inbox(caller.account_id, body.name)
 
 
 @router.get("/inboxes", responses=next_page("/v1/inboxes"))
@@ -48,8 +45,7 @@ async def get_inbox(inbox_id: Annotated[Id, Path()], caller: Caller, context: Co
 
 @router.post("/contacts", status_code=201, responses=documented(413))
 async def create_contact(body: ContactCreate, caller: Caller, context: Context) -> ContactOut:
-    values = {"account_id": caller.account_id, "name": body.name, "email": body.email}
-    return ContactOut.model_validate(await _create(context, Contact, values))
+    return await context.store.create_contact(caller.account_id, body.name, body.email)
 
 
 @router.get("/contacts", responses=next_page("/v1/contacts"))
@@ -65,16 +61,6 @@ async def get_contact(
 ) -> ContactOut:
     row = await _get(context, Contact, "contact", contact_id, caller.account_id)
     return ContactOut.model_validate(row)
-
-
-async def _create(context: Context, table: Any, values: dict[str, Any]) -> dict[str, Any]:
-    async with context.engine.begin() as connection:
-        row = (
-            await connection.execute(
-                insert(table).values(**values, created_at=datetime.now(UTC)).returning(table)
-            )
-        ).one()
-    return dict(row._mapping)
 
 
 async def _get(context: Context, table: Any, what: str, ident: int, account: int) -> Any:
@@ -93,7 +79,7 @@ async def _list(
     context: Context, table: Any, out: type[Out], account: int, cursor: str | None, limit: int
 ) -> Page[Out]:
     after = decode_id_cursor(cursor) if cursor else 0
-    async with snapshot(context.engine) as connection:
+    async with context.store.snapshot() as connection:
         rows = (
             await connection.execute(
                 select(table)

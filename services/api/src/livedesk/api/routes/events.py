@@ -15,7 +15,6 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from livedesk.api.db import snapshot
 from livedesk.api.deps import Caller, Context
 from livedesk.api.errors import ApiError, documented
 from livedesk.api.fields import Offset
@@ -44,7 +43,7 @@ async def replay(
     limit: Annotated[int, Query(ge=1, le=MAX_REPLAY)] = 100,
 ) -> Response:
     account = caller.account_id
-    async with snapshot(context.engine) as connection:
+    async with context.store.snapshot() as connection:
         state = (
             await connection.execute(
                 select(col(AccountOffset.last_offset), col(EventRelay.pruned_offset))

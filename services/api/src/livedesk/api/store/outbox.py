@@ -1,25 +1,24 @@
 """The transactional outbox: a write and its events commit together, with gapless offsets.
 
-`Outbox.write()` opens a transaction; `Unit.emit()` appends one event to the account's log
-inside it. `emit` takes the next offset by `UPDATE account_offsets ... RETURNING`, which
-locks the account's counter row until commit: concurrent writers of one account queue
-there, so offsets are handed out with no gap (a rolled-back write gives its offset back)
-and commit in offset order. Everything else a write locks (the conversation row) is locked
-before `emit`, always in that order, so two writers never wait on each other in a cycle;
-and `emit` comes last, so the account's lock is held for the shortest time.
+`Unit.emit()` appends one event to the account's log inside the write's transaction. It
+takes the next offset by `UPDATE account_offsets ... RETURNING`, which locks the account's
+counter row until commit: concurrent writers of one account queue there, so offsets are
+handed out with no gap (a rolled-back write gives its offset back) and commit in offset
+order. Everything else a write locks (the conversation row) is locked before `emit`, always
+in that order, so two writers never wait on each other in a cycle; and `emit` comes last,
+so the account's lock is held for the shortest time.
 
-After the commit, the relay is told which events committed. Not here: publishing (see
-`relay`) and the shape of each event (the routes build them).
+Not here: opening the transaction and telling the relay after its commit (`base.Store`),
+publishing (`relay`), and the shape of each event (each write builds its own).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from livedesk.api.commit_times import EventKey
@@ -28,13 +27,16 @@ from livedesk.shared.events import PersistentEvent, encode
 
 # Builds the event once its offset and commit time are known.
 EventFactory = Callable[[int, datetime], PersistentEvent]
+Clock = Callable[[], datetime]
 
 
 class Unit:
-    """One write transaction: the connection to write with, and the events it emitted."""
+    """One write transaction: the connection to write with, the store's clock, and the
+    events emitted so far."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, clock: Clock) -> None:
         self.connection = connection
+        self.clock = clock
         self.events: list[EventKey] = []
 
     async def emit(self, account_id: int, make: EventFactory) -> PersistentEvent:
@@ -46,7 +48,7 @@ class Unit:
                 .returning(col(AccountOffset.last_offset))
             )
         ).scalar_one()
-        event = make(offset, datetime.now(UTC))
+        event = make(offset, self.clock())
         await self.connection.execute(
             insert(Event).values(
                 account_id=account_id,
@@ -59,20 +61,6 @@ class Unit:
         )
         self.events.append((account_id, offset))
         return event
-
-
-class Outbox:
-    def __init__(self, engine: AsyncEngine, committed: Callable[[list[EventKey]], None]) -> None:
-        self._engine = engine
-        self._committed = committed
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[Unit]:
-        async with self._engine.begin() as connection:
-            unit = Unit(connection)
-            yield unit
-        if unit.events:  # reached only once the commit succeeded
-            self._committed(unit.events)
 
 
 async def open_account_log(connection: AsyncConnection, account_id: int) -> None:

@@ -1,7 +1,7 @@
-"""PostgreSQL's one-statement message write (`message_writer`), checked row by row.
+"""The store's message write (`Store.post_message`), checked row by row on each database.
 
-The REST and outbox suites drive it through a real process; here it is called directly on
-a real database, so that what it leaves behind can be read back exactly: the event's bytes
+The REST and outbox suites drive it through the routes; here it is called directly on a
+real database, so that what it leaves behind can be read back exactly: the event's bytes
 are `events.encode` of the finished event, offsets are gapless under concurrency, a
 client_id retry changes nothing, and another account's conversation is not found.
 """
@@ -18,12 +18,15 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from livedesk.api.message_writer import PgMessageWriter
 from livedesk.api.models import AccountOffset, Conversation, Event, Message
+from livedesk.api.schemas import MessageCreate
+from livedesk.api.store.base import Store
+from livedesk.api.store.errors import NotFound
 from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.events import MessageData, MessageKind, NewMessage, SenderType, encode
 from tests.support.api import (
     InProcessApi,
+    SettableClock,
     Tenant,
     admin_email,
     api_settings,
@@ -36,24 +39,24 @@ from tests.support.api import (
 @dataclass
 class Setup:
     app: InProcessApi
-    writer: PgMessageWriter
+    store: Store
+    clock: SettableClock
     tenants: list[Tenant]
     conversations: list[int]
 
 
 @pytest.fixture
-async def setup(database: tuple[str, list[int]], tmp_path: Path) -> AsyncIterator[Setup]:
-    database_url, accounts = database
-    async with in_process_api(api_settings(database_url, tmp_path), MemoryBus()) as app:
-        writer = app.context.message_writer
-        assert writer is not None, "PostgreSQL gets the one-statement write"
+async def setup(any_database: tuple[str, list[int]], tmp_path: Path) -> AsyncIterator[Setup]:
+    database_url, accounts = any_database
+    clock = SettableClock()
+    async with in_process_api(api_settings(database_url, tmp_path), MemoryBus(), clock) as app:
         tenants = []
         for n, account in enumerate(accounts):
             tenant = await make_tenant(app.client, admin_email(n), account, 0)
             tenant.admin_id = app.context.verifier.verify(tenant.token).user_id
             tenants.append(tenant)
         conversations = [await open_conversation(app.client, t) for t in tenants]
-        yield Setup(app, writer, tenants, conversations)
+        yield Setup(app, app.context.store, clock, tenants, conversations)
 
 
 async def events_of(setup: Setup, account_id: int) -> list[tuple[int, bytes]]:
@@ -83,26 +86,24 @@ async def write(
     content: str = "hello",
     client_id: str | None = None,
     kind: MessageKind = MessageKind.OUTGOING,
-    now: datetime | None = None,
 ) -> tuple[MessageData, bool] | None:
-    written = await setup.writer.write(
-        account_id=tenant.account_id,
-        conversation_id=conversation,
-        user_id=tenant.admin_id,
-        kind=kind,
-        content=content,
-        client_id=client_id,
-        now=now or datetime.now(UTC),
-    )
-    if written is None:
+    """The message posted, and whether it was new; None when the store says not found."""
+    body = MessageCreate(content=content, kind=kind, client_id=client_id)
+    try:
+        posted = await setup.store.post_message(
+            tenant.account_id, tenant.admin_id, conversation, body
+        )
+    except NotFound:
         return None
-    data = MessageData.model_validate(written.message.model_dump(exclude={"account_id"}))
-    return data, written.created
+    data = MessageData.model_validate(posted.message.model_dump(exclude={"account_id"}))
+    return data, posted.created
 
 
 async def test_the_event_is_exactly_the_encoded_new_message(setup: Setup) -> None:
     tenant, conversation = setup.tenants[0], setup.conversations[0]
     before = await last_offset(setup, tenant.account_id)
+    # One moment for the message and its event (SQLite's write reads the clock twice).
+    setup.clock.fixed = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     written = await write(setup, tenant, conversation, 'a "quoted" reply', client_id="c-1")
     assert written is not None
     data, created = written
@@ -114,9 +115,10 @@ async def test_the_event_is_exactly_the_encoded_new_message(setup: Setup) -> Non
         offset=offset,
         account_id=tenant.account_id,
         conversation_id=conversation,
-        ts=data.created_at,
+        ts=setup.clock.fixed,
         data=data,
     )
+    assert data.created_at == setup.clock.fixed
     assert payload == encode(expected)
     async with setup.app.context.engine.connect() as connection:
         stored = (await connection.execute(select(Message).where(col(Message.id) == data.id))).one()
@@ -213,9 +215,9 @@ async def test_the_relay_times_commit_to_publish_from_the_commits_return(setup: 
         sample("commit_to_publish_seconds_sum"),
         sample("written_to_publish_seconds_sum"),
     )
-    minute_ago = datetime.now(UTC) - timedelta(minutes=1)
+    setup.clock.fixed = datetime.now(UTC) - timedelta(minutes=1)
     tenant, conversation = setup.tenants[0], setup.conversations[0]
-    assert await write(setup, tenant, conversation, now=minute_ago) is not None
+    assert await write(setup, tenant, conversation) is not None
     await published(events + 1)
     assert sample("written_to_publish_seconds_sum") - written_s >= 60.0
     assert sample("commit_to_publish_seconds_sum") - commit_s < 10.0

@@ -1,0 +1,38 @@
+"""What a write is refused for by what the database holds: each carries the data an answer
+needs, and the routes (or `errors`' handler) turn it into the HTTP answer.
+
+Not here: faults (a database that is away raises its driver's errors, which nobody catches
+on purpose but the relay and the request boundary).
+"""
+
+from __future__ import annotations
+
+from livedesk.shared.errors import LivedeskError
+
+
+class StoreError(LivedeskError):
+    """Base of the refusals below."""
+
+
+class NotFound(StoreError):
+    """No such record in the caller's account (another account's is not found either)."""
+
+    def __init__(self, what: str, ident: int) -> None:
+        super().__init__(f"{what} {ident} not found")
+        self.what, self.ident = what, ident
+
+
+class AlreadyRegistered(StoreError):
+    """A user's e-mail address is taken: addresses are unique across accounts."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"{email} is already registered")
+        self.email = email
+
+
+class VersionConflict(StoreError):
+    """A conversation is not at the version the client saw."""
+
+    def __init__(self, conversation_id: int, current: int, expected: int) -> None:
+        super().__init__(f"conversation {conversation_id} is at version {current}")
+        self.conversation_id, self.current, self.expected = conversation_id, current, expected
