@@ -199,6 +199,19 @@ def test_an_unreachable_dependency_ends_the_command_with_one_line(
         assert_ended(process, EXIT_UNAVAILABLE, line)
 
 
+@pytest.mark.parametrize("command", ["gateway", "presence"])
+def test_a_key_file_that_cannot_be_read_ends_the_service_with_one_line(
+    command: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-key.pem"
+    env = {**env, "LIVEDESK_TOKENS__PUBLIC_KEY_PATH": str(missing)}
+    with Livedesk(*serve_args(command, free_port(), env), env=env) as process:
+        line = f"livedesk {command}: cannot read the token key file {missing}: "
+        assert process.wait(AT_ONCE_S) == EXIT_UNAVAILABLE, process.stderr()
+        assert process.last_line().startswith(line), process.stderr()
+        assert "Traceback" not in process.stderr(), process.stderr()
+
+
 # -- signals while starting -----------------------------------------------------------
 
 

@@ -28,7 +28,6 @@ from livedesk.gateway import ws_server
 from livedesk.gateway.api_client import ApiClient, HttpApiClient
 from livedesk.gateway.clock import Clock, SystemClock
 from livedesk.gateway.http_transport import RetryStaleConnections
-from livedesk.gateway.keys import JWKS_PATH, load_verifier
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.node import Node
 from livedesk.gateway.presence_client import (
@@ -42,6 +41,7 @@ from livedesk.shared.lifecycle import Shutdown, bind, reach, reaching, redact, r
 from livedesk.shared.settings import Settings
 from livedesk.shared.tokens import TokenVerifier
 from livedesk.shared.topology import node_queue
+from livedesk.shared.verifying_key import fetch_verifier, jwks_url, verifier_from_file
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +141,14 @@ async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) ->
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
     transport = RetryStaleConnections(limits=limits)
     start_timeout_s = settings.bus.connect_timeout_s
-    key_file = settings.tokens.public_key_path
-    jwks_url = settings.api_url.rstrip("/") + JWKS_PATH
-    key = f"the token key file {key_file}" if key_file else f"the API's token key at {jwks_url}"
+    key = f"the API's token key at {jwks_url(settings)}"
     broker = f"the broker at {redact(settings.amqp_url)}"
     name = f"livedesk-gateway-{settings.node_id}"
     with bind(host, port) as sock:  # first: a taken port must not wait for keys or broker
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
-            verifier = await reach(key, load_verifier(settings, http), start_timeout_s)
+            verifier = verifier_from_file(settings)
+            if verifier is None:
+                verifier = await reach(key, fetch_verifier(settings, http), start_timeout_s)
             async with (
                 reaching(
                     broker,

@@ -16,6 +16,7 @@ from livedesk.api.errors import ApiError, documented
 from livedesk.api.models import User
 from livedesk.api.schemas import TokenRequest, TokenResponse
 from livedesk.shared.tokens import Role, jwks
+from livedesk.shared.verifying_key import JWKS_PATH
 
 router = APIRouter()
 
@@ -37,6 +38,6 @@ async def issue_token(body: TokenRequest, context: Context) -> TokenResponse:
     return TokenResponse(access_token=token, expires_in=context.signer.ttl_s)
 
 
-@router.get("/.well-known/jwks.json", tags=["auth"])
+@router.get(JWKS_PATH, tags=["auth"])
 async def key_set(context: Context) -> dict[str, Any]:
     return jwks(context.signer.public_key)
