@@ -21,7 +21,7 @@ from typing import Final
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from livedesk.presence.state import SocketTuple
+from livedesk.presence.records import SocketTuple
 from livedesk.shared.errors import EventError
 from livedesk.shared.events import AccountId, ObjectId, describe
 from livedesk.shared.presence_messages import (

@@ -12,7 +12,8 @@ import asyncio
 import time
 
 from livedesk.presence.publishing import publish_events
-from livedesk.presence.state import Clock, PresenceState
+from livedesk.presence.records import Clock
+from livedesk.presence.state import PresenceState
 from livedesk.shared.bus.base import Bus
 
 # Never spin: a deadline a hair in the future would otherwise wake the loop in a busy cycle.
