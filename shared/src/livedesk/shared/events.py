@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar, Final, Literal, TypeVar, get_args
+from typing import Annotated, ClassVar, Final, Literal, TypeGuard, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -196,15 +196,18 @@ class PresenceState(Ephemeral):
     agents: dict[int, AgentStatus]
 
 
-# The declaration of which events exist: one line per event, in one of the two unions.
+# The declaration of which events exist: each event in exactly one of these three unions
+# (tests/unit/test_event_declaration.py checks it). Every other union and set derives from them.
 AnyPersistent = NewMessage | NewConversation | ConversationUpdated | MessageRead
-AnyEphemeral = Typing | AgentStatusChanged | PresenceState
+AnyRoutedEphemeral = Typing | AgentStatusChanged  # through the broker: each has a `subject()`
+AnySocketEphemeral = PresenceState  # made by a gateway for one socket: never routed
 
+AnyEphemeral = AnyRoutedEphemeral | AnySocketEphemeral
 PersistentEvent = Annotated[AnyPersistent, Field(discriminator="type")]
 EphemeralEvent = Annotated[AnyEphemeral, Field(discriminator="type")]
 Event = Annotated[AnyPersistent | AnyEphemeral, Field(discriminator="type")]
 # Events the broker carries: each has a `subject()` for its routing key.
-Routed = AnyPersistent | Typing | AgentStatusChanged
+Routed = AnyPersistent | AnyRoutedEphemeral
 
 
 def _type_names(union: object) -> frozenset[str]:
@@ -213,11 +216,17 @@ def _type_names(union: object) -> frozenset[str]:
 
 PERSISTENT_TYPES: Final = _type_names(AnyPersistent)
 EPHEMERAL_TYPES: Final = _type_names(AnyEphemeral)
+_ROUTED: Final = get_args(Routed)
 
 _events: TypeAdapter[Event] = TypeAdapter(Event)
 _persistent: TypeAdapter[PersistentEvent] = TypeAdapter(PersistentEvent)
 
 T = TypeVar("T")
+
+
+def is_routed(event: Event) -> TypeGuard[Routed]:
+    """Whether the event travels through the broker (and so has a routing `subject()`)."""
+    return isinstance(event, _ROUTED)
 
 
 def encode(event: Event) -> bytes:
