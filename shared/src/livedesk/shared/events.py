@@ -1,11 +1,11 @@
 """The events Livedesk delivers, one pydantic model each, in a versioned envelope.
 
 Each event is declared once, here: its model says what it carries, whom it reaches
-(`audience`) and what its routing key names (`subject`), and its place in `PersistentEvent` or
-`EphemeralEvent` says whether it has an offset. The type sets, the decoders, routing
+(`audience`) and what its routing key names (`subject`), and its declaring union says whether
+it has an offset and whether the broker carries it. The type sets, the decoders, routing
 (`routing.event_key`) and the gateway's fan-out all derive from that. Adding an event is its
-model, one line in one union, its producer and the client's handler (tests/unit/test_events.py
-checks each declaration is whole).
+model, one line in one union, its producer and the clients' handlers (docs/design.md lists the
+files; tests/unit/test_event_declaration.py holds the rest of the code to the declaration).
 
 Persistent events carry the account's gapless `offset` and the commit time `ts`; they are what
 the outbox stores, what replay returns and what a socket receives, byte for byte. Ephemeral
