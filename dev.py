@@ -121,6 +121,8 @@ def main(argv: list[str]) -> int:
             ["ruff", "check", "."],
             ["ruff", "format", "--check", "."],
             ["mypy"],
+            # pyproject's [tool.importlinter]: services import only themselves and shared, no cycle.
+            ["lint-imports"],
             # The benchmarks' own tests (bench/pyproject.toml's config), apart from the product's.
             ["pytest", "bench/tests"],
             product_tests,

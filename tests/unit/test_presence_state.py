@@ -6,13 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from livedesk.presence.state import (
-    STALE_HEARTBEAT,
-    UNKNOWN_NODE,
-    Dropped,
-    Outgoing,
-    PresenceState,
-)
+from livedesk.presence.records import Outgoing
+from livedesk.presence.state import STALE_HEARTBEAT, UNKNOWN_NODE, Dropped, PresenceState
 from livedesk.shared.events import AgentStatus, AgentStatusChanged, Typing, TypingState
 from livedesk.shared.presence_messages import (
     AgentAvailability,

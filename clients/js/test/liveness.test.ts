@@ -4,48 +4,28 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { WebSocket } from "ws";
+import { test } from "node:test";
 
-import { connect, type ClientOptions, type LivedeskClient } from "../src/client.js";
+import type { ClientOptions, LivedeskClient } from "../src/client.js";
 import { nextEvent } from "./support/events.js";
+import { LiveServer } from "./support/live.js";
 import { ManualSignals } from "./support/signals.js";
-import { login, Standalone } from "./support/standalone.js";
 
-let server: Standalone;
-const clients: LivedeskClient[] = [];
-
-before(async () => {
-  server = await Standalone.start();
-});
-after(async () => {
-  for (const client of clients) client.close();
-  await server.dispose();
-});
+const live = new LiveServer();
 
 function client(options: Partial<ClientOptions>): LivedeskClient {
-  const made = connect({
-    url: server.url,
-    token: () => login(server.url),
-    WebSocket,
-    random: () => 0.5,
-    backoff: { baseMs: 40, maxMs: 160 },
-    connectTimeoutMs: 1_000,
-    ...options,
-  });
-  clients.push(made);
-  return made;
+  return live.client({ random: () => 0.5, backoff: { baseMs: 40, maxMs: 160 }, connectTimeoutMs: 1_000, ...options });
 }
 
 test("a server that stops answering is found dead by the ping's deadline, and the client resumes once it answers", async () => {
   const alice = client({ heartbeat: { intervalMs: 200, timeoutMs: 300 }, signals: new ManualSignals() });
   await alice.opened();
   const dead = nextEvent(alice, "state", (event) => event.state === "reconnecting");
-  server.freeze();
+  live.server.freeze();
   try {
     assert.equal((await dead).reason, "no answer to a ping");
   } finally {
-    server.thaw();
+    live.server.thaw();
   }
   await alice.opened();
 });
@@ -55,12 +35,12 @@ test("on wake-up (the page visible again) the socket is checked at once, not at 
   const alice = client({ heartbeat: { intervalMs: 600_000, timeoutMs: 300 }, signals });
   await alice.opened();
   const dead = nextEvent(alice, "state", (event) => event.state === "reconnecting", 2_000);
-  server.freeze();
+  live.server.freeze();
   try {
     signals.fire("visible");
     assert.equal((await dead).reason, "no answer to a ping");
   } finally {
-    server.thaw();
+    live.server.thaw();
   }
   await alice.opened();
 });

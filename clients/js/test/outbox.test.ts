@@ -5,59 +5,38 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { WebSocket } from "ws";
+import { test } from "node:test";
 
-import { connect, type LivedeskClient } from "../src/client.js";
+import type { LivedeskClient } from "../src/client.js";
 import { ApiError, DiscardedError, type Message } from "../src/index.js";
 import { nextEvent } from "./support/events.js";
-import { ManualSignals } from "./support/signals.js";
-import { api, login, Standalone } from "./support/standalone.js";
+import { LiveServer } from "./support/live.js";
+import { api, login } from "./support/standalone.js";
 
 const DEMO_CONVERSATION = 1;
-let server: Standalone;
-const clients: LivedeskClient[] = [];
-
-before(async () => {
-  server = await Standalone.start();
-});
-after(async () => {
-  for (const client of clients) client.close();
-  await server.dispose();
-});
+const live = new LiveServer();
 
 function client(): LivedeskClient {
-  const made = connect({
-    url: server.url,
-    token: () => login(server.url),
-    WebSocket,
-    signals: new ManualSignals(),
-    random: () => 0.5,
-    backoff: { baseMs: 40, maxMs: 160 },
-    requestTimeoutMs: 500,
-    connectTimeoutMs: 1_000,
-  });
-  clients.push(made);
-  return made;
+  return live.client({ random: () => 0.5, backoff: { baseMs: 40, maxMs: 160 }, requestTimeoutMs: 500, connectTimeoutMs: 1_000 });
 }
 
 /** The conversation's messages with this content, as the API has them. */
 async function written(content: string): Promise<Message[]> {
-  const token = await login(server.url);
-  const page = await api<{ items: Message[] }>(server.url, token, "GET", `/v1/conversations/${DEMO_CONVERSATION}/messages?limit=100`);
+  const token = await login(live.server.url);
+  const page = await api<{ items: Message[] }>(live.server.url, token, "GET", `/v1/conversations/${DEMO_CONVERSATION}/messages?limit=100`);
   return page.items.filter((message) => message.content === content);
 }
 
 test("a message sent while the server is down is pending, then written exactly once when it is back", async () => {
   const alice = client();
   await alice.opened();
-  await server.stop();
+  await live.server.stop();
   const pending = nextEvent(alice, "outbox", (event) => event.items[0]?.status === "pending" && event.items[0].error !== undefined);
   const sent = alice.sendMessage(DEMO_CONVERSATION, "sent while offline");
   await pending;
   const [queued] = alice.pending;
   assert.equal(queued?.content, "sent while offline");
-  await server.startAgain();
+  await live.server.startAgain();
   const message = await sent;
   assert.equal(message.client_id, queued!.clientId);
   assert.deepEqual(alice.pending, []);
@@ -67,12 +46,12 @@ test("a message sent while the server is down is pending, then written exactly o
 test("a message whose answer was lost (the server froze mid-request) is tried again and written once", async () => {
   const alice = client();
   await alice.opened();
-  server.freeze();
+  live.server.freeze();
   const sent = alice.sendMessage(DEMO_CONVERSATION, "answer lost");
   try {
     await nextEvent(alice, "outbox", (event) => event.items[0]?.status === "pending" && event.items[0].error !== undefined);
   } finally {
-    server.thaw();
+    live.server.thaw();
   }
   const message = await sent;
   assert.deepEqual((await written("answer lost")).map((m) => m.id), [message.id]);
@@ -95,13 +74,13 @@ test("a message the API refuses is failed until the app discards it", async () =
 test("discarding a pending message rejects whoever waits for it", async () => {
   const alice = client();
   await alice.opened();
-  await server.stop();
+  await live.server.stop();
   try {
     const sent = alice.sendMessage(DEMO_CONVERSATION, "never mind");
     await nextEvent(alice, "outbox", (event) => event.items[0]?.status === "pending" && event.items[0].error !== undefined);
     assert.ok(alice.discard(alice.pending[0]!.clientId));
     await assert.rejects(sent, DiscardedError);
   } finally {
-    await server.startAgain();
+    await live.server.startAgain();
   }
 });

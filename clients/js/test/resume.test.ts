@@ -4,46 +4,26 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { WebSocket } from "ws";
+import { test } from "node:test";
 
 import { connect, type LivedeskClient } from "../src/client.js";
 import type { PersistentEvent, StateEvent } from "../src/index.js";
 import { nextEvent, record } from "./support/events.js";
+import { LiveServer } from "./support/live.js";
 import { ManualSignals } from "./support/signals.js";
-import { ADMIN, api, login, Standalone } from "./support/standalone.js";
+import { ADMIN, api, login } from "./support/standalone.js";
 
 const DEMO_CONVERSATION = 1;
-let server: Standalone;
-let adminToken: string;
-const clients: LivedeskClient[] = [];
-
-before(async () => {
-  server = await Standalone.start();
-  adminToken = await login(server.url, ADMIN);
-});
-after(async () => {
-  for (const client of clients) client.close();
-  await server.dispose();
-});
+const live = new LiveServer();
+let adminToken: string | undefined;
 
 function client(signals = new ManualSignals(), extra: Partial<Parameters<typeof connect>[0]> = {}): LivedeskClient {
-  const made = connect({
-    url: server.url,
-    token: () => login(server.url),
-    WebSocket,
-    signals,
-    random: () => 0.5,
-    backoff: { baseMs: 40, maxMs: 160 },
-    drainJitterMs: 100,
-    ...extra,
-  });
-  clients.push(made);
-  return made;
+  return live.client({ signals, random: () => 0.5, backoff: { baseMs: 40, maxMs: 160 }, drainJitterMs: 100, ...extra });
 }
 
 async function post(content: string): Promise<void> {
-  await api(server.url, adminToken, "POST", `/v1/conversations/${DEMO_CONVERSATION}/messages`, { content, kind: "incoming" });
+  adminToken ??= await login(live.server.url, ADMIN);
+  await api(live.server.url, adminToken, "POST", `/v1/conversations/${DEMO_CONVERSATION}/messages`, { content, kind: "incoming" });
 }
 
 function persistent(events: readonly { type: string }[]): PersistentEvent[] {
@@ -62,9 +42,9 @@ test("resumes after a restart from the last offset it delivered, with no gap and
 
   signals.fire("offline"); // so that it waits for "online" instead of finding the server up
   const offline = nextEvent(alice, "state", (event) => event.state === "offline");
-  await server.stop();
+  await live.server.stop();
   await offline;
-  await server.startAgain();
+  await live.server.startAgain();
   await post("while it was away 1");
   await post("while it was away 2");
   const resubscribed = nextEvent(alice, "subscribed");
@@ -84,12 +64,12 @@ test("follows the drain hint: reconnects at once within the jitter window, not a
   await alice.opened();
   const drained = nextEvent(alice, "reconnect");
   const reconnecting = nextEvent(alice, "state", (event) => event.state === "reconnecting");
-  await server.stop();
+  await live.server.stop();
   await drained;
   const state = await reconnecting;
   assert.equal(state.delayMs, 50, "random 0.5 of the 100 ms drain window");
   assert.match(state.reason ?? "", /drain/);
-  await server.startAgain();
+  await live.server.startAgain();
   await alice.opened();
 });
 
@@ -98,7 +78,7 @@ test("backs off exponentially with full jitter while the server is down, and sta
   await alice.opened();
   const states: StateEvent[] = [];
   alice.on("state", (event) => states.push(event));
-  await server.stop();
+  await live.server.stop();
   const tries = async (count: number): Promise<number[]> => {
     while (states.filter((event) => event.state === "reconnecting").length < count) {
       await nextEvent(alice, "state", (event) => event.state === "reconnecting");
@@ -107,12 +87,12 @@ test("backs off exponentially with full jitter while the server is down, and sta
   };
   // The drain hint first (half the 100 ms window), then failures: 0.5 × min(160, 40 × 2ⁿ).
   assert.deepEqual((await tries(5)).slice(0, 5), [50, 20, 40, 80, 80]);
-  await server.startAgain();
+  await live.server.startAgain();
   await alice.opened();
   states.length = 0;
-  await server.stop();
+  await live.server.stop();
   assert.deepEqual((await tries(2)).slice(0, 2), [50, 20], "the back-off starts over after a success");
-  await server.startAgain();
+  await live.server.startAgain();
 });
 
 test("a conversation the server refuses is dropped from the subscriptions, so a reconnect does not ask again", async () => {

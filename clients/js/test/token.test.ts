@@ -5,33 +5,21 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { WebSocket } from "ws";
 
-import { connect, type LivedeskClient } from "../src/client.js";
+import type { LivedeskClient } from "../src/client.js";
 import type { StateEvent, TokenReason } from "../src/index.js";
 import { expiryMs } from "../src/token.js";
 import { nextEvent } from "./support/events.js";
-import { ManualSignals } from "./support/signals.js";
-import { login, Standalone } from "./support/standalone.js";
+import { LiveServer } from "./support/live.js";
+import { login } from "./support/standalone.js";
 
 const TOKEN_TTL_S = 3;
-let server: Standalone;
-const clients: LivedeskClient[] = [];
-
-before(async () => {
-  server = await Standalone.start({ LIVEDESK_TOKENS__ACCESS_TTL_S: String(TOKEN_TTL_S) });
-});
-after(async () => {
-  for (const client of clients) client.close();
-  await server.dispose();
-});
+const live = new LiveServer({ LIVEDESK_TOKENS__ACCESS_TTL_S: String(TOKEN_TTL_S) });
 
 function client(token: (reason: TokenReason) => Promise<string>): LivedeskClient {
-  const made = connect({ url: server.url, token, WebSocket, signals: new ManualSignals(), backoff: { baseMs: 40, maxMs: 160 } });
-  clients.push(made);
-  return made;
+  return live.client({ token, backoff: { baseMs: 40, maxMs: 160 } });
 }
 
 test("renews the token on the open socket before it expires: the socket outlives its first token", async () => {
@@ -39,7 +27,7 @@ test("renews the token on the open socket before it expires: the socket outlives
   const issued: string[] = [];
   const alice = client(async (reason) => {
     reasons.push(reason);
-    issued.push(await login(server.url));
+    issued.push(await login(live.server.url));
     return issued.at(-1)!;
   });
   const states: StateEvent[] = [];
@@ -62,7 +50,7 @@ test("after a 4401 token_expired it asks the provider for a fresh token and reco
   const alice = client(async (reason) => {
     reasons.push(reason);
     // An app whose refresh is late: it gives the same token until the server refuses it.
-    if (cached === undefined || reason === "expired") cached = await login(server.url);
+    if (cached === undefined || reason === "expired") cached = await login(live.server.url);
     return cached;
   });
   await alice.opened();

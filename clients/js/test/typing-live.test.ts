@@ -1,29 +1,18 @@
 /** Against a real standalone: what the typing helper sends reaches a colleague, start and stop. */
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { WebSocket } from "ws";
+import { test } from "node:test";
 
-import { connect, type LivedeskClient } from "../src/client.js";
+import type { LivedeskClient } from "../src/client.js";
 import { nextEvent } from "./support/events.js";
-import { ManualSignals } from "./support/signals.js";
-import { ADMIN, ALICE, login, Standalone } from "./support/standalone.js";
+import { LiveServer } from "./support/live.js";
+import { ADMIN, ALICE, login } from "./support/standalone.js";
 
 const DEMO_CONVERSATION = 1;
-let server: Standalone;
-const clients: LivedeskClient[] = [];
-
-before(async () => {
-  server = await Standalone.start();
-});
-after(async () => {
-  for (const client of clients) client.close();
-  await server.dispose();
-});
+const live = new LiveServer();
 
 async function subscribed(email: string): Promise<LivedeskClient> {
-  const client = connect({ url: server.url, token: () => login(server.url, email), WebSocket, signals: new ManualSignals() });
-  clients.push(client);
+  const client = live.client({ token: () => login(live.server.url, email) });
   await client.opened();
   const done = nextEvent(client, "subscribed");
   client.subscribe(DEMO_CONVERSATION);

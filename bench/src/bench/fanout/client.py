@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from bench.fanout.codecs import CodecError, Kind, LivedeskCodec, SocketIOCodec
 from bench.fanout.stats import Histogram, Ledger
 from bench.wsclient import WebSocketClient
 from bench.wsframes import CLOSE_ABNORMAL
-
-if TYPE_CHECKING:
-    from bench.fanout.loadgen import Generator
 
 PEER = "peer"
 LIVEDESK = "livedesk"
@@ -32,6 +30,19 @@ SLOW_RCVBUF_BYTES = 16 * 1024
 # frame before it drops the connection (as the `websockets` client was set up before).
 OPEN_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 2.0
+
+
+class Tally(Protocol):
+    """What a client reads of and adds to its generator (`loadgen.Generator`)."""
+
+    protocol: str
+    connecting: asyncio.Semaphore
+    latency: dict[str, Histogram]
+    time_to_live: Histogram
+    phases: dict[str, Histogram]
+    deliveries: int
+    closes: Counter[int]
+    errors: Counter[str]
 
 
 class Connection(WebSocketClient):
@@ -87,7 +98,7 @@ class Connection(WebSocketClient):
 
 
 class Client:
-    def __init__(self, gen: Generator, index: int, spec: dict[str, Any]) -> None:
+    def __init__(self, gen: Tally, index: int, spec: dict[str, Any]) -> None:
         self.gen, self.index = gen, index
         path = LivedeskCodec.path if gen.protocol == LIVEDESK else SocketIOCodec.path
         self.nodes: list[str] = spec.get("urls") or [spec["url"]]

@@ -1,11 +1,11 @@
 """The events Livedesk delivers, one pydantic model each, in a versioned envelope.
 
 Each event is declared once, here: its model says what it carries, whom it reaches
-(`audience`) and what its routing key names (`subject`), and its place in `PersistentEvent` or
-`EphemeralEvent` says whether it has an offset. The type sets, the decoders, routing
+(`audience`) and what its routing key names (`subject`), and its declaring union says whether
+it has an offset and whether the broker carries it. The type sets, the decoders, routing
 (`routing.event_key`) and the gateway's fan-out all derive from that. Adding an event is its
-model, one line in one union, its producer and the client's handler (tests/unit/test_events.py
-checks each declaration is whole).
+model, one line in one union, its producer and the clients' handlers (docs/design.md lists the
+files; tests/unit/test_event_declaration.py holds the rest of the code to the declaration).
 
 Persistent events carry the account's gapless `offset` and the commit time `ts`; they are what
 the outbox stores, what replay returns and what a socket receives, byte for byte. Ephemeral
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar, Final, Literal, TypeVar, get_args
+from typing import Annotated, ClassVar, Final, Literal, TypeGuard, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -196,15 +196,18 @@ class PresenceState(Ephemeral):
     agents: dict[int, AgentStatus]
 
 
-# The declaration of which events exist: one line per event, in one of the two unions.
+# The declaration of which events exist: each event in exactly one of these three unions
+# (tests/unit/test_event_declaration.py checks it). Every other union and set derives from them.
 AnyPersistent = NewMessage | NewConversation | ConversationUpdated | MessageRead
-AnyEphemeral = Typing | AgentStatusChanged | PresenceState
+AnyRoutedEphemeral = Typing | AgentStatusChanged  # through the broker: each has a `subject()`
+AnySocketEphemeral = PresenceState  # made by a gateway for one socket: never routed
 
+AnyEphemeral = AnyRoutedEphemeral | AnySocketEphemeral
 PersistentEvent = Annotated[AnyPersistent, Field(discriminator="type")]
 EphemeralEvent = Annotated[AnyEphemeral, Field(discriminator="type")]
 Event = Annotated[AnyPersistent | AnyEphemeral, Field(discriminator="type")]
 # Events the broker carries: each has a `subject()` for its routing key.
-Routed = AnyPersistent | Typing | AgentStatusChanged
+Routed = AnyPersistent | AnyRoutedEphemeral
 
 
 def _type_names(union: object) -> frozenset[str]:
@@ -213,6 +216,7 @@ def _type_names(union: object) -> frozenset[str]:
 
 PERSISTENT_TYPES: Final = _type_names(AnyPersistent)
 EPHEMERAL_TYPES: Final = _type_names(AnyEphemeral)
+_ROUTED: Final = get_args(Routed)
 
 _events: TypeAdapter[Event] = TypeAdapter(Event)
 _persistent: TypeAdapter[PersistentEvent] = TypeAdapter(PersistentEvent)
@@ -220,11 +224,16 @@ _persistent: TypeAdapter[PersistentEvent] = TypeAdapter(PersistentEvent)
 T = TypeVar("T")
 
 
+def is_routed(event: Event) -> TypeGuard[Routed]:
+    """Whether the event travels through the broker (and so has a routing `subject()`)."""
+    return isinstance(event, _ROUTED)
+
+
 def encode(event: Event) -> bytes:
     """Serialize once; the same bytes go to the broker, the outbox and every socket.
 
-    pydantic-core's Rust serializer, not orjson: measured here at ~5 us per new_message
-    either way (orjson needs a model_dump first), and this one needs no second schema.
+    pydantic-core's serializer rather than orjson: no slower here, since orjson needs a
+    `model_dump` first (docs/performance.md), and it needs no second schema.
     """
     return _events.dump_json(event)
 

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from livedesk.api.queries import InvalidCursor
 from livedesk.api.schemas import ErrorOut
 from livedesk.api.store.errors import NotFound
 from livedesk.shared.errors import LivedeskError
@@ -83,6 +84,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def absent(_: Request, error: NotFound) -> JSONResponse:
         return not_found(error.what, error.ident).response()
+
+    @app.exception_handler(InvalidCursor)
+    async def bad_cursor(_: Request, error: InvalidCursor) -> JSONResponse:
+        return ApiError(422, "invalid_request", error.message).response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:

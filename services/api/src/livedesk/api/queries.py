@@ -15,10 +15,10 @@ from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
-from livedesk.api.errors import ApiError
 from livedesk.api.fields import MAX_ID
 from livedesk.api.models import AccountOffset, Conversation, Message, ReadPointer, User
 from livedesk.api.schemas import ConversationOut
+from livedesk.shared.errors import LivedeskError
 from livedesk.shared.events import ConversationData, SenderType
 
 # An agent as the API shows one: every column of a user but the password's hash.
@@ -31,6 +31,15 @@ AGENT_COLUMNS = (
     col(User.availability),
     col(User.created_at),
 )
+
+
+class InvalidCursor(LivedeskError):
+    """A page cursor this API did not make; `errors`' handler answers it with a 422."""
+
+    message = "cursor: not a cursor this API made"
+
+    def __init__(self) -> None:
+        super().__init__(self.message)
 
 
 async def account_offset(connection: AsyncConnection, account_id: int) -> int:
@@ -161,5 +170,5 @@ def cursor_moment(part: str) -> datetime:
         raise _not_ours() from None
 
 
-def _not_ours() -> ApiError:
-    return ApiError(422, "invalid_request", "cursor: not a cursor this API made")
+def _not_ours() -> InvalidCursor:
+    return InvalidCursor()

@@ -17,42 +17,28 @@ import asyncio
 
 from livedesk.gateway import protocol
 from livedesk.gateway.account import Account, Client
-from livedesk.gateway.api_client import ApiClient, ReplayPage, ResyncRequired, UpstreamUnavailable
-from livedesk.gateway.bindings import Bindings
-from livedesk.gateway.clock import Clock
-from livedesk.gateway.fanout import Fanout
-from livedesk.gateway.metrics import Metrics
+from livedesk.gateway.api_client import ReplayPage, ResyncRequired, UpstreamUnavailable
 from livedesk.gateway.sockets import OutFrame
-from livedesk.shared.settings import GatewaySettings
+from livedesk.gateway.stream_parts import StreamParts
 
 
 class CatchUp:
-    def __init__(
-        self,
-        bindings: Bindings,
-        fanout: Fanout,
-        api: ApiClient,
-        settings: GatewaySettings,
-        metrics: Metrics,
-        tasks: asyncio.TaskGroup,
-        clock: Clock,
-    ) -> None:
-        self._bindings, self._fanout, self._api = bindings, fanout, api
-        self._settings, self._metrics, self._tasks, self._clock = settings, metrics, tasks, clock
+    def __init__(self, parts: StreamParts) -> None:
+        self._parts = parts
 
     async def run(self, client: Client, after: int) -> None:
         """Send everything after `after` to a resuming socket, then make it live."""
-        account = self._bindings.account_of(client)
-        send = self._fanout.send
+        account = self._parts.bindings.account_of(client)
+        send = self._parts.fanout.send
         cursor = after
-        page_size = self._settings.replay_page_size
+        page_size = self._parts.settings.replay_page_size
         from_api = fetch_ahead = False
         while not client.closing:
             delivered = account.seq.delivered
             assert delivered is not None
             if cursor == delivered:
                 account.live[client] = None  # the seam: nothing awaited since the check
-                self._metrics.resumes.labels("api" if from_api else "memory").inc()
+                self._parts.metrics.resumes.labels("api" if from_api else "memory").inc()
                 return
             if cursor < delivered and account.resume_buffer.top == delivered:
                 frames = account.resume_buffer.since(cursor)
@@ -61,9 +47,9 @@ class CatchUp:
                     for frame in frames:
                         if not send(client, frame):
                             return
-                    self._metrics.replayed.inc(len(frames))
+                    self._parts.metrics.replayed.inc(len(frames))
                     account.live[client] = None
-                    self._metrics.resumes.labels("api" if from_api else "memory").inc()
+                    self._parts.metrics.resumes.labels("api" if from_api else "memory").inc()
                     return
             if cursor < delivered:
                 limit = min(page_size, delivered - cursor)
@@ -79,7 +65,7 @@ class CatchUp:
                         if not send(client, item.frame):
                             return
                         cursor = item.offset
-                self._metrics.replayed.inc(cursor - before)
+                self._parts.metrics.replayed.inc(cursor - before)
                 if cursor == before:
                     raise UpstreamUnavailable(f"replay after {cursor} returned nothing new")
                 continue
@@ -95,7 +81,7 @@ class CatchUp:
             # another account or database), or no longer keeps what follows this node's.
             limit = min(page_size, cursor - delivered)
             try:
-                page = await self._api.replay(client.session.token, delivered, limit)
+                page = await self._parts.api.replay(client.session.token, delivered, limit)
             except ResyncRequired:
                 self._resync(client, account)
                 return
@@ -103,7 +89,7 @@ class CatchUp:
                 self._resync(client, account)  # it claims offsets that never were
                 return
             for item in page.items:
-                self._fanout.offer(account, item)
+                self._parts.fanout.offer(account, item)
             if account.seq.delivered == delivered:
                 raise UpstreamUnavailable(f"replay after {delivered} returned nothing new")
 
@@ -113,7 +99,9 @@ class CatchUp:
         # (True), or the timer (False). Once set, the other leaves it alone.
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         account.waiting.setdefault(cursor, []).append((client, waiter))
-        timer = self._clock.call_later(self._settings.gap_wait_s * 3, lambda: _time_out(waiter))
+        timer = self._parts.clock.call_later(
+            self._parts.settings.gap_wait_s * 3, lambda: _time_out(waiter)
+        )
         try:
             if await waiter:
                 return True
@@ -136,8 +124,8 @@ class CatchUp:
         key = (after, limit)
         task = account.replays.get(key)
         if task is None:
-            self._metrics.replay_calls.inc()
-            task = self._tasks.create_task(self._replay_task(token, after, limit))
+            self._parts.metrics.replay_calls.inc()
+            task = self._parts.tasks.create_task(self._replay_task(token, after, limit))
             account.replays[key] = task
             task.add_done_callback(lambda _: account.replays.pop(key, None))
         result = await asyncio.shield(task)
@@ -147,15 +135,15 @@ class CatchUp:
 
     async def _replay_task(self, token: str, after: int, limit: int) -> ReplayPage | Exception:
         try:
-            return await self._api.replay(token, after, limit)
+            return await self._parts.api.replay(token, after, limit)
         except Exception as error:  # a task boundary: handed to the waiters, not the group
             return error
 
     def _resync(self, client: Client, account: Account) -> None:
         delivered = account.seq.delivered or 0
         message = "resume_from is outside the replay retention; reload over REST"
-        if self._fanout.send(client, OutFrame(protocol.resync_required(delivered, message))):
-            self._metrics.resyncs.inc()
+        if self._parts.fanout.send(client, OutFrame(protocol.resync_required(delivered, message))):
+            self._parts.metrics.resyncs.inc()
             account.live[client] = None
 
 

@@ -34,9 +34,9 @@ from livedesk.shared.errors import EventError, RoutingKeyError
 from livedesk.shared.events import (
     AgentStatusChanged,
     Audience,
-    PresenceState,
     decode,
     decode_persistent,
+    is_routed,
 )
 from livedesk.shared.topology import EPHEMERAL, EVENTS
 
@@ -158,10 +158,7 @@ class Fanout:
                 ephemeral = decode(delivery.body)
                 if ephemeral.account_id != key.account_id:
                     raise EventError("wrong_account", f"{ephemeral.account_id} on {key}")
-                if not isinstance(ephemeral, PresenceState) and ephemeral.subject() != (
-                    key.subject,
-                    key.subject_id,
-                ):
+                if is_routed(ephemeral) and ephemeral.subject() != (key.subject, key.subject_id):
                     raise EventError("wrong_subject", f"{ephemeral.subject()} on {key}")
                 if isinstance(ephemeral, AgentStatusChanged):
                     self._bindings.renew_status_epoch(account)  # cached presence_state is old

@@ -14,61 +14,46 @@ Deliberately not here: resuming sockets (catch_up.py), sequencing and writing (f
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from livedesk.gateway.account import Account, Fill
-from livedesk.gateway.api_client import ApiClient, ResyncRequired, UpstreamUnavailable
-from livedesk.gateway.bindings import Bindings
-from livedesk.gateway.clock import Clock
-from livedesk.gateway.fanout import Fanout
-from livedesk.gateway.metrics import Metrics
-from livedesk.shared.settings import GatewaySettings
+from livedesk.gateway.api_client import ResyncRequired, UpstreamUnavailable
+from livedesk.gateway.stream_parts import StreamParts
 
 log = logging.getLogger(__name__)
 
 
 class GapFill:
-    def __init__(
-        self,
-        bindings: Bindings,
-        fanout: Fanout,
-        api: ApiClient,
-        settings: GatewaySettings,
-        metrics: Metrics,
-        tasks: asyncio.TaskGroup,
-        clock: Clock,
-    ) -> None:
-        self._bindings, self._fanout, self._api = bindings, fanout, api
-        self._settings, self._metrics, self._tasks, self._clock = settings, metrics, tasks, clock
+    def __init__(self, parts: StreamParts) -> None:
+        self._parts = parts
 
     async def bring_up_to_date(self, account: Account, token: str) -> None:
         """After a bind: a new account starts at the API's latest offset; one bound again
         fetches what was published while it was unbound."""
         if account.seq.delivered is None:
-            self._fanout.start_at(account, await self._api.latest_offset(token))
+            self._parts.fanout.start_at(account, await self._parts.api.latest_offset(token))
         else:
             await self.fill(account, up_to=None)
 
     async def sweep(self) -> None:
         """Fill gaps that stayed open for `gap_wait_s`; give up those open `gap_hold_max_s`."""
-        wait_s, hold_max_s = self._settings.gap_wait_s, self._settings.gap_hold_max_s
+        wait_s, hold_max_s = self._parts.settings.gap_wait_s, self._parts.settings.gap_hold_max_s
         while True:
-            await self._clock.sleep(wait_s / 3)
-            now = self._clock.monotonic()
-            for account in list(self._bindings.holding):
+            await self._parts.clock.sleep(wait_s / 3)
+            now = self._parts.clock.monotonic()
+            for account in list(self._parts.bindings.holding):
                 if account.seq.stuck(now, hold_max_s):
-                    self._fanout.give_up_gap(account)
+                    self._parts.fanout.give_up_gap(account)
                 gap = account.seq.gap(now, wait_s)
                 if gap is not None and account.fill is Fill.IDLE:
-                    self._tasks.create_task(self.fill(account, up_to=gap[1]))
+                    self._parts.tasks.create_task(self.fill(account, up_to=gap[1]))
 
     async def restore(self) -> None:
         """After a broker reconnect: what was published meanwhile is lost; fetch it."""
-        for account in self._bindings.accounts():
-            self._bindings.renew_status_epoch(account)  # agent_status may have been lost too
+        for account in self._parts.bindings.accounts():
+            self._parts.bindings.renew_status_epoch(account)  # agent_status may have been lost too
             if account.seq.delivered is not None:
-                self._tasks.create_task(self.fill(account, up_to=None))
+                self._parts.tasks.create_task(self.fill(account, up_to=None))
 
     async def fill(self, account: Account, up_to: int | None) -> None:
         """Offer replayed events from `delivered` to `up_to` (None: the latest offset).
@@ -97,22 +82,23 @@ class GapFill:
             token = _token_of(account)
             if token is None:
                 return
-            limit = self._settings.replay_page_size
+            limit = self._parts.settings.replay_page_size
             if up_to is not None:
                 limit = min(limit, up_to - after)
-            self._metrics.gap_fills.inc()
+            self._parts.metrics.gap_fills.inc()
             try:
-                page = await self._api.replay(token, after, limit)
+                page = await self._parts.api.replay(token, after, limit)
             except ResyncRequired:
-                self._fanout.resync(account)
+                self._parts.fanout.resync(account)
                 return
             except UpstreamUnavailable as error:
                 log.warning("gap fill of account %s failed: %s", account.account_id, error)
                 if account.seq.held_since is not None:
-                    account.seq.held_since = self._clock.monotonic()  # try again after another wait
+                    # Try again after another wait.
+                    account.seq.held_since = self._parts.clock.monotonic()
                 return
-            filled = sum(self._fanout.offer(account, item) for item in page.items)
-            self._metrics.gap_filled_events.inc(filled)
+            filled = sum(self._parts.fanout.offer(account, item) for item in page.items)
+            self._parts.metrics.gap_filled_events.inc(filled)
             delivered = account.seq.delivered or 0
             if not page.items or delivered >= page.latest_offset:
                 return

@@ -21,6 +21,7 @@ from livedesk.gateway.clock import Clock
 from livedesk.gateway.fanout import PREFETCH, Fanout, Kick
 from livedesk.gateway.gap_fill import GapFill
 from livedesk.gateway.metrics import Metrics
+from livedesk.gateway.stream_parts import StreamParts
 from livedesk.shared.bus.base import Subscription
 from livedesk.shared.settings import GatewaySettings
 
@@ -42,8 +43,9 @@ class Hub:
         self.fanout = fanout = Fanout(
             subscription, bindings, metrics, tasks, clock, kick, prefetch=prefetch
         )
-        self.gap_fill = GapFill(bindings, fanout, api, settings, metrics, tasks, clock)
-        self.catch_up = CatchUp(bindings, fanout, api, settings, metrics, tasks, clock)
+        parts = StreamParts(bindings, fanout, api, settings, metrics, tasks, clock)
+        self.gap_fill = GapFill(parts)
+        self.catch_up = CatchUp(parts)
 
     async def attach(self, client: Client) -> int:
         """Count the socket in, bind its account if needed; return the delivered offset."""

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from livedesk.gateway.sockets import OutFrame
 
-if TYPE_CHECKING:
-    from livedesk.gateway.resume_budget import ResumeBudget
+
+class Budget(Protocol):
+    """What a buffer tells the node's byte budget (resume_budget.py), which knows every buffer."""
+
+    def changed(self, buffer: ResumeBuffer, delta_bytes: int) -> None: ...
+
+    def used(self, buffer: ResumeBuffer) -> None: ...
 
 
 class ResumeBuffer:
@@ -36,7 +41,7 @@ class ResumeBuffer:
         max_events: int,
         max_bytes: int,
         offset: int = 0,
-        budget: ResumeBudget | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.max_events, self.max_bytes = max_events, max_bytes
         self._frames: deque[tuple[int, OutFrame]] = deque()

@@ -21,7 +21,8 @@ from typing import Final
 
 from livedesk.presence.decoding import SLICE_SOCKETS, Snapshot, decode
 from livedesk.presence.publishing import publish_events
-from livedesk.presence.state import Clock, Dropped, Outgoing, PresenceState
+from livedesk.presence.records import Clock, Outgoing
+from livedesk.presence.state import Dropped, PresenceState
 from livedesk.shared.bus.base import Bus, Delivery
 from livedesk.shared.errors import EventError
 from livedesk.shared.topology import QueueSpec

@@ -1,11 +1,11 @@
 """Decode what arrives on the presence queue, big heartbeats in slices.
 
-A heartbeat of 50,000 sockets is ~3 MB of JSON. Validating it into 50,000 pydantic models in
-one call holds the event loop for ~300 ms (pydantic-core keeps the GIL, so a thread does not
-help: measured), and typing expiry would drift by that much. So a big heartbeat is parsed with
-`json.loads`, its envelope validated as a `NodeHeartbeat`, and its sockets validated slice by
-slice against the same field types as `SocketRef` (into plain tuples, which is also ~6x
-cheaper than models), yielding to the loop between slices. Everything else, and anything the
+Validating a heartbeat of tens of thousands of sockets into pydantic models in one call holds
+the event loop long enough for typing expiries to drift by as much (docs/performance.md,
+Presence), and a thread does not help: pydantic-core keeps the GIL. So a big heartbeat is parsed
+with `json.loads`, its envelope validated as a `NodeHeartbeat`, and its sockets validated slice
+by slice against the same field types as `SocketRef` (into plain tuples, cheaper than models),
+yielding to the loop between slices. Everything else, and anything the
 fast path does not recognise, goes through `decode_message`, so errors read the same.
 
 It deliberately does not apply anything: the consumer hands the result to the state.
@@ -21,7 +21,7 @@ from typing import Final
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from livedesk.presence.state import SocketTuple
+from livedesk.presence.records import SocketTuple
 from livedesk.shared.errors import EventError
 from livedesk.shared.events import AccountId, ObjectId, describe
 from livedesk.shared.presence_messages import (
@@ -32,9 +32,9 @@ from livedesk.shared.presence_messages import (
     decode_message,
 )
 
-# Below this a heartbeat (~1,000 sockets) validates in a few milliseconds: not worth a detour.
+# Below this a heartbeat (about 1,000 sockets) validates quickly enough: not worth a detour.
 FAST_PATH_BYTES: Final = 64 * 1024
-# ~25 ms of validation per slice on the development machine: the most the loop waits.
+# The most sockets validated per turn of the loop: what bounds how long the loop waits.
 SLICE_SOCKETS: Final = 5_000
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from livedesk.presence.state import Outgoing
+from livedesk.presence.records import Outgoing
 from livedesk.shared import routing, topology
 from livedesk.shared.bus.base import Bus, Message
 from livedesk.shared.events import encode

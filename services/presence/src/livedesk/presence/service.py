@@ -16,7 +16,8 @@ from livedesk.presence.consumer import Consumer
 from livedesk.presence.http import create_app, create_router
 from livedesk.presence.keys import Keys
 from livedesk.presence.metrics import build_registry
-from livedesk.presence.state import Clock, PresenceState
+from livedesk.presence.records import Clock
+from livedesk.presence.state import PresenceState
 from livedesk.presence.ticker import run_ticker
 from livedesk.shared import topology
 from livedesk.shared.bus.base import Bus

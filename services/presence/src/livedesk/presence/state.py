@@ -1,7 +1,7 @@
 """Presence as a pure state machine: decoded messages and clock ticks in, events to publish out.
 
-It holds the gateway nodes and their sockets, the agents with the status last announced, the
-agents' availability (from the API) and the typing entries with their deadlines. Rules:
+It holds the gateway nodes and their sockets, the agents with the status last announced, their
+availability (`availability.py`) and who is typing (`typing_indicators.py`). Rules:
 
 - an agent is online while any socket of theirs is open on a live node (tabs count once);
   `busy`/`away` apply while online; with no socket the status is `offline`, announced only
@@ -9,8 +9,8 @@ agents' availability (from the API) and the typing entries with their deadlines.
 - a heartbeat is a node's full snapshot: it corrects lost opens and closes; a lower or equal
   `seq` in the same epoch, or an epoch the node has left, is stale and refused;
 - a node silent for `missed_heartbeats` of its own intervals is dead and its sockets dropped;
-- typing lasts `typing_ttl_s`; repeated starts refresh it silently; it ends with exactly one
-  stop, on stop, expiry, the socket's close or the node's death;
+- typing (`typing_indicators.py`) also ends when the sockets that fed it close or their node
+  dies;
 - warm-up: a replica that has just become active (its first message since start or since a
   reconnect) rebuilds from snapshots without announcing them, and announces no offline until
   a full heartbeat round has passed, because "not heard yet" is not "gone".
@@ -21,15 +21,24 @@ the ticker calls `tick`, and both publish what it returns.
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable
 from typing import Final
 
+from livedesk.presence.availability import AgentKey, AvailabilityBook
+from livedesk.presence.records import (
+    Agent,
+    AgentDirectory,
+    Clock,
+    Node,
+    Outgoing,
+    SnapshotApply,
+    SocketTuple,
+    Stats,
+)
+from livedesk.presence.typing_indicators import TypingIndicators, typing_event
 from livedesk.shared.deadlines import Deadlines
 from livedesk.shared.errors import LivedeskError
-from livedesk.shared.events import AgentStatus, AgentStatusChanged, Typing, TypingState
+from livedesk.shared.events import AgentStatus, AgentStatusChanged, TypingState
 from livedesk.shared.presence_messages import (
     AvailabilitySet,
     AvailabilitySnapshot,
@@ -41,17 +50,8 @@ from livedesk.shared.presence_messages import (
 )
 from livedesk.shared.settings import PresenceSettings
 
-Clock = Callable[[], float]
-Outgoing = AgentStatusChanged | Typing
-SocketTuple = tuple[str, int, int]  # socket_id, account_id, user_id
-SocketKey = tuple[str, str]  # node, socket_id
-
 UNKNOWN_NODE: Final = "unknown_node"
 STALE_HEARTBEAT: Final = "stale_heartbeat"
-# A node restarted many times in a row is still one node; remembering its last few epochs is
-# enough to refuse a straggling heartbeat of an earlier run.
-RETIRED_EPOCHS: Final = 8
-EXPIRY_LAGS_KEPT: Final = 4096
 
 
 class Dropped(LivedeskError):
@@ -60,59 +60,6 @@ class Dropped(LivedeskError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
-
-
-@dataclass(slots=True, eq=False)
-class Agent:
-    account_id: int
-    user_id: int
-    status: AgentStatus = AgentStatus.OFFLINE  # as last announced (or adopted in warm-up)
-    sockets: int = 0  # open sockets on live nodes
-
-
-@dataclass(slots=True, eq=False)
-class Typer:
-    account_id: int
-    conversation_id: int
-    user_id: int
-    expires_at: float
-    sockets: set[SocketKey] = field(default_factory=set)
-
-
-@dataclass(slots=True, eq=False)
-class Node:
-    node_id: str
-    interval_s: float
-    heard_at: float
-    epoch: str | None = None  # None until its first heartbeat
-    seq: int = -1
-    sockets: dict[str, Agent] = field(default_factory=dict)
-    typing: dict[str, set[Typer]] = field(default_factory=dict)  # socket_id -> its typers
-    retired: deque[str] = field(default_factory=lambda: deque(maxlen=RETIRED_EPOCHS))
-
-
-@dataclass(slots=True)
-class SnapshotApply:
-    """A heartbeat being applied: its node and the sockets seen so far."""
-
-    node: Node
-    announce: bool
-    seen: set[str] = field(default_factory=set)
-    gone: list[str] | None = None  # the unseen sockets, once feeding is over
-    done: bool = False
-
-
-@dataclass
-class Stats:
-    transitions: Counter[str] = field(default_factory=Counter)  # by new status
-    typing_starts: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)  # by reason
-    node_deaths: int = 0
-    heartbeats: int = 0
-    # How late typing expiries fired (recent ones, and the worst), and offline ones.
-    expiry_lag_max_s: float = 0.0
-    expiry_lags_s: deque[float] = field(default_factory=lambda: deque(maxlen=EXPIRY_LAGS_KEPT))
-    offline_lag_max_s: float = 0.0
 
 
 class PresenceState:
@@ -124,16 +71,14 @@ class PresenceState:
         # The interval of a node we have not heard a heartbeat from yet (the gateways' setting).
         self._assumed_interval_s = assumed_interval_s
         self._nodes: dict[str, Node] = {}
-        self._agents: dict[int, dict[int, Agent]] = {}
-        self._availability: dict[tuple[int, int], tuple[AgentStatus, datetime]] = {}
-        self._typing: dict[int, dict[int, dict[int, Typer]]] = {}
-        self._typing_due: Deadlines[Typer] = Deadlines()
+        self._agents = AgentDirectory()
+        self._availability = AvailabilityBook()
         self._offline_due: Deadlines[Agent] = Deadlines()
         self._active_since: float | None = None
         self._online = 0
         self._socket_count = 0
-        self._typer_count = 0
         self.stats = Stats()
+        self._typing = TypingIndicators(settings.typing_ttl_s, self._nodes, self.stats)
 
     # -- input -------------------------------------------------------------------------------
 
@@ -244,12 +189,7 @@ class PresenceState:
         missed = self._settings.missed_heartbeats
         for node in [n for n in self._nodes.values() if now - n.heard_at > missed * n.interval_s]:
             self._node_died(node, out)
-        for due, typer in self._typing_due.pop_due(now):
-            if typer.expires_at > now:  # refreshed since it was scheduled
-                self._typing_due.schedule(typer, typer.expires_at)
-            else:
-                self._record_lag(now - due)
-                self._end_typing(typer, out)
+        self._typing.expire(now, out)
         warm_end = self._warm_end()
         for due, agent in self._offline_due.pop_due(now, max_offline):
             if agent.sockets:
@@ -259,7 +199,7 @@ class PresenceState:
                 continue
             self.stats.offline_lag_max_s = max(self.stats.offline_lag_max_s, now - due)
             self._set_status(agent, AgentStatus.OFFLINE, out, announce=True)
-            self._forget(agent)
+            self._agents.forget(agent)
         return out
 
     def suspend(self) -> None:
@@ -273,11 +213,10 @@ class PresenceState:
         for node in self._nodes.values():
             for agent in node.sockets.values():
                 agent.sockets -= 1
-        for typer in self._typers():
-            typer.sockets.clear()
+        self._typing.detach_sockets()
         self._nodes.clear()
         self._socket_count = 0
-        for agent in self._all_agents():
+        for agent in self._agents.all():
             if agent.status is not AgentStatus.OFFLINE and agent not in self._offline_due:
                 self._offline_due.schedule(agent, now + self._settings.offline_grace_s)
         self._active_since = None
@@ -285,15 +224,14 @@ class PresenceState:
     # -- views -------------------------------------------------------------------------------
 
     def agents_of(self, account_id: int) -> dict[int, AgentStatus]:
-        agents = self._agents.get(account_id, {})
+        agents = self._agents.of_account(account_id)
         return {u: a.status for u, a in agents.items() if a.status is not AgentStatus.OFFLINE}
 
     def typing_of(self, account_id: int) -> dict[int, list[int]]:
-        conversations = self._typing.get(account_id, {})
-        return {c: sorted(typers) for c, typers in conversations.items()}
+        return self._typing.of_account(account_id)
 
     def typers(self, account_id: int, conversation_id: int) -> list[int]:
-        return sorted(self._typing.get(account_id, {}).get(conversation_id, {}))
+        return self._typing.in_conversation(account_id, conversation_id)
 
     @property
     def active(self) -> bool:
@@ -314,14 +252,14 @@ class PresenceState:
 
     @property
     def typing_count(self) -> int:
-        return self._typer_count
+        return self._typing.count
 
     def node_ages(self) -> dict[str, float]:
         now = self._clock()
         return {node_id: now - node.heard_at for node_id, node in self._nodes.items()}
 
     def next_due(self) -> float | None:
-        dues = (self._typing_due.next_due(), self._offline_due.next_due())
+        dues = (self._typing.next_due(), self._offline_due.next_due())
         return min((d for d in dues if d is not None), default=None)
 
     # -- nodes and sockets -------------------------------------------------------------------
@@ -367,7 +305,7 @@ class PresenceState:
             if previous.account_id == account_id and previous.user_id == user_id:
                 return
             self._close(node, socket_id, out)
-        agent = self._agent(account_id, user_id)
+        agent = self._agents.get_or_add(account_id, user_id)
         node.sockets[socket_id] = agent
         agent.sockets += 1
         self._socket_count += 1
@@ -376,12 +314,7 @@ class PresenceState:
             self._settle(agent, out, announce=announce)
 
     def _close(self, node: Node, socket_id: str, out: list[Outgoing]) -> None:
-        typers = node.typing.pop(socket_id, None)
-        if typers:
-            for typer in list(typers):
-                typer.sockets.discard((node.node_id, socket_id))
-                if not typer.sockets:
-                    self._end_typing(typer, out)
+        self._typing.socket_closed(node, socket_id, out)
         agent = node.sockets.pop(socket_id, None)
         if agent is None:
             return
@@ -398,32 +331,15 @@ class PresenceState:
 
     # -- agents ------------------------------------------------------------------------------
 
-    def _agent(self, account_id: int, user_id: int) -> Agent:
-        agents = self._agents.setdefault(account_id, {})
-        agent = agents.get(user_id)
-        if agent is None:
-            agent = agents[user_id] = Agent(account_id, user_id)
-        return agent
-
-    def _all_agents(self) -> list[Agent]:
-        return [agent for agents in self._agents.values() for agent in agents.values()]
-
-    def _forget(self, agent: Agent) -> None:
-        agents = self._agents.get(agent.account_id, {})
-        if agents.get(agent.user_id) is agent:
-            del agents[agent.user_id]
-            if not agents:
-                del self._agents[agent.account_id]
-
     def _settle(self, agent: Agent, out: list[Outgoing], *, announce: bool) -> None:
         """Bring the agent's status in line with its sockets and availability."""
         if agent.sockets:
-            wanted = self._availability.get((agent.account_id, agent.user_id))
-            status = wanted[0] if wanted else AgentStatus.ONLINE
+            wanted = self._availability.wanted((agent.account_id, agent.user_id))
+            status = AgentStatus.ONLINE if wanted is None else wanted
             if status is not agent.status:
                 self._set_status(agent, status, out, announce=announce)
         elif agent.status is AgentStatus.OFFLINE:
-            self._forget(agent)
+            self._agents.forget(agent)
         elif agent not in self._offline_due:
             self._offline_due.schedule(agent, self._clock() + self._settings.offline_grace_s)
 
@@ -442,112 +358,37 @@ class PresenceState:
             )
 
     def _availability_set(self, message: AvailabilitySet, out: list[Outgoing]) -> None:
-        key = (message.agent.account_id, message.agent.user_id)
-        known = self._availability.get(key)
-        if known is not None and known[1] > message.sent_at:
-            return  # overtaken by a later change
-        self._availability[key] = (message.agent.availability, message.sent_at)
-        agent = self._agents.get(key[0], {}).get(key[1])
-        if agent is not None and agent.sockets:
-            self._settle(agent, out, announce=True)
+        if self._availability.set(message):
+            key = (message.agent.account_id, message.agent.user_id)
+            self._settle_wish(key, out, announce=True)
 
     def _availability_snapshot(self, message: AvailabilitySnapshot, out: list[Outgoing]) -> None:
-        at = message.sent_at
-        # A change sent after this snapshot was taken wins over it.
-        fresh = {key: entry for key, entry in self._availability.items() if entry[1] > at}
-        for entry in message.agents:
-            fresh.setdefault((entry.account_id, entry.user_id), (entry.availability, at))
-        previous, self._availability = self._availability, fresh
+        changed = self._availability.replace(message)
         announce = not self.warming
-        for key in previous.keys() | fresh.keys():
-            before, after = previous.get(key), fresh.get(key)
-            if (before and before[0]) != (after and after[0]):
-                agent = self._agents.get(key[0], {}).get(key[1])
-                if agent is not None and agent.sockets:
-                    self._settle(agent, out, announce=announce)
+        for key in changed:
+            self._settle_wish(key, out, announce=announce)
+
+    def _settle_wish(self, key: AgentKey, out: list[Outgoing], *, announce: bool) -> None:
+        agent = self._agents.get(*key)
+        if agent is not None and agent.sockets:
+            self._settle(agent, out, announce=announce)
 
     # -- typing ------------------------------------------------------------------------------
 
     def _typing_signal(self, message: TypingSignal, out: list[Outgoing]) -> None:
         node = self._known_node(message.node)
-        ref = message.socket
-        conversations = self._typing.setdefault(ref.account_id, {})
-        typers = conversations.setdefault(message.conversation_id, {})
-        typer = typers.get(ref.user_id)
+        ref, conversation_id = message.socket, message.conversation_id
         if message.state is TypingState.START:
-            expires_at = self._clock() + self._settings.typing_ttl_s
-            if typer is None:
-                typer = Typer(ref.account_id, message.conversation_id, ref.user_id, expires_at)
-                typers[ref.user_id] = typer
-                self._typer_count += 1
-                self.stats.typing_starts += 1
-                self._typing_due.schedule(typer, expires_at)
-                out.append(self._typing_event(typer, TypingState.START))
-            typer.expires_at = expires_at  # a refresh: no broadcast, the deadline moves
-            if node is not None:
-                typer.sockets.add((node.node_id, ref.socket_id))
-                node.typing.setdefault(ref.socket_id, set()).add(typer)
-            return
-        if typer is not None:
-            self._end_typing(typer, out)
-        else:
-            self._prune_typing(ref.account_id, message.conversation_id)
-            if self._clock() < self._amnesty_end():
-                # The previous replica may have announced a start we never saw: a stop
-                # nobody needs is harmless, a stuck indicator is not.
-                out.append(
-                    Typing(
-                        account_id=ref.account_id,
-                        conversation_id=message.conversation_id,
-                        user_id=ref.user_id,
-                        state=TypingState.STOP,
-                    )
-                )
+            self._typing.start(ref, conversation_id, node, self._clock(), out)
+        elif not self._typing.stop(ref, conversation_id, out) and (
+            self._clock() < self._amnesty_end()
+        ):
+            # The previous replica may have announced a start we never saw: a stop
+            # nobody needs is harmless, a stuck indicator is not.
+            stop = TypingState.STOP
+            out.append(typing_event(ref.account_id, conversation_id, ref.user_id, stop))
 
     def _amnesty_end(self) -> float:
         if self._active_since is None:
             return float("inf")
         return max(self._warm_end(), self._active_since + self._settings.typing_ttl_s)
-
-    def _end_typing(self, typer: Typer, out: list[Outgoing]) -> None:
-        typers = self._typing.get(typer.account_id, {}).get(typer.conversation_id, {})
-        if typers.get(typer.user_id) is not typer:
-            return
-        del typers[typer.user_id]
-        self._typer_count -= 1
-        self._prune_typing(typer.account_id, typer.conversation_id)
-        self._typing_due.cancel(typer)
-        for node_id, socket_id in typer.sockets:
-            node = self._nodes.get(node_id)
-            fed = node.typing.get(socket_id) if node else None
-            if fed is not None and node is not None:
-                fed.discard(typer)
-                if not fed:
-                    del node.typing[socket_id]
-        typer.sockets.clear()
-        out.append(self._typing_event(typer, TypingState.STOP))
-
-    def _prune_typing(self, account_id: int, conversation_id: int) -> None:
-        conversations = self._typing.get(account_id)
-        if conversations is None:
-            return
-        if conversations.get(conversation_id) == {}:
-            del conversations[conversation_id]
-        if not conversations:
-            del self._typing[account_id]
-
-    def _typers(self) -> list[Typer]:
-        return [t for cs in self._typing.values() for ts in cs.values() for t in ts.values()]
-
-    @staticmethod
-    def _typing_event(typer: Typer, state: TypingState) -> Typing:
-        return Typing(
-            account_id=typer.account_id,
-            conversation_id=typer.conversation_id,
-            user_id=typer.user_id,
-            state=state,
-        )
-
-    def _record_lag(self, lag_s: float) -> None:
-        self.stats.expiry_lags_s.append(lag_s)
-        self.stats.expiry_lag_max_s = max(self.stats.expiry_lag_max_s, lag_s)

@@ -12,13 +12,14 @@ import asyncio
 import time
 
 from livedesk.presence.publishing import publish_events
-from livedesk.presence.state import Clock, PresenceState
+from livedesk.presence.records import Clock
+from livedesk.presence.state import PresenceState
 from livedesk.shared.bus.base import Bus
 
 # Never spin: a deadline a hair in the future would otherwise wake the loop in a busy cycle.
 MIN_SLEEP_S = 0.005
 # A node of 50,000 sockets dying sends ~20,000 agents offline at once; in ticks of this many
-# (~10 ms of work and one publish each) typing expiries keep their time meanwhile.
+# (one publish each) typing expiries keep their time meanwhile (docs/performance.md).
 MAX_OFFLINE_PER_TICK = 1000
 
 

@@ -2,9 +2,9 @@
 of the same messages waits for those confirms instead of sending the messages again.
 
 The relay gives a round a few seconds (`relay_publish_timeout_s`) and then tries the same
-events again. During a broker alarm the broker reads nothing for minutes: each retry that
-wrote its batch again added a copy to what the process held, and when the alarm cleared
-every copy reached the consumers. Here a publish given up on stays on record with its
+events again. During a broker alarm the broker reads nothing for minutes: a retry that wrote
+its batch again would add a copy to what the process holds, and when the alarm clears every
+copy would reach the consumers. Here a publish given up on stays on record with its
 confirm future; a later publish of an equal message (same exchange, routing key, body and
 persistence) takes over that copy's confirm rather than sending another. A copy confirmed
 after its caller left stays on record for `keep_confirmed_s`, for the retry that comes

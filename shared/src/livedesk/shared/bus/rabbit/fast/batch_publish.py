@@ -3,8 +3,8 @@
 Why not `Channel.basic_publish` per message: each call takes the channel's lock and puts its
 frames on the connection's write queue, which holds 10 items. A batch of a few hundred
 then stalls on the full queue while holding the lock, and every message after the tenth
-costs a turn of the event loop for the lock to pass on: a relay sharing its loop with a
-busy API took 0.5-1.7 s for a batch of 500 that way. Why not pamqp's marshalling either:
+costs a turn of the event loop for the lock to pass on, which a relay sharing its loop with
+a busy API feels (figures in docs/adr/0001-fast-publish-path.md). Why not pamqp's marshalling:
 it builds three objects per message and walks their fields generically; the three frames
 of a publish are a fixed layout that `struct` packs in a few steps. The bytes are pamqp's
 own to the byte (tests/unit/test_batch_publish.py compares them), so the broker sees what
