@@ -17,7 +17,12 @@ from livedesk.gateway import protocol
 CLOSE_CODES: Final = {
     protocol.CLOSE_GOING_AWAY: (
         "going away: the node drains (a `reconnect` frame came first)",
-        "reconnect at once (spread over a second or two), to any node, and resume",
+        "reconnect after a random delay of up to a second, to any node, and resume",
+    ),
+    protocol.CLOSE_MESSAGE_TOO_BIG: (
+        "a frame over four times `max_frame_bytes` (256 KiB; standalone: 16 MiB), refused "
+        "before it is read",
+        "a client bug: fix the frame; reconnect with back-off and resume",
     ),
     protocol.CLOSE_INTERNAL_ERROR: (
         "an internal error closed this socket only, or the peer left a keepalive ping unanswered",

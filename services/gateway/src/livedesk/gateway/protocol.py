@@ -21,6 +21,9 @@ from livedesk.shared.events import TypingState
 
 # Close codes (docs/design.md). 1001 is the standard "going away"; the 44xx mirror HTTP statuses.
 CLOSE_GOING_AWAY: Final = 1001
+# Sent by the websockets library, not by this code: a frame over the transport's limit
+# (main.py: a multiple of max_frame_bytes) is refused before it is buffered.
+CLOSE_MESSAGE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_TRY_AGAIN_LATER: Final = 1013  # the node cannot serve the account now (API unreachable)
 CLOSE_UNAUTHENTICATED: Final = 4401
