@@ -1,10 +1,11 @@
 """`livedesk asyncapi`: the AsyncAPI 3 document of /ws and of the broker, built from the code.
 
-Every payload schema is a pydantic model's (shared/events.py, shared/presence_messages.py,
-gateway/frames.py), exchange names are shared/topology.py's, routing keys are spelled with
-shared/routing.py's words, and close and error codes are explained for every code protocol.py
-names (asyncapi_codes.py). docs/asyncapi.yaml is this command's output and a test fails when
-the two differ, so the published document cannot drift from what the services do.
+Every payload schema is a pydantic model's (asyncapi_messages.py: shared/events.py,
+shared/presence_messages.py, gateway/frames.py), exchange names are shared/topology.py's,
+routing keys are spelled with shared/routing.py's words, and close and error codes are
+explained for every code protocol.py names (asyncapi_codes.py). docs/asyncapi.yaml is this
+command's output and a test fails when the two differ, so the published document cannot drift
+from what the services do.
 
 The application the document describes is the Livedesk backend as a whole: on /ws it receives
 the client frames and sends the rest; on the broker, the API and presence publish and the
@@ -16,103 +17,28 @@ Deliberately not here: the REST API (its OpenAPI is at /docs), the words of the 
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 
 import yaml
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
-from livedesk.cli.asyncapi_codes import close_codes_table, error_codes_list
-from livedesk.gateway import frames
-from livedesk.shared import events, presence_messages, routing, topology
-from livedesk.shared.events import Audience
+from livedesk.cli.asyncapi_codes import close_codes_table
+from livedesk.cli.asyncapi_messages import Messages, messages, schemas, type_of
+from livedesk.shared import events, routing, topology
 
 COMMAND: Final = "python3 dev.py asyncapi --output docs/asyncapi.yaml"
 HEADER: Final = f"# Generated from the code by `livedesk asyncapi`: do not edit; run `{COMMAND}`.\n"
-SCHEMAS: Final = "#/components/schemas/"
-
-Mode = Literal["validation", "serialization"]
-AUDIENCE: Final = {
-    Audience.ACCOUNT: "every socket of the account",
-    Audience.SUBSCRIBERS: "the sockets subscribed to the conversation",
-    Audience.SOCKET: "only the socket it is sent to",
-}
+MESSAGES: Final = "#/components/messages/"
 INFO: Final = """\
 The real-time protocol of Livedesk: the WebSocket `/ws` that clients hold, and the messages
 the services exchange through RabbitMQ. The guide for client authors is docs/protocol.md.
 
 Every frame is a JSON text frame, one object with a `type`. Persistent events carry the
 account's gapless `offset`; a client resumes from the last one it has (`auth.resume_from`)
-and receives everything after it, then the live stream, with no gap and no duplicate."""
-
-
-def _models(union: object) -> tuple[type[BaseModel], ...]:
-    """The models of a union, or of an `Annotated` union (a discriminated one)."""
-    args = get_args(union)
-    inner = get_args(args[0])
-    return inner or args
-
-
-def _type_of(model: type[BaseModel]) -> str:
-    default = model.model_fields["type"].default
-    assert isinstance(default, str), model
-    return default
-
-
-def _client_type_of(model: type[BaseModel]) -> str:
-    # Client frames have no default `type` (a client must say it): read the Literal's value.
-    (value,) = model.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
-    assert isinstance(value, str), model
-    return value
-
-
-def _summary(model: type[BaseModel]) -> str:
-    doc = inspect.getdoc(model) or ""
-    return " ".join(doc.split("\n\n", 1)[0].split())
-
-
-class Document:
-    """The pieces of the document, filled in one pass over the models."""
-
-    def __init__(self) -> None:
-        self.messages: dict[str, dict[str, Any]] = {}
-
-    def add(self, key: str, model: type[BaseModel], title: str, description: str = "") -> str:
-        message: dict[str, Any] = {"name": title, "title": title}
-        if summary := _summary(model):
-            message["summary"] = summary
-        if description:
-            message["description"] = description
-        message["payload"] = {"$ref": SCHEMAS + model.__name__}
-        self.messages[key] = message
-        return key
-
-
-def _schemas(models: Iterable[tuple[type[BaseModel], Mode]]) -> dict[str, Any]:
-    models = list(models)
-    _, top = models_json_schema(models, ref_template=SCHEMAS + "{model}")
-    schemas: dict[str, Any] = top["$defs"]
-    received = {model.__name__ for model, mode in models if mode == "validation"}
-    for name, schema in schemas.items():
-        if name not in received and "properties" in schema:
-            _as_written(schema)
-    return dict(sorted(schemas.items()))
-
-
-def _as_written(schema: dict[str, Any]) -> None:
-    """What the services write, rather than what their models would accept.
-
-    Every field is written, defaults and nulls too (events are encoded whole), except a
-    frame's `ref`, written only when the client sent one. The models forbid unknown fields
-    (a producer's typo fails where it is made), but a reader must ignore them: the contract
-    grows by optional fields without a new `v`.
-    """
-    schema["required"] = [name for name in schema["properties"] if name != "ref"]
-    schema.pop("additionalProperties", None)
+and receives everything after it, then the live stream, with no gap and no duplicate.
+Readers ignore fields and frame types they do not know: the protocol grows by adding them."""
 
 
 def _refs(prefix: str, keys: Sequence[str]) -> list[dict[str, str]]:
@@ -135,70 +61,54 @@ def _parameters(**described: str) -> dict[str, Any]:
 
 def build() -> dict[str, Any]:
     """The whole document, as a plain structure ready for YAML."""
-    doc = Document()
-    client = [
-        doc.add(f"client.{_client_type_of(m)}", m, _client_type_of(m), "Client to server.")
-        for m in _models(frames.AnyClientFrame)
-    ]
-    control = {
-        _type_of(m): doc.add(_type_of(m), m, _type_of(m)) for m in _models(frames.AnyServerFrame)
+    found = messages()
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Livedesk real-time protocol",
+            "version": str(events.VERSION),
+            "description": INFO,
+        },
+        "defaultContentType": "application/json",
+        "servers": _servers(),
+        "channels": _channels(found),
+        "operations": _operations(found),
+        "components": {"schemas": schemas(), "messages": found.components},
     }
-    doc.messages["error"]["description"] = "Codes:\n\n" + error_codes_list()
-    persistent, ephemeral = [], []
-    for model in (*_models(events.AnyPersistent), *_models(events.AnyEphemeral)):
-        kind = _type_of(model)
-        assert issubclass(model, events.Persistent | events.Ephemeral)
-        reach = f"Reaches {AUDIENCE[model.audience]}."
-        if kind in events.PERSISTENT_TYPES:
-            reach += " Persistent: carries the account's next gapless `offset`."
-            persistent.append(doc.add(kind, model, kind, reach))
-        else:
-            reach += " Ephemeral: no offset, at most once."
-            ephemeral.append(doc.add(kind, model, kind, reach))
-    node_messages = [
-        doc.add(f"presence.{_type_of(m)}", m, _type_of(m), "Internal: clients never see it.")
-        for m in _models(presence_messages.PresenceMessage)
-    ]
-    schemas = _schemas(
-        [
-            *((m, "validation") for m in _models(frames.AnyClientFrame)),
-            *((m, "serialization") for m in _models(frames.AnyServerFrame)),
-            *((m, "serialization") for m in _models(events.AnyPersistent)),
-            *((m, "serialization") for m in _models(events.AnyEphemeral)),
-            *((m, "serialization") for m in _models(presence_messages.PresenceMessage)),
-        ]
-    )
-    messages = "#/components/messages/"
-    socket_messages = [*client, *control.values(), *persistent, *ephemeral]
+
+
+def _channels(found: Messages) -> dict[str, Any]:
     account = f"{routing.ACCOUNT}.{{account_id}}"
-    channels: dict[str, Any] = {
+    conversation = f"{account}.{routing.CONVERSATION}.{{conversation_id}}"
+    typing, agent_status = type_of(events.Typing), type_of(events.AgentStatusChanged)
+    socket = [*found.client.values(), *found.control.values(), *found.persistent]
+    return {
         "socket": {
             "address": "/ws",
             "title": "The WebSocket a client holds",
             "servers": [{"$ref": "#/servers/gateway"}, {"$ref": "#/servers/standalone"}],
             "description": _socket_description(),
-            "messages": {key: {"$ref": messages + key} for key in socket_messages},
+            "messages": _channel_messages([*socket, *found.ephemeral]),
         },
         "events": {
-            "address": f"{account}.{routing.CONVERSATION}.{{conversation_id}}.{{event_type}}",
+            "address": f"{conversation}.{{event_type}}",
             "title": f"Persistent events on `{topology.EVENTS}`",
             "servers": [{"$ref": "#/servers/broker"}],
             "description": (
                 "Published by the API's relay with publisher confirms, after the commit that "
                 "gave each its offset. Each gateway binds its own queue (exclusive, "
-                f"auto-delete) with `{account}.#` "
-                "while it holds a socket of the account."
+                f"auto-delete) with `{account}.#` while it holds a socket of the account."
             ),
             "parameters": _parameters(
                 account_id="the event's account",
                 conversation_id="the conversation the event is about",
                 event_type="the event's `type`",
             ),
-            "messages": {key: {"$ref": messages + key} for key in persistent},
+            "messages": _channel_messages(found.persistent),
             "bindings": _exchange(topology.EVENTS),
         },
         "typing": {
-            "address": f"{account}.{routing.CONVERSATION}.{{conversation_id}}.typing",
+            "address": f"{conversation}.{typing}",
             "title": f"Typing on `{topology.EPHEMERAL}`",
             "servers": [{"$ref": "#/servers/broker"}],
             "description": "Published by presence: each start, and the one stop that ends "
@@ -206,16 +116,16 @@ def build() -> dict[str, Any]:
             "parameters": _parameters(
                 account_id="the account", conversation_id="the conversation typed in"
             ),
-            "messages": {"typing": {"$ref": messages + "typing"}},
+            "messages": _channel_messages([typing]),
             "bindings": _exchange(topology.EPHEMERAL),
         },
         "agentStatus": {
-            "address": f"{account}.{routing.AGENT}.{{user_id}}.agent_status",
+            "address": f"{account}.{routing.AGENT}.{{user_id}}.{agent_status}",
             "title": f"Agent status on `{topology.EPHEMERAL}`",
             "servers": [{"$ref": "#/servers/broker"}],
             "description": "Published by presence when an agent's status changes.",
             "parameters": _parameters(account_id="the account", user_id="the agent"),
-            "messages": {"agent_status": {"$ref": messages + "agent_status"}},
+            "messages": _channel_messages([agent_status]),
             "bindings": _exchange(topology.EPHEMERAL),
         },
         "presenceIn": {
@@ -231,23 +141,14 @@ def build() -> dict[str, Any]:
                 node="the sending gateway node (or API replica)",
                 message_type="the message's `type`",
             ),
-            "messages": {key: {"$ref": messages + key} for key in node_messages},
+            "messages": _channel_messages(found.presence),
             "bindings": _exchange(topology.PRESENCE_IN),
         },
     }
-    return {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "Livedesk real-time protocol",
-            "version": str(events.VERSION),
-            "description": INFO,
-        },
-        "defaultContentType": "application/json",
-        "servers": _servers(),
-        "channels": channels,
-        "operations": _operations(client, control, persistent, ephemeral, node_messages),
-        "components": {"schemas": schemas, "messages": doc.messages},
-    }
+
+
+def _channel_messages(keys: Iterable[str]) -> dict[str, Any]:
+    return {key: {"$ref": MESSAGES + key} for key in keys}
 
 
 def _servers() -> dict[str, Any]:
@@ -275,55 +176,52 @@ def _servers() -> dict[str, Any]:
     }
 
 
-def _operations(
-    client: list[str],
-    control: dict[str, str],
-    persistent: list[str],
-    ephemeral: list[str],
-    node_messages: list[str],
-) -> dict[str, Any]:
+def _operations(found: Messages) -> dict[str, Any]:
     def operation(
         action: str, channel: str, keys: Iterable[str], summary: str, reply: Sequence[str] = ()
     ) -> dict[str, Any]:
-        found: dict[str, Any] = {
+        described: dict[str, Any] = {
             "action": action,
             "channel": {"$ref": f"#/channels/{channel}"},
             "summary": summary,
             "messages": _refs(f"#/channels/{channel}/messages/", list(keys)),
         }
         if reply:
-            found["reply"] = {
+            described["reply"] = {
                 "channel": {"$ref": f"#/channels/{channel}"},
                 "messages": _refs(f"#/channels/{channel}/messages/", reply),
             }
-        return found
+        return described
 
-    auth, subscribe, unsubscribe, typing, ping = client
-    c = control
+    client, c = found.client, found.control
+    persistent, ephemeral, presence = found.persistent, found.ephemeral, found.presence
+    typing, agent_status = type_of(events.Typing), type_of(events.AgentStatusChanged)
     return {
         "receiveAuth": operation(
             "receive",
             "socket",
-            [auth],
+            [client["auth"]],
             "Authenticate, or renew the token of a live socket",
             [c["ready"], c["auth_renewed"], c["error"]],
         ),
         "receiveSubscribe": operation(
             "receive",
             "socket",
-            [subscribe],
+            [client["subscribe"]],
             "Hear typing of a conversation",
             [c["subscribed"], c["error"]],
         ),
         "receiveUnsubscribe": operation(
             "receive",
             "socket",
-            [unsubscribe],
+            [client["unsubscribe"]],
             "Stop hearing typing of a conversation",
             [c["unsubscribed"]],
         ),
-        "receiveTyping": operation("receive", "socket", [typing], "The user types, or stopped"),
-        "receivePing": operation("receive", "socket", [ping], "Ping", [c["pong"]]),
+        "receiveTyping": operation(
+            "receive", "socket", [client[typing]], "The user types, or stopped"
+        ),
+        "receivePing": operation("receive", "socket", [client["ping"]], "Ping", [c["pong"]]),
         "sendEvents": operation(
             "send", "socket", [*persistent, *ephemeral], "Events of the account"
         ),
@@ -335,19 +233,19 @@ def _operations(
         ),
         "publishEvents": operation("send", "events", persistent, "The API's relay publishes"),
         "consumeEvents": operation("receive", "events", persistent, "Gateways consume"),
-        "publishTyping": operation("send", "typing", ["typing"], "Presence publishes"),
-        "consumeTyping": operation("receive", "typing", ["typing"], "Gateways consume"),
+        "publishTyping": operation("send", "typing", [typing], "Presence publishes"),
+        "consumeTyping": operation("receive", "typing", [typing], "Gateways consume"),
         "publishAgentStatus": operation(
-            "send", "agentStatus", ["agent_status"], "Presence publishes"
+            "send", "agentStatus", [agent_status], "Presence publishes"
         ),
         "consumeAgentStatus": operation(
-            "receive", "agentStatus", ["agent_status"], "Gateways consume"
+            "receive", "agentStatus", [agent_status], "Gateways consume"
         ),
         "publishToPresence": operation(
-            "send", "presenceIn", node_messages, "Gateways and the API publish"
+            "send", "presenceIn", presence, "Gateways and the API publish"
         ),
         "consumeToPresence": operation(
-            "receive", "presenceIn", node_messages, "The active presence replica consumes"
+            "receive", "presenceIn", presence, "The active presence replica consumes"
         ),
     }
 
