@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import venv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,10 +174,8 @@ async def printed(stdout: asyncio.StreamReader, kind: str) -> str:
     raise AssertionError(f"the example ended before printing {kind}")
 
 
-@pytest.mark.timeout(90)
-async def test_the_client_readme_example_prints_a_reply_posted_to_standalone(
-    standalone: Standalone,
-) -> None:
+async def run_readme_example(standalone: Standalone, python: str, env: dict[str, str]) -> None:
+    """Run the client README's example with `python`; a reply posted over REST is printed."""
     await standalone.ready()
     example = readme_example()
     assert len([line for line in example.splitlines() if line.strip()]) <= 10
@@ -184,8 +183,8 @@ async def test_the_client_readme_example_prints_a_reply_posted_to_standalone(
     script = example.replace("127.0.0.1:8000", f"127.0.0.1:{standalone.port}")
     assert script != example
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-u", "-c", script, stdout=asyncio.subprocess.PIPE,
-        env=livedesk_env({}), start_new_session=True,
+        python, "-u", "-c", script, stdout=asyncio.subprocess.PIPE, env=env,
+        start_new_session=True,
     )  # fmt: skip
     assert process.stdout is not None
     try:
@@ -204,3 +203,28 @@ async def test_the_client_readme_example_prints_a_reply_posted_to_standalone(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.timeout(90)
+async def test_the_client_readme_example_prints_a_reply_posted_to_standalone(
+    standalone: Standalone,
+) -> None:
+    await run_readme_example(standalone, sys.executable, livedesk_env({}))
+
+
+@pytest.mark.timeout(300)
+async def test_pip_install_of_the_client_from_the_checkout_runs_the_readme_example(
+    standalone: Standalone, tmp_path: Path
+) -> None:
+    # What the README tells a user: a fresh environment, `pip install ./clients/python` (from
+    # the package registry: the build backend and the client's two dependencies), nothing else.
+    venv.EnvBuilder(with_pip=True).create(tmp_path / "venv")
+    python = str(tmp_path / "venv" / "bin" / "python")
+    env = {k: v for k, v in livedesk_env({}).items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    install = await asyncio.create_subprocess_exec(
+        python, "-m", "pip", "install", "--quiet", str(README_OF_THE_CLIENT.parent), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await install.communicate()
+    assert install.returncode == 0, output.decode()
+    await run_readme_example(standalone, python, env)

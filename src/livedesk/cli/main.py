@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument(
         "--from", dest="start", type=_offset, metavar="OFFSET", help="start after this offset"
     )
+    asyncapi = commands.add_parser(
+        "asyncapi", help="print the AsyncAPI document of /ws and the broker messages"
+    )
+    asyncapi.add_argument("--output", metavar="PATH", help="write it here instead of stdout")
     return parser
 
 
@@ -79,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livedesk.cli.tail import run as run_tail
 
         return run_tail(args.account, args.token, args.url, args.start)
+    if args.command == "asyncapi":
+        from livedesk.cli.asyncapi import run as run_asyncapi
+
+        return run_asyncapi(args.output)
     if args.command in ("api", "migrate", "bootstrap"):
         from livedesk.api.main import run
 

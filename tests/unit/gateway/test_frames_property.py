@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livedesk.gateway import protocol
+from livedesk.gateway.frames import MAX_ID
 from livedesk.gateway.protocol import Auth, FrameError, Ping, Subscribe, TypingFrame, Unsubscribe
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, Session
 from livedesk.shared.settings import GatewaySettings
@@ -120,11 +121,11 @@ def assert_valid(frame: protocol.ClientFrame) -> None:
         case Auth(token, resume_from, _):
             assert isinstance(token, str)
             assert token
-            assert resume_from is None or 0 <= resume_from <= protocol.MAX_ID
+            assert resume_from is None or 0 <= resume_from <= MAX_ID
         case Subscribe(conversation_id, _) | Unsubscribe(conversation_id, _):
-            assert 1 <= conversation_id <= protocol.MAX_ID
+            assert 1 <= conversation_id <= MAX_ID
         case TypingFrame(conversation_id, state, _):
-            assert 1 <= conversation_id <= protocol.MAX_ID
+            assert 1 <= conversation_id <= MAX_ID
             assert state in ("start", "stop")
         case Ping():
             pass

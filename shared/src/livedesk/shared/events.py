@@ -138,21 +138,29 @@ class Persistent(Model):
 
 
 class NewMessage(Persistent):
+    """A message was written in a conversation: a contact's, an agent's reply or a note."""
+
     type: Literal["new_message"] = "new_message"
     data: MessageData
 
 
 class NewConversation(Persistent):
+    """A conversation was opened."""
+
     type: Literal["new_conversation"] = "new_conversation"
     data: ConversationData
 
 
 class ConversationUpdated(Persistent):
+    """A conversation's status or assignee changed; `data.changed` names which."""
+
     type: Literal["conversation_updated"] = "conversation_updated"
     data: ConversationChange
 
 
 class MessageRead(Persistent):
+    """An agent's read pointer in a conversation moved to `data.message_id`."""
+
     type: Literal["message_read"] = "message_read"
     data: ReadData
 
@@ -165,6 +173,9 @@ class Ephemeral(Model):
 
 
 class Typing(Ephemeral):
+    """Someone types in a conversation (`start`), or stopped: every start is ended by one
+    `stop`, on stop, after the typing TTL without a new start, or on disconnect."""
+
     audience: ClassVar[Audience] = Audience.SUBSCRIBERS
 
     type: Literal["typing"] = "typing"
@@ -177,6 +188,9 @@ class Typing(Ephemeral):
 
 
 class AgentStatusChanged(Ephemeral):
+    """An agent's status changed: their availability while they have a socket open, offline
+    once they have none (after a grace, so that a page reload is not a departure)."""
+
     audience: ClassVar[Audience] = Audience.ACCOUNT
 
     type: Literal["agent_status"] = "agent_status"

@@ -15,10 +15,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from livedesk.gateway import frames
+from livedesk.gateway.frames import MAX_ID, MAX_REF_CHARS
 from livedesk.shared.events import TypingState
 
 # Close codes (docs/design.md). 1001 is the standard "going away"; the 44xx mirror HTTP statuses.
 CLOSE_GOING_AWAY: Final = 1001
+# Sent by the websockets library, not by this code: a frame over the transport's limit
+# (main.py: a multiple of max_frame_bytes) is refused before it is buffered.
+CLOSE_MESSAGE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_TRY_AGAIN_LATER: Final = 1013  # the node cannot serve the account now (API unreachable)
 CLOSE_UNAUTHENTICATED: Final = 4401
@@ -34,19 +39,12 @@ ERR_NOT_OBJECT: Final = "not_an_object"
 ERR_UNKNOWN_TYPE: Final = "unknown_type"
 ERR_INVALID: Final = "invalid_frame"
 ERR_NOT_AUTHENTICATED: Final = "not_authenticated"
-ERR_ALREADY_AUTHENTICATED: Final = "already_authenticated"
 ERR_FORBIDDEN: Final = "forbidden"
 ERR_TOO_MANY_SUBSCRIPTIONS: Final = "too_many_subscriptions"
 ERR_NOT_SUBSCRIBED: Final = "not_subscribed"
 ERR_RATE_LIMITED: Final = "rate_limited"
 ERR_UNAVAILABLE: Final = "unavailable"
 ERR_TOO_MANY_SOCKETS: Final = "too_many_sockets"
-
-# A ref is the client's correlation id, echoed back: short strings or integers only, so an
-# echo can never cost more than the frame that carried it.
-MAX_REF_CHARS: Final = 64
-# Database ids are bigints; anything beyond cannot name a conversation.
-MAX_ID: Final = 2**63 - 1
 
 Ref = str | int | None
 
@@ -172,11 +170,14 @@ def _shown(kind: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-# Server -> client control frames. Compact JSON, built per socket: they are rare.
+# Server -> client control frames, built from their models (frames.py). Compact JSON, built
+# per socket: they are rare.
 
 
-def _frame(payload: dict[str, Any], ref: Ref) -> bytes:
-    if ref is not None:
+def _frame(frame: frames.ServerFrame) -> bytes:
+    payload = frame.model_dump(mode="json")
+    # The ref goes last, and only when there is one.
+    if (ref := payload.pop("ref")) is not None:
         payload["ref"] = ref
     return json.dumps(payload, separators=(",", ":")).encode()
 
@@ -189,36 +190,44 @@ def ready(
     typing_interval_s: float,
     ref: Ref = None,
 ) -> bytes:
-    frame = {"type": "ready", "node": node, "account_id": account_id, "user_id": user_id}
-    return _frame({**frame, "offset": offset, "typing_interval_s": typing_interval_s}, ref)
+    return _frame(
+        frames.Ready(
+            node=node,
+            account_id=account_id,
+            user_id=user_id,
+            offset=offset,
+            typing_interval_s=typing_interval_s,
+            ref=ref,
+        )
+    )
 
 
 def auth_renewed(expires_at: float, ref: Ref = None) -> bytes:
     """The reply to an `auth` on a live socket: its new token is in force until `expires_at`."""
-    return _frame({"type": "auth_renewed", "expires_at": int(expires_at)}, ref)
+    return _frame(frames.AuthRenewed(expires_at=int(expires_at), ref=ref))
 
 
 def subscribed(conversation_id: int, typing: list[int], ref: Ref = None) -> bytes:
-    return _frame({"type": "subscribed", "conversation_id": conversation_id, "typing": typing}, ref)
+    return _frame(frames.Subscribed(conversation_id=conversation_id, typing=typing, ref=ref))
 
 
 def unsubscribed(conversation_id: int, ref: Ref = None) -> bytes:
-    return _frame({"type": "unsubscribed", "conversation_id": conversation_id}, ref)
+    return _frame(frames.Unsubscribed(conversation_id=conversation_id, ref=ref))
 
 
 def pong(offset: int | None, ref: Ref = None) -> bytes:
     """`offset`: the account's latest offset this node knows; a client behind it resumes."""
-    return _frame({"type": "pong", "offset": offset}, ref)
+    return _frame(frames.Pong(offset=offset, ref=ref))
 
 
 def error(code: str, message: str, ref: Ref = None) -> bytes:
-    return _frame({"type": "error", "code": code, "message": message}, ref)
+    return _frame(frames.Error(code=code, message=message, ref=ref))
 
 
 def resync_required(offset: int, message: str) -> bytes:
     """Events before `offset` cannot be replayed; everything after it follows on this socket."""
-    return _frame({"type": "resync_required", "offset": offset, "message": message}, None)
+    return _frame(frames.ResyncRequired(offset=offset, message=message))
 
 
 def reconnect(message: str) -> bytes:
-    return _frame({"type": "reconnect", "message": message}, None)
+    return _frame(frames.Reconnect(message=message))
