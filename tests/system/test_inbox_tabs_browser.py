@@ -103,9 +103,13 @@ async def test_two_tabs_share_one_socket_and_hand_it_over(
             for page in (leader, follower):
                 await expect(page.locator(".msg", has_text="before 2")).to_be_visible()
 
+            # Offline, the tab that takes over waits for the network: these messages are
+            # written while no tab has a socket, and come with the new one's resume.
+            await context.set_offline(True)
             await leader.close()  # the browser releases its lock: the other tab takes over
             for content in ("during 1", "during 2"):
                 await post(content)
+            await context.set_offline(False)
             await expect(follower.locator(".msg", has_text="during 2")).to_be_visible()
             await post("after")
             await expect(follower.locator(".msg", has_text="after")).to_be_visible()

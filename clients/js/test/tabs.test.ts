@@ -116,18 +116,22 @@ test("when the leader closes, another tab takes over and delivers every offset o
   const browser = new Browser();
   const leader = browser.open();
   await leader.opened();
-  const follower = browser.open();
+  const signals = new ManualSignals();
+  const follower = browser.open(ALICE, { signals });
   await follower.opened();
   const seen = record(follower);
 
   await post("before the handover");
   await nextEvent(follower, "new_message", (event) => event.data.content === "before the handover");
+  // Offline, the new leader waits for "online": these events come while no tab has a socket.
+  signals.fire("offline");
   const takesOver = nextEvent(follower, "leader");
-  const reopened = nextEvent(follower, "state", (event) => event.state === "open");
   leader.close();
-  await post("during the handover 1");
   await takesOver;
+  await post("during the handover 1");
   await post("during the handover 2");
+  const reopened = nextEvent(follower, "state", (event) => event.state === "open");
+  signals.fire("online");
   await reopened;
   await post("after the handover");
   await nextEvent(follower, "new_message", (event) => event.data.content === "after the handover");
