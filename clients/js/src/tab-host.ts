@@ -28,15 +28,19 @@ export interface TabHost {
 }
 
 interface HostGlobals {
+  document?: unknown;
   navigator?: { locks?: LockManagerLike };
   BroadcastChannel?: new (name: string) => ChannelLike;
 }
 
-/** The browser's locks and channels, or undefined where either is missing (Node, old browsers). */
+/**
+ * The page's locks and channels, or undefined outside a page (Node, which grows Web Locks in
+ * later versions, keeps a socket per client) or where either is missing (old browsers).
+ */
 export function hostTabs(host: HostGlobals = globalThis as HostGlobals): TabHost | undefined {
   const locks = host.navigator?.locks;
   const Channel = host.BroadcastChannel;
-  if (locks === undefined || Channel === undefined) return undefined;
+  if (host.document === undefined || locks === undefined || Channel === undefined) return undefined;
   return { locks, channel: (name) => new Channel(name) };
 }
 

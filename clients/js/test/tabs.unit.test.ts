@@ -49,12 +49,14 @@ test("an unsubscribe reaches the socket only when no other tab wants the convers
   assert.deepEqual(shared.leave("a"), [2]);
 });
 
-test("tabs share only where the host has both Web Locks and BroadcastChannel", () => {
-  assert.equal(hostTabs({}), undefined, "Node 20: no navigator.locks");
-  assert.equal(hostTabs({ BroadcastChannel }), undefined);
+test("tabs share only in a page that has both Web Locks and BroadcastChannel", () => {
+  assert.equal(hostTabs(), undefined, "Node: no page");
   const locks = { request: () => Promise.resolve() };
-  assert.equal(hostTabs({ navigator: { locks } }), undefined);
-  assert.equal(hostTabs({ navigator: { locks }, BroadcastChannel })?.locks, locks);
+  const document = {};
+  assert.equal(hostTabs({ document, BroadcastChannel }), undefined);
+  assert.equal(hostTabs({ document, navigator: { locks } }), undefined);
+  assert.equal(hostTabs({ navigator: { locks }, BroadcastChannel }), undefined, "Node 24 has Web Locks");
+  assert.equal(hostTabs({ document, navigator: { locks }, BroadcastChannel })?.locks, locks);
 });
 
 test("a tab ignores messages it does not know", () => {

@@ -4,11 +4,14 @@
  * a BroadcastChannel, for that tab to relay what the socket says and for the others to send
  * through it. Both are structural types, so that tests can pass a small fake of the locks.
  */
-/** The browser's locks and channels, or undefined where either is missing (Node, old browsers). */
+/**
+ * The page's locks and channels, or undefined outside a page (Node, which grows Web Locks in
+ * later versions, keeps a socket per client) or where either is missing (old browsers).
+ */
 export function hostTabs(host = globalThis) {
     const locks = host.navigator?.locks;
     const Channel = host.BroadcastChannel;
-    if (locks === undefined || Channel === undefined)
+    if (host.document === undefined || locks === undefined || Channel === undefined)
         return undefined;
     return { locks, channel: (name) => new Channel(name) };
 }
