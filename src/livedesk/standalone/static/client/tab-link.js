@@ -87,7 +87,10 @@ export class TabLink {
         this.hello();
         const hold = () => new Promise((released) => {
             this.release = released;
-            this.lead();
+            if (this.stopped)
+                released(); // granted as the app closed: pass it on
+            else
+                this.lead();
         });
         // Rejects when close() aborts the wait; a granted lock is held until `release`.
         this.options.host.locks.request(name, { signal: this.abort.signal }, hold).catch(() => undefined);
@@ -98,6 +101,7 @@ export class TabLink {
         const mine = this.options.offsets.offset;
         const seen = this.stream.offset;
         this.stream = new OffsetTracker(mine === undefined || seen === undefined ? (seen ?? mine) : Math.min(mine, seen));
+        this.ready = undefined; // the old leader's socket's: a welcome must not offer it as open
         this.post({ kind: "leader", tab: this.options.tab });
         this.options.leading();
         this.connection = this.options.connect(this.stream, {
