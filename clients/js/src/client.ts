@@ -1,7 +1,8 @@
 /**
  * `connect()`: the client an app holds. It puts together the connection (socket, resume,
- * heartbeat, back-off), the conversations it is subscribed to, the typing notifier and the
- * queue of messages to send, and gives the app one place to listen.
+ * heartbeat, back-off; shared with the other tabs of the login where the browser can), the
+ * conversations it is subscribed to, the typing notifier and the queue of messages to send,
+ * and gives the app one place to listen.
  */
 
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.js";
@@ -17,11 +18,14 @@ import {
   type StateEvent,
 } from "./connection.js";
 import { Emitter, type EventOf, type Listener } from "./emitter.js";
+import type { Link, LinkEvents } from "./link.js";
 import { OffsetTracker } from "./offsets.js";
 import { Outbox, type OutboxEvent, type Outgoing, type SentEvent } from "./outbox.js";
 import type { ClientFrame, Message, MessageKind, ServerFrame } from "./protocol.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS, type Fetch, RestClient } from "./rest.js";
-import { DEFAULT_RENEW_MARGIN_MS, TokenKeeper, type TokenProvider } from "./token.js";
+import { hostTabs, type TabHost } from "./tab-host.js";
+import { TabLink } from "./tab-link.js";
+import { DEFAULT_RENEW_MARGIN_MS, loginOf, TokenKeeper, type TokenProvider } from "./token.js";
 import { DEFAULT_TYPING_IDLE_MS, DEFAULT_TYPING_INTERVAL_MS, TypingNotifier } from "./typing.js";
 import { hostWakeSignals, type WakeSignals } from "./wake.js";
 
@@ -46,6 +50,12 @@ export interface ClientOptions {
   typingIdleMs?: number;
   /** By default the browser's online/offline/visibilitychange, none in Node. */
   signals?: WakeSignals;
+  /**
+   * How the tabs of one login share one socket: by default the browser's Web Locks and
+   * BroadcastChannel where it has both; `false`, or a host without them, gives this client a
+   * socket of its own.
+   */
+  tabs?: TabHost | false;
   clock?: Clock;
   random?: Random;
 }
@@ -55,7 +65,13 @@ export type EventMap = { [F in ServerFrame as F["type"]]: F } & {
   state: StateEvent;
   outbox: OutboxEvent;
   sent: SentEvent;
+  leader: LeaderEvent;
 };
+
+/** This client holds the socket now (its tab was elected): run once-per-browser work here. */
+export interface LeaderEvent {
+  type: "leader";
+}
 export type ClientEvent = EventMap[keyof EventMap];
 
 /** The `ref` of a subscribe frame, followed by the conversation id, to match its error. */
@@ -71,7 +87,7 @@ export class LivedeskClient {
   readonly typing: TypingNotifier;
   private readonly events = new Emitter<EventMap>();
   private readonly subscribed = new Set<number>();
-  private readonly connection: Connection;
+  private readonly connection: Link;
   private readonly outbox: Outbox;
   private typingIntervalMs = DEFAULT_TYPING_INTERVAL_MS;
 
@@ -108,18 +124,7 @@ export class LivedeskClient {
     if (WebSocketClass === undefined) {
       throw new TypeError("no WebSocket here (Node 20): pass `WebSocket` from the `ws` package");
     }
-    this.connection = new Connection({
-      url: options.socketUrl ?? socketUrlOf(options.url),
-      WebSocket: WebSocketClass,
-      tokens,
-      clock,
-      random,
-      backoff: new Backoff(backoff, random),
-      heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      drainJitterMs: options.drainJitterMs ?? DEFAULT_DRAIN_JITTER_MS,
-      signals: options.signals ?? hostWakeSignals(),
-      offsets: new OffsetTracker(options.resumeFrom),
+    const events: LinkEvents = {
       deliver: (frame) => this.deliver(frame),
       state: (event) => this.events.emit(event),
       opened: (ready) => {
@@ -128,12 +133,54 @@ export class LivedeskClient {
         for (const id of this.subscribed) this.connection.send(this.subscribeFrame(id));
         this.outbox.flush();
       },
-    });
+    };
+    const socketUrl = options.socketUrl ?? socketUrlOf(options.url);
+    const connect = (offsets: OffsetTracker, linkEvents: LinkEvents): Connection =>
+      new Connection({
+        url: socketUrl,
+        WebSocket: WebSocketClass,
+        tokens,
+        clock,
+        random,
+        backoff: new Backoff(backoff, random),
+        heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT,
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        drainJitterMs: options.drainJitterMs ?? DEFAULT_DRAIN_JITTER_MS,
+        signals: options.signals ?? hostWakeSignals(),
+        offsets,
+        ...linkEvents,
+      });
+    const offsets = new OffsetTracker(options.resumeFrom);
+    const host = options.tabs === false ? undefined : (options.tabs ?? hostTabs());
+    this.connection =
+      host === undefined
+        ? connect(offsets, events)
+        : new TabLink({
+            host,
+            // One lock per server and login: another login's tabs keep a socket of their own.
+            name: async () => {
+              const login = loginOf(await tokens.current());
+              return login === undefined ? undefined : `livedesk ${socketUrl} ${login}`;
+            },
+            offsets,
+            connect,
+            leading: () => this.events.emit({ type: "leader" }),
+            tab: tabId(),
+            ...events,
+          });
     this.connection.start();
   }
 
   get state(): ConnectionState | undefined {
     return this.connection.state;
+  }
+
+  /**
+   * Whether this client holds the socket: always, unless tabs share one; then only in the
+   * leader's tab, so that work done here (a desktop notification) happens once per browser.
+   */
+  get isLeader(): boolean {
+    return this.connection.isLeader;
   }
 
   on<K extends keyof EventMap | "*">(type: K, listener: Listener<EventOf<EventMap, K>>): () => void {
@@ -223,6 +270,11 @@ export class LivedeskClient {
 /** Start connecting; the client keeps its socket up until `close()`. */
 export function connect(options: ClientOptions): LivedeskClient {
   return new LivedeskClient(options);
+}
+
+/** A name for this tab among the others (randomUUID needs an https page; this does not). */
+function tabId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(12)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 function socketUrlOf(url: string): string {

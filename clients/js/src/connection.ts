@@ -9,13 +9,13 @@
 
 import { Backoff } from "./backoff.js";
 import { type Clock, type Random, Timer } from "./clock.js";
-import { OffsetTracker } from "./offsets.js";
+import type { Link, LinkEvents } from "./link.js";
+import { admit, type OffsetTracker } from "./offsets.js";
 import {
   type ClientFrame,
   CloseCode,
   parseServerFrame,
   persistentOffset,
-  type ReadyFrame,
   type ServerFrame,
   TOKEN_EXPIRED,
 } from "./protocol.js";
@@ -69,7 +69,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 /** After a drain hint, reconnect within this window (ms): the server already spread the hints. */
 export const DEFAULT_DRAIN_JITTER_MS = 1_000;
 
-export interface ConnectionOptions {
+export interface ConnectionOptions extends LinkEvents {
   url: string;
   WebSocket: SocketConstructor;
   tokens: TokenKeeper;
@@ -81,14 +81,11 @@ export interface ConnectionOptions {
   drainJitterMs: number;
   signals: WakeSignals;
   offsets: OffsetTracker;
-  /** Every frame the app should see, persistent ones once each and in offset order. */
-  deliver(frame: ServerFrame): void;
-  state(event: StateEvent): void;
-  /** The socket is authenticated: send what the new socket must know (subscriptions). */
-  opened(ready: ReadyFrame): void;
 }
 
-export class Connection {
+export class Connection implements Link {
+  /** A connection is the only one its client has: it leads itself. */
+  readonly isLeader = true;
   private socket: SocketLike | undefined;
   private authenticated = false;
   private stopped = false;
@@ -175,9 +172,9 @@ export class Connection {
   }
 
   private receive(frame: ServerFrame): void {
-    const offset = persistentOffset(frame);
-    if (offset !== undefined) {
-      if (this.options.offsets.accept(offset)) this.options.deliver(frame);
+    if (!admit(this.options.offsets, frame)) return;
+    if (persistentOffset(frame) !== undefined) {
+      this.options.deliver(frame);
       return;
     }
     switch (frame.type) {
@@ -185,7 +182,6 @@ export class Connection {
         this.answerDeadline.cancel();
         this.authenticated = true;
         this.options.backoff.reset();
-        this.options.offsets.adoptIfUnset(frame.offset);
         this.ping.arm(this.options.heartbeat.intervalMs, () => this.probe());
         this.scheduleRenewal();
         this.setState({ type: "state", state: "open" });
@@ -198,9 +194,6 @@ export class Connection {
         break;
       case "auth_renewed":
         this.scheduleRenewal();
-        break;
-      case "resync_required":
-        this.options.offsets.restartAt(frame.offset);
         break;
       case "reconnect": {
         // The node is draining: go now (spread a little) instead of waiting for its 1001.

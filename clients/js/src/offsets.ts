@@ -5,6 +5,8 @@
  * an older offset) is dropped here.
  */
 
+import { persistentOffset, type ServerFrame } from "./protocol.js";
+
 export class OffsetTracker {
   constructor(private last: number | undefined) {}
 
@@ -29,4 +31,16 @@ export class OffsetTracker {
   restartAt(offset: number): void {
     this.last = offset;
   }
+}
+
+/**
+ * Apply a frame to a tracker: whether the app should see it. Persistent events are new or
+ * not; `ready` gives a tracker with no offset the server's; `resync_required` moves it on.
+ */
+export function admit(offsets: OffsetTracker, frame: ServerFrame): boolean {
+  const offset = persistentOffset(frame);
+  if (offset !== undefined) return offsets.accept(offset);
+  if (frame.type === "ready") offsets.adoptIfUnset(frame.offset);
+  if (frame.type === "resync_required") offsets.restartAt(frame.offset);
+  return true;
 }

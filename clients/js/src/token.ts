@@ -64,13 +64,27 @@ export class TokenKeeper {
 
 /** A JWT's `exp` in milliseconds, or undefined for a token that is not a JWT or has none. */
 export function expiryMs(token: string): number | undefined {
+  const exp = claimsOf(token)?.["exp"];
+  return typeof exp === "number" ? exp * 1000 : undefined;
+}
+
+/** Who a Livedesk token is for, `<account>:<user>`, or undefined if it does not say. */
+export function loginOf(token: string): string | undefined {
+  const claims = claimsOf(token);
+  const account = claims?.["acct"];
+  const user = claims?.["sub"];
+  const named = (value: unknown): boolean => typeof value === "string" || typeof value === "number";
+  return named(account) && named(user) ? `${String(account)}:${String(user)}` : undefined;
+}
+
+/** A JWT's payload, unverified (the server verifies), or undefined for what is not a JWT. */
+function claimsOf(token: string): Record<string, unknown> | undefined {
   const payload = token.split(".")[1];
   if (payload === undefined) return undefined;
   try {
     const base64 = payload.replace(/-/g, "+").replace(/_/g, "/");
     const claims: unknown = JSON.parse(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "=")));
-    const exp = (claims as { exp?: unknown }).exp;
-    return typeof exp === "number" ? exp * 1000 : undefined;
+    return typeof claims === "object" && claims !== null ? (claims as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }

@@ -2,6 +2,8 @@
 
     /          the inbox UI            /v1/...       the REST API (and presence's /v1/presence)
     /ws        the WebSocket            /docs         OpenAPI
+    /static/   the UI's scripts: client/ is clients/js built by `npm run build:page` (committed,
+               so that a machine with only Python serves it)
 
 The services are the same code the distributed topology runs, with in-process stand-ins for
 what crosses the network there: a `MemoryBus` instead of RabbitMQ, SQLite instead of
@@ -25,6 +27,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from livedesk.api.app import build_context, create_app, run_background
 from livedesk.api.db import make_engine
@@ -67,6 +70,8 @@ def mount_ui_and_socket(app: FastAPI, node: Node) -> None:
     @app.get("/", include_in_schema=False)
     async def inbox() -> HTMLResponse:
         return HTMLResponse(page)
+
+    app.mount("/static", StaticFiles(packages=[("livedesk.standalone", "static")]), name="static")
 
     @app.websocket("/ws")
     async def websocket(websocket: WebSocket) -> None:

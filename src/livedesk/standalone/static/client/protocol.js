@@ -1,0 +1,66 @@
+/**
+ * The frames of Livedesk's WebSocket (docs/design.md, "External contract"): what the client
+ * sends, what the server sends, and the close codes. Types and names only; what the client
+ * does with them is in connection.ts.
+ */
+/** Close codes the server uses (docs/design.md); 1006 is the browser's "dropped, no close". */
+export const CloseCode = {
+    goingAway: 1001,
+    abnormal: 1006,
+    internalError: 1011,
+    tryAgainLater: 1013,
+    unauthenticated: 4401,
+    forbidden: 4403,
+    authTimeout: 4408,
+    tooSlow: 4409,
+    rateLimited: 4429,
+};
+/** The close reason of a 4401 that a fresh token cures (the gateway's session.py). */
+export const TOKEN_EXPIRED = "token_expired";
+const KNOWN_TYPES = new Set([
+    "ready",
+    "subscribed",
+    "unsubscribed",
+    "pong",
+    "error",
+    "resync_required",
+    "reconnect",
+    "auth_renewed",
+    "new_message",
+    "new_conversation",
+    "conversation_updated",
+    "message_read",
+    "typing",
+    "agent_status",
+    "presence_state",
+]);
+/**
+ * One text frame from the server, or null for what this client does not know: a type added
+ * to the contract after it was built ("additions are welcome") is skipped, not an error.
+ * The server is trusted for the shape of the frames it names.
+ */
+export function parseServerFrame(text) {
+    let value;
+    try {
+        value = JSON.parse(text);
+    }
+    catch {
+        return null;
+    }
+    if (typeof value !== "object" || value === null || !("type" in value))
+        return null;
+    const type = value.type;
+    return typeof type === "string" && KNOWN_TYPES.has(type) ? value : null;
+}
+/** The offset of a persistent event, or undefined for control and ephemeral frames. */
+export function persistentOffset(frame) {
+    switch (frame.type) {
+        case "new_message":
+        case "new_conversation":
+        case "conversation_updated":
+        case "message_read":
+            return frame.offset;
+        default:
+            return undefined;
+    }
+}
