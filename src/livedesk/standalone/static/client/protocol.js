@@ -17,23 +17,31 @@ export const CloseCode = {
 };
 /** The close reason of a 4401 that a fresh token cures (the gateway's session.py). */
 export const TOKEN_EXPIRED = "token_expired";
-const KNOWN_TYPES = new Set([
-    "ready",
-    "subscribed",
-    "unsubscribed",
-    "pong",
-    "error",
-    "resync_required",
-    "reconnect",
-    "auth_renewed",
-    "new_message",
-    "new_conversation",
-    "conversation_updated",
-    "message_read",
-    "typing",
-    "agent_status",
-    "presence_state",
-]);
+/**
+ * The server frame types this client knows. A record keyed by the unions above, so the
+ * compiler refuses a type added there and forgotten here; tests/unit/test_event_declaration.py
+ * checks these against the server's declarations.
+ */
+const PERSISTENT_TYPES = {
+    new_message: true,
+    new_conversation: true,
+    conversation_updated: true,
+    message_read: true,
+};
+const KNOWN_TYPES = {
+    ...PERSISTENT_TYPES,
+    typing: true,
+    agent_status: true,
+    presence_state: true,
+    ready: true,
+    subscribed: true,
+    unsubscribed: true,
+    pong: true,
+    error: true,
+    resync_required: true,
+    reconnect: true,
+    auth_renewed: true,
+};
 /**
  * One text frame from the server, or null for what this client does not know: a type added
  * to the contract after it was built ("additions are welcome") is skipped, not an error.
@@ -50,17 +58,9 @@ export function parseServerFrame(text) {
     if (typeof value !== "object" || value === null || !("type" in value))
         return null;
     const type = value.type;
-    return typeof type === "string" && KNOWN_TYPES.has(type) ? value : null;
+    return typeof type === "string" && Object.hasOwn(KNOWN_TYPES, type) ? value : null;
 }
 /** The offset of a persistent event, or undefined for control and ephemeral frames. */
 export function persistentOffset(frame) {
-    switch (frame.type) {
-        case "new_message":
-        case "new_conversation":
-        case "conversation_updated":
-        case "message_read":
-            return frame.offset;
-        default:
-            return undefined;
-    }
+    return Object.hasOwn(PERSISTENT_TYPES, frame.type) ? frame.offset : undefined;
 }
