@@ -5,9 +5,10 @@ or a Starlette route in standalone mode): it counts it against the caps (socket_
 feeds its frames to its `Session` and carries out the decisions (authenticate and attach,
 subscribe, typing, ping, close), and the API's revocation orders (4401 now, and for tokens
 of a revoked session on new sockets: revocations.py). Every close goes through `_stop`,
-whether the handler closes its socket, the peer leaves, or the fan-out, the sweeper or a failure `kick`s it. One sweeper
-checks every socket's deadlines, so an idle socket has no task or timer of its own. A socket
-is a boundary: what fails in its handling or its background work closes it alone, with 1011.
+whether the handler closes its socket, the peer leaves, or the fan-out, the sweeper or a
+failure `kick`s it. One sweeper checks every socket's deadlines, so an idle socket has no
+task or timer of its own. A socket is a boundary: what fails in its handling or its
+background work closes it alone, with 1011.
 
 Deliberately not here: accounts, fan-out and fetching (hub.py), frame syntax (protocol.py),
 the server (ws_server.py).
@@ -33,7 +34,7 @@ from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
-from livedesk.gateway.revocations import Revocations
+from livedesk.gateway.revocations import Revocations, ends
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
 from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 
 # Deadlines are whole seconds in the protocol; checking twice a second is precise enough.
 SWEEP_INTERVAL_S: Final = 0.5
-# The close reason of a socket whose session was revoked or whose user was disabled.
-REVOKED: Final = "session revoked"
 # Pings sent before the sweeper lets the loop turn, so that events arriving meanwhile do not
 # wait behind all of a sweep's pings.
 PINGS_PER_TURN: Final = 16
@@ -150,7 +149,7 @@ class Node:
                 )
                 if (claims := session.claims) is not None:
                     if self._revocations.refuses(claims, clock.wall()):  # a renewal's token
-                        await self._close(client, protocol.CLOSE_UNAUTHENTICATED, REVOKED)
+                        await self._close(client, protocol.CLOSE_UNAUTHENTICATED, protocol.REVOKED)
                         break
                     # After the first auth and after every renewal; a no-op otherwise.
                     self._expiries.schedule(client, claims.expires_at)
@@ -202,7 +201,7 @@ class Node:
     async def _authenticated(self, client: Client, auth: Authenticated) -> None:
         claims = auth.claims
         if self._revocations.refuses(claims, self.clock.wall()):
-            await self._close(client, protocol.CLOSE_UNAUTHENTICATED, REVOKED)
+            await self._close(client, protocol.CLOSE_UNAUTHENTICATED, protocol.REVOKED)
             return
         refused = self._caps.admit(claims.account_id, claims.user_id)
         if refused is not None:
@@ -315,13 +314,8 @@ class Node:
         self._revocations.add(order, self.clock.wall())
         account = self._bindings.get(order.account_id)
         for client in list(account.clients) if account is not None else ():
-            claims = client.session.claims
-            if (
-                client.user_id == order.user_id
-                and claims is not None
-                and (order.every_session or claims.session_id in order.session_ids)
-            ):
-                self.kick(client, protocol.CLOSE_UNAUTHENTICATED, REVOKED)
+            if ends(order, client.user_id, client.session.claims):
+                self.kick(client, protocol.CLOSE_UNAUTHENTICATED, protocol.REVOKED)
 
     def kick(self, client: Client, code: int, reason: str) -> None:
         """Stop writing to the socket now, and close it with `code` in the background."""

@@ -22,6 +22,7 @@ CLOSE_GOING_AWAY: Final = 1001
 CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_TRY_AGAIN_LATER: Final = 1013  # the node cannot serve the account now (API unreachable)
 CLOSE_UNAUTHENTICATED: Final = 4401
+REVOKED: Final = "session revoked"  # the reason of a 4401: logout, disabled, revoked by admin
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_AUTH_TIMEOUT: Final = 4408
 CLOSE_TOO_SLOW: Final = 4409

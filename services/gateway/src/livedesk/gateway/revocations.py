@@ -22,6 +22,13 @@ from livedesk.shared.tokens import Claims
 DEFAULT_MAX_SESSIONS: Final = 100_000
 
 
+def ends(order: SessionsRevoked, user_id: int, claims: Claims | None) -> bool:
+    """Whether the order ends a socket of `user_id` authenticated with `claims`."""
+    if claims is None or user_id != order.user_id:
+        return False
+    return order.every_session or claims.session_id in order.session_ids
+
+
 class Revocations:
     def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
         self._max = max_sessions
