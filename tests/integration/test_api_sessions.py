@@ -65,7 +65,9 @@ async def sign_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD)
     assert response.status_code == 200, response.text
     assert "refresh_token" not in response.json()  # in the cookie only
     cookie = response.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/v1/auth" in cookie
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    assert "path=/v1/auth" in cookie
     assert "secure" not in cookie  # plain HTTP here
     return Agent(http, email, response.json()["access_token"])
 
@@ -183,7 +185,8 @@ async def test_a_disabled_agent_loses_every_session_and_cannot_log_in(
     assert right.status_code == wrong.status_code == 401
     assert right.json() == wrong.json()  # a disabled account looks like a wrong password
     enabled = await admin.http.post(f"/v1/agents/{agent_id}/enable", headers=admin.headers)
-    assert enabled.status_code == 200 and enabled.json()["disabled"] is False
+    assert enabled.status_code == 200
+    assert enabled.json()["disabled"] is False
     again = await sign_in(clients[1], email)
     assert await again.reads() == 200
     assert await one.reads() == 401  # the sessions ended by disabling stay ended
