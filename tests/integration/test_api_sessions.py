@@ -233,7 +233,7 @@ async def test_an_agent_changes_their_own_password(clients: list[httpx.AsyncClie
     path = f"/v1/agents/{agent_id}/password"
     new = "a brand new passphrase"
     missing = await here.http.put(path, json={"password": new}, headers=here.headers)
-    assert missing.status_code == 422
+    assert missing.status_code == 403
     wrong = await here.http.put(
         path, json={"password": new, "current_password": "not it at all"}, headers=here.headers
     )

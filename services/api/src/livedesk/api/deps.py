@@ -83,15 +83,6 @@ async def require_admin(caller: Annotated[Claims, Depends(authenticate)]) -> Cla
     return caller
 
 
-async def maybe_authenticate(
-    context: Annotated[ApiContext, Depends(get_context)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Claims | None:
-    """The caller if a bearer token came, else None (a bad one is refused all the same)."""
-    return None if credentials is None else await authenticate(context, credentials)
-
-
 Context = Annotated[ApiContext, Depends(get_context)]
 Caller = Annotated[Claims, Depends(authenticate)]
 Admin = Annotated[Claims, Depends(require_admin)]
-MaybeCaller = Annotated[Claims | None, Depends(maybe_authenticate)]

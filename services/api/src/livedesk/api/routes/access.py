@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from livedesk.api.deps import Admin, Caller, Context
-from livedesk.api.errors import ApiError, documented, forbidden, not_found
+from livedesk.api.errors import documented, forbidden, not_found
 from livedesk.api.fields import Id
 from livedesk.api.models import User
 from livedesk.api.schemas import AgentOut, PasswordChange
@@ -73,7 +73,7 @@ async def set_password(
 
 async def _check_current_password(caller: Claims, body: PasswordChange, context: Context) -> None:
     if body.current_password is None:
-        raise ApiError(422, "invalid_request", "body.current_password: needed to change your own")
+        raise forbidden("changing your own password needs current_password")
     async with context.engine.connect() as connection:
         stored = (
             await connection.execute(

@@ -17,7 +17,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Cookie, Request, Response
 
-from livedesk.api.deps import ApiContext, Context, MaybeCaller
+from livedesk.api.deps import ApiContext, Context
 from livedesk.api.errors import ApiError, documented
 from livedesk.api.schemas import TokenResponse
 from livedesk.api.store.sessions import Started
@@ -83,18 +83,14 @@ async def refresh(
     )
 
 
-@router.post("/logout", status_code=204, responses=documented(401, 503))
+@router.post("/logout", status_code=204, responses=documented(503))
 async def logout(
-    request: Request,
-    response: Response,
-    context: Context,
-    caller: MaybeCaller,
-    token: RefreshCookie = None,
+    request: Request, response: Response, context: Context, token: RefreshCookie = None
 ) -> None:
-    """End this session: the refresh cookie's, else the bearer token's. Idempotent."""
-    session_id = None if caller is None else caller.session_id
-    revoked = await context.store.end_session(token, session_id)
-    await context.revoker.announce(revoked, every_session=False)
+    """End the session of the refresh cookie, and clear it. Idempotent: without a cookie,
+    or with one of an ended session, it answers the same."""
+    if token is not None:
+        await context.revoker.announce(await context.store.end_session(token), every_session=False)
     _forget_cookie(request, response)
 
 

@@ -167,13 +167,10 @@ class Store(ABC):
         async with self._write() as unit:
             return await sessions.rotate(unit, token)
 
-    async def end_session(
-        self, refresh_token: str | None, session_id: int | None
-    ) -> Revoked | None:
-        """Revoke the session of the refresh token, else the one named."""
+    async def end_session(self, refresh_token: str) -> Revoked | None:
+        """Revoke the session of the refresh token (None: none, or ended already)."""
         async with self._write() as unit:
-            if refresh_token is not None:
-                session_id = await sessions.session_of(unit, refresh_token) or session_id
+            session_id = await sessions.session_of(unit, refresh_token)
             return None if session_id is None else await sessions.revoke_session(unit, session_id)
 
     async def revoke_sessions(
