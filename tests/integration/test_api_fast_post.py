@@ -76,7 +76,7 @@ async def setup(any_database: tuple[str, list[int]], tmp_path: Path) -> AsyncIte
             if isinstance(r, APIRoute) and r.endpoint is messages.create_message
         )
         fast = FastMessagePost(
-            recorder, store=app.context.store, tokens=app.context.token_cache, route=route
+            recorder, store=app.context.store, tokens=app.context.access, route=route
         )
         transport = httpx.ASGITransport(app=fast)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:

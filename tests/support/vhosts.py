@@ -42,6 +42,7 @@ class ManagementApi:
         try:
             api._client.get("/overview").raise_for_status()
         except httpx.HTTPError:
+            api._client.close()  # left open, its socket is an unraisable warning (an error)
             return None
         return api
 

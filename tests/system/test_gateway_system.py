@@ -176,6 +176,7 @@ def running_stack(
     postgres_url: str,
     data_dir: Path,
     extra_env: dict[str, str] | None = None,
+    api_args: tuple[str, ...] = (),
     **gateway: str,
 ) -> Iterator[Stack]:
     private, _ = ensure_key_pair(data_dir / "keys")  # the API uses this pair
@@ -201,7 +202,7 @@ def running_stack(
         asyncio.run(spread_account_ids(database_url))
         started: list[Any] = []
         try:
-            api = ApiProcess(env, api_port).start()
+            api = ApiProcess(env, api_port, api_args).start()
             started.append(api)
             presence = Service(["presence"], env, presence_port).start()
             started.append(presence)

@@ -2,7 +2,8 @@
 
 Headless Chromium (tests/support/browser.py) signs in as the admin and as an
 agent in two pages. The agent types: the admin sees the indicator; the agent sends: the admin
-sees the reply appear live, without reloading; both see each other online.
+sees the reply appear live, without reloading; both see each other online. A reload keeps
+an agent signed in (the refresh cookie), and logging out ends it.
 """
 
 from __future__ import annotations
@@ -57,5 +58,25 @@ async def test_two_agents_see_each_other_live(browser: Browser, tmp_path: Path) 
         reply = admin.locator(".msg", has_text="Your parcel left the depot")
         await expect(reply).to_be_visible()
         await expect(admin.locator("#typing")).to_have_text("")
+    finally:
+        standalone.stop()
+
+
+@pytest.mark.timeout(120)
+async def test_a_reload_keeps_the_session_and_logout_ends_it(
+    browser: Browser, tmp_path: Path
+) -> None:
+    standalone = Standalone(tmp_path / "data")
+    try:
+        await standalone.ready()
+        page = await sign_in(browser, standalone.base, demo.AGENT.email)
+        await page.reload()  # the access token in memory is gone; the refresh cookie is not
+        await expect(page.locator("#status")).to_have_text("live")
+        await expect(page.locator("#login")).to_be_hidden()
+        await page.click("#logout")
+        await expect(page.locator("#login")).to_be_visible()
+        await page.reload()  # the session is over: no refresh brings it back
+        await expect(page.locator("#login")).to_be_visible()
+        await expect(page.locator("#app")).to_be_hidden()
     finally:
         standalone.stop()

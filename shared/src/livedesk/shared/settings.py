@@ -31,7 +31,8 @@ class TokenSettings(BaseModel):
     private_key_path: Path | None = None
     public_key_path: Path | None = None
     issuer: str = "livedesk"
-    access_ttl_s: int = Field(default=3600, gt=0)
+    access_ttl_s: int = Field(default=900, gt=0)  # short: revocation is checked, not signed
+    refresh_ttl_s: int = Field(default=30 * 86_400, gt=0)  # a session's life from its login
 
 
 class ApiSettings(BaseModel):
@@ -53,6 +54,8 @@ class ApiSettings(BaseModel):
     db_connect_timeout_s: float = Field(default=30.0, gt=0)  # then api/migrate exit 69
     drain_timeout_s: int = Field(default=10, ge=1)  # for requests in flight on SIGTERM
     fast_message_route: bool = True  # docs/adr/0003-fast-message-route.md
+    # How long an API process trusts what it read of a session (revoked or not) for REST.
+    session_check_s: float = Field(default=0.5, ge=0)
 
 
 class GatewaySettings(BaseModel):

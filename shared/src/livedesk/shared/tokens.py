@@ -48,6 +48,9 @@ class Claims:
     account_id: int
     role: Role
     expires_at: float  # seconds since the epoch
+    # The login's session (its refresh-token family), which revocation names; None in tokens
+    # minted by tooling that holds the signing key, which no session can revoke.
+    session_id: int | None = None
 
 
 class TokenSigner:
@@ -58,9 +61,17 @@ class TokenSigner:
     def public_key(self) -> Ed25519PublicKey:
         return self._key.public_key()
 
-    def issue(self, *, user_id: int, account_id: int, role: Role, now: float | None = None) -> str:
+    def issue(
+        self,
+        *,
+        user_id: int,
+        account_id: int,
+        role: Role,
+        now: float | None = None,
+        session_id: int | None = None,
+    ) -> str:
         issued = int(time.time() if now is None else now)
-        payload = {
+        payload: dict[str, Any] = {
             "iss": self._issuer,
             "sub": str(user_id),
             "acct": account_id,
@@ -68,6 +79,8 @@ class TokenSigner:
             "iat": issued,
             "exp": issued + self._ttl_s,
         }
+        if session_id is not None:
+            payload["sid"] = session_id
         return jwt.encode(payload, self._key, algorithm=ALGORITHM, headers={"kid": KEY_ID})
 
     @property
@@ -93,6 +106,7 @@ class TokenVerifier:
                 account_id=int(payload["acct"]),
                 role=Role(payload["role"]),
                 expires_at=float(payload["exp"]),
+                session_id=None if (sid := payload.get("sid")) is None else int(sid),
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("token_expired", "the token has expired") from None

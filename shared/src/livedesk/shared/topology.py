@@ -3,6 +3,8 @@
     livedesk.events      topic, durable   persistent events, published by the API's relay
     livedesk.ephemeral   topic, durable   typing and agent_status, published by presence
     livedesk.presence.in topic, durable   gateway -> presence messages
+    livedesk.control     topic, durable   internal orders from the API (sessions revoked);
+                                          every gateway binds it whole, no client sees it
     livedesk.presence    quorum queue, single active consumer, bound to presence.in with `#`
     node queues          one per gateway: exclusive, auto-delete, classic; bound per account
 
@@ -20,9 +22,10 @@ from typing import Any, Final
 EVENTS: Final = "livedesk.events"
 EPHEMERAL: Final = "livedesk.ephemeral"
 PRESENCE_IN: Final = "livedesk.presence.in"
+CONTROL: Final = "livedesk.control"
 PRESENCE_QUEUE: Final = "livedesk.presence"
 
-EXCHANGES: Final = (EVENTS, EPHEMERAL, PRESENCE_IN)
+EXCHANGES: Final = (EVENTS, EPHEMERAL, PRESENCE_IN, CONTROL)
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,13 @@ def presence_queue() -> QueueSpec:
 
 def node_queue(node_id: str) -> QueueSpec:
     # Exclusive and auto-delete: a dead node's queue goes with its connection, so nothing
-    # piles up for sockets that no longer exist. Bindings are added at run time per account.
+    # piles up for sockets that no longer exist. Account bindings are added at run time;
+    # the control exchange is bound whole, since a revoked token may come to any node.
     return QueueSpec(
         name=f"livedesk.node.{node_id}.{secrets.token_hex(4)}",
         durable=False,
         exclusive=True,
         auto_delete=True,
         arguments={"x-queue-type": "classic"},
+        bindings=((CONTROL, "#"),),
     )

@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from livedesk.api.access import AccessCheck, SessionStates
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
 from livedesk.api.errors import documented, install_error_handlers
@@ -33,7 +34,18 @@ from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
 from livedesk.api.request_boundary import RequestBoundary
 from livedesk.api.retention import run_retention
-from livedesk.api.routes import agents, auth, conversations, directory, events, health, messages
+from livedesk.api.revocation import Revoker
+from livedesk.api.routes import (
+    access,
+    agents,
+    auth,
+    conversations,
+    directory,
+    events,
+    health,
+    messages,
+    sessions,
+)
 from livedesk.api.store.base import utc_now
 from livedesk.api.store.choice import store_for
 from livedesk.api.token_cache import CachingVerifier
@@ -63,6 +75,8 @@ def build_context(
     # Verifies with the signer's own public key: the API never fetches its own JWKS.
     verifier = TokenVerifier(signer.public_key, issuer=settings.tokens.issuer)
     relay = Relay(bus, settings.api, metrics)
+    token_cache = CachingVerifier(verifier)
+    session_states = SessionStates(engine, check_s=settings.api.session_check_s)
     return ApiContext(
         settings=settings,
         store=store_for(engine, relay.notify, clock),
@@ -77,7 +91,9 @@ def build_context(
         ),
         signer=signer,
         verifier=verifier,
-        token_cache=CachingVerifier(verifier),
+        token_cache=token_cache,
+        access=AccessCheck(token_cache, session_states),
+        revoker=Revoker(bus, session_states, access_ttl_s=settings.tokens.access_ttl_s),
         passwords=Passwords(
             time_cost=settings.api.password_time_cost,
             memory_kib=settings.api.password_memory_kib,
@@ -96,14 +112,15 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     app.openapi = with_exact_bounds(app.openapi)  # type: ignore[method-assign]
     install_error_handlers(app)
-    for module in (auth, agents, directory, conversations, messages, events, health):
+    routes = (auth, sessions, agents, access, directory, conversations, messages, events, health)
+    for module in routes:
         app.include_router(module.router)
     if fast_route_chosen(context.settings.api, FAST_ROUTE_PROBLEM):
         # Innermost of the three: inside the body limit, counted by the request metrics.
         app.add_middleware(
             FastMessagePost,
             store=context.store,
-            tokens=context.token_cache,
+            tokens=context.access,
             route=_route_of(messages.router, messages.create_message),
         )
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)

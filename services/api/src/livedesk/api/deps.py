@@ -17,11 +17,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from livedesk.api.access import AccessCheck
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.errors import ApiError, forbidden
 from livedesk.api.metrics import Metrics
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
+from livedesk.api.revocation import Revoker
 from livedesk.api.store.base import Store
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
@@ -40,8 +42,11 @@ class ApiContext:
     announcer: AvailabilityAnnouncer
     signer: TokenSigner
     verifier: TokenVerifier
-    # The same verifier behind a cache of tokens it accepted: what requests are checked with.
+    # The same verifier behind a cache of tokens it accepted,
     token_cache: CachingVerifier
+    # and that cache with the session's state: what requests are checked with.
+    access: AccessCheck
+    revoker: Revoker
     passwords: Passwords
     metrics: Metrics
 
@@ -65,7 +70,7 @@ async def authenticate(
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        return context.token_cache.verify(credentials.credentials)
+        return await context.access.verify(credentials.credentials)
     except TokenError as error:
         raise ApiError(
             401, error.code, error.message, headers={"WWW-Authenticate": "Bearer"}

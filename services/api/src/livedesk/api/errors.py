@@ -2,9 +2,11 @@
 FastAPI's failures to the JSON shape `{"code": ..., "message": ...}` (`schemas.ErrorOut`),
 and `documented`, which declares them in the OpenAPI document.
 
-Codes: not_authenticated, token_invalid, token_expired (401); invalid_credentials (401);
+Codes: not_authenticated, token_invalid, token_expired, token_revoked (401);
+invalid_credentials, invalid_refresh (401);
 forbidden (403); not_found (404); method_not_allowed (405); conflict, version_conflict (409);
-resync_required (410); payload_too_large (413); invalid_request (422); internal_error (500).
+resync_required (410); payload_too_large (413); invalid_request (422); internal_error (500);
+unavailable (503).
 Not here: unexpected errors and request ids (`request_boundary`, around the whole app).
 """
 
@@ -36,7 +38,8 @@ _HTTP_CODES = {
 
 # What each status means here, for the OpenAPI document (`documented`).
 _MEANINGS = {
-    401: "not_authenticated, token_invalid or token_expired (invalid_credentials on login)",
+    401: "not_authenticated, token_invalid, token_expired or token_revoked "
+    "(invalid_credentials on login, invalid_refresh on refresh)",
     403: "forbidden: the caller's role may not do this",
     404: "not_found: no such record in the caller's account",
     409: "conflict (already registered) or version_conflict (reload and decide again)",
@@ -44,6 +47,7 @@ _MEANINGS = {
     413: "payload_too_large: the request body is over the limit",
     422: "invalid_request: a parameter or the body breaks its rule; the message says which",
     500: "internal_error: logged with the request id given in the body and X-Request-ID",
+    503: "unavailable: done in the database, but the broker did not take the message; repeat",
 }
 
 

@@ -4,7 +4,7 @@ before FastAPI's per-request work, with the same store write as the FastAPI rout
 the only one: `fast_route_chosen` installs it, or not (the setting, the import check).
 
 It answers only what it can answer exactly as the route would: that path, POST, a JSON body
-with a Content-Length that `MessageCreate` accepts, a bearer token the verifier accepts, a
+with a Content-Length that `MessageCreate` accepts, a bearer token `AccessCheck` accepts, a
 conversation of the caller's account. Everything else (every error included) goes on to
 FastAPI untouched, with the body it read, so each error keeps its one shape and place and
 /docs lists the route. A write that fails raises to `request_boundary`, as a route's would.
@@ -20,10 +20,10 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from livedesk.api.access import AccessCheck
 from livedesk.api.schemas import MessageCreate
 from livedesk.api.store.base import Store
 from livedesk.api.store.errors import NotFound
-from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.settings import ApiSettings
 from livedesk.shared.tokens import TokenError
 
@@ -53,7 +53,7 @@ class FastMessagePost:
         app: ASGIApp,
         *,
         store: Store,
-        tokens: CachingVerifier,
+        tokens: AccessCheck,
         route: APIRoute,
     ) -> None:
         self._app, self._store, self._tokens, self._route = app, store, tokens, route
@@ -90,7 +90,7 @@ class FastMessagePost:
         if scheme.lower() != "bearer":
             return False
         try:
-            claims = self._tokens.verify(token)
+            claims = await self._tokens.verify(token)
             create = MessageCreate.model_validate_json(body)
         except (TokenError, ValidationError):
             return False

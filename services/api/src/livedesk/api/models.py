@@ -63,6 +63,32 @@ class User(SQLModel, table=True):
     role: Role = Field(sa_type=sa.String(16))
     availability: AgentStatus = Field(default=AgentStatus.ONLINE, sa_type=sa.String(16))
     created_at: datetime = Field(sa_type=_utc())
+    # A disabled user cannot log in or refresh; disabling also revokes every session.
+    disabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+class Session(SQLModel, table=True):
+    """One login: the family of refresh tokens that login's rotations made, revoked as one."""
+
+    __tablename__ = "sessions"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    account_id: int = Field(sa_type=BigId, foreign_key="accounts.id")
+    user_id: int = Field(sa_type=BigId, foreign_key="users.id", index=True)
+    created_at: datetime = Field(sa_type=_utc())
+    expires_at: datetime = Field(sa_type=_utc())  # the last refresh it allows
+    revoked_at: datetime | None = Field(default=None, sa_type=_utc())
+
+
+class RefreshToken(SQLModel, table=True):
+    """A refresh token, by the SHA-256 of its value (random, 32 bytes: no salt needed).
+    Used once: a second use means it was stolen, and revokes its session."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: str = Field(max_length=64, primary_key=True)
+    session_id: int = Field(sa_type=BigId, foreign_key="sessions.id", index=True)
+    used_at: datetime | None = Field(default=None, sa_type=_utc())
 
 
 class Contact(SQLModel, table=True):

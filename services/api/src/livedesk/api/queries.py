@@ -30,6 +30,7 @@ AGENT_COLUMNS = (
     col(User.role),
     col(User.availability),
     col(User.created_at),
+    col(User.disabled),
 )
 
 

@@ -53,6 +53,12 @@ class TokenResponse(BaseModel):
     expires_in: int
 
 
+class PasswordChange(Body):
+    password: Password
+    # Required to change one's own password; an admin resetting another's leaves it out.
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+
+
 class AgentCreate(Body):
     email: EmailAddress
     password: Password
@@ -74,6 +80,7 @@ class AgentOut(BaseModel):
     role: Role
     availability: AgentStatus
     created_at: datetime
+    disabled: bool  # cannot log in or refresh; every session was revoked when disabled
 
 
 class InboxCreate(Body):

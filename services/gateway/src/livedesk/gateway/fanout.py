@@ -38,7 +38,7 @@ from livedesk.shared.events import (
     decode_persistent,
     is_routed,
 )
-from livedesk.shared.topology import EPHEMERAL, EVENTS
+from livedesk.shared.topology import CONTROL, EPHEMERAL, EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ PREFETCH: Final = 256
 ACK_DELAY_S: Final = 0.1
 
 Kick = Callable[[Client, int, str], None]
+# Takes an order on livedesk.control (node.py: sessions revoked); must not block or raise.
+Control = Callable[[Delivery], None]
 
 
 class Fanout:
@@ -60,10 +62,12 @@ class Fanout:
         tasks: asyncio.TaskGroup,
         clock: Clock,
         kick: Kick,
+        control: Control,
         *,
         prefetch: int = PREFETCH,
     ) -> None:
         self._subscription, self._bindings, self._kick = subscription, bindings, kick
+        self._control = control
         self._metrics, self._tasks, self._clock = metrics, tasks, clock
         # Past half the prefetch window an ack goes at once: the broker must not stall on it.
         self._ack_at_once = max(1, prefetch // 2)
@@ -136,6 +140,9 @@ class Fanout:
             acks.close()
 
     def _dispatch(self, delivery: Delivery) -> None:
+        if delivery.exchange == CONTROL:  # not an account's traffic: every node takes it
+            self._control(delivery)
+            return
         try:
             key = routing.parse_account_key(delivery.routing_key)
         except RoutingKeyError:

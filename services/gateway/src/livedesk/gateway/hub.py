@@ -18,7 +18,7 @@ from livedesk.gateway.api_client import ApiClient
 from livedesk.gateway.bindings import Bindings
 from livedesk.gateway.catch_up import CatchUp
 from livedesk.gateway.clock import Clock
-from livedesk.gateway.fanout import PREFETCH, Fanout, Kick
+from livedesk.gateway.fanout import PREFETCH, Control, Fanout, Kick
 from livedesk.gateway.gap_fill import GapFill
 from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.stream_parts import StreamParts
@@ -36,12 +36,13 @@ class Hub:
         tasks: asyncio.TaskGroup,
         clock: Clock,
         kick: Kick,
+        control: Control,
         *,
         prefetch: int = PREFETCH,
     ) -> None:
         self.bindings = bindings = Bindings(subscription, settings, metrics, tasks, clock)
         self.fanout = fanout = Fanout(
-            subscription, bindings, metrics, tasks, clock, kick, prefetch=prefetch
+            subscription, bindings, metrics, tasks, clock, kick, control, prefetch=prefetch
         )
         parts = StreamParts(bindings, fanout, api, settings, metrics, tasks, clock)
         self.gap_fill = GapFill(parts)

@@ -3,10 +3,12 @@
 `Node.handle(socket)` serves one socket whatever server carries it (the `websockets` server,
 or a Starlette route in standalone mode): it counts it against the caps (socket_caps.py),
 feeds its frames to its `Session` and carries out the decisions (authenticate and attach,
-subscribe, typing, ping, close). Every close goes through `_stop`, whether the handler closes
-its socket, the peer leaves, or the fan-out, the sweeper or a failure `kick`s it. One sweeper
-checks every socket's deadlines, so an idle socket has no task or timer of its own. A socket
-is a boundary: what fails in its handling or its background work closes it alone, with 1011.
+subscribe, typing, ping, close), and the API's revocation orders (4401 now, and for tokens
+of a revoked session on new sockets: revocations.py). Every close goes through `_stop`,
+whether the handler closes its socket, the peer leaves, or the fan-out, the sweeper or a
+failure `kick`s it. One sweeper checks every socket's deadlines, so an idle socket has no
+task or timer of its own. A socket is a boundary: what fails in its handling or its
+background work closes it alone, with 1011.
 
 Deliberately not here: accounts, fan-out and fetching (hub.py), frame syntax (protocol.py),
 the server (ws_server.py).
@@ -20,6 +22,8 @@ import math
 from collections.abc import Coroutine
 from typing import Final
 
+from pydantic import ValidationError
+
 from livedesk.gateway import protocol
 from livedesk.gateway.account import Client
 from livedesk.gateway.api_client import ApiClient, UpstreamUnavailable
@@ -30,14 +34,16 @@ from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
+from livedesk.gateway.revocations import Revocations, ends
 from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
 from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
-from livedesk.shared.bus.base import Subscription
+from livedesk.shared.bus.base import Delivery, Subscription
 from livedesk.shared.deadlines import Deadlines
 from livedesk.shared.errors import BusError
 from livedesk.shared.events import PresenceState, encode
 from livedesk.shared.presence_messages import SocketRef
+from livedesk.shared.revocation import decode_revocation
 from livedesk.shared.settings import GatewaySettings
 from livedesk.shared.tokens import TokenVerifier
 
@@ -74,8 +80,17 @@ class Node:
         # One bound method for every socket's send queue, rather than one made per socket.
         self._monotonic = clock.monotonic
         self.hub = Hub(
-            subscription, api, settings, metrics, tasks, clock, self.kick, prefetch=prefetch
+            subscription,
+            api,
+            settings,
+            metrics,
+            tasks,
+            clock,
+            self.kick,
+            self._control,
+            prefetch=prefetch,
         )
+        self._revocations = Revocations()
         self._bindings, self._fanout = self.hub.bindings, self.hub.fanout
         self._presence, self._reporter = presence, reporter
         self._states = PresenceStates(
@@ -133,6 +148,9 @@ class Node:
                     client, session.receive(await socket.receive(), clock.monotonic(), clock.wall())
                 )
                 if (claims := session.claims) is not None:
+                    if self._revocations.refuses(claims, clock.wall()):  # a renewal's token
+                        await self._close(client, protocol.CLOSE_UNAUTHENTICATED, protocol.REVOKED)
+                        break
                     # After the first auth and after every renewal; a no-op otherwise.
                     self._expiries.schedule(client, claims.expires_at)
         except SocketClosed:
@@ -182,6 +200,9 @@ class Node:
 
     async def _authenticated(self, client: Client, auth: Authenticated) -> None:
         claims = auth.claims
+        if self._revocations.refuses(claims, self.clock.wall()):
+            await self._close(client, protocol.CLOSE_UNAUTHENTICATED, protocol.REVOKED)
+            return
         refused = self._caps.admit(claims.account_id, claims.user_id)
         if refused is not None:
             self._metrics.refusals.labels(refused.value).inc()
@@ -281,6 +302,20 @@ class Node:
             self._bindings.subscribe(client, conversation_id)
         typers = await self._presence.typers(session.token, conversation_id)
         self._fanout.send(client, OutFrame(protocol.subscribed(conversation_id, typers, ref)))
+
+    def _control(self, delivery: Delivery) -> None:
+        """Sessions revoked: refuse their tokens from now on, close their sockets (4401)."""
+        try:
+            order = decode_revocation(delivery.body)
+        except ValidationError:
+            self._metrics.invalid_messages.inc()
+            log.warning("dropped a control message on %s", delivery.routing_key)
+            return
+        self._revocations.add(order, self.clock.wall())
+        account = self._bindings.get(order.account_id)
+        for client in list(account.clients) if account is not None else ():
+            if ends(order, client.user_id, client.session.claims):
+                self.kick(client, protocol.CLOSE_UNAUTHENTICATED, protocol.REVOKED)
 
     def kick(self, client: Client, code: int, reason: str) -> None:
         """Stop writing to the socket now, and close it with `code` in the background."""

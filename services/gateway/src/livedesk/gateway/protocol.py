@@ -27,6 +27,7 @@ CLOSE_MESSAGE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_TRY_AGAIN_LATER: Final = 1013  # the node cannot serve the account now (API unreachable)
 CLOSE_UNAUTHENTICATED: Final = 4401
+REVOKED: Final = "session revoked"  # the reason of a 4401: logout, disabled, revoked by admin
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_AUTH_TIMEOUT: Final = 4408
 CLOSE_TOO_SLOW: Final = 4409

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy.exc import IntegrityError
@@ -34,10 +34,11 @@ from livedesk.api.schemas import (
     MessageOut,
     ReadOut,
 )
-from livedesk.api.store import conversations, directory, read_pointers
+from livedesk.api.store import conversations, directory, read_pointers, sessions
 from livedesk.api.store.directory import CreatedAccount
 from livedesk.api.store.errors import AlreadyRegistered
 from livedesk.api.store.outbox import Clock, Unit
+from livedesk.api.store.sessions import Revoked, Started
 from livedesk.shared.events import MessageKind, SenderType
 from livedesk.shared.tokens import Role
 
@@ -157,6 +158,47 @@ class Store(ABC):
     ) -> AgentOut:
         async with self._write() as unit:
             return await directory.patch_agent(unit, account_id, agent_id, changes)
+
+    async def start_session(self, user_id: int, lifetime: timedelta) -> Started | None:
+        async with self._write() as unit:
+            return await sessions.start(unit, user_id, lifetime)
+
+    async def rotate_refresh_token(self, token: str) -> Started | Revoked | None:
+        async with self._write() as unit:
+            return await sessions.rotate(unit, token)
+
+    async def end_session(self, refresh_token: str) -> Revoked | None:
+        """Revoke the session of the refresh token (None: none, or ended already)."""
+        async with self._write() as unit:
+            session_id = await sessions.session_of(unit, refresh_token)
+            return None if session_id is None else await sessions.revoke_session(unit, session_id)
+
+    async def revoke_sessions(
+        self, account_id: int, agent_id: int, keep: Collection[int] = ()
+    ) -> Revoked:
+        """Every session of the account's agent but `keep`; `NotFound` if no such agent."""
+        async with self._write() as unit:
+            await directory.patch_agent(unit, account_id, agent_id, {})
+            return await sessions.revoke_user(unit, account_id, agent_id, keep)
+
+    async def set_disabled(
+        self, account_id: int, agent_id: int, disabled: bool
+    ) -> tuple[AgentOut, Revoked | None]:
+        """Disabling revokes every session in the same transaction: no refresh slips by."""
+        async with self._write() as unit:
+            agent = await directory.patch_agent(unit, account_id, agent_id, {"disabled": disabled})
+            if not disabled:
+                return agent, None
+            return agent, await sessions.revoke_user(unit, account_id, agent_id)
+
+    async def set_password(
+        self, account_id: int, agent_id: int, password_hash: str, keep: Collection[int] = ()
+    ) -> Revoked:
+        """A new password ends every session of the agent but `keep`."""
+        async with self._write() as unit:
+            changes = {"password_hash": password_hash}
+            await directory.patch_agent(unit, account_id, agent_id, changes)
+            return await sessions.revoke_user(unit, account_id, agent_id, keep)
 
     async def create_inbox(self, account_id: int, name: str) -> InboxOut:
         async with self._write() as unit:
