@@ -9,9 +9,15 @@ bound is what it is: docs/settings.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from livedesk.shared.origins import parse_origins
+
+# Comma-separated in the environment; normalized (`origins.normalize_origin`) when read.
+Origins = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_origins)]
 
 
 class BusSettings(BaseModel):
@@ -53,6 +59,7 @@ class ApiSettings(BaseModel):
     db_connect_timeout_s: float = Field(default=30.0, gt=0)  # then api/migrate exit 69
     drain_timeout_s: int = Field(default=10, ge=1)  # for requests in flight on SIGTERM
     fast_message_route: bool = True  # docs/adr/0003-fast-message-route.md
+    docs: bool = True  # /docs, /redoc, /openapi.json; false (production): 404
 
 
 class GatewaySettings(BaseModel):
@@ -130,6 +137,9 @@ class Settings(BaseSettings):
     node_id: str = Field(default="gw-local", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     data_dir: Path = Path("data")
     log_level: str = "INFO"
+    allowed_origins: Origins = ()  # beside same origin: sockets and CORS (docs/security.md)
+    metrics_token: SecretStr | None = None  # unset: /metrics for loopback clients only
+    demo_password: SecretStr | None = None  # standalone's demo logins; unset: a random one
     bus: BusSettings = BusSettings()
     tokens: TokenSettings = TokenSettings()
     api: ApiSettings = ApiSettings()
