@@ -60,7 +60,7 @@ def test_allowed_origins_come_comma_separated_from_the_environment(
 def test_a_listed_origin_that_is_not_one_is_refused_at_start(bad: str) -> None:
     with pytest.raises(ValidationError, match="allowed_origins"):
         Settings(allowed_origins=bad)
-    with pytest.raises(ValueError, match="origin|Port"):
+    with pytest.raises(ValueError, match=r"origin|Port"):
         normalize_origin(bad)
 
 

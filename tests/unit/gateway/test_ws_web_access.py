@@ -8,38 +8,26 @@ wants the metrics token when one is set. The rules themselves: tests/unit/test_w
 from __future__ import annotations
 
 import httpx
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
 
 from tests.support.gateway import Keys
+from tests.support.web import FOREIGN, LISTED, upgrade_status
 from tests.unit.gateway.test_ws_server import PATHS, served
-
-ALLOWED = "https://inbox.example.com"
-
-
-async def upgrade_status(url: str, origin: str | None) -> int:
-    """101 when the handshake completed, else the HTTP status the server answered."""
-    try:
-        async with connect(url, origin=origin, open_timeout=5):  # type: ignore[arg-type]
-            return 101
-    except InvalidStatus as refused:
-        return refused.response.status_code
 
 
 @PATHS
 async def test_an_upgrade_from_another_origin_is_refused_with_403(
     keys: Keys, fast_writes: bool
 ) -> None:
-    web = {"allowed_origins": ALLOWED}
+    web = {"allowed_origins": LISTED}
     async with served(keys, fast_writes, web=web) as gw:
         url = f"ws://{gw.host}:{gw.port}/ws"
-        assert await upgrade_status(url, "https://evil.example") == 403
+        assert await upgrade_status(url, FOREIGN) == 403
         assert await upgrade_status(url, "null") == 403
         # The same host on another port is another origin.
         assert await upgrade_status(url, f"http://{gw.host}:{gw.port + 1}") == 403
         assert await upgrade_status(url, f"http://{gw.host}:{gw.port}") == 101
         assert await upgrade_status(url, None) == 101
-        assert await upgrade_status(url, ALLOWED) == 101
+        assert await upgrade_status(url, LISTED) == 101
         assert gw.metric("livedesk_gateway_sockets") == 0  # the refused ones never counted
 
 
