@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.api import ApiProcess, api_deployment
-from tests.support.web import FOREIGN, LISTED, preflight
+from tests.support.web import FOREIGN, LISTED, preflight, preflight_headers
 
 TOKEN = "scrape-me"
 
@@ -103,12 +103,20 @@ async def test_metrics_want_the_token(http: httpx.AsyncClient) -> None:
     assert "livedesk_api_requests_total" in served.text
 
 
-def test_docs_off_answer_404(postgres_url: str, amqp_url: str, tmp_path: Path) -> None:
+def test_docs_off_answer_404_and_no_listed_origin_grants_none(
+    postgres_url: str, amqp_url: str, tmp_path: Path
+) -> None:
     off = {"LIVEDESK_API__DOCS": "false"}
     with (
         api_deployment(postgres_url, amqp_url, tmp_path, off) as deployment,
         ApiProcess(deployment.env) as api,
+        httpx.Client(base_url=api.url, timeout=10) as http,
     ):
         for path in ("/docs", "/redoc", "/openapi.json", "/docs/assets/swagger-ui-bundle.js"):
-            assert httpx.get(api.url + path, timeout=10).status_code == 404, path
-        assert httpx.get(api.url + "/healthz", timeout=10).status_code == 200
+            assert http.get(path).status_code == 404, path
+        assert http.get("/healthz").status_code == 200
+        # The default: same origin only, so no other origin is granted anything.
+        for origin in (FOREIGN, LISTED):
+            answer = http.options("/v1/auth/token", headers=preflight_headers(origin))
+            assert answer.status_code >= 400
+            assert "access-control-allow-origin" not in answer.headers

@@ -24,16 +24,17 @@ async def upgrade_status(url: str, origin: str | None) -> int:
         return refused.response.status_code
 
 
+def preflight_headers(origin: str) -> dict[str, str]:
+    """What a browser's OPTIONS says before a cross-origin POST with JSON and a token."""
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+
+
 async def preflight(http: httpx.AsyncClient, path: str, origin: str) -> httpx.Response:
-    """The OPTIONS a browser sends before a cross-origin POST with a JSON body and a token."""
-    return await http.options(
-        path,
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type",
-        },
-    )
+    return await http.options(path, headers=preflight_headers(origin))
 
 
 @contextmanager

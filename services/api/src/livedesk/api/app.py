@@ -118,15 +118,17 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
     app.add_middleware(RequestBoundary)  # nothing escapes to the server
-    # Same-origin pages need no CORS; these are the other origins a browser may call from
-    # (credentials: the refresh cookie). Outside the boundary: a 500 is readable there too.
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(settings.allowed_origins),
-        allow_credentials=True,
-        allow_methods=["*"],
-        allow_headers=["*"],
-    )
+    if settings.allowed_origins:
+        # Same-origin pages need no CORS; these are the other origins a browser may call from
+        # (credentials: the refresh cookie). Outside the boundary: a 500 is readable there too.
+        # Without any, no layer: it would grant nothing and cost every request its wrapping.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
     app.add_middleware(SecurityHeaders)  # outermost: every answer carries them
     return app
 
