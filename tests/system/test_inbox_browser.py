@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, expect
 
 from livedesk.standalone import demo
 from tests.support.browser import chromium
-from tests.system.test_standalone import Standalone
+from tests.system.test_standalone import DEMO_PASSWORD, Standalone
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ async def sign_in(browser: Browser, base: str, email: str) -> Page:
     page = await browser.new_page()
     await page.goto(base + "/")
     await page.fill("#email", email)
-    await page.fill("#password", demo.PASSWORD)
+    await page.fill("#password", DEMO_PASSWORD)
     await page.click("#login button")
     await expect(page.locator("#status")).to_have_text("live")
     return page

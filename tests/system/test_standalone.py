@@ -3,12 +3,14 @@
 One process on a loopback port with SQLite under a temporary data dir. It creates the demo
 account on first start; an agent logs in over REST, opens a socket, sees the demo history
 replayed from offset 0, a reply it posts arrives live with the next offset, and after a
-restart the data is still there and a resumed socket gets only what it missed.
+restart the data is still there and a resumed socket gets only what it missed. The demo's
+password is the tests' own (`LIVEDESK_DEMO_PASSWORD`), except where the random one is tested.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import venv
@@ -25,17 +27,29 @@ from tests.support.ports import free_port
 from tests.support.ws_client import WsClient
 
 START_TIMEOUT_S = 40.0
+DEMO_PASSWORD = "the tests' demo password"
+PRINTED_PASSWORD = re.compile(r"demo logins \(password: (\S+)\):")
 
 
 class Standalone:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        data_dir_flag: bool = True,
+    ) -> None:
+        """`env`: settings (default: the tests' demo password); `data_dir_flag` false leaves
+        the data dir to `LIVEDESK_DATA_DIR`, which the caller then puts in `env`."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         command = [sys.executable, "-m", "livedesk.cli.main", "standalone"]
+        where = ["--data-dir", str(data_dir)] if data_dir_flag else []
+        settings = {"LIVEDESK_DEMO_PASSWORD": DEMO_PASSWORD} if env is None else env
         self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), "--data-dir", str(data_dir)],
-            env=livedesk_env({}),
+            [*command, "--port", str(self.port), *where],
+            env=livedesk_env(settings),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -80,11 +94,9 @@ def standalone(data_dir: Path) -> Iterator[Standalone]:
             process.stop()
 
 
-async def login(base: str, email: str) -> str:
+async def login(base: str, email: str, password: str = DEMO_PASSWORD) -> str:
     async with httpx.AsyncClient(base_url=base) as http:
-        response = await http.post(
-            "/v1/auth/token", json={"email": email, "password": demo.PASSWORD}
-        )
+        response = await http.post("/v1/auth/token", json={"email": email, "password": password})
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
         return token
@@ -96,7 +108,7 @@ async def test_demo_account_socket_and_restart(standalone: Standalone, data_dir:
     assert f"http://127.0.0.1:{standalone.port}/" in banner
     assert "created a demo account" in banner
     assert demo.AGENT.email in banner
-    assert demo.PASSWORD in banner
+    assert f"password: {DEMO_PASSWORD})" in banner
 
     token = await login(standalone.base, demo.AGENT.email)
     async with httpx.AsyncClient(base_url=standalone.base, headers=bearer(token)) as http:
@@ -181,7 +193,10 @@ async def run_readme_example(standalone: Standalone, python: str, env: dict[str,
     assert len([line for line in example.splitlines() if line.strip()]) <= 10
     # The example names the default port; this standalone listens on a free one.
     script = example.replace("127.0.0.1:8000", f"127.0.0.1:{standalone.port}")
+    # And the password it printed.
+    script = script.replace('"the-password-it-printed"', repr(DEMO_PASSWORD))
     assert script != example
+    assert DEMO_PASSWORD in script
     process = await asyncio.create_subprocess_exec(
         python, "-u", "-c", script, stdout=asyncio.subprocess.PIPE, env=env,
         start_new_session=True,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
 
 from livedesk.presence.decoding import FAST_PATH_BYTES, Snapshot, decode
 from livedesk.presence.keys import Keys
@@ -34,7 +35,7 @@ from livedesk.shared.presence_messages import (
     decode_message,
     encode_message,
 )
-from livedesk.shared.settings import GatewaySettings, PresenceSettings, Settings
+from livedesk.shared.settings import ApiSettings, GatewaySettings, PresenceSettings, Settings
 from livedesk.shared.tokens import Role, TokenSigner, TokenVerifier, jwks
 from livedesk.shared.topology import QueueSpec
 from tests.support.ports import free_port
@@ -319,3 +320,21 @@ def bearer(token: str) -> dict[str, str]:
 
 def other_signer() -> TokenSigner:
     return TokenSigner(Ed25519PrivateKey.generate(), issuer=ISSUER, ttl_s=60)
+
+
+async def test_metrics_want_the_token_and_docs_can_be_off() -> None:
+    config = settings().model_copy(
+        update={"metrics_token": SecretStr("scrape-me"), "api": ApiSettings(docs=False)}
+    )
+    async with running(config) as h:
+        transport = httpx.ASGITransport(app=h.service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://presence") as client:
+            refused = await client.get("/metrics")
+            assert (refused.status_code, refused.json()["code"]) == (401, "not_authenticated")
+            assert refused.headers["www-authenticate"] == "Bearer"
+            served = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+            assert served.status_code == 200
+            assert "presence_active_consumer" in served.text
+            assert served.headers["x-content-type-options"] == "nosniff"
+            for path in ("/docs", "/redoc", "/openapi.json"):
+                assert (await client.get(path)).status_code == 404, path

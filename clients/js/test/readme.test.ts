@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 
-import { Standalone } from "./support/standalone.js";
+import { DEMO_PASSWORD, Standalone } from "./support/standalone.js";
 
 const PACKAGE = resolve(import.meta.dirname, "../..");
 let server: Standalone;
@@ -26,7 +26,9 @@ test("the README's example connects, sends a message and exits", async () => {
   assert.ok(example.split("\n").filter(Boolean).length <= 10, "ten lines at most");
   // Inside the package, "@livedesk/client" resolves to the package itself (its exports).
   const script = resolve(PACKAGE, "build/readme-example.mjs");
-  writeFileSync(script, example.replace("http://127.0.0.1:8000", server.url));
+  const runnable = example.replace("http://127.0.0.1:8000", server.url).replace("the-password-it-printed", DEMO_PASSWORD);
+  assert.ok(runnable.includes(DEMO_PASSWORD), "the README's example names the printed password");
+  writeFileSync(script, runnable);
   const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 20_000 });
   assert.match(stdout, /state: open/);
   assert.match(stdout, /sent: \d+/);

@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     standalone = commands.add_parser("standalone", help="the whole system in one process")
     _add_host_port(standalone, port=8000)
-    standalone.add_argument("--data-dir", default="data", help="where SQLite and keys live")
+    standalone.add_argument(
+        "--data-dir", help="where SQLite and keys live (default: LIVEDESK_DATA_DIR, else data)"
+    )
 
     api = commands.add_parser("api", help="the REST API and outbox relay")
     _add_host_port(api, port=8000)

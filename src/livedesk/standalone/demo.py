@@ -2,7 +2,8 @@
 
 The account and its admin come from `create_account` (as `livedesk bootstrap` does); the
 agent, inbox, contact and first conversation go through the REST API in-process, so they
-produce their events like any other write. Known logins: this is a local demo, not a server.
+produce their events like any other write. Known e-mails, and a password the caller chooses
+(random unless told, see `main.demo_password`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from livedesk.api.models import Account
 from livedesk.api.passwords import Passwords
 
 ACCOUNT: Final = "Demo Support"
-PASSWORD: Final = "livedesk-demo"
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,11 @@ AGENT: Final = Login("alice@example.com", "agent")
 LOGINS: Final = (ADMIN, AGENT)
 
 
-async def ensure_demo(engine: AsyncEngine, passwords: Passwords, api: httpx.AsyncClient) -> bool:
-    """Create the demo account unless the database has an account already; say if it did."""
+async def ensure_demo(
+    engine: AsyncEngine, passwords: Passwords, api: httpx.AsyncClient, password: str
+) -> bool:
+    """Create the demo account, its logins with `password`, unless the database has an
+    account already; say if it did."""
     async with engine.connect() as connection:
         if (await connection.execute(select(func.count()).select_from(Account))).scalar_one():
             return False
@@ -43,10 +46,10 @@ async def ensure_demo(engine: AsyncEngine, passwords: Passwords, api: httpx.Asyn
         passwords,
         name=ACCOUNT,
         email=ADMIN.email,
-        password=PASSWORD,
+        password=password,
         admin_name="Ada Admin",
     )
-    token = (await _post(api, "/v1/auth/token", {"email": ADMIN.email, "password": PASSWORD}))[
+    token = (await _post(api, "/v1/auth/token", {"email": ADMIN.email, "password": password}))[
         "access_token"
     ]
     api.headers["authorization"] = f"Bearer {token}"
@@ -54,7 +57,7 @@ async def ensure_demo(engine: AsyncEngine, passwords: Passwords, api: httpx.Asyn
         await _post(
             api,
             "/v1/agents",
-            {"email": AGENT.email, "password": PASSWORD, "name": "Alice Agent", "role": "agent"},
+            {"email": AGENT.email, "password": password, "name": "Alice Agent", "role": "agent"},
         )
         inbox = await _post(api, "/v1/inboxes", {"name": "Website chat"})
         contact = await _post(api, "/v1/contacts", {"name": "Jane Customer"})

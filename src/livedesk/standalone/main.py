@@ -11,13 +11,17 @@ PostgreSQL, and HTTP calls from the gateway to the API and presence answered by 
 itself through httpx's ASGI transport. Long-lived tasks run as siblings of the server in one
 TaskGroup, so if one dies the process stops rather than serving half a system. The port is
 bound first; the first SIGTERM or SIGINT sends every socket `reconnect` and 1001, then stops
-the server (exit codes: `livedesk.shared.lifecycle`).
+the server (exit codes: `livedesk.shared.lifecycle`). It listens on loopback unless told
+otherwise, and the demo logins get a random password printed at start (`demo_password` fixes
+one): a demo left running on a shared network is not an open door. The page's scripts and
+styles are files, so its CSP allows no inline code; /ws takes the gateway's origin rule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import sys
 from collections.abc import Iterator
 from importlib.resources import files
@@ -39,12 +43,18 @@ from livedesk.gateway.presence_client import HttpPresenceLookup
 from livedesk.presence.service import PresenceService
 from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.lifecycle import Shutdown, bind, run_service
+from livedesk.shared.origins import origin_allowed
 from livedesk.shared.settings import Settings
+from livedesk.shared.web_headers import CSP, page_policy
 from livedesk.standalone import demo
 from livedesk.standalone.websocket import StarletteSocket
 
 # The in-process HTTP calls need a base URL; no request ever leaves the process.
 IN_PROCESS: str = "http://livedesk.standalone"
+# A refused upgrade: closing before `accept` makes uvicorn answer HTTP 403.
+CLOSE_POLICY_VIOLATION = 1008
+# The page loads its own script and stylesheet, and talks to its own origin only.
+PAGE_POLICY = page_policy(img="data:")
 
 
 class Server(uvicorn.Server):
@@ -53,28 +63,39 @@ class Server(uvicorn.Server):
         yield  # the signals are `lifecycle`'s: drain the sockets, stop the server, unwind
 
 
-def standalone_settings(data_dir: Path) -> Settings:
-    data_dir = data_dir.resolve()
-    return Settings(
-        database_url=f"sqlite+aiosqlite:///{data_dir / 'livedesk.db'}",
-        data_dir=data_dir,
-        node_id="standalone",
-        api_url=IN_PROCESS,
-        presence_url=IN_PROCESS,
+def standalone_settings(data_dir: Path | None) -> Settings:
+    """The environment's settings with what one process needs; `data_dir` (the command
+    line's) wins over `LIVEDESK_DATA_DIR`."""
+    settings = Settings()
+    data_dir = (data_dir or settings.data_dir).resolve()
+    return settings.model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{data_dir / 'livedesk.db'}",
+            "data_dir": data_dir,
+            "node_id": "standalone",
+            "api_url": IN_PROCESS,
+            "presence_url": IN_PROCESS,
+        }
     )
 
 
-def mount_ui_and_socket(app: FastAPI, node: Node) -> None:
-    page = files("livedesk.standalone").joinpath("ui/index.html").read_text(encoding="utf-8")
+def mount_ui_and_socket(app: FastAPI, node: Node, allowed_origins: tuple[str, ...]) -> None:
+    ui = files("livedesk.standalone").joinpath("ui")
+    page = ui.joinpath("index.html").read_text(encoding="utf-8")
+    app.mount("/ui", StaticFiles(directory=str(ui)), name="ui")
 
     @app.get("/", include_in_schema=False)
     async def inbox() -> HTMLResponse:
-        return HTMLResponse(page)
+        return HTMLResponse(page, headers={CSP: PAGE_POLICY})
 
     app.mount("/static", StaticFiles(packages=[("livedesk.standalone", "static")]), name="static")
 
     @app.websocket("/ws")
     async def websocket(websocket: WebSocket) -> None:
+        headers = websocket.headers
+        if not origin_allowed(headers.get("origin"), headers.get("host"), allowed_origins):
+            await websocket.close(CLOSE_POLICY_VIOLATION)
+            return
         await websocket.accept()
         socket = StarletteSocket(websocket)
         async with asyncio.TaskGroup() as group:
@@ -83,9 +104,8 @@ def mount_ui_and_socket(app: FastAPI, node: Node) -> None:
             sender.cancel()
 
 
-async def serve(host: str, port: int, data_dir: Path, shutdown: Shutdown) -> None:
+async def serve(host: str, port: int, settings: Settings, shutdown: Shutdown) -> None:
     sock = bind(host, port)
-    settings = standalone_settings(data_dir)
     engine = make_engine(settings.database_url)
     bus = MemoryBus()
     try:
@@ -106,12 +126,13 @@ async def serve(host: str, port: int, data_dir: Path, shutdown: Shutdown) -> Non
             ) as node,
             asyncio.TaskGroup() as group,
         ):
-            mount_ui_and_socket(app, node)
+            mount_ui_and_socket(app, node, settings.allowed_origins)
             background = [
                 group.create_task(run_background(context), name="api"),
                 group.create_task(presence.run(), name="presence"),
             ]
-            created = await demo.ensure_demo(engine, context.passwords, local)
+            password = demo_password(settings)
+            created = await demo.ensure_demo(engine, context.passwords, local, password)
             server = Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
 
             async def drain_then_stop() -> None:
@@ -124,7 +145,8 @@ async def serve(host: str, port: int, data_dir: Path, shutdown: Shutdown) -> Non
             while not (server.started or serving.done()):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             if server.started:
-                announce(host, port, data_dir, created)  # only once the port answers
+                # Only once the port answers; the password only when it is the data's.
+                announce(host, port, settings.data_dir, password if created else None)
             await serving
             for task in background:
                 task.cancel()
@@ -133,23 +155,34 @@ async def serve(host: str, port: int, data_dir: Path, shutdown: Shutdown) -> Non
         await engine.dispose()
 
 
-def announce(host: str, port: int, data_dir: Path, created: bool) -> None:
-    state = "created a demo account" if created else "using the existing data"
+def demo_password(settings: Settings) -> str:
+    if settings.demo_password is not None:
+        return settings.demo_password.get_secret_value()
+    return secrets.token_urlsafe(12)  # 96 bits: not guessable, short enough to type
+
+
+def announce(host: str, port: int, data_dir: Path, password: str | None) -> None:
+    """`password`: the demo logins' when this start created them; None: the data existed,
+    and its passwords are the ones printed then (only their hashes are stored)."""
+    state = "created a demo account" if password else "using the existing data"
+    said = f"password: {password}" if password else "the password printed when it was created"
     lines = [
         f"Livedesk standalone: http://{host}:{port}/  (data in {data_dir}, {state})",
         f"  WebSocket ws://{host}:{port}/ws   REST http://{host}:{port}/v1   docs /docs",
-        "  demo logins (password: " + demo.PASSWORD + "):",
+        f"  demo logins ({said}):",
         *(f"    {login.email:<28} {login.role}" for login in demo.LOGINS),
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 
 
-def run(host: str, port: int, data_dir: str) -> int:
+def run(host: str, port: int, data_dir: str | None) -> int:
     """`livedesk standalone`; the process's exit status (see `livedesk.shared.lifecycle`)."""
     import uvloop  # a dependency of the services; only the server wants it
 
+    settings = standalone_settings(Path(data_dir) if data_dir else None)
+
     async def main(shutdown: Shutdown) -> None:
-        await serve(host, port, Path(data_dir), shutdown)
+        await serve(host, port, settings, shutdown)
 
     return run_service("standalone", main, loop_factory=uvloop.new_event_loop)

@@ -52,12 +52,17 @@ class Served:
 
 
 @asynccontextmanager
-async def served(keys: Keys, fast_writes: bool, **gateway: Any) -> AsyncIterator[Served]:
+async def served(
+    keys: Keys, fast_writes: bool, *, web: dict[str, Any] | None = None, **gateway: Any
+) -> AsyncIterator[Served]:
+    """`web`: top-level settings (allowed origins, the metrics token); `gateway`: its own."""
     bus = MemoryBus()
     log = EventLog(bus)
     options = {"unbind_grace_s": 0.0, "drain_window_s": 0.0, **gateway}
     settings = Settings(
-        node_id="gw-ws", gateway=GatewaySettings(fast_writes=fast_writes, **options)
+        node_id="gw-ws",
+        gateway=GatewaySettings(fast_writes=fast_writes, **options),
+        **(web or {}),
     )
     stop = asyncio.Event()
     with bind("127.0.0.1", 0) as sock:
@@ -112,7 +117,7 @@ async def test_the_http_routes_answer_on_the_sockets_port(keys: Keys, fast_write
 async def test_a_reader_that_stops_reading_is_closed_with_4409(
     keys: Keys, fast_writes: bool
 ) -> None:
-    bounds = {"send_queue_bytes": 64 * 1024, "socket_send_buffer_bytes": 4096}
+    bounds: dict[str, Any] = {"send_queue_bytes": 64 * 1024, "socket_send_buffer_bytes": 4096}
     async with served(keys, fast_writes, **bounds) as gw:
         with contextlib.closing(await stalled_client(gw.host, gw.port, keys.token(1, 1))):
             await until(lambda: gw.metric("livedesk_gateway_sockets") == 1)

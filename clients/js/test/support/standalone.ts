@@ -14,7 +14,8 @@ import { join, resolve } from "node:path";
 const LIVEDESK = process.env["LIVEDESK_BIN"] ?? resolve(import.meta.dirname, "../../../../../.venv/bin/livedesk");
 const START_TIMEOUT_MS = 20_000;
 
-export const DEMO_PASSWORD = "livedesk-demo";
+/** The demo logins' password: standalone makes a random one unless told (LIVEDESK_DEMO_PASSWORD). */
+export const DEMO_PASSWORD = "the js tests' demo password";
 export const ALICE = "alice@example.com";
 export const ADMIN = "admin@example.com";
 
@@ -45,6 +46,7 @@ export class Standalone {
         // argon2 at its production cost takes most of a second per login.
         LIVEDESK_API__PASSWORD_TIME_COST: "1",
         LIVEDESK_API__PASSWORD_MEMORY_KIB: "8",
+        LIVEDESK_DEMO_PASSWORD: DEMO_PASSWORD,
         ...this.env,
       },
       stdio: ["ignore", "pipe", "pipe"],

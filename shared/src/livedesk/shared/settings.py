@@ -9,9 +9,15 @@ bound is what it is: docs/settings.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from livedesk.shared.origins import parse_origins
+
+# Comma-separated in the environment; normalized (`origins.normalize_origin`) when read.
+Origins = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_origins)]
 
 
 class BusSettings(BaseModel):
@@ -56,6 +62,7 @@ class ApiSettings(BaseModel):
     fast_message_route: bool = True  # docs/adr/0003-fast-message-route.md
     # How long an API process trusts what it read of a session (revoked or not) for REST.
     session_check_s: float = Field(default=0.5, ge=0)
+    docs: bool = True  # /docs, /redoc, /openapi.json; false (production): 404
 
 
 class GatewaySettings(BaseModel):
@@ -133,6 +140,9 @@ class Settings(BaseSettings):
     node_id: str = Field(default="gw-local", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     data_dir: Path = Path("data")
     log_level: str = "INFO"
+    allowed_origins: Origins = ()  # beside same origin: sockets and CORS (docs/security.md)
+    metrics_token: SecretStr | None = None  # unset: /metrics for loopback clients only
+    demo_password: SecretStr | None = None  # standalone's demo logins; unset: a random one
     bus: BusSettings = BusSettings()
     tokens: TokenSettings = TokenSettings()
     api: ApiSettings = ApiSettings()

@@ -18,12 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livedesk.api.access import AccessCheck, SessionStates
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
+from livedesk.api.docs_pages import install_docs, openapi_url
 from livedesk.api.errors import documented, install_error_handlers
 from livedesk.api.fast_messages import FastMessagePost, fast_route_chosen
 from livedesk.api.fast_messages_compat import FAST_ROUTE_PROBLEM
@@ -57,6 +59,7 @@ from livedesk.shared.tokens import (
     ensure_key_pair,
     load_private_key,
 )
+from livedesk.shared.web_headers import SecurityHeaders
 
 
 def build_context(
@@ -103,11 +106,15 @@ def build_context(
 
 
 def create_app(context: ApiContext) -> FastAPI:
+    settings = context.settings
     app = FastAPI(
         title="Livedesk API",
         version="1",
         description="Conversations, messages and the event log of Livedesk.",
         responses=documented(500),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=openapi_url(settings.api.docs),
     )
     app.state.context = context
     app.openapi = with_exact_bounds(app.openapi)  # type: ignore[method-assign]
@@ -115,6 +122,8 @@ def create_app(context: ApiContext) -> FastAPI:
     routes = (auth, sessions, agents, access, directory, conversations, messages, events, health)
     for module in routes:
         app.include_router(module.router)
+    if settings.api.docs:
+        install_docs(app)
     if fast_route_chosen(context.settings.api, FAST_ROUTE_PROBLEM):
         # Innermost of the three: inside the body limit, counted by the request metrics.
         app.add_middleware(
@@ -125,7 +134,19 @@ def create_app(context: ApiContext) -> FastAPI:
         )
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
-    app.add_middleware(RequestBoundary)  # outermost: nothing escapes to the server
+    app.add_middleware(RequestBoundary)  # nothing escapes to the server
+    if settings.allowed_origins:
+        # Same-origin pages need no CORS; these are the other origins a browser may call from
+        # (credentials: the refresh cookie). Outside the boundary: a 500 is readable there too.
+        # Without any, no layer: it would grant nothing and cost every request its wrapping.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(SecurityHeaders)  # outermost: every answer carries them
     return app
 
 

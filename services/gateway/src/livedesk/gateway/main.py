@@ -119,6 +119,7 @@ async def run_server(
         send_buffer_bytes=gateway.socket_send_buffer_bytes,
         unsent_bytes=gateway.socket_unsent_bytes,
         fast_writes=gateway.fast_writes,
+        access=ws_server.WebAccess(settings.allowed_origins, settings.metrics_token),
     )
     log.info("gateway %s listening on %s:%s", settings.node_id, *sock.getsockname()[:2])
     try:

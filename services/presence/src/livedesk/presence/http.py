@@ -6,7 +6,9 @@
 
 The account always comes from the verified Bearer token, never from the request, so one
 tenant cannot read another's presence. Errors are `{"code", "message"}` like the API's.
-This module only reads the state; it never changes it.
+/metrics follows `livedesk.shared.metrics_access`; there are no /docs pages (the API's are
+the documentation), and /openapi.json only with `api.docs`. This module only reads the
+state; it never changes it.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency annotations of the
@@ -14,17 +16,19 @@ This module only reads the state; it never changes it.
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from livedesk.presence.keys import Keys
 from livedesk.presence.state import PresenceState
 from livedesk.shared.errors import LivedeskError
 from livedesk.shared.events import AgentStatus
+from livedesk.shared.metrics_access import MetricsAccess, metrics_access
 from livedesk.shared.tokens import Claims, TokenError
+from livedesk.shared.web_headers import SecurityHeaders
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
 
@@ -87,10 +91,23 @@ def create_router(state: PresenceState, keys: Keys) -> APIRouter:
 
 
 def create_app(
-    state: PresenceState, keys: Keys, registry: CollectorRegistry, readiness: Readiness
+    state: PresenceState,
+    keys: Keys,
+    registry: CollectorRegistry,
+    readiness: Readiness,
+    *,
+    metrics_token: SecretStr | None = None,
+    docs: bool = True,
 ) -> FastAPI:
-    app = FastAPI(title="Livedesk presence", version="1")
+    app = FastAPI(
+        title="Livedesk presence",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.include_router(create_router(state, keys))
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
@@ -116,7 +133,13 @@ def create_app(
         )
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    def metrics(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        client = request.client.host if request.client else None
+        access = metrics_access(authorization, client, metrics_token)
+        if access is not MetricsAccess.ALLOWED:
+            raise ApiError(access.status, access.code, access.message)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

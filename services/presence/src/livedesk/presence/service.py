@@ -44,7 +44,14 @@ class PresenceService:
         self.keys = Keys(settings, verifier)
         self.registry = build_registry(self.state, lambda: self.consumer.messages)
         self.router = create_router(self.state, self.keys)
-        self.app = create_app(self.state, self.keys, self.registry, self.readiness)
+        self.app = create_app(
+            self.state,
+            self.keys,
+            self.registry,
+            self.readiness,
+            metrics_token=settings.metrics_token,
+            docs=settings.api.docs,
+        )
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         detail = {

@@ -1,10 +1,13 @@
 """Operations endpoints: /healthz (the process answers), /readyz (database and broker),
-/metrics (Prometheus text). None needs a token; none reveals tenant data.
+/metrics (Prometheus text). None reveals tenant data; /metrics is for the metrics token or
+loopback (`livedesk.shared.metrics_access`), the probes are open.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select, text
@@ -12,8 +15,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from livedesk.api.deps import Context
+from livedesk.api.errors import ApiError, documented
 from livedesk.api.models import AccountOffset, EventRelay
 from livedesk.api.schemas import Readiness
+from livedesk.shared.metrics_access import MetricsAccess, metrics_access
 
 router = APIRouter(tags=["operations"])
 
@@ -46,9 +51,20 @@ async def readyz(context: Context) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"},
+        **documented(401, 403),
+    },
 )
-async def metrics(context: Context) -> Response:
+async def metrics(
+    context: Context, request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    client = request.client.host if request.client else None
+    access = metrics_access(authorization, client, context.settings.metrics_token)
+    if access is not MetricsAccess.ALLOWED:
+        challenge = {"WWW-Authenticate": "Bearer"} if access.status == 401 else None
+        raise ApiError(access.status, access.code, access.message, challenge)
+
     async def backlog() -> int:
         async with context.engine.connect() as connection:
             behind = col(AccountOffset.last_offset) - col(EventRelay.published_offset)
