@@ -20,7 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page, WebSocket, expec
 
 from livedesk.standalone import demo
 from tests.support.browser import chromium
-from tests.system.test_standalone import Standalone
+from tests.system.test_standalone import DEMO_PASSWORD, Standalone
 
 CONVERSATION = 1
 
@@ -56,20 +56,24 @@ async def context() -> AsyncIterator[BrowserContext]:
 
 async def login(base: str, email: str) -> str:
     async with httpx.AsyncClient(base_url=base) as http:
-        body = {"email": email, "password": demo.PASSWORD}
+        body = {"email": email, "password": DEMO_PASSWORD}
         response = await http.post("/v1/auth/token", json=body)
         response.raise_for_status()
         token: str = response.json()["access_token"]
         return token
 
 
-async def open_tab(context: BrowserContext, base: str, sockets: list[WebSocket]) -> Page:
+async def open_tab(
+    context: BrowserContext, base: str, sockets: list[WebSocket], *, sign_in: bool
+) -> Page:
+    """A tab of the inbox; the second of a login is signed in by the first's refresh cookie."""
     page = await context.new_page()
     page.on("websocket", lambda socket: sockets.append(socket))
     await page.goto(base + "/")
-    await page.fill("#email", demo.AGENT.email)
-    await page.fill("#password", demo.PASSWORD)
-    await page.click("#login button")
+    if sign_in:
+        await page.fill("#email", demo.AGENT.email)
+        await page.fill("#password", DEMO_PASSWORD)
+        await page.click("#login button")
     await expect(page.locator("#status")).to_have_text("live")
     await page.click(".conv")
     await page.evaluate(RECORDER, await login(base, demo.AGENT.email))
@@ -85,8 +89,8 @@ async def test_two_tabs_share_one_socket_and_hand_it_over(
         await standalone.ready()
         admin = await login(standalone.base, demo.ADMIN.email)
         sockets: list[WebSocket] = []
-        leader = await open_tab(context, standalone.base, sockets)
-        follower = await open_tab(context, standalone.base, sockets)
+        leader = await open_tab(context, standalone.base, sockets, sign_in=True)
+        follower = await open_tab(context, standalone.base, sockets, sign_in=False)
         assert len(sockets) == 1, "the second tab and both recorders use the first tab's socket"
 
         async with httpx.AsyncClient(
