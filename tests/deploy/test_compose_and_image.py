@@ -49,3 +49,30 @@ def test_the_dockerfile_passes_hadolint() -> None:
         [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_publishes_on_loopback_and_takes_secrets_from_the_environment() -> None:
+    document = yaml.safe_load(COMPOSE.read_text())
+    for name, service in document["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+        for variable, value in (service.get("environment") or {}).items():
+            if any(word in variable for word in ("PASSWORD", "TOKEN", "_PASS")):
+                assert "${" in str(value), f"{name}: {variable} is written in compose.yaml"
+
+
+def test_compose_starts_each_service_after_what_it_needs() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    conditions = {
+        name: {needed: how["condition"] for needed, how in service.get("depends_on", {}).items()}
+        for name, service in services.items()
+    }
+    assert conditions["api"] == {
+        "migrate": "service_completed_successfully",
+        "broker-setup": "service_completed_successfully",
+    }
+    assert conditions["migrate"] == {"postgres": "service_healthy"}
+    assert conditions["broker-setup"] == {"rabbitmq": "service_healthy"}
+    for gateway in ("gateway-1", "gateway-2"):
+        assert conditions[gateway] == {"api": "service_healthy", "presence": "service_healthy"}
+    assert set(conditions["proxy"]) == {"api", "gateway-1", "gateway-2"}
