@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from livedesk.shared.origins import parse_origins
@@ -148,3 +148,13 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     gateway: GatewaySettings = GatewaySettings()
     presence: PresenceSettings = PresenceSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_for_plain_postgresql(cls, url: str) -> str:
+        """A plain `postgresql://` URL (what CloudNativePG and most providers hand out) means
+        the asyncpg driver, the only PostgreSQL driver the services have."""
+        scheme, separator, rest = url.partition("://")
+        if separator and scheme in {"postgres", "postgresql"}:
+            return f"postgresql+asyncpg://{rest}"
+        return url

@@ -21,6 +21,7 @@ import uuid
 from typing import Final
 
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedesk.api.errors import ApiError
@@ -56,6 +57,12 @@ class RequestBoundary:
             if isinstance(error, ApiError) and not started:
                 await error.response()(scope, receive, sending)
                 return
+            if database_unreachable(error) and not started:
+                log.warning(
+                    "the database did not answer %s %r: %s", scope["method"], scope["path"], error
+                )
+                await database_unavailable()(scope, receive, sending)
+                return
             log.exception(
                 "unexpected error answering %s %r (request %s)",
                 scope["method"],
@@ -66,6 +73,23 @@ class RequestBoundary:
             # connection when the app returns without finishing it.
             if not started:
                 await internal_error(request_id)(scope, receive, sending)
+
+
+# A failover or a cut link: the request did not happen and may be retried (a message with
+# its client_id is then written once), unlike a defect.
+def database_unavailable() -> JSONResponse:
+    return ApiError(
+        503,
+        "database_unavailable",
+        "the database is not answering; try again in a moment",
+        headers={"Retry-After": "1"},
+    ).response()
+
+
+def database_unreachable(error: BaseException) -> bool:
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
+    return isinstance(error, (OSError, TimeoutError))
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
