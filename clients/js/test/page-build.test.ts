@@ -1,6 +1,6 @@
 /**
  * The inbox page of `livedesk standalone` loads this client from a copy committed under
- * src/livedesk/standalone/static/client, so that a machine with only Python serves it. That
+ * services/api/src/livedesk/api/inbox/static/client, so that a machine with only Python serves it. That
  * copy must be what the source compiles to now.
  */
 
@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { test } from "node:test";
 
 const PACKAGE = resolve(import.meta.dirname, "../..");
-const COMMITTED = resolve(PACKAGE, "../../src/livedesk/standalone/static/client");
+const COMMITTED = resolve(PACKAGE, "../../services/api/src/livedesk/api/inbox/static/client");
 const STALE = "the page's copy of the client is stale: run `npm run build:page` in clients/js and commit it";
 
 function contents(directory: string): Map<string, string> {

@@ -32,6 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--node-id", help="this node's id (default: LIVEDESK_NODE_ID)")
     _add_host_port(commands.add_parser("presence", help="the presence service"), port=8100)
 
+    dev = commands.add_parser(
+        "dev", help="api, presence and two gateways behind one proxy, on this machine"
+    )
+    dev.add_argument("--port", type=int, default=8080, help="the proxy's; services take the next 4")
+    dev.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/livedesk-dev")
+    dev.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/livedesk_dev")
+    dev.add_argument("--data-dir", default="data/dev", help="signing keys and the demo login")
+    dev.add_argument(
+        "--management-url", help="RabbitMQ's management API (default: the broker's host, :15672)"
+    )
+
     commands.add_parser("migrate", help="run database migrations to head")
     bootstrap = commands.add_parser("bootstrap", help="create an account and its first admin")
     bootstrap.add_argument("--account", required=True)
@@ -89,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livedesk.cli.asyncapi import run as run_asyncapi
 
         return run_asyncapi(args.output)
+    if args.command == "dev":
+        from livedesk.devstack.main import run as run_dev
+
+        return run_dev(
+            args.port, args.amqp_url, args.database_url, args.data_dir, args.management_url
+        )
     if args.command in ("api", "migrate", "bootstrap"):
         from livedesk.api.main import run
 

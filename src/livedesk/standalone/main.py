@@ -1,9 +1,7 @@
 """Wire the API, presence and one gateway node into one process and serve them on one port.
 
-    /          the inbox UI            /v1/...       the REST API (and presence's /v1/presence)
-    /ws        the WebSocket            /docs         OpenAPI
-    /static/   the UI's scripts: client/ is clients/js built by `npm run build:page` (committed,
-               so that a machine with only Python serves it)
+    /          the inbox page (the API's)   /v1/...   the REST API (and presence's /v1/presence)
+    /ws        the WebSocket                 /docs     OpenAPI
 
 The services are the same code the distributed topology runs, with in-process stand-ins for
 what crosses the network there: a `MemoryBus` instead of RabbitMQ, SQLite instead of
@@ -13,8 +11,8 @@ TaskGroup, so if one dies the process stops rather than serving half a system. T
 bound first; the first SIGTERM or SIGINT sends every socket `reconnect` and 1001, then stops
 the server (exit codes: `livedesk.shared.lifecycle`). It listens on loopback unless told
 otherwise, and the demo logins get a random password printed at start (`demo_password` fixes
-one): a demo left running on a shared network is not an open door. The page's scripts and
-styles are files, so its CSP allows no inline code; /ws takes the gateway's origin rule.
+one): a demo left running on a shared network is not an open door. /ws takes the
+gateway's origin rule.
 """
 
 from __future__ import annotations
@@ -24,14 +22,11 @@ import contextlib
 import secrets
 import sys
 from collections.abc import Iterator
-from importlib.resources import files
 from pathlib import Path
 
 import httpx
 import uvicorn
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
 
 from livedesk.api.app import build_context, create_app, run_background
 from livedesk.api.db import make_engine
@@ -45,7 +40,6 @@ from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.lifecycle import Shutdown, bind, run_service
 from livedesk.shared.origins import origin_allowed
 from livedesk.shared.settings import Settings
-from livedesk.shared.web_headers import CSP, page_policy
 from livedesk.standalone import demo
 from livedesk.standalone.websocket import StarletteSocket
 
@@ -53,8 +47,6 @@ from livedesk.standalone.websocket import StarletteSocket
 IN_PROCESS: str = "http://livedesk.standalone"
 # A refused upgrade: closing before `accept` makes uvicorn answer HTTP 403.
 CLOSE_POLICY_VIOLATION = 1008
-# The page loads its own script and stylesheet, and talks to its own origin only.
-PAGE_POLICY = page_policy(img="data:")
 
 
 class Server(uvicorn.Server):
@@ -79,17 +71,7 @@ def standalone_settings(data_dir: Path | None) -> Settings:
     )
 
 
-def mount_ui_and_socket(app: FastAPI, node: Node, allowed_origins: tuple[str, ...]) -> None:
-    ui = files("livedesk.standalone").joinpath("ui")
-    page = ui.joinpath("index.html").read_text(encoding="utf-8")
-    app.mount("/ui", StaticFiles(directory=str(ui)), name="ui")
-
-    @app.get("/", include_in_schema=False)
-    async def inbox() -> HTMLResponse:
-        return HTMLResponse(page, headers={CSP: PAGE_POLICY})
-
-    app.mount("/static", StaticFiles(packages=[("livedesk.standalone", "static")]), name="static")
-
+def mount_socket(app: FastAPI, node: Node, allowed_origins: tuple[str, ...]) -> None:
     @app.websocket("/ws")
     async def websocket(websocket: WebSocket) -> None:
         headers = websocket.headers
@@ -126,7 +108,7 @@ async def serve(host: str, port: int, settings: Settings, shutdown: Shutdown) ->
             ) as node,
             asyncio.TaskGroup() as group,
         ):
-            mount_ui_and_socket(app, node, settings.allowed_origins)
+            mount_socket(app, node, settings.allowed_origins)
             background = [
                 group.create_task(run_background(context), name="api"),
                 group.create_task(presence.run(), name="presence"),

@@ -29,6 +29,7 @@ from livedesk.api.docs_pages import install_docs, openapi_url
 from livedesk.api.errors import documented, install_error_handlers
 from livedesk.api.fast_messages import FastMessagePost, fast_route_chosen
 from livedesk.api.fast_messages_compat import FAST_ROUTE_PROBLEM
+from livedesk.api.inbox import mount_inbox
 from livedesk.api.limits import BodyLimit
 from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.openapi import with_exact_bounds
@@ -124,6 +125,7 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(module.router)
     if settings.api.docs:
         install_docs(app)
+    mount_inbox(app)
     if fast_route_chosen(context.settings.api, FAST_ROUTE_PROBLEM):
         # Innermost of the three: inside the body limit, counted by the request metrics.
         app.add_middleware(
