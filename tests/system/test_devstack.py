@@ -1,0 +1,176 @@
+"""`livedesk dev` as a user runs it: a real process that provisions its own database, starts
+api, presence and two gateways behind its proxy, restarts a gateway that dies, and leaves no
+process behind on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
+
+from tests.support.api import livedesk_env
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.timeout(180)
+READY = re.compile(r"inbox (http://\S+)\s+sign in as (\S+), password (\S+)")
+
+
+class DevStack:
+    def __init__(self, amqp_url: str, database_url: str, data_dir: Path) -> None:
+        self.port = free_port()
+        while any(_taken(self.port + n) for n in range(1, 5)):
+            self.port = free_port()
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "livedesk.cli.main", "dev", "--port", str(self.port),
+             "--amqp-url", amqp_url, "--database-url", database_url, "--data-dir", str(data_dir)],
+            env={**livedesk_env({}), "NO_COLOR": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def wait_for(self, pattern: re.Pattern[str], timeout_s: float = 90) -> re.Match[str]:
+        assert self.process.stdout is not None
+        os.set_blocking(self.process.stdout.fileno(), False)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                assert self.process.poll() is None, "livedesk dev exited:\n" + "".join(self.lines)
+                time.sleep(0.05)
+                continue
+            self.lines.append(line)
+            if found := pattern.search(line):
+                return found
+        raise AssertionError(f"no {pattern.pattern!r} in:\n" + "".join(self.lines[-40:]))
+
+    def children(self) -> list[int]:
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        return [int(pid) for t in tasks.iterdir() for pid in (t / "children").read_text().split()]
+
+
+def _taken(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return (
+        Path(f"/proc/{pid}").exists()
+        and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    )
+
+
+@pytest.fixture
+def fresh_database_url(postgres_url: str) -> Iterator[str]:
+    """A database name nobody made: `livedesk dev` must make it (it is dropped after)."""
+    name = f"livedesk_dev_t_{uuid.uuid4().hex[:8]}"
+    url = make_url(postgres_url).set(drivername="postgresql", database=name)
+    yield url.render_as_string(hide_password=False)
+    subprocess.run(
+        ["psql", "-h", url.host or "127.0.0.1", "-U", url.username or "postgres", "-d", "postgres",
+         "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+        check=False, capture_output=True,
+    )  # fmt: skip
+
+
+async def _socket(base: str, token: str) -> tuple[ClientConnection, dict[str, Any]]:
+    ws = await connect(base.replace("http", "ws") + "/ws", origin=Origin(base))
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    return ws, json.loads(await ws.recv())
+
+
+async def _next_message(ws: ClientConnection) -> dict[str, Any]:
+    while True:
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if frame["type"] == "new_message":
+            return frame
+
+
+def test_dev_serves_the_topology_behind_one_port_and_stops_clean(
+    amqp_url: str, fresh_database_url: str, tmp_path: Path
+) -> None:
+    stack = DevStack(amqp_url, fresh_database_url, tmp_path / "dev")
+    try:
+        url, email, password = stack.wait_for(READY).groups()
+        base = url.rstrip("/")
+        children = stack.children()
+        assert len(children) == 4  # api, presence, two gateways
+
+        async def through_the_proxy() -> None:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+                page = await http.get("/")
+                assert page.status_code == 200
+                assert "content-security-policy" in page.headers
+                login = {"email": email, "password": password}
+                token = (await http.post("/v1/auth/token", json=login)).json()["access_token"]
+                auth = {"authorization": f"Bearer {token}"}
+                assert (await http.get("/v1/presence", headers=auth)).status_code == 200
+                first, ready_1 = await _socket(base, token)
+                second, ready_2 = await _socket(base, token)
+                assert {ready_1["node"], ready_2["node"]} == {"dev-1", "dev-2"}
+                conversation = (await http.get("/v1/conversations", headers=auth)).json()["items"][
+                    0
+                ]
+                posted = await http.post(
+                    f"/v1/conversations/{conversation['id']}/messages",
+                    json={"content": "through the proxy", "kind": "outgoing"},
+                    headers=auth,
+                )
+                assert posted.status_code == 201, posted.text
+                for ws in (first, second):
+                    assert (await _next_message(ws))["data"]["content"] == "through the proxy"
+                    await ws.close()
+
+        asyncio.run(through_the_proxy())
+
+        gateway = next(
+            pid for pid in children if "gateway" in Path(f"/proc/{pid}/cmdline").read_text()
+        )
+        os.kill(gateway, signal.SIGKILL)
+        stack.wait_for(re.compile(r"gateway-\d exited with -9: restarting it"), timeout_s=20)
+        deadline = time.monotonic() + 60
+        while not all(_ready(stack.port + n) for n in (3, 4)):
+            assert time.monotonic() < deadline, "the gateway did not come back"
+            time.sleep(0.2)
+
+        running = stack.children()
+        stack.process.send_signal(signal.SIGINT)
+        assert stack.process.wait(timeout=60) == 0
+        assert [pid for pid in running if _alive(pid)] == []
+    finally:
+        if stack.process.poll() is None:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+            stack.process.wait()
+        if stack.process.stdout is not None:
+            stack.process.stdout.close()
