@@ -21,6 +21,9 @@ EVENTS: Final = "livedesk.events"
 EPHEMERAL: Final = "livedesk.ephemeral"
 PRESENCE_IN: Final = "livedesk.presence.in"
 PRESENCE_QUEUE: Final = "livedesk.presence"
+# Every gateway's node queue is named with this prefix (`node_queue`); broker permissions
+# grant the gateway user the names that start with it.
+NODE_QUEUE_PREFIX: Final = "livedesk.node."
 
 EXCHANGES: Final = (EVENTS, EPHEMERAL, PRESENCE_IN)
 
@@ -58,7 +61,7 @@ def node_queue(node_id: str) -> QueueSpec:
     # Exclusive and auto-delete: a dead node's queue goes with its connection, so nothing
     # piles up for sockets that no longer exist. Bindings are added at run time per account.
     return QueueSpec(
-        name=f"livedesk.node.{node_id}.{secrets.token_hex(4)}",
+        name=f"{NODE_QUEUE_PREFIX}{node_id}.{secrets.token_hex(4)}",
         durable=False,
         exclusive=True,
         auto_delete=True,

@@ -37,10 +37,18 @@ class Hub:
         kick: Kick,
         *,
         prefetch: int = PREFETCH,
+        events_publisher: str | None = None,
     ) -> None:
         self.bindings = bindings = Bindings(subscription, settings, metrics, tasks, clock)
         self.fanout = fanout = Fanout(
-            subscription, bindings, metrics, tasks, clock, kick, prefetch=prefetch
+            subscription,
+            bindings,
+            metrics,
+            tasks,
+            clock,
+            kick,
+            prefetch=prefetch,
+            events_publisher=events_publisher,
         )
         self.gap_fill = GapFill(bindings, fanout, api, settings, metrics, tasks, clock)
         self.catch_up = CatchUp(bindings, fanout, api, settings, metrics, tasks, clock)

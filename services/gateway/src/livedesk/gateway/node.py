@@ -66,6 +66,7 @@ class Node:
         *,
         typing_interval_s: float,
         prefetch: int = PREFETCH,
+        events_publisher: str | None = None,
     ) -> None:
         self.node_id = node_id
         self._typing_interval_s = typing_interval_s  # told to clients in `ready`
@@ -74,7 +75,15 @@ class Node:
         # One bound method for every socket's send queue, rather than one made per socket.
         self._monotonic = clock.monotonic
         self.hub = Hub(
-            subscription, api, settings, metrics, tasks, clock, self.kick, prefetch=prefetch
+            subscription,
+            api,
+            settings,
+            metrics,
+            tasks,
+            clock,
+            self.kick,
+            prefetch=prefetch,
+            events_publisher=events_publisher,
         )
         self._bindings, self._fanout = self.hub.bindings, self.hub.fanout
         self._presence, self._reporter = presence, reporter
