@@ -64,6 +64,9 @@ async def gateway_node(
     metrics = metrics or Metrics()
     clock = clock or SystemClock()
     spec = node_queue(settings.node_id)
+    publisher = events_publisher(bus, settings.bus)
+    if publisher is not None:
+        log.info("accepting events published by broker user %r", publisher)
     async with bus.subscribe(spec, prefetch=settings.bus.prefetch) as subscription:
         interval_s = settings.gateway.heartbeat_interval_s
         reporter = PresenceReporter(bus, settings.node_id, interval_s, clock)
@@ -81,7 +84,7 @@ async def gateway_node(
                 clock,
                 typing_interval_s=settings.presence.typing_interval_s,
                 prefetch=settings.bus.prefetch,
-                events_publisher=events_publisher(bus, settings.bus),
+                events_publisher=publisher,
             )
             hub = node.hub
             subscription.on_restore(hub.gap_fill.restore)
