@@ -113,6 +113,12 @@ def test_a_routed_delivery_is_taken_whole() -> None:
         pytest.param(spec.Basic.Properties(user_id="livedesk-api"), id="alone"),
         pytest.param(
             spec.Basic.Properties(
+                content_type="application/json", delivery_mode=2, user_id="livedesk-api"
+            ),
+            id="as the buses publish",
+        ),
+        pytest.param(
+            spec.Basic.Properties(
                 content_type="application/json",
                 content_encoding="utf-8",
                 headers={"x-a": "b", "n": 7},
@@ -136,6 +142,13 @@ def test_the_user_id_comes_with_the_delivery(properties: spec.Basic.Properties) 
     s = Splitter()
     assert s.feed(delivery(7, b"{}", properties=properties)) == b""
     assert [t[5] for t in s.taken] == ["livedesk-api"]
+
+
+def test_a_user_name_is_utf_8() -> None:
+    s = Splitter()
+    properties = spec.Basic.Properties(content_type="x", delivery_mode=1, user_id="agnès")
+    assert s.feed(delivery(1, b"{}", properties=properties)) == b""
+    assert [t[5] for t in s.taken] == ["agnès"]
 
 
 def test_bytes_cut_anywhere_give_the_same_deliveries() -> None:

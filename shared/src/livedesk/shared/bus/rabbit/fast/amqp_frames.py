@@ -17,6 +17,7 @@ Not here: sockets (`transport`), acks (`consumer`), what a confirm settles
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 from collections.abc import Callable
@@ -50,6 +51,9 @@ _FLAGS = struct.Struct(">H")
 _FLAGS_AT = 12
 _TABLE_SIZE = struct.Struct(">I")
 _USER_ID = 0x0010
+# What the buses' publishes carry (`batch_publish`, aio-pika's Message): content-type,
+# delivery-mode, user-id.
+_OUR_FLAGS = 0x8000 | 0x1000 | _USER_ID
 # The Basic properties before user-id, as (flag, size): a fixed size in bytes, or SHORT_STRING
 # (a length octet, then the bytes) or TABLE (a long length, then the bytes).
 SHORT_STRING, TABLE = -1, -2
@@ -263,15 +267,22 @@ def user_id(header: bytearray | bytes, start: int = 0) -> str | None:
     if not flags & _USER_ID:
         return None
     at = start + _FLAGS_AT + _FLAGS.size
-    for flag, size in _BEFORE_USER_ID:
-        if flags & flag:
-            if size == SHORT_STRING:
-                at += 1 + header[at]
-            elif size == TABLE:
-                at += _TABLE_SIZE.size + _TABLE_SIZE.unpack_from(header, at)[0]
-            else:
-                at += size
-    return _short_string(header, at)[0]
+    if flags == _OUR_FLAGS:  # every delivery of ours: skip content-type and delivery-mode
+        at += 2 + header[at]
+    else:
+        for flag, size in _BEFORE_USER_ID:
+            if flags & flag:
+                if size == SHORT_STRING:
+                    at += 1 + header[at]
+                elif size == TABLE:
+                    at += _TABLE_SIZE.size + _TABLE_SIZE.unpack_from(header, at)[0]
+                else:
+                    at += size
+    return _user_name(bytes(header[at + 1 : at + 1 + header[at]]))
+
+
+# A consumer hears from a handful of users: each name is decoded once.
+_user_name = functools.lru_cache(maxsize=64)(bytes.decode)
 
 
 def _short_string(frame: bytearray | bytes, at: int) -> tuple[str, int]:
