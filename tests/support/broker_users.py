@@ -8,6 +8,7 @@ so that two runs on one broker never share one, and they are deleted when the te
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import time
@@ -112,6 +113,27 @@ async def broker_users(broker: ManagedBroker) -> AsyncIterator[BrokerUsers]:
             yield created
         finally:
             await delete_users(http, list(created.passwords))
+
+
+@contextmanager
+def service_urls(broker: ManagedBroker) -> Iterator[dict[str, str]]:
+    """Each service's AMQP URL as its own user, for service processes; users deleted on exit."""
+
+    async def make() -> dict[str, str]:
+        async with management_client(broker.management_url) as http:
+            return await set_up(ManagementApi(http), broker.vhost, prefix, passwords, io.StringIO())
+
+    async def delete() -> None:
+        async with management_client(broker.management_url) as http:
+            await delete_users(http, list(users.values()))
+
+    prefix = unique_prefix()
+    passwords = {s: uuid.uuid4().hex for s in SERVICES}
+    users = asyncio.run(make())
+    try:
+        yield {s: broker.url_as(users[s], passwords[s]) for s in SERVICES}
+    finally:
+        asyncio.run(delete())
 
 
 async def delete_users(http: httpx.AsyncClient, names: list[str]) -> None:
