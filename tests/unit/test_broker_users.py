@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livedesk.cli.broker_setup import DEFAULT_PREFIX, given_passwords
+from livedesk.cli.broker_setup import DEFAULT_PREFIX, given_passwords, management_base
 from livedesk.shared.broker_users import SERVICE_PERMISSIONS, names
 from livedesk.shared.errors import LivedeskError
 from livedesk.shared.topology import EPHEMERAL, EVENTS, PRESENCE_IN, PRESENCE_QUEUE, node_queue
@@ -79,3 +79,16 @@ def test_passwords_come_from_pairs_over_the_environment() -> None:
 def test_a_malformed_password_pair_is_refused(pair: str) -> None:
     with pytest.raises(LivedeskError, match="SERVICE=SECRET"):
         given_passwords([pair], {})
+
+
+@pytest.mark.parametrize(
+    ("given", "base"),
+    [
+        ("http://admin:pw@rabbit:15672", "http://admin:pw@rabbit:15672"),
+        ("https://admin:pw@rabbit/mgmt", "https://admin:pw@rabbit/mgmt"),
+        ("amqp://admin:pw@rabbit:5672/livedesk", "http://admin:pw@rabbit:15672/"),
+        ("amqps://admin:pw@rabbit/livedesk", "https://admin:pw@rabbit:15671/"),
+    ],
+)
+def test_an_amqp_url_names_its_brokers_management_api(given: str, base: str) -> None:
+    assert str(management_base(given)) == base

@@ -29,6 +29,8 @@ from livedesk.shared.lifecycle import CommandError, Unavailable, run_once
 DEFAULT_MANAGEMENT_URL = "http://guest:guest@127.0.0.1:15672"
 DEFAULT_PREFIX = "livedesk-"
 HTTP_TIMEOUT_S = 10.0
+# An AMQP URL's scheme -> its broker's management API (scheme, RabbitMQ's default port).
+MANAGEMENT_PORTS = {"amqp": ("http", 15672), "amqps": ("https", 15671)}
 PASSWORD_BYTES = 24  # 192 bits, URL-safe: fits an AMQP URL unescaped
 
 
@@ -92,9 +94,19 @@ class ManagementApi:
         await self._call("PUT", path, {**body, "read": permissions.read})
 
 
-def management_client(management_url: str) -> httpx.AsyncClient:
-    """A client of the management API at `management_url`, logged in with its credentials."""
-    url = URL(management_url)
+def management_base(admin_url: str) -> URL:
+    """The management API's URL: `admin_url` itself, or for an AMQP URL, its broker's
+    management API on RabbitMQ's default port (same login)."""
+    url = URL(admin_url)
+    if url.scheme in MANAGEMENT_PORTS:
+        scheme, port = MANAGEMENT_PORTS[url.scheme]
+        url = url.with_scheme(scheme).with_port(port).with_path("/")
+    return url
+
+
+def management_client(admin_url: str) -> httpx.AsyncClient:
+    """A client of the management API at `admin_url`, logged in with its credentials."""
+    url = management_base(admin_url)
     if not url.user:
         raise CommandError("the management URL must carry an admin login (http://user:pass@...)")
     base = str(url.with_user(None).with_path(url.path.rstrip("/") + "/api"))

@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     broker.add_argument(
         "--management-url",
-        help="RabbitMQ's management API with an admin login, http://user:pass@host:15672"
-        " (default: LIVEDESK_BROKER_ADMIN_URL, else guest on loopback)",
+        help="RabbitMQ's management API with an admin login, http://user:pass@host:15672, or"
+        " the admin's amqp:// URL (default: LIVEDESK_BROKER_ADMIN_URL, else guest on loopback)",
     )
     broker.add_argument("--vhost", default="/", help="the vhost the services use (default: /)")
     broker.add_argument("--prefix", default="livedesk-", help="user names: PREFIX + service")
