@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from livedesk.shared.bus.base import Bus, Delivery, Message, Subscription
+from livedesk.shared.bus.memory import MemoryBus
 from livedesk.shared.errors import BusError
 from livedesk.shared.topology import EPHEMERAL, EVENTS, QueueSpec
 from tests.support.buses import (
@@ -259,3 +260,15 @@ async def test_single_active_consumer_hands_over_when_the_active_leaves(
             (taken_over,) = await receive(standby, 1)
             assert taken_over.body == b"second"
             await standby.ack(taken_over)
+
+
+async def test_a_delivery_names_the_broker_user_that_published_it(bus: Bus) -> None:
+    # RabbitMQ checks a publish's user_id against the connection's login, so a consumer can
+    # trust it (the gateway's check of the events' publisher); the memory bus has no users.
+    spec = exclusive_queue((EVENTS, "acct.1.#"))
+    async with bus.subscribe(spec) as subscription:
+        await bus.publish(Message(EVENTS, "acct.1.conv.1.new_message", b"1"))
+        await bus.publish_many([Message(EVENTS, "acct.1.conv.1.new_message", b"2")])
+        deliveries = await receive(subscription, 2)
+    assert [d.user_id for d in deliveries] == [bus.user_id, bus.user_id]
+    assert (bus.user_id is None) == isinstance(bus, MemoryBus)

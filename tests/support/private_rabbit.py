@@ -21,11 +21,21 @@ DEFAULT_MEMORY_WATERMARK = 0.4
 
 
 class PrivateRabbit:
-    def __init__(self) -> None:
-        self.node = f"livedesk-test-{os.getpid()}@localhost"
+    """A private node; with `management`, its management API too (at `management_url`), for
+    the tests of what needs it, since the machine's broker may run without the plugin."""
+
+    def __init__(self, *, management: bool = False) -> None:
+        kind = "-management" if management else ""
+        self.node = f"livedesk-test-{os.getpid()}{kind}@localhost"
         self.port = free_port()
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.management_port = free_port() if management else None
         self._home = Path(tempfile.mkdtemp(prefix="livedesk-rabbit-"))
+
+    @property
+    def management_url(self) -> str:
+        assert self.management_port is not None, "a node started without management"
+        return f"http://127.0.0.1:{self.management_port}"
 
     @staticmethod
     def available() -> bool:
@@ -39,7 +49,14 @@ class PrivateRabbit:
             # dead peers quickly.
             "loopback_users = none\nheartbeat = 10\n"
         )
-        (self._home / "plugins").write_text("[].\n")
+        plugins = "[]"
+        if self.management_port is not None:
+            plugins = "[rabbitmq_management]"
+            with config.open("a") as appended:
+                appended.write(
+                    f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.management_port}\n"
+                )
+        (self._home / "plugins").write_text(f"{plugins}.\n")
         env = {
             **os.environ,
             "RABBITMQ_NODENAME": self.node,

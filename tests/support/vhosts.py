@@ -10,6 +10,7 @@ on the same machine (their names carry the owning process id).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ class VhostAdmin(Protocol):
     def names(self) -> list[str]: ...
     def create(self, name: str, user: str) -> None: ...
     def delete(self, name: str) -> None: ...
+    def close(self) -> None: ...
 
 
 class ManagementApi:
@@ -42,7 +44,7 @@ class ManagementApi:
         try:
             api._client.get("/overview").raise_for_status()
         except httpx.HTTPError:
-            api._client.close()  # left open, its socket is an unraisable warning (an error)
+            api.close()
             return None
         return api
 
@@ -60,6 +62,9 @@ class ManagementApi:
         response = self._client.delete(f"/vhosts/{name}")
         if response.status_code != 404:
             response.raise_for_status()
+
+    def close(self) -> None:
+        self._client.close()
 
 
 class Rabbitmqctl:
@@ -87,6 +92,9 @@ class Rabbitmqctl:
     def delete(self, name: str) -> None:
         self._run("delete_vhost", name)
 
+    def close(self) -> None:
+        pass  # nothing held between commands
+
 
 def _owner_gone(name: str) -> bool:
     pid = name.removeprefix(PREFIX).split("-", 1)[0]
@@ -113,13 +121,14 @@ def private_vhost(server_url: str, management_url: str | None = None) -> Iterato
             f"cannot make a test vhost on {amqp.host}: enable the management plugin there, set "
             "LIVEDESK_TEST_AMQP_MANAGEMENT_URL, or run the broker on this machine (rabbitmqctl)"
         )
-    if amqp.host in {"127.0.0.1", "localhost", "::1"}:
-        for stale in admin.names():
-            if stale.startswith(PREFIX) and _owner_gone(stale):
-                admin.delete(stale)
-    name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    admin.create(name, amqp.user or "guest")
-    try:
-        yield str(amqp.with_path("/" + name))
-    finally:
-        admin.delete(name)
+    with contextlib.closing(admin):
+        if amqp.host in {"127.0.0.1", "localhost", "::1"}:
+            for stale in admin.names():
+                if stale.startswith(PREFIX) and _owner_gone(stale):
+                    admin.delete(stale)
+        name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        admin.create(name, amqp.user or "guest")
+        try:
+            yield str(amqp.with_path("/" + name))
+        finally:
+            admin.delete(name)

@@ -177,8 +177,17 @@ def running_stack(
     data_dir: Path,
     extra_env: dict[str, str] | None = None,
     api_args: tuple[str, ...] = (),
+    service_amqp_urls: dict[str, str] | None = None,
     **gateway: str,
 ) -> Iterator[Stack]:
+    """The stack, each service on `amqp_url` or on its own from `service_amqp_urls` (by
+    service: api, gateway, presence)."""
+
+    def env_of(service: str) -> dict[str, str]:
+        if service_amqp_urls is None:
+            return env
+        return {**env, "LIVEDESK_AMQP_URL": service_amqp_urls[service]}
+
     private, _ = ensure_key_pair(data_dir / "keys")  # the API uses this pair
     with postgres_database(postgres_url) as database_url:
         api_port, presence_port = free_port(), free_port()
@@ -202,14 +211,16 @@ def running_stack(
         asyncio.run(spread_account_ids(database_url))
         started: list[Any] = []
         try:
-            api = ApiProcess(env, api_port, api_args).start()
+            api = ApiProcess(env_of("api"), api_port, api_args).start()
             started.append(api)
-            presence = Service(["presence"], env, presence_port).start()
+            presence = Service(["presence"], env_of("presence"), presence_port).start()
             started.append(presence)
             gateways = []
             for number in range(2):
                 node = f"gw-sys-{secrets.token_hex(3)}-{number}"
-                gateway_process = Service(["gateway", "--node-id", node], env, free_port())
+                gateway_process = Service(
+                    ["gateway", "--node-id", node], env_of("gateway"), free_port()
+                )
                 gateways.append(gateway_process.start())
                 started.append(gateway_process)
             yield Stack(env, database_url, api, presence, gateways, load_private_key(private))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import cast
 
 import aiormq.abc
@@ -26,7 +27,7 @@ from livedesk.shared.bus.rabbit.fast.amqp_frames import (
 
 CHANNEL, TAG = 3, "livedesk.consumer"
 PUBLISHER = 5  # the channel whose confirms are taken
-Taken = tuple[str, str, bytes, bool, int]
+Taken = tuple[str, str, bytes, bool, int, str | None]
 Confirm = tuple[int, bool, bool]  # delivery tag, multiple, acked
 
 
@@ -49,8 +50,10 @@ class Splitter:
         confirms = ConfirmRoute(cast(aiormq.abc.AbstractChannel, self.publisher), self.confirm)
         self.splitter = FrameSplitter({CHANNEL: route}, {PUBLISHER: confirms}, self.blocked.append)
 
-    def take(self, exchange: str, key: str, body: bytes, redelivered: bool, tag: int) -> None:
-        self.taken.append((exchange, key, body, redelivered, tag))
+    def take(
+        self, exchange: str, key: str, body: bytes, redelivered: bool, tag: int, user: str | None
+    ) -> None:
+        self.taken.append((exchange, key, body, redelivered, tag, user))
 
     def confirm(self, tag: int, multiple: bool, acked: bool) -> None:
         self.confirms.append((tag, multiple, acked))
@@ -71,6 +74,7 @@ def delivery(
     consumer: str = TAG,
     redelivered: bool = False,
     frame_max: int = 4096,
+    properties: spec.Basic.Properties | None = None,
 ) -> bytes:
     deliver = spec.Basic.Deliver(
         consumer_tag=consumer,
@@ -79,7 +83,7 @@ def delivery(
         exchange="livedesk.events",
         routing_key="acct.1.conv.2.new_message",
     )
-    header = ContentHeader(0, len(body), spec.Basic.Properties(delivery_mode=2))
+    header = ContentHeader(0, len(body), properties or spec.Basic.Properties(delivery_mode=2))
     chunks = [body[i : i + frame_max] for i in range(0, len(body), frame_max)]
     return frames(
         (deliver, channel), (header, channel), *((ContentBody(c), channel) for c in chunks)
@@ -99,8 +103,52 @@ def test_a_routed_delivery_is_taken_whole() -> None:
     s = Splitter()
     assert s.feed(delivery(7, b'{"x":1}', redelivered=True)) == b""
     assert s.taken == [
-        ("livedesk.events", "acct.1.conv.2.new_message", b'{"x":1}', True, 7),
+        ("livedesk.events", "acct.1.conv.2.new_message", b'{"x":1}', True, 7, None),
     ]
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        pytest.param(spec.Basic.Properties(user_id="livedesk-api"), id="alone"),
+        pytest.param(
+            spec.Basic.Properties(
+                content_type="application/json", delivery_mode=2, user_id="livedesk-api"
+            ),
+            id="as the buses publish",
+        ),
+        pytest.param(
+            spec.Basic.Properties(
+                content_type="application/json",
+                content_encoding="utf-8",
+                headers={"x-a": "b", "n": 7},
+                delivery_mode=2,
+                priority=3,
+                correlation_id="c",
+                reply_to="r",
+                expiration="1000",
+                message_id="m",
+                timestamp=datetime(2026, 1, 2, tzinfo=UTC),
+                message_type="t",
+                user_id="livedesk-api",
+                app_id="app",
+                cluster_id="",
+            ),
+            id="after every other property",
+        ),
+    ],
+)
+def test_the_user_id_comes_with_the_delivery(properties: spec.Basic.Properties) -> None:
+    s = Splitter()
+    assert s.feed(delivery(7, b"{}", properties=properties)) == b""
+    assert [t[5] for t in s.taken] == ["livedesk-api"]
+
+
+def test_a_user_name_is_utf_8() -> None:
+    s = Splitter()
+    properties = spec.Basic.Properties(content_type="x", delivery_mode=1, user_id="agnès")
+    assert s.feed(delivery(1, b"{}", properties=properties)) == b""
+    assert [t[5] for t in s.taken] == ["agnès"]
 
 
 def test_bytes_cut_anywhere_give_the_same_deliveries() -> None:
@@ -176,7 +224,9 @@ def test_a_callback_that_raises_is_logged_and_the_next_delivery_still_comes(
     s = Splitter()
     calls: list[int] = []
 
-    def fail_once(exchange: str, key: str, body: bytes, redelivered: bool, tag: int) -> None:
+    def fail_once(
+        exchange: str, key: str, body: bytes, redelivered: bool, tag: int, user: str | None
+    ) -> None:
         calls.append(tag)
         if tag == 1:
             raise RuntimeError("handler bug")

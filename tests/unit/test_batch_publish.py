@@ -15,7 +15,9 @@ from livedesk.shared.bus.rabbit.fast.batch_publish import encode_batch
 CHANNEL, BODY_MAX = 7, 131_064  # frame_max 131072, less a body frame's 8 bytes
 
 
-def pamqp_batch(channel: int, body_max: int, messages: list[Message]) -> bytes:
+def pamqp_batch(
+    channel: int, body_max: int, messages: list[Message], user_id: str | None = None
+) -> bytes:
     frames: list[object] = []
     for message in messages:
         body = message.body
@@ -23,7 +25,9 @@ def pamqp_batch(channel: int, body_max: int, messages: list[Message]) -> bytes:
             spec.Basic.Publish(exchange=message.exchange, routing_key=message.routing_key)
         )
         properties = spec.Basic.Properties(
-            delivery_mode=2 if message.persistent else 1, content_type="application/json"
+            delivery_mode=2 if message.persistent else 1,
+            content_type="application/json",
+            user_id=user_id,
         )
         frames.append(ContentHeader(properties=properties, body_size=len(body)))
         frames.extend(ContentBody(body[at : at + body_max]) for at in range(0, len(body), body_max))
@@ -53,6 +57,16 @@ def pamqp_batch(channel: int, body_max: int, messages: list[Message]) -> bytes:
 )
 def test_the_bytes_are_pamqps(messages: list[Message]) -> None:
     assert encode_batch(CHANNEL, BODY_MAX, messages) == pamqp_batch(CHANNEL, BODY_MAX, messages)
+
+
+@pytest.mark.parametrize("user_id", ["livedesk-api", "é" * 10])
+def test_the_user_id_is_pamqps(user_id: str) -> None:
+    messages = [
+        Message("livedesk.events", "acct.1.conv.2.new_message", b"{}"),
+        Message("livedesk.ephemeral", "acct.1.typing", b"{}", persistent=False),
+    ]
+    expected = pamqp_batch(CHANNEL, BODY_MAX, messages, user_id)
+    assert encode_batch(CHANNEL, BODY_MAX, messages, user_id) == expected
 
 
 def test_a_body_is_cut_at_the_frame_size() -> None:

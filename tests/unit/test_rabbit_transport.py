@@ -81,7 +81,7 @@ async def test_routed_deliveries_are_taken_and_the_rest_reaches_the_reader() -> 
     routes = DeliveryRoutes()
     played = CONSUME_OK + delivery(1, b"a") + delivery(2, b"b")
     async with broker_playing(played) as url, opened(routes, url) as socket:
-        routes.add(channel(), TAG, lambda _e, _k, body, _r, _t: taken.append(body))
+        routes.add(channel(), TAG, lambda _e, _k, body, _r, _t, _u: taken.append(body))
         assert await frames_read(socket) == [spec.Basic.ConsumeOk]
     assert taken == [b"a", b"b"]
 
@@ -89,7 +89,7 @@ async def test_routed_deliveries_are_taken_and_the_rest_reaches_the_reader() -> 
 async def test_a_new_socket_starts_without_the_old_routes() -> None:
     routes = DeliveryRoutes()
     taken: list[bytes] = []
-    routes.add(channel(), TAG, lambda _e, _k, body, _r, _t: taken.append(body))
+    routes.add(channel(), TAG, lambda _e, _k, body, _r, _t, _u: taken.append(body))
     async with broker_playing(delivery(1, b"a")) as url, opened(routes, url) as socket:
         assert await frames_read(socket) == [
             spec.Basic.Deliver,
@@ -105,7 +105,7 @@ async def test_discarding_a_replaced_channel_keeps_its_successor_routed() -> Non
     async with broker_playing(delivery(1, b"a")) as url, opened(routes, url) as socket:
         old, new = channel(), channel()  # the same number, reopened after a channel error
         routes.add(old, TAG, lambda *_: None)
-        routes.add(new, TAG, lambda _e, _k, body, _r, _t: taken.append(body))
+        routes.add(new, TAG, lambda _e, _k, body, _r, _t, _u: taken.append(body))
         routes.discard(old)
         assert await frames_read(socket) == []
     assert taken == [b"a"]

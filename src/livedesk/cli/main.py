@@ -49,6 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--email", required=True)
     bootstrap.add_argument("--password", required=True)
 
+    broker = commands.add_parser(
+        "broker-setup", help="create the vhost and each service's RabbitMQ user (idempotent)"
+    )
+    broker.add_argument(
+        "--management-url",
+        help="RabbitMQ's management API with an admin login, http://user:pass@host:15672, or"
+        " the admin's amqp:// URL (default: LIVEDESK_BROKER_ADMIN_URL, else guest on loopback)",
+    )
+    broker.add_argument("--vhost", default="/", help="the vhost the services use (default: /)")
+    broker.add_argument("--prefix", default="livedesk-", help="user names: PREFIX + service")
+    broker.add_argument(
+        "--password",
+        action="append",
+        default=[],
+        metavar="SERVICE=SECRET",
+        help="a service's password (else LIVEDESK_BROKER_<SERVICE>_PASSWORD; else kept, or"
+        " generated and printed for a new user)",
+    )
+
     tail = commands.add_parser("tail", help="print an account's live events as JSON lines")
     tail.add_argument("--account", type=int, required=True, help="the token's account id")
     tail.add_argument("--token", required=True, help="an access token of that account")
@@ -106,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_dev(
             args.port, args.amqp_url, args.database_url, args.data_dir, args.management_url
         )
+    if args.command == "broker-setup":
+        from livedesk.cli.broker_setup import run as run_broker_setup
+
+        return run_broker_setup(args.management_url, args.vhost, args.prefix, args.password)
     if args.command in ("api", "migrate", "bootstrap"):
         from livedesk.api.main import run
 

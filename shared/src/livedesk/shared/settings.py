@@ -28,6 +28,8 @@ class BusSettings(BaseModel):
     reconnect_interval_s: float = Field(default=1.0, gt=0)
     connect_timeout_s: float = Field(default=30.0, gt=0)  # then a service gives up starting
     fast_path: bool = True  # docs/adr/0001-fast-publish-path.md; false: aio-pika's own path
+    # Gateways drop events not published by this broker user; None: the user of amqp_url.
+    events_publisher_user: str | None = None
 
 
 class TokenSettings(BaseModel):

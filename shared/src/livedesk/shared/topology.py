@@ -24,6 +24,9 @@ EPHEMERAL: Final = "livedesk.ephemeral"
 PRESENCE_IN: Final = "livedesk.presence.in"
 CONTROL: Final = "livedesk.control"
 PRESENCE_QUEUE: Final = "livedesk.presence"
+# Every gateway's node queue is named with this prefix (`node_queue`); broker permissions
+# grant the gateway user the names that start with it.
+NODE_QUEUE_PREFIX: Final = "livedesk.node."
 
 EXCHANGES: Final = (EVENTS, EPHEMERAL, PRESENCE_IN, CONTROL)
 
@@ -62,7 +65,7 @@ def node_queue(node_id: str) -> QueueSpec:
     # piles up for sockets that no longer exist. Account bindings are added at run time;
     # the control exchange is bound whole, since a revoked token may come to any node.
     return QueueSpec(
-        name=f"livedesk.node.{node_id}.{secrets.token_hex(4)}",
+        name=f"{NODE_QUEUE_PREFIX}{node_id}.{secrets.token_hex(4)}",
         durable=False,
         exclusive=True,
         auto_delete=True,

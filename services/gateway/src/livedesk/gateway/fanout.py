@@ -7,7 +7,9 @@ account's `Sequencer`: in order, duplicates dropped, early ones held behind a ga
 whose hold outgrows its bounds is given up with resync_required to the live sockets. What is
 delivered is kept in the account's resume buffer. Handled deliveries are acked together, one
 frame per window (`Acks`), not one per wake-up. A socket whose write buffer passes its
-`SendQueue` bounds is handed to `kick` (4409) and takes nothing more.
+`SendQueue` bounds is handed to `kick` (4409) and takes nothing more. A persistent event
+published by any broker user but `events_publisher` (the API's) is dropped and counted: the
+broker vouches for the user_id (docs/security.md, "Broker users").
 
 Deliberately not here: which accounts are bound (bindings.py), fetching what the broker did
 not bring (gap_fill.py, catch_up.py), closing sockets (node.py).
@@ -65,9 +67,13 @@ class Fanout:
         control: Control,
         *,
         prefetch: int = PREFETCH,
+        events_publisher: str | None = None,
     ) -> None:
         self._subscription, self._bindings, self._kick = subscription, bindings, kick
         self._control = control
+        # None on a bus without broker users, whose deliveries carry none either.
+        self._events_publisher = events_publisher
+        self._impostors: set[str | None] = set()  # publishers warned about, once each
         self._metrics, self._tasks, self._clock = metrics, tasks, clock
         # Past half the prefetch window an ack goes at once: the broker must not stall on it.
         self._ack_at_once = max(1, prefetch // 2)
@@ -140,6 +146,10 @@ class Fanout:
             acks.close()
 
     def _dispatch(self, delivery: Delivery) -> None:
+        # Events and control messages come from the API's broker user only.
+        if delivery.user_id != self._events_publisher and delivery.exchange in (EVENTS, CONTROL):
+            self._refuse(delivery)
+            return
         if delivery.exchange == CONTROL:  # not an account's traffic: every node takes it
             self._control(delivery)
             return
@@ -175,6 +185,17 @@ class Fanout:
         except EventError as error:
             self._metrics.invalid_messages.inc()
             log.warning("dropped a message on %s: %s", delivery.routing_key, error)
+
+    def _refuse(self, delivery: Delivery) -> None:
+        self._metrics.impostor_events.inc()
+        if delivery.user_id not in self._impostors:
+            self._impostors.add(delivery.user_id)
+            log.warning(
+                "dropping events published by broker user %r (expected %r); first on %s",
+                delivery.user_id,
+                self._events_publisher,
+                delivery.routing_key,
+            )
 
     # -- in offset order ----------------------------------------------------------------
 

@@ -39,10 +39,19 @@ class Hub:
         control: Control,
         *,
         prefetch: int = PREFETCH,
+        events_publisher: str | None = None,
     ) -> None:
         self.bindings = bindings = Bindings(subscription, settings, metrics, tasks, clock)
         self.fanout = fanout = Fanout(
-            subscription, bindings, metrics, tasks, clock, kick, control, prefetch=prefetch
+            subscription,
+            bindings,
+            metrics,
+            tasks,
+            clock,
+            kick,
+            control,
+            prefetch=prefetch,
+            events_publisher=events_publisher,
         )
         parts = StreamParts(bindings, fanout, api, settings, metrics, tasks, clock)
         self.gap_fill = GapFill(parts)

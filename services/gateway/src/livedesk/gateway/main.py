@@ -38,7 +38,7 @@ from livedesk.gateway.presence_client import (
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.bus.rabbit import RabbitBus
 from livedesk.shared.lifecycle import Shutdown, bind, reach, reaching, redact, run_service
-from livedesk.shared.settings import Settings
+from livedesk.shared.settings import BusSettings, Settings
 from livedesk.shared.tokens import TokenVerifier
 from livedesk.shared.topology import node_queue
 from livedesk.shared.verifying_key import fetch_verifier, jwks_url, verifier_from_file
@@ -64,6 +64,9 @@ async def gateway_node(
     metrics = metrics or Metrics()
     clock = clock or SystemClock()
     spec = node_queue(settings.node_id)
+    publisher = events_publisher(bus, settings.bus)
+    if publisher is not None:
+        log.info("accepting events published by broker user %r", publisher)
     async with bus.subscribe(spec, prefetch=settings.bus.prefetch) as subscription:
         interval_s = settings.gateway.heartbeat_interval_s
         reporter = PresenceReporter(bus, settings.node_id, interval_s, clock)
@@ -81,6 +84,7 @@ async def gateway_node(
                 clock,
                 typing_interval_s=settings.presence.typing_interval_s,
                 prefetch=settings.bus.prefetch,
+                events_publisher=publisher,
             )
             hub = node.hub
             subscription.on_restore(hub.gap_fill.restore)
@@ -101,6 +105,15 @@ async def gateway_node(
                     await reporter.flush()
                 except Exception:  # shutting down: presence repairs from the next node's beat
                     log.warning("presence flush at shutdown failed", exc_info=True)
+
+
+def events_publisher(bus: Bus, settings: BusSettings) -> str | None:
+    """The broker user whose events the node accepts: the configured one, else the one the
+    node connects as (right when every service shares one user, as in development). None on a
+    bus without broker users (in memory): its deliveries carry no user to check."""
+    if bus.user_id is None:
+        return None
+    return settings.events_publisher_user or bus.user_id
 
 
 async def run_server(

@@ -69,6 +69,12 @@ class Metrics:
             "Broker messages dropped because they did not parse",
             registry=registry,
         )
+        self.impostor_events = Counter(
+            "livedesk_gateway_impostor_events",
+            "Events on the events exchange dropped because another broker user than the API's"
+            " published them",
+            registry=registry,
+        )
         self.deliveries = Counter(
             "livedesk_gateway_deliveries", "Event frames written to sockets", registry=registry
         )

@@ -72,6 +72,7 @@ class Node:
         *,
         typing_interval_s: float,
         prefetch: int = PREFETCH,
+        events_publisher: str | None = None,
     ) -> None:
         self.node_id = node_id
         self._typing_interval_s = typing_interval_s  # told to clients in `ready`
@@ -89,6 +90,7 @@ class Node:
             self.kick,
             self._control,
             prefetch=prefetch,
+            events_publisher=events_publisher,
         )
         self._revocations = Revocations()
         self._bindings, self._fanout = self.hub.bindings, self.hub.fanout

@@ -41,6 +41,9 @@ class Delivery:
     body: bytes
     redelivered: bool
     handle: object  # the bus's own token for ack and reject; opaque to consumers
+    # The broker user that published it, as the broker checked it (AMQP user_id); None from a
+    # publisher that set none, and always on the memory bus, which has no users.
+    user_id: str | None = None
 
 
 class Subscription(ABC):
@@ -117,6 +120,10 @@ class Subscription(ABC):
 
 
 class Bus(ABC):
+    # The broker user whose name this bus's publishes carry (AMQP user_id); None on a bus
+    # without broker users (in memory).
+    user_id: str | None = None
+
     @abstractmethod
     async def publish(self, message: Message) -> None:
         """Return once the broker accepted `message`; raise `BusError` after the timeout."""

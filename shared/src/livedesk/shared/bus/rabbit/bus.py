@@ -6,6 +6,10 @@ subscriptions' restore callbacks. Publishing uses its own channel with publisher
 and retries through an outage, up to `publish_timeout_s`. A retried publish whose first try
 was in flight when the connection died may arrive twice: consumers deduplicate (offsets).
 
+Each publish carries the bus's broker user as its AMQP user_id (`broker_user`: the URL's),
+which RabbitMQ checks against the connection's login, so a consumer can tell who published
+what (docs/security.md, "Broker users").
+
 Bounded under pressure: a publish waits before it writes while the broker has blocked the
 connection (a memory or disk alarm), and a retry of messages whose earlier publish was given
 up before its confirm waits for that confirm instead of writing them again
@@ -23,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import aio_pika
 from aio_pika.abc import (
@@ -38,6 +42,7 @@ from tenacity import (
     stop_after_delay,
     wait_exponential,
 )
+from yarl import URL
 
 from livedesk.shared.bus.base import Bus, Message, Subscription
 from livedesk.shared.bus.rabbit.abandoned import AbandonedPublishes
@@ -49,6 +54,9 @@ from livedesk.shared.settings import BusSettings
 from livedesk.shared.topology import EXCHANGES, QueueSpec
 
 log = logging.getLogger(__name__)
+
+# Who aio-pika logs in as when the URL names no user (RabbitMQ's default user).
+DEFAULT_USER: Final = "guest"
 
 
 def fast_path_chosen(settings: BusSettings, problem: str | None) -> bool:
@@ -70,7 +78,9 @@ class RabbitBus(Bus):
         channel: AbstractRobustChannel,
         exchanges: Mapping[str, AbstractExchange],
         settings: BusSettings,
+        user_id: str,
     ) -> None:
+        self.user_id: str | None = user_id
         self._connection = connection
         self._publisher = channel
         self._exchanges = exchanges
@@ -109,7 +119,7 @@ class RabbitBus(Bus):
                 )
                 for name in EXCHANGES
             }
-            bus = kind(connection, channel, exchanges, settings)
+            bus = kind(connection, channel, exchanges, settings, broker_user(url))
             yield bus
         finally:
             await connection.close()
@@ -184,6 +194,7 @@ class RabbitBus(Bus):
                     aio_pika.Message(
                         message.body,
                         content_type="application/json",
+                        user_id=self.user_id,
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT
                         if message.persistent
                         else aio_pika.DeliveryMode.NOT_PERSISTENT,
@@ -247,6 +258,11 @@ class RabbitBus(Bus):
         self, channel: AbstractRobustChannel, queue: AbstractRobustQueue
     ) -> RabbitSubscription:
         return PlainSubscription(channel, queue)
+
+
+def broker_user(url: str) -> str:
+    """The user an AMQP URL logs in as: the broker checks a publish's user_id against it."""
+    return URL(url).user or DEFAULT_USER
 
 
 async def _connect(

@@ -126,6 +126,7 @@ class PlainSubscription(RabbitSubscription):
                 body=message.body,
                 redelivered=bool(message.redelivered),
                 handle=message,
+                user_id=message.user_id,
             )
         )
 

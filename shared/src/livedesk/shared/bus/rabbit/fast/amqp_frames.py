@@ -17,6 +17,7 @@ Not here: sockets (`transport`), acks (`consumer`), what a confirm settles
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 from collections.abc import Callable
@@ -42,16 +43,40 @@ _CONFIRM_SIZE = 4 + _DELIVERY_TAG.size
 # Connection.Blocked (10, 60; a reason follows) and Connection.Unblocked (10, 61), channel 0.
 _CONNECTION_BLOCKED = struct.pack(">HH", 10, 60)
 _CONNECTION_UNBLOCKED = struct.pack(">HH", 10, 61)
-# Content header: class (short), weight (short), body size (longlong), then properties.
+# Content header: class (short), weight (short), body size (longlong), property flags
+# (short), then the properties present, in flag order.
 _BODY_SIZE = struct.Struct(">Q")
 _BODY_SIZE_AT = 4
+_FLAGS = struct.Struct(">H")
+_FLAGS_AT = 12
+_TABLE_SIZE = struct.Struct(">I")
+_USER_ID = 0x0010
+# What the buses' publishes carry (`batch_publish`, aio-pika's Message): content-type,
+# delivery-mode, user-id.
+_OUR_FLAGS = 0x8000 | 0x1000 | _USER_ID
+# The Basic properties before user-id, as (flag, size): a fixed size in bytes, or SHORT_STRING
+# (a length octet, then the bytes) or TABLE (a long length, then the bytes).
+SHORT_STRING, TABLE = -1, -2
+_BEFORE_USER_ID = (
+    (0x8000, SHORT_STRING),  # content-type
+    (0x4000, SHORT_STRING),  # content-encoding
+    (0x2000, TABLE),  # headers
+    (0x1000, 1),  # delivery-mode
+    (0x0800, 1),  # priority
+    (0x0400, SHORT_STRING),  # correlation-id
+    (0x0200, SHORT_STRING),  # reply-to
+    (0x0100, SHORT_STRING),  # expiration
+    (0x0080, SHORT_STRING),  # message-id
+    (0x0040, 8),  # timestamp
+    (0x0020, SHORT_STRING),  # type
+)
 HEARTBEAT = FRAME_HEAD.pack(FRAME_HEARTBEAT, 0, 0) + bytes([FRAME_END])
 # aiormq's stuck-connection check allows three heartbeat intervals of silence; its default
 # interval is 60 s. One heartbeat a second costs nothing next to hundreds of deliveries.
 KEEPALIVE_S = 1.0
 
-# exchange, routing key, body, redelivered, delivery tag
-DeliveryCallback = Callable[[str, str, bytes, bool, int], None]
+# exchange, routing key, body, redelivered, delivery tag, user id (None: the publisher set none)
+DeliveryCallback = Callable[[str, str, bytes, bool, int, str | None], None]
 # delivery tag, multiple, acked (False: nacked)
 ConfirmCallback = Callable[[int, bool, bool], None]
 # True on Connection.Blocked, False on Connection.Unblocked
@@ -83,6 +108,7 @@ class _Content:
     redelivered: bool
     delivery_tag: int
     body_size: int = -1  # unknown until the content header
+    user_id: str | None = None  # from the content header
     parts: list[bytes] = field(default_factory=list)
     received: int = 0
 
@@ -159,6 +185,7 @@ class FrameSplitter:
             )
         if kind == FRAME_HEADER:
             (content.body_size,) = _BODY_SIZE.unpack_from(frame, start + _BODY_SIZE_AT)
+            content.user_id = user_id(frame, start)
         elif kind == FRAME_BODY and content.body_size >= 0:
             content.parts.append(bytes(frame[start:end]))
             content.received += end - start
@@ -227,12 +254,37 @@ class FrameSplitter:
                 body,
                 content.redelivered,
                 content.delivery_tag,
+                content.user_id,
             )
         except Exception:
             # As aiormq does with a consumer task that failed: say it, keep the connection.
             log.exception("consumer callback failed")
 
 
-def _short_string(frame: bytearray, at: int) -> tuple[str, int]:
+def user_id(header: bytearray | bytes, start: int = 0) -> str | None:
+    """The user-id property of the content header whose payload starts at `start`."""
+    (flags,) = _FLAGS.unpack_from(header, start + _FLAGS_AT)
+    if not flags & _USER_ID:
+        return None
+    at = start + _FLAGS_AT + _FLAGS.size
+    if flags == _OUR_FLAGS:  # every delivery of ours: skip content-type and delivery-mode
+        at += 2 + header[at]
+    else:
+        for flag, size in _BEFORE_USER_ID:
+            if flags & flag:
+                if size == SHORT_STRING:
+                    at += 1 + header[at]
+                elif size == TABLE:
+                    at += _TABLE_SIZE.size + _TABLE_SIZE.unpack_from(header, at)[0]
+                else:
+                    at += size
+    return _user_name(bytes(header[at + 1 : at + 1 + header[at]]))
+
+
+# A consumer hears from a handful of users: each name is decoded once.
+_user_name = functools.lru_cache(maxsize=64)(bytes.decode)
+
+
+def _short_string(frame: bytearray | bytes, at: int) -> tuple[str, int]:
     length = frame[at]
     return frame[at + 1 : at + 1 + length].decode(), at + 1 + length

@@ -33,18 +33,24 @@ _PUBLISH_HEAD = struct.pack(">HHH", 60, 40, 0)
 _PUBLISH_BITS = b"\x00"  # neither mandatory nor immediate
 # Content header: class, weight (always 0), body size, property flags.
 _HEADER = struct.Struct(">HHQH")
-_CONTENT_TYPE, _DELIVERY_MODE = 0x8000, 0x1000
+_CONTENT_TYPE, _DELIVERY_MODE, _USER_ID = 0x8000, 0x1000, 0x0010
 _JSON = b"application/json"
-# Properties in flag order: content-type (short string), delivery-mode (octet).
-_PROPERTIES = {
-    persistent: bytes([len(_JSON)]) + _JSON + bytes([2 if persistent else 1])
-    for persistent in (True, False)
-}
 _FLAGS = _CONTENT_TYPE | _DELIVERY_MODE
 
 
-def encode_batch(channel: int, frame_body_max: int, messages: Sequence[Message]) -> bytes:
-    """The frames of every message, bodies cut at `frame_body_max` bytes (frame_max - 8)."""
+def encode_batch(
+    channel: int, frame_body_max: int, messages: Sequence[Message], user_id: str | None = None
+) -> bytes:
+    """The frames of every message, bodies cut at `frame_body_max` bytes (frame_max - 8),
+    each carrying `user_id` (the broker refuses one that is not the connection's user)."""
+    # Properties in flag order: content-type (short string), delivery-mode (octet), user-id
+    # (short string); the same for every message but their delivery mode.
+    user = b"" if user_id is None else _short_string(user_id)
+    flags = _FLAGS if user_id is None else _FLAGS | _USER_ID
+    properties = {
+        persistent: bytes([len(_JSON)]) + _JSON + bytes([2 if persistent else 1]) + user
+        for persistent in (True, False)
+    }
     parts: list[bytes] = []
     append = parts.append
     for message in messages:
@@ -58,10 +64,10 @@ def encode_batch(channel: int, frame_body_max: int, messages: Sequence[Message])
         append(exchange)
         append(routing_key)
         append(_PUBLISH_BITS + _END)
-        properties = _PROPERTIES[message.persistent]
-        append(FRAME_HEAD.pack(FRAME_HEADER, channel, _HEADER.size + len(properties)))
-        append(_HEADER.pack(60, 0, size, _FLAGS))
-        append(properties + _END)
+        message_properties = properties[message.persistent]
+        append(FRAME_HEAD.pack(FRAME_HEADER, channel, _HEADER.size + len(message_properties)))
+        append(_HEADER.pack(60, 0, size, flags))
+        append(message_properties + _END)
         for at in range(0, size, frame_body_max):
             chunk = body[at : at + frame_body_max]
             append(FRAME_HEAD.pack(FRAME_BODY, channel, len(chunk)))

@@ -43,8 +43,9 @@ class FastRabbitBus(RabbitBus):
         channel: AbstractRobustChannel,
         exchanges: Mapping[str, AbstractExchange],
         settings: BusSettings,
+        user_id: str,
     ) -> None:
-        super().__init__(connection, channel, exchanges, settings)
+        super().__init__(connection, channel, exchanges, settings, user_id)
         assert isinstance(connection, LeanRobustConnection), "opened by RabbitBus.connect"
         self._routes = connection.routes
         # Of the publisher's current aiormq channel; a reopened channel gets its own.
@@ -61,7 +62,9 @@ class FastRabbitBus(RabbitBus):
             confirms = self._confirms = self._routes.track_confirms(channel)
         await confirms.writable()
         # Nothing awaited from here to the write: the gate is still open.
-        payload = encode_batch(channel.number, confirms.channel.max_content_size, messages)
+        payload = encode_batch(
+            channel.number, confirms.channel.max_content_size, messages, self.user_id
+        )
         return confirms.send(payload, len(messages))
 
     def _subscription(

@@ -50,6 +50,7 @@ ATTRIBUTES: tuple[str, ...] = (
     "aiormq.abc.DeliveredMessage",  # consumer: a delivery the route did not take
     "pamqp.commands.Basic.Deliver",  # consumer
     "pamqp.commands.Basic.Cancel",  # consumer: a broker-side cancel
+    "pamqp.commands.Basic.Properties.user_id",  # consumer: who published a delivery
     "aio_pika.RobustConnection",  # transport: LeanRobustConnection
 )
 # "<class>.<method>": names its code must store or take.

@@ -64,9 +64,15 @@ class FastSubscription(RabbitSubscription):
 
     def _route_delivery(self, channel: aiormq.abc.AbstractChannel) -> DeliveryCallback:
         def deliver(
-            exchange: str, routing_key: str, body: bytes, redelivered: bool, tag: int
+            exchange: str,
+            routing_key: str,
+            body: bytes,
+            redelivered: bool,
+            tag: int,
+            user_id: str | None,
         ) -> None:
-            self._arrived(Delivery(exchange, routing_key, body, redelivered, _Handle(channel, tag)))
+            handle = _Handle(channel, tag)
+            self._arrived(Delivery(exchange, routing_key, body, redelivered, handle, user_id))
 
         return deliver
 
@@ -84,6 +90,7 @@ class FastSubscription(RabbitSubscription):
                 body=message.body,
                 redelivered=bool(frame.redelivered),
                 handle=_Handle(message.channel, frame.delivery_tag),
+                user_id=message.header.properties.user_id,
             )
         )
 
