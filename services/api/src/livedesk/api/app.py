@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.deps import ApiContext
@@ -27,6 +28,7 @@ from livedesk.api.errors import documented, install_error_handlers
 from livedesk.api.fast_messages import FastMessagePost, fast_route_chosen
 from livedesk.api.fast_messages_compat import FAST_ROUTE_PROBLEM
 from livedesk.api.limits import BodyLimit
+from livedesk.api.login_throttle import LoginThrottle
 from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.openapi import with_exact_bounds
 from livedesk.api.passwords import Passwords
@@ -78,10 +80,8 @@ def build_context(
         signer=signer,
         verifier=verifier,
         token_cache=CachingVerifier(verifier),
-        passwords=Passwords(
-            time_cost=settings.api.password_time_cost,
-            memory_kib=settings.api.password_memory_kib,
-        ),
+        passwords=Passwords.from_settings(settings.api),
+        login_throttle=LoginThrottle.from_settings(settings),
         metrics=metrics,
     )
 
@@ -107,6 +107,10 @@ def create_app(context: ApiContext) -> FastAPI:
             route=_route_of(messages.router, messages.create_message),
         )
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
+    if trusted := list(context.settings.api.trusted_proxies):
+        # uvicorn's own: the client is the last address in X-Forwarded-For that is not a
+        # trusted proxy's, and only when the peer is one (docs/security.md).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
     app.add_middleware(RequestBoundary)  # outermost: nothing escapes to the server
     return app
@@ -117,14 +121,15 @@ def _route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
 
 
 async def run_background(context: ApiContext) -> None:
-    """The relay, what the store holds open, retention and availability announcements;
-    runs until cancelled.
+    """The relay, what the store and the login throttle hold open, retention and
+    availability announcements; runs until cancelled.
 
     If one of them fails, the others are cancelled and the error propagates: run this as a
     sibling of the server, so that the process dies rather than serving without a relay.
     """
     async with asyncio.TaskGroup() as group:
         group.create_task(context.store.run())
+        group.create_task(context.login_throttle.run())
         group.create_task(context.relay.run(context.store))
         group.create_task(context.announcer.run())
         group.create_task(run_retention(context.engine, context.settings.api))

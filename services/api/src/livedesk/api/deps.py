@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.errors import ApiError, forbidden
+from livedesk.api.login_throttle import LoginThrottle
 from livedesk.api.metrics import Metrics
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
@@ -43,6 +44,7 @@ class ApiContext:
     # The same verifier behind a cache of tokens it accepted: what requests are checked with.
     token_cache: CachingVerifier
     passwords: Passwords
+    login_throttle: LoginThrottle
     metrics: Metrics
 
 

@@ -45,6 +45,9 @@ class Body(BaseModel):
 class TokenRequest(Body):
     email: EmailAddress
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    account_id: Id | None = Field(
+        None, description="the account to log into; absent: the e-mail's first account"
+    )
 
 
 class TokenResponse(BaseModel):

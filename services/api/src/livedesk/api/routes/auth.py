@@ -1,40 +1,62 @@
 """Log in (`POST /v1/auth/token`) and publish the token key (`/.well-known/jwks.json`).
 
+A login is throttled before its password is hashed (`login_throttle`), and hashes wait for
+a bounded pool (`passwords`). An e-mail may belong to users of several accounts: the login
+names the account, or gets the e-mail's first user (the lowest id). Either way exactly one
+hash is verified, against that user's or a decoy, so neither the answer nor its time says
+whether, or in how many accounts, the e-mail exists (docs/security.md).
 Not here: verifying tokens on each request (see deps.authenticate).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlmodel import col
 
 from livedesk.api.deps import Context
 from livedesk.api.errors import ApiError, documented
 from livedesk.api.models import User
+from livedesk.api.passwords import Busy
 from livedesk.api.schemas import TokenRequest, TokenResponse
 from livedesk.shared.tokens import Role, jwks
 from livedesk.shared.verifying_key import JWKS_PATH
 
 router = APIRouter()
 
+# Counted as one client when the server is not told the peer (an in-process test transport).
+UNKNOWN_ADDRESS = "unknown"
 
-@router.post("/v1/auth/token", tags=["auth"], responses=documented(401, 413, 422))
-async def issue_token(body: TokenRequest, context: Context) -> TokenResponse:
+
+@router.post("/v1/auth/token", tags=["auth"], responses=documented(401, 413, 422, 429, 503))
+async def issue_token(body: TokenRequest, request: Request, context: Context) -> TokenResponse:
+    address = request.client.host if request.client else UNKNOWN_ADDRESS
+    throttle = context.login_throttle
+    await throttle.check(body.email, address)
+    query = select(
+        col(User.id), col(User.account_id), col(User.role), col(User.password_hash)
+    ).where(col(User.email) == body.email)
+    if body.account_id is not None:
+        query = query.where(col(User.account_id) == body.account_id)
     async with context.engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(
-                    col(User.id), col(User.account_id), col(User.role), col(User.password_hash)
-                ).where(col(User.email) == body.email)
-            )
-        ).first()
+        row = (await connection.execute(query.order_by(col(User.id)).limit(1))).first()
     # Verified even when the e-mail is unknown (against a decoy), so timing tells nothing.
     if not await context.passwords.verify(row[3] if row else None, body.password) or not row:
+        await throttle.failed(body.email, address)
         raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
-    token = context.signer.issue(user_id=row[0] or 0, account_id=row[1], role=Role(row[2]))
+    user_id, account_id, role, stored_hash = row
+    assert user_id is not None, "a stored user has its id"
+    await throttle.succeeded(body.email)
+    if context.passwords.needs_rehash(stored_hash):
+        # The cost settings changed since this hash was made: the password is at hand only
+        # now. A full pool skips it; the next login rehashes.
+        with contextlib.suppress(Busy):
+            new_hash = await context.passwords.hash(body.password)
+            await context.store.replace_password_hash(account_id, user_id, new_hash)
+    token = context.signer.issue(user_id=user_id, account_id=account_id, role=Role(role))
     return TokenResponse(access_token=token, expires_in=context.signer.ttl_s)
 
 

@@ -158,6 +158,10 @@ class Store(ABC):
         async with self._write() as unit:
             return await directory.patch_agent(unit, account_id, agent_id, changes)
 
+    async def replace_password_hash(self, account_id: int, user_id: int, new_hash: str) -> None:
+        async with self._write() as unit:
+            await directory.replace_password_hash(unit, account_id, user_id, new_hash)
+
     async def create_inbox(self, account_id: int, name: str) -> InboxOut:
         async with self._write() as unit:
             return await directory.create_inbox(unit, account_id, name)

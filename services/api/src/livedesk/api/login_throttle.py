@@ -1,0 +1,100 @@
+"""Login throttling: failed logins counted per e-mail and per client address, with `limits`.
+
+Each key has tiers of moving windows (5 a minute, 10 in 15 minutes, ...): a guesser who
+waits out one tier soon meets the next, longer one, so the wait grows as the failures go on.
+A login is refused (`Throttled`, 429) before its password is hashed when a tier of its
+e-mail or of its address is spent, so a refused guess costs the server almost nothing.
+Only failures are counted; a success clears its e-mail's count (not its address's: one
+account an attacker owns must not reset the count of the address they guess from).
+
+The counts live in this process's memory, or in Redis when `redis_url` is set, so that
+replicas share them. Not here: who the client is (`client_address`), hashing (`passwords`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from livedesk.shared.errors import LivedeskError
+from livedesk.shared.settings import Settings
+
+EMAIL_KEY = "login-email"
+ADDRESS_KEY = "login-address"
+
+
+class Throttled(LivedeskError):
+    """Too many failed logins for this e-mail or address; try again after `retry_after_s`."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed logins; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class LoginThrottle:
+    def __init__(
+        self,
+        storage: Storage,
+        per_email: Sequence[RateLimitItem],
+        per_address: Sequence[RateLimitItem],
+    ) -> None:
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._tiers = ((EMAIL_KEY, tuple(per_email)), (ADDRESS_KEY, tuple(per_address)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginThrottle:
+        url = f"async+{settings.redis_url}" if settings.redis_url else "async+memory://"
+        storage = storage_from_string(url)
+        assert isinstance(storage, Storage), "an async+ URL makes an async storage"
+        return cls(
+            storage,
+            parse_many(settings.api.login_failures_per_email),
+            parse_many(settings.api.login_failures_per_address),
+        )
+
+    async def check(self, email: str, address: str) -> None:
+        """Raise `Throttled` if a tier of the e-mail or of the address is spent."""
+        waits = [
+            await self._wait_s(item, key, value)
+            for key, value, item in self._items(email, address)
+            if not await self._limiter.test(item, key, value)
+        ]
+        if waits:
+            raise Throttled(max(waits))
+
+    async def failed(self, email: str, address: str) -> None:
+        for key, value, item in self._items(email, address):
+            await self._limiter.hit(item, key, value)
+
+    async def succeeded(self, email: str) -> None:
+        for key, value, item in self._items(email, None):
+            await self._limiter.clear(item, key, value)
+
+    async def run(self) -> None:
+        """Hold the storage until cancelled; then stop the memory storage's expiry task."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            if isinstance(self._storage, MemoryStorage):
+                await self._storage.reset()
+
+    def _items(self, email: str, address: str | None) -> list[tuple[str, str, RateLimitItem]]:
+        values = {EMAIL_KEY: email, ADDRESS_KEY: address}
+        return [
+            (key, value, item)
+            for key, items in self._tiers
+            if (value := values[key]) is not None
+            for item in items
+        ]
+
+    async def _wait_s(self, item: RateLimitItem, key: str, value: str) -> int:
+        stats = await self._limiter.get_window_stats(item, key, value)
+        return max(1, math.ceil(stats.reset_time - time.time()))
