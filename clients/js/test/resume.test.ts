@@ -43,7 +43,7 @@ function client(signals = new ManualSignals(), extra: Partial<Parameters<typeof 
 }
 
 async function post(content: string): Promise<void> {
-  await api(server.url, adminToken, "POST", `/v1/conversations/${DEMO_CONVERSATION}/messages`, { content, kind: "incoming" });
+  await api(server.url, adminToken, "POST", `/v1/conversations/${DEMO_CONVERSATION}/messages:import`, { content, kind: "incoming" });
 }
 
 function persistent(events: readonly { type: string }[]): PersistentEvent[] {

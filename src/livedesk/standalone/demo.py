@@ -63,7 +63,8 @@ async def ensure_demo(engine: AsyncEngine, passwords: Passwords, api: httpx.Asyn
         )
         await _post(
             api,
-            f"/v1/conversations/{conversation['id']}/messages",
+            # The customer's first message, imported as the admin: agents write replies.
+            f"/v1/conversations/{conversation['id']}/messages:import",
             {"content": "Hi! My order #1042 hasn't arrived yet.", "kind": "incoming"},
         )
     finally:

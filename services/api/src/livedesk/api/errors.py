@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from livedesk.api.login_throttle import Throttled
 from livedesk.api.passwords import Busy
 from livedesk.api.schemas import ErrorOut
+from livedesk.api.store.authorship import KindRefused
 from livedesk.api.store.errors import NotFound
 from livedesk.shared.errors import LivedeskError
 
@@ -39,7 +40,7 @@ _HTTP_CODES = {
 # What each status means here, for the OpenAPI document (`documented`).
 _MEANINGS = {
     401: "not_authenticated, token_invalid or token_expired (invalid_credentials on login)",
-    403: "forbidden: the caller's role may not do this",
+    403: "forbidden: the caller's role may not do this (or write this kind of message)",
     404: "not_found: no such record in the caller's account",
     409: "conflict (already registered) or version_conflict (reload and decide again)",
     410: "resync_required: `after` is older than the retained log",
@@ -104,6 +105,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def absent(_: Request, error: NotFound) -> JSONResponse:
         return not_found(error.what, error.ident).response()
+
+    @app.exception_handler(KindRefused)
+    async def kind_refused(_: Request, error: KindRefused) -> JSONResponse:
+        return forbidden(str(error)).response()
 
     @app.exception_handler(Throttled)
     async def throttled(_: Request, error: Throttled) -> JSONResponse:

@@ -6,6 +6,7 @@ that says the same thing, so that /openapi.json describes exactly what is accept
   names and content, something besides white space. Names are stored stripped, content as
   written. "White space" is Python's (`str.isspace`), as is `\\s` in the schema's pattern.
 - `EmailAddress`: the one address rule (`emails`).
+- `Moment`: a time with its offset, stored in UTC (so it must have one there).
 - `Cursor`: a page's `next_cursor`, given back as it came.
 - `AssigneeFilter`: `me`, `none` or an agent's id.
 
@@ -15,9 +16,17 @@ Not here: the models that use them (`schemas`).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, Field, PlainValidator, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic import WithJsonSchema as JsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -82,6 +91,16 @@ ClientId = Annotated[
     AfterValidator(_refuse_nul),
     _text_schema(_NO_NUL, MAX_CLIENT_ID_CHARS),
 ]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("moment", "is outside the years 1 to 9999 in UTC") from None
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 def _email(value: str) -> str:
