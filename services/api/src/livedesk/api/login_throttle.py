@@ -4,8 +4,9 @@ Each key has tiers of moving windows (5 a minute, 10 in 15 minutes, ...): a gues
 waits out one tier soon meets the next, longer one, so the wait grows as the failures go on.
 A login is refused (`Throttled`, 429) before its password is hashed when a tier of its
 e-mail or of its address is spent, so a refused guess costs the server almost nothing.
-Only failures are counted; a success clears its e-mail's count (not its address's: one
-account an attacker owns must not reset the count of the address they guess from).
+Only failures are counted; a success neither counts nor forgives (an attacker who owns one
+account must not reset the count of the address they guess from), so the tiers are wide
+enough for a person's typos.
 
 The counts live in this process's memory, or in Redis when `redis_url` is set, so that
 replicas share them. Not here: who the client is (`client_address`), hashing (`passwords`).
@@ -18,10 +19,10 @@ import math
 import time
 from collections.abc import Sequence
 
+import coredis
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
 
 from livedesk.shared.errors import LivedeskError
 from livedesk.shared.settings import Settings
@@ -44,21 +45,25 @@ class LoginThrottle:
         storage: Storage,
         per_email: Sequence[RateLimitItem],
         per_address: Sequence[RateLimitItem],
+        redis_pool: coredis.ConnectionPool | None = None,
     ) -> None:
-        self._storage = storage
+        """`redis_pool`: the Redis storage's connections, closed when `run` ends."""
+        self._storage, self._redis_pool = storage, redis_pool
         self._limiter = MovingWindowRateLimiter(storage)
         self._tiers = ((EMAIL_KEY, tuple(per_email)), (ADDRESS_KEY, tuple(per_address)))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LoginThrottle:
-        url = f"async+{settings.redis_url}" if settings.redis_url else "async+memory://"
-        storage = storage_from_string(url)
-        assert isinstance(storage, Storage), "an async+ URL makes an async storage"
-        return cls(
-            storage,
+        tiers = (
             parse_many(settings.api.login_failures_per_email),
             parse_many(settings.api.login_failures_per_address),
         )
+        if settings.redis_url is None:
+            return cls(MemoryStorage(), *tiers)
+        pool = coredis.ConnectionPool.from_url(settings.redis_url)
+        # limits documents `connection_pool`; its annotation for options leaves it out.
+        storage = RedisStorage(f"async+{settings.redis_url}", connection_pool=pool)  # type: ignore[arg-type]
+        return cls(storage, *tiers, redis_pool=pool)
 
     async def check(self, email: str, address: str) -> None:
         """Raise `Throttled` if a tier of the e-mail or of the address is spent."""
@@ -74,19 +79,19 @@ class LoginThrottle:
         for key, value, item in self._items(email, address):
             await self._limiter.hit(item, key, value)
 
-    async def succeeded(self, email: str) -> None:
-        for key, value, item in self._items(email, None):
-            await self._limiter.clear(item, key, value)
-
     async def run(self) -> None:
-        """Hold the storage until cancelled; then stop the memory storage's expiry task."""
+        """Hold the storage until cancelled; then close Redis's connections, or stop the
+        memory storage's expiry task."""
         try:
             await asyncio.Event().wait()
         finally:
-            if isinstance(self._storage, MemoryStorage):
-                await self._storage.reset()
+            if self._redis_pool is not None:
+                self._redis_pool.disconnect()
+            elif isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
+                # Left to itself, the expiry task outlives the loop; `reset()` would not stop it.
+                self._storage.timer.cancel()
 
-    def _items(self, email: str, address: str | None) -> list[tuple[str, str, RateLimitItem]]:
+    def _items(self, email: str, address: str) -> list[tuple[str, str, RateLimitItem]]:
         values = {EMAIL_KEY: email, ADDRESS_KEY: address}
         return [
             (key, value, item)

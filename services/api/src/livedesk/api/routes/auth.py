@@ -49,7 +49,6 @@ async def issue_token(body: TokenRequest, request: Request, context: Context) ->
         raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
     user_id, account_id, role, stored_hash = row
     assert user_id is not None, "a stored user has its id"
-    await throttle.succeeded(body.email)
     if context.passwords.needs_rehash(stored_hash):
         # The cost settings changed since this hash was made: the password is at hand only
         # now. A full pool skips it; the next login rehashes.
