@@ -61,6 +61,12 @@ class Passwords:
             queue=settings.password_hash_queue,
         )
 
+    def refuse_if_full(self) -> None:
+        """Raise `Busy` now if a hash would be refused: lets a caller skip the work before
+        it (a database read) in a flood. Reserves nothing; `hash` and `verify` decide."""
+        if self._slots.locked() and self._waiting >= self._queue:
+            raise Busy
+
     async def hash(self, password: str) -> str:
         return await self._bounded(self._hasher.hash, password)
 
@@ -73,8 +79,7 @@ class Passwords:
 
     async def _bounded(self, work: Callable[..., T], *args: str | None) -> T:
         if self._slots.locked():
-            if self._waiting >= self._queue:
-                raise Busy
+            self.refuse_if_full()
             self._waiting += 1
             try:
                 await self._slots.acquire()

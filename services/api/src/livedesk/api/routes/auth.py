@@ -36,6 +36,7 @@ async def issue_token(body: TokenRequest, request: Request, context: Context) ->
     address = request.client.host if request.client else UNKNOWN_ADDRESS
     throttle = context.login_throttle
     await throttle.check(body.email, address)
+    context.passwords.refuse_if_full()  # before the read: a flood's refusals stay cheap
     query = select(
         col(User.id), col(User.account_id), col(User.role), col(User.password_hash)
     ).where(col(User.email) == body.email)
