@@ -16,12 +16,14 @@ Not here: the models that use them (`schemas`).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     Field,
     PlainValidator,
     TypeAdapter,
@@ -100,7 +102,22 @@ def _in_utc(value: datetime) -> datetime:
         raise PydanticCustomError("moment", "is outside the years 1 to 9999 in UTC") from None
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+# RFC 3339's date-time, the schema's `format`: pydantic alone also takes numbers and "0" as
+# seconds since 1970, and a space for the T.
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "moment", "must be a date and time with its UTC offset, as 2025-01-02T03:04:05Z"
+        )
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
 def _email(value: str) -> str:
