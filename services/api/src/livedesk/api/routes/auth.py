@@ -34,9 +34,10 @@ UNKNOWN_ADDRESS = "unknown"
 @router.post("/v1/auth/token", tags=["auth"], responses=documented(401, 413, 422, 429, 503))
 async def issue_token(body: TokenRequest, request: Request, context: Context) -> TokenResponse:
     address = request.client.host if request.client else UNKNOWN_ADDRESS
+    # Before the throttle's reads and the user's: in a flood, a refusal must stay cheap.
+    context.passwords.refuse_if_full()
     throttle = context.login_throttle
     await throttle.check(body.email, address)
-    context.passwords.refuse_if_full()  # before the read: a flood's refusals stay cheap
     query = select(
         col(User.id), col(User.account_id), col(User.role), col(User.password_hash)
     ).where(col(User.email) == body.email)
