@@ -14,8 +14,9 @@ from bench.logins import Connection, flood, probe
 
 @pytest.fixture
 async def server_port() -> AsyncIterator[int]:
-    """A keep-alive HTTP/1.1 server answering 200, 503, 200, ... with a small JSON body."""
-    statuses = itertools.cycle((b"200 OK", b"503 Service Unavailable"))
+    """A keep-alive HTTP/1.1 server answering 200, 503 (Retry-After: 1), 200, ... with a
+    small JSON body."""
+    statuses = itertools.cycle((b"200 OK", b"503 Service Unavailable\r\nRetry-After: 1"))
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while await reader.readline():
@@ -47,9 +48,17 @@ async def test_a_connection_reads_each_answer_whole(server_port: int) -> None:
 
 
 async def test_a_flood_counts_every_status(server_port: int) -> None:
-    counted = await flood(server_port, connections=2, seconds=0.2)
+    counted = await flood(server_port, connections=2, seconds=0.2, honour_retry_after=False)
     assert set(counted) == {200, 503}
     assert abs(counted[200] - counted[503]) <= 2
+    assert counted.total() > 10
+
+
+async def test_a_flood_waits_what_retry_after_says(server_port: int) -> None:
+    counted = await flood(server_port, connections=2, seconds=0.5)
+    # Each connection asks until its first 503, then waits past the end.
+    assert counted[503] == 2
+    assert counted[200] <= 2
 
 
 async def test_the_probe_refuses_an_answer_that_is_not_200(server_port: int) -> None:

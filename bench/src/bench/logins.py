@@ -1,15 +1,18 @@
 """Logins per second at the default argon2 cost, and what a login flood does to the p99 of a
 request that is not a login.
 
-    .venv/bin/python -m bench.logins [--seconds 10] [--flood 8,64] [--probe-rate 50]
+    .venv/bin/python -m bench.logins [--seconds 10] [--flood 8,64] [--hammer 64]
+        [--probe-rate 50]
 
 A fresh database, one account, `livedesk api` on a loopback port with the production
 password cost (argon2id, t=3, 64 MiB) and its default hash pool. A probe sends
 `GET /v1/conversations` at `--probe-rate` a second on one keep-alive connection and times
 each answer: first alone (idle), then while each flood runs: `--flood` connections posting
 correct logins as fast as answers come back (correct: failures are throttled after a few and
-cost no hash). Prints logins/s, how many were refused 503 (the pool's queue full), the
-probe's p50/p99 idle and under the flood, and their ratio (the aim: under 2x).
+cost no hash), each waiting what a 503's Retry-After says; then `--hammer` connections that
+ignore it and ask again at once, an HTTP flood more than a login one. Prints logins/s, how
+many were refused 503 (the pool's queue full), the probe's p50/p99 idle and under the
+flood, and their ratio (the aim: under 2x).
 Prints figures; asserts nothing. The API's log goes under bench/results/.
 """
 
@@ -51,6 +54,7 @@ class Connection:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader, self._writer = reader, writer
+        self.retry_after_s = 0.0  # the last answer's Retry-After (0: it had none)
 
     @classmethod
     async def open(cls, port: int) -> Connection:
@@ -67,10 +71,13 @@ class Connection:
         )
         self._writer.write(head.encode() + body)
         status_line = await self._reader.readline()
-        length = 0
+        length, self.retry_after_s = 0, 0.0
         while (line := await self._reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+            elif name.lower() == b"retry-after":
+                self.retry_after_s = float(value)
         await self._reader.readexactly(length)
         return int(status_line.split()[1])
 
@@ -106,8 +113,11 @@ async def probe(port: int, token: str, seconds: float, rate: float) -> list[floa
     return latencies
 
 
-async def flood(port: int, connections: int, seconds: float) -> Counter[int]:
-    """Correct logins from `connections` connections until `seconds` pass: statuses."""
+async def flood(
+    port: int, connections: int, seconds: float, *, honour_retry_after: bool = True
+) -> Counter[int]:
+    """Correct logins from `connections` connections until `seconds` pass: statuses. Each
+    connection waits what Retry-After says, as a client should, unless told not to."""
     body = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
     statuses: Counter[int] = Counter()
     stop = time.monotonic() + seconds
@@ -117,6 +127,8 @@ async def flood(port: int, connections: int, seconds: float) -> Counter[int]:
         try:
             while time.monotonic() < stop:
                 statuses[await connection.request("POST", "/v1/auth/token", body)] += 1
+                if honour_retry_after and connection.retry_after_s:
+                    await asyncio.sleep(min(connection.retry_after_s, stop - time.monotonic()))
         finally:
             connection.close()
 
@@ -124,11 +136,14 @@ async def flood(port: int, connections: int, seconds: float) -> Counter[int]:
     return statuses
 
 
-async def flood_process(port: int, connections: int, seconds: float) -> Counter[int]:
+async def flood_process(
+    port: int, connections: int, seconds: float, honour_retry_after: bool
+) -> Counter[int]:
     """`flood` in a process of its own, so that its loop does not delay the probe's."""
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.logins", "--flood-only", str(connections),
         "--port", str(port), "--seconds", str(seconds),
+        *(() if honour_retry_after else ("--ignore-retry-after",)),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, _ = await child.communicate()
@@ -178,13 +193,16 @@ async def scenario(group: ProcessGroup, args: argparse.Namespace, tmp: Path) -> 
                           Counter(), args.seconds)  # fmt: skip
             print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             print(idle.describe(pct(idle.latencies, 99)))
-            for connections in (int(c) for c in args.flood.split(",")):
+            floods = [(int(c), True) for c in args.flood.split(",")]
+            floods += [(int(c), False) for c in args.hammer.split(",") if c]
+            for connections, honour in floods:
                 latencies, statuses = await asyncio.gather(
                     probe(port, token, args.seconds, args.probe_rate),
-                    flood_process(port, connections, args.seconds),
+                    flood_process(port, connections, args.seconds, honour),
                 )
-                result = Result(f"flood of {connections} connections", latencies, statuses,
-                                args.seconds)  # fmt: skip
+                how = "honouring Retry-After" if honour else "ignoring Retry-After"
+                result = Result(f"flood of {connections} connections {how}", latencies,
+                                statuses, args.seconds)  # fmt: skip
                 print(result.describe(pct(idle.latencies, 99)))
             print(f"load average {os.getloadavg()[0]:.1f}")
         finally:
@@ -205,12 +223,19 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--flood", default="8,64", help="connections of each login flood")
+    parser.add_argument(
+        "--hammer", default="64", help="connections of each flood that ignores Retry-After"
+    )
+    parser.add_argument("--ignore-retry-after", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--probe-rate", type=float, default=50.0, help="probe requests/s")
     parser.add_argument("--amqp-url", default=default_amqp_url())
     parser.add_argument("--postgres-url", default=default_postgres_url())
     args = parser.parse_args()
     if args.flood_only:
-        statuses = asyncio.run(flood(args.port, args.flood_only, args.seconds))
+        honour = not args.ignore_retry_after
+        statuses = asyncio.run(
+            flood(args.port, args.flood_only, args.seconds, honour_retry_after=honour)
+        )
         print(json.dumps(statuses))
         return
     asyncio.run(run(args))
