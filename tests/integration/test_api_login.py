@@ -312,3 +312,14 @@ async def test_a_login_names_its_account_or_gets_the_emails_first(
         # An account the e-mail is not in answers as a wrong password does.
         status, body = await token_for(password=PASSWORD, account_id=second_account + 10_000)
         assert (status, body["code"]) == (401, "invalid_credentials")
+
+
+async def test_logins_are_refused_while_the_throttles_redis_is_away(start: Start) -> None:
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    async with start(f"redis://127.0.0.1:{port}/0") as app:
+        body = {"email": admin_email(0), "password": PASSWORD}
+        answer = await app.client.post(TOKEN, json=body)
+    # Not let through uncounted, and not a 500: a refusal that says when to try again.
+    assert_retry_later(answer, 503, "unavailable")

@@ -5,7 +5,7 @@ and `documented`, which declares them in the OpenAPI document.
 Codes: not_authenticated, token_invalid, token_expired (401); invalid_credentials (401);
 forbidden (403); not_found (404); method_not_allowed (405); conflict, version_conflict (409);
 resync_required (410); payload_too_large (413); invalid_request (422); too_many_attempts
-(429, with Retry-After); internal_error (500); overloaded (503, with Retry-After).
+(429, with Retry-After); internal_error (500); overloaded, unavailable (503, with Retry-After).
 Not here: unexpected errors and request ids (`request_boundary`, around the whole app).
 """
 
@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from livedesk.api.login_throttle import Throttled
+from livedesk.api.login_throttle import Throttled, ThrottleUnavailable
 from livedesk.api.passwords import Busy
 from livedesk.api.schemas import ErrorOut
 from livedesk.api.store.authorship import KindRefused
@@ -48,7 +48,8 @@ _MEANINGS = {
     422: "invalid_request: a parameter or the body breaks its rule; the message says which",
     429: "too_many_attempts: too many failed logins; wait the seconds Retry-After says",
     500: "internal_error: logged with the request id given in the body and X-Request-ID",
-    503: "overloaded: password hashing is at capacity; wait the seconds Retry-After says",
+    503: "overloaded: password hashing is at capacity; unavailable: the login throttle's "
+    "store did not answer; wait the seconds Retry-After says",
 }
 
 
@@ -113,6 +114,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Throttled)
     async def throttled(_: Request, error: Throttled) -> JSONResponse:
         return _retry_later(429, "too_many_attempts", str(error), error.retry_after_s)
+
+    @app.exception_handler(ThrottleUnavailable)
+    async def unavailable(_: Request, error: ThrottleUnavailable) -> JSONResponse:
+        return _retry_later(503, "unavailable", str(error), error.retry_after_s)
 
     @app.exception_handler(Busy)
     async def busy(_: Request, error: Busy) -> JSONResponse:

@@ -23,12 +23,15 @@ import coredis
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
 from livedesk.shared.errors import LivedeskError
 from livedesk.shared.settings import Settings
 
 EMAIL_KEY = "login-email"
 ADDRESS_KEY = "login-address"
+# What a login refused for want of Redis is told to wait: about a reconnect's time.
+UNAVAILABLE_RETRY_AFTER_S = 5
 
 
 class Throttled(LivedeskError):
@@ -37,6 +40,15 @@ class Throttled(LivedeskError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"too many failed logins; retry after {retry_after_s} s")
         self.retry_after_s = retry_after_s
+
+
+class ThrottleUnavailable(LivedeskError):
+    """The counts' store (Redis) did not answer: logins are refused rather than let through
+    uncounted, which would lift the throttle for as long as Redis is away."""
+
+    def __init__(self) -> None:
+        super().__init__("the login throttle's store is unreachable")
+        self.retry_after_s = UNAVAILABLE_RETRY_AFTER_S
 
 
 class LoginThrottle:
@@ -62,22 +74,34 @@ class LoginThrottle:
             return cls(MemoryStorage(), *tiers)
         pool = coredis.ConnectionPool.from_url(settings.redis_url)
         # limits documents `connection_pool`; its annotation for options leaves it out.
-        storage = RedisStorage(f"async+{settings.redis_url}", connection_pool=pool)  # type: ignore[arg-type]
+        storage = RedisStorage(
+            f"async+{settings.redis_url}",
+            wrap_exceptions=True,  # one error type, StorageError, whatever the client raises
+            connection_pool=pool,  # type: ignore[arg-type]
+        )
         return cls(storage, *tiers, redis_pool=pool)
 
     async def check(self, email: str, address: str) -> None:
-        """Raise `Throttled` if a tier of the e-mail or of the address is spent."""
-        waits = [
-            await self._wait_s(item, key, value)
-            for key, value, item in self._items(email, address)
-            if not await self._limiter.test(item, key, value)
-        ]
+        """Raise `Throttled` if a tier of the e-mail or of the address is spent
+        (`ThrottleUnavailable`: the store did not answer)."""
+        try:
+            waits = [
+                await self._wait_s(item, key, value)
+                for key, value, item in self._items(email, address)
+                if not await self._limiter.test(item, key, value)
+            ]
+        except StorageError:
+            raise ThrottleUnavailable from None
         if waits:
             raise Throttled(max(waits))
 
     async def failed(self, email: str, address: str) -> None:
-        for key, value, item in self._items(email, address):
-            await self._limiter.hit(item, key, value)
+        """Count a failed login (`ThrottleUnavailable`: the store did not answer)."""
+        try:
+            for key, value, item in self._items(email, address):
+                await self._limiter.hit(item, key, value)
+        except StorageError:
+            raise ThrottleUnavailable from None
 
     async def run(self) -> None:
         """Hold the storage until cancelled; then close Redis's connections, or stop the
@@ -93,12 +117,7 @@ class LoginThrottle:
 
     def _items(self, email: str, address: str) -> list[tuple[str, str, RateLimitItem]]:
         values = {EMAIL_KEY: email, ADDRESS_KEY: address}
-        return [
-            (key, value, item)
-            for key, items in self._tiers
-            if (value := values[key]) is not None
-            for item in items
-        ]
+        return [(key, values[key], item) for key, items in self._tiers for item in items]
 
     async def _wait_s(self, item: RateLimitItem, key: str, value: str) -> int:
         stats = await self._limiter.get_window_stats(item, key, value)
