@@ -169,6 +169,7 @@ class Publisher:
             try:
                 response = await http.post(
                     f"/v1/conversations/{self.conversations[account]}/messages",
+                    # An agent's reply: the measured message route takes no `incoming`.
                     json={"content": CONTENT, "kind": "outgoing"},
                     headers={"Authorization": f"Bearer {self.tokens[account]}"},
                 )
