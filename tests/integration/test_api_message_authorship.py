@@ -98,7 +98,7 @@ async def test_an_admin_imports_a_contacts_message_with_its_original_time(desk: 
     assert events[-1]["ts"] > "2026"  # the event is dated when it was written
 
 
-async def test_an_import_is_refused_to_agents_and_without_an_offset(desk: Desk) -> None:
+async def test_an_import_is_refused_to_agents_and_for_a_time_that_is_not_one(desk: Desk) -> None:
     client, url = desk.app.client, desk.messages + ":import"
     by_agent = await client.post(url, json={"content": "x"}, headers=desk.agent)
     assert (by_agent.status_code, by_agent.json()["code"]) == (403, "forbidden")
