@@ -20,6 +20,7 @@ from sqlmodel import col
 
 from livedesk.api.models import AccountOffset, Conversation, Event, Message
 from livedesk.api.schemas import MessageCreate
+from livedesk.api.store.authorship import Import, KindRefused
 from livedesk.api.store.base import Store
 from livedesk.api.store.errors import NotFound
 from livedesk.shared.bus.memory import MemoryBus
@@ -86,12 +87,13 @@ async def write(
     content: str = "hello",
     client_id: str | None = None,
     kind: MessageKind = MessageKind.OUTGOING,
+    imported: Import | None = None,
 ) -> tuple[MessageData, bool] | None:
     """The message posted, and whether it was new; None when the store says not found."""
     body = MessageCreate(content=content, kind=kind, client_id=client_id)
     try:
         posted = await setup.store.post_message(
-            tenant.account_id, tenant.admin_id, conversation, body
+            tenant.account_id, tenant.admin_id, conversation, body, imported
         )
     except NotFound:
         return None
@@ -139,12 +141,52 @@ async def test_the_event_is_exactly_the_encoded_new_message(setup: Setup) -> Non
 
 async def test_an_incoming_message_is_sent_by_the_contact(setup: Setup) -> None:
     tenant, conversation = setup.tenants[0], setup.conversations[0]
-    written = await write(setup, tenant, conversation, kind=MessageKind.INCOMING)
+    written = await write(setup, tenant, conversation, kind=MessageKind.INCOMING, imported=Import())
     assert written is not None
     data, _ = written
     assert (data.sender_type, data.sender_id) == (SenderType.CONTACT, tenant.contact_id)
     ((_, payload),) = await events_of(setup, tenant.account_id)
     assert f'"sender_id":{tenant.contact_id},'.encode() in payload
+
+
+async def test_an_agent_may_not_write_incoming_and_nothing_is_written(setup: Setup) -> None:
+    tenant, conversation = setup.tenants[0], setup.conversations[0]
+    before = await last_offset(setup, tenant.account_id)
+    with pytest.raises(KindRefused):
+        await write(setup, tenant, conversation, kind=MessageKind.INCOMING)
+    assert await last_offset(setup, tenant.account_id) == before
+    assert await events_of(setup, tenant.account_id) == []
+
+
+async def test_an_import_keeps_its_time_and_takes_the_next_offset(setup: Setup) -> None:
+    tenant, conversation = setup.tenants[0], setup.conversations[0]
+    setup.clock.fixed = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    first = await write(setup, tenant, conversation, "a reply")
+    written_then = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    setup.clock.fixed = datetime(2026, 3, 1, 12, 5, tzinfo=UTC)
+    imported = await write(
+        setup, tenant, conversation, "from the old desk", kind=MessageKind.INCOMING,
+        imported=Import(written_then),
+    )  # fmt: skip
+    assert first is not None
+    assert imported is not None
+    data = imported[0]
+    # The message keeps its time; its place and its event are the write's.
+    assert data.created_at == written_then
+    assert data.id > first[0].id
+    _, (offset, payload) = await events_of(setup, tenant.account_id)
+    assert offset == await last_offset(setup, tenant.account_id)
+    event = NewMessage(
+        offset=offset,
+        account_id=tenant.account_id,
+        conversation_id=conversation,
+        ts=setup.clock.fixed,
+        data=data,
+    )
+    assert payload == encode(event)
+    async with setup.app.context.engine.connect() as connection:
+        stored = (await connection.execute(select(Message).where(col(Message.id) == data.id))).one()
+    assert stored.created_at == written_then
 
 
 async def test_a_client_id_retry_returns_the_first_message_and_emits_nothing(

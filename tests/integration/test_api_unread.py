@@ -116,16 +116,14 @@ class UnreadCounts(RuleBasedStateMachine):
     )
     def write(self, author: int, which: int, kind: str) -> None:
         conversation = self.conversations[which]
-        if author == CONTACT:  # the admin posts what the contact wrote
+        path = f"/v1/conversations/{conversation}/messages"
+        if author == CONTACT:  # the admin imports what the contact wrote
             body, poster, user = {"content": "help", "kind": "incoming"}, self.agents[0], None
+            path += ":import"
         else:
             body, poster = {"content": "x", "kind": kind}, self.agents[author]
             user = poster.id
-        made = self._ok(
-            self.client.post(
-                f"/v1/conversations/{conversation}/messages", json=body, headers=poster.headers
-            )
-        )
+        made = self._ok(self.client.post(path, json=body, headers=poster.headers))
         assert isinstance(made["id"], int)
         self.model.messages[conversation].append(Written(made["id"], user))
 

@@ -117,7 +117,8 @@ class Tenant:
 
     async def post(self, http: httpx.AsyncClient, content: str = "hello") -> None:
         response = await http.post(
-            f"{self.api}/v1/conversations/{self.conversation_id}/messages",
+            # The contact's message, imported by the account's admin.
+            f"{self.api}/v1/conversations/{self.conversation_id}/messages:import",
             json={"content": content, "kind": "incoming", "client_id": secrets.token_hex(8)},
             headers={"Authorization": f"Bearer {self.token}"},
         )

@@ -99,7 +99,7 @@ async def test_two_tabs_share_one_socket_and_hand_it_over(
 
             async def post(content: str) -> None:
                 body = {"content": content, "kind": "incoming"}
-                path = f"/v1/conversations/{CONVERSATION}/messages"
+                path = f"/v1/conversations/{CONVERSATION}/messages:import"  # as the contact
                 (await http.post(path, json=body)).raise_for_status()
 
             for content in ("before 1", "before 2"):

@@ -26,7 +26,7 @@ def test_filled_template_is_exactly_the_encoded_event(
     content: str, kind: MessageKind, client_id: str | None
 ) -> None:
     now = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-    template = PayloadTemplate(template_event(11, 22, kind, content, client_id, now))
+    template = PayloadTemplate(template_event(11, 22, kind, content, client_id, now, now))
     payload = template.fill(offset=123, message_id=4567, sender_id=89)
     event = decode_persistent(payload)
     assert encode(event) == payload

@@ -23,7 +23,7 @@ function client(signals = new ManualSignals(), extra: Partial<Parameters<typeof 
 
 async function post(content: string): Promise<void> {
   adminToken ??= await login(live.server.url, ADMIN);
-  await api(live.server.url, adminToken, "POST", `/v1/conversations/${DEMO_CONVERSATION}/messages`, { content, kind: "incoming" });
+  await api(live.server.url, adminToken, "POST", `/v1/conversations/${DEMO_CONVERSATION}/messages:import`, { content, kind: "incoming" });
 }
 
 function persistent(events: readonly { type: string }[]): PersistentEvent[] {

@@ -56,7 +56,7 @@ class Browser {
 }
 
 async function post(content: string): Promise<void> {
-  await api(server.url, adminToken, "POST", `/v1/conversations/${DEMO_CONVERSATION}/messages`, { content, kind: "incoming" });
+  await api(server.url, adminToken, "POST", `/v1/conversations/${DEMO_CONVERSATION}/messages:import`, { content, kind: "incoming" });
 }
 
 function offsetsOf(events: readonly { type: string }[]): number[] {

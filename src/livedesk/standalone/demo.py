@@ -66,7 +66,8 @@ async def ensure_demo(
         )
         await _post(
             api,
-            f"/v1/conversations/{conversation['id']}/messages",
+            # The customer's first message, imported as the admin: agents write replies.
+            f"/v1/conversations/{conversation['id']}/messages:import",
             {"content": "Hi! My order #1042 hasn't arrived yet.", "kind": "incoming"},
         )
     finally:

@@ -115,7 +115,15 @@ async def serve(host: str, port: int, settings: Settings, shutdown: Shutdown) ->
             ]
             password = demo_password(settings)
             created = await demo.ensure_demo(engine, context.passwords, local, password)
-            server = Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+            server = Server(
+                uvicorn.Config(
+                    # Who the client is: the API's `trusted_proxies`, not uvicorn's default.
+                    app,
+                    lifespan="off",
+                    log_level="warning",
+                    proxy_headers=False,
+                )
+            )
 
             async def drain_then_stop() -> None:
                 await node.drain(0.0)  # one node: no other to spread its sockets over

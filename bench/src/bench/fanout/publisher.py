@@ -169,7 +169,8 @@ class Publisher:
             try:
                 response = await http.post(
                     f"/v1/conversations/{self.conversations[account]}/messages",
-                    json={"content": CONTENT, "kind": "incoming"},
+                    # An agent's reply: the measured message route takes no `incoming`.
+                    json={"content": CONTENT, "kind": "outgoing"},
                     headers={"Authorization": f"Bearer {self.tokens[account]}"},
                 )
                 if response.status_code >= 300:

@@ -57,6 +57,14 @@ class ApiSettings(BaseModel):
     # argon2id cost: RFC 9106's second recommendation; only tests and benchmarks lower it.
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=64 * 1024, ge=8)
+    password_hash_concurrency: int | None = Field(default=None, ge=1)  # None: CPUs - 1, min 1
+    password_hash_queue: int = Field(default=16, ge=0)  # hashes waiting; past it 503
+    # Failed logins allowed per e-mail and per client address, in `limits` notation: each
+    # tier a longer window, so the wait grows as failures go on. Past any tier 429.
+    login_failures_per_email: str = "5/minute;10/15 minutes;20/hour;50/day"
+    login_failures_per_address: str = "20/minute;100/hour;500/day"
+    # Peers (IPs or CIDRs) whose X-Forwarded-For names the client; others are the client.
+    trusted_proxies: tuple[str, ...] = ()
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # larger bodies get 413
     db_pool_size: int = Field(default=20, ge=1)
     db_connect_timeout_s: float = Field(default=30.0, gt=0)  # then api/migrate exit 69
@@ -145,6 +153,8 @@ class Settings(BaseSettings):
     allowed_origins: Origins = ()  # beside same origin: sockets and CORS (docs/security.md)
     metrics_token: SecretStr | None = None  # unset: /metrics for loopback clients only
     demo_password: SecretStr | None = None  # standalone's demo logins; unset: a random one
+    # Where login throttling counts failures, shared by replicas; None: each process's memory.
+    redis_url: str | None = None
     bus: BusSettings = BusSettings()
     tokens: TokenSettings = TokenSettings()
     api: ApiSettings = ApiSettings()

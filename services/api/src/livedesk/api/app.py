@@ -21,6 +21,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from livedesk.api.access import AccessCheck, SessionStates
 from livedesk.api.availability import AvailabilityAnnouncer
@@ -31,6 +32,7 @@ from livedesk.api.fast_messages import FastMessagePost, fast_route_chosen
 from livedesk.api.fast_messages_compat import FAST_ROUTE_PROBLEM
 from livedesk.api.inbox import mount_inbox
 from livedesk.api.limits import BodyLimit
+from livedesk.api.login_throttle import LoginThrottle
 from livedesk.api.metrics import Metrics, RequestMetrics
 from livedesk.api.openapi import with_exact_bounds
 from livedesk.api.passwords import Passwords
@@ -98,10 +100,8 @@ def build_context(
         token_cache=token_cache,
         access=AccessCheck(token_cache, session_states),
         revoker=Revoker(bus, session_states, access_ttl_s=settings.tokens.access_ttl_s),
-        passwords=Passwords(
-            time_cost=settings.api.password_time_cost,
-            memory_kib=settings.api.password_memory_kib,
-        ),
+        passwords=Passwords.from_settings(settings.api),
+        login_throttle=LoginThrottle.from_settings(settings),
         metrics=metrics,
     )
 
@@ -135,6 +135,10 @@ def create_app(context: ApiContext) -> FastAPI:
             route=_route_of(messages.router, messages.create_message),
         )
     app.add_middleware(BodyLimit, max_bytes=context.settings.api.max_body_bytes)
+    if trusted := list(context.settings.api.trusted_proxies):
+        # uvicorn's own: the client is the last address in X-Forwarded-For that is not a
+        # trusted proxy's, and only when the peer is one (docs/security.md).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     app.add_middleware(RequestMetrics, metrics=context.metrics)
     app.add_middleware(RequestBoundary)  # nothing escapes to the server
     if settings.allowed_origins:
@@ -157,14 +161,15 @@ def _route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
 
 
 async def run_background(context: ApiContext) -> None:
-    """The relay, what the store holds open, retention and availability announcements;
-    runs until cancelled.
+    """The relay, what the store and the login throttle hold open, retention and
+    availability announcements; runs until cancelled.
 
     If one of them fails, the others are cancelled and the error propagates: run this as a
     sibling of the server, so that the process dies rather than serving without a relay.
     """
     async with asyncio.TaskGroup() as group:
         group.create_task(context.store.run())
+        group.create_task(context.login_throttle.run())
         group.create_task(context.relay.run(context.store))
         group.create_task(context.announcer.run())
         group.create_task(run_retention(context.engine, context.settings.api))

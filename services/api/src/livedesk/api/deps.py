@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from livedesk.api.access import AccessCheck
 from livedesk.api.availability import AvailabilityAnnouncer
 from livedesk.api.errors import ApiError, forbidden
+from livedesk.api.login_throttle import LoginThrottle
 from livedesk.api.metrics import Metrics
 from livedesk.api.passwords import Passwords
 from livedesk.api.relay import Relay
@@ -48,6 +49,7 @@ class ApiContext:
     access: AccessCheck
     revoker: Revoker
     passwords: Passwords
+    login_throttle: LoginThrottle
     metrics: Metrics
 
 

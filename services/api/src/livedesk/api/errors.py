@@ -5,8 +5,8 @@ and `documented`, which declares them in the OpenAPI document.
 Codes: not_authenticated, token_invalid, token_expired, token_revoked (401);
 invalid_credentials, invalid_refresh (401);
 forbidden (403); not_found (404); method_not_allowed (405); conflict, version_conflict (409);
-resync_required (410); payload_too_large (413); invalid_request (422); internal_error (500);
-unavailable (503).
+resync_required (410); payload_too_large (413); invalid_request (422); too_many_attempts
+(429, with Retry-After); internal_error (500); overloaded, unavailable (503, with Retry-After).
 Not here: unexpected errors and request ids (`request_boundary`, around the whole app).
 """
 
@@ -21,8 +21,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from livedesk.api.login_throttle import Throttled, ThrottleUnavailable
+from livedesk.api.passwords import Busy
 from livedesk.api.queries import InvalidCursor
 from livedesk.api.schemas import ErrorOut
+from livedesk.api.store.authorship import KindRefused
 from livedesk.api.store.errors import NotFound
 from livedesk.shared.errors import LivedeskError
 
@@ -40,20 +43,39 @@ _HTTP_CODES = {
 _MEANINGS = {
     401: "not_authenticated, token_invalid, token_expired or token_revoked "
     "(invalid_credentials on login, invalid_refresh on refresh)",
-    403: "forbidden: the caller's role may not do this",
+    403: "forbidden: the caller's role may not do this (or write this kind of message)",
     404: "not_found: no such record in the caller's account",
     409: "conflict (already registered) or version_conflict (reload and decide again)",
     410: "resync_required: `after` is older than the retained log",
     413: "payload_too_large: the request body is over the limit",
     422: "invalid_request: a parameter or the body breaks its rule; the message says which",
+    429: "too_many_attempts: too many failed logins; wait the seconds Retry-After says",
     500: "internal_error: logged with the request id given in the body and X-Request-ID",
-    503: "unavailable: done in the database, but the broker did not take the message; repeat",
+    503: "unavailable: done in the database, but the broker did not take the message, or the "
+    "login throttle's store did not answer; overloaded: password hashing is at capacity; "
+    "wait the seconds Retry-After says and repeat",
+}
+
+
+# The answers that say when to try again.
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses` of a route or router: these errors, with the error body."""
-    return {status: {"model": ErrorOut, "description": _MEANINGS[status]} for status in statuses}
+    return {
+        status: {
+            "model": ErrorOut,
+            "description": _MEANINGS[status],
+            **({"headers": _RETRY_AFTER} if status in (429, 503) else {}),
+        }
+        for status in statuses
+    }
 
 
 class ApiError(LivedeskError):
@@ -93,6 +115,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def bad_cursor(_: Request, error: InvalidCursor) -> JSONResponse:
         return ApiError(422, "invalid_request", error.message).response()
 
+    @app.exception_handler(KindRefused)
+    async def kind_refused(_: Request, error: KindRefused) -> JSONResponse:
+        return forbidden(str(error)).response()
+
+    @app.exception_handler(Throttled)
+    async def throttled(_: Request, error: Throttled) -> JSONResponse:
+        return _retry_later(429, "too_many_attempts", str(error), error.retry_after_s)
+
+    @app.exception_handler(ThrottleUnavailable)
+    async def unavailable(_: Request, error: ThrottleUnavailable) -> JSONResponse:
+        return _retry_later(503, "unavailable", str(error), error.retry_after_s)
+
+    @app.exception_handler(Busy)
+    async def busy(_: Request, error: Busy) -> JSONResponse:
+        return _retry_later(503, "overloaded", str(error), error.retry_after_s)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = []
@@ -119,6 +157,10 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {**(headers or {}), "Allow": allowed}
         code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
         return JSONResponse(error_body(code, str(error.detail)), error.status_code, headers=headers)
+
+
+def _retry_later(status: int, code: str, message: str, after_s: int) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status, headers={"Retry-After": str(after_s)})
 
 
 _METHODS: Final = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedesk.api.access import AccessCheck
 from livedesk.api.schemas import MessageCreate
+from livedesk.api.store.authorship import KindRefused
 from livedesk.api.store.base import Store
 from livedesk.api.store.errors import NotFound
 from livedesk.shared.settings import ApiSettings
@@ -98,8 +99,8 @@ class FastMessagePost:
             posted = await self._store.post_message(
                 claims.account_id, claims.user_id, conversation_id, create
             )
-        except NotFound:
-            return False  # not the caller's conversation: FastAPI answers the 404
+        except (NotFound, KindRefused):
+            return False  # not the caller's conversation, or kind: FastAPI answers the error
         scope["route"] = self._route  # what the request metrics label it with
         answer = posted.message.model_dump_json().encode()
         await send(

@@ -6,6 +6,7 @@ that says the same thing, so that /openapi.json describes exactly what is accept
   names and content, something besides white space. Names are stored stripped, content as
   written. "White space" is Python's (`str.isspace`), as is `\\s` in the schema's pattern.
 - `EmailAddress`: the one address rule (`emails`).
+- `Moment`: a time with its offset, stored in UTC (so it must have one there).
 - `Cursor`: a page's `next_cursor`, given back as it came.
 - `AssigneeFilter`: `me`, `none` or an agent's id.
 
@@ -15,9 +16,19 @@ Not here: the models that use them (`schemas`).
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, Field, PlainValidator, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic import WithJsonSchema as JsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -82,6 +93,31 @@ ClientId = Annotated[
     AfterValidator(_refuse_nul),
     _text_schema(_NO_NUL, MAX_CLIENT_ID_CHARS),
 ]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("moment", "is outside the years 1 to 9999 in UTC") from None
+
+
+# RFC 3339's date-time, the schema's `format`: pydantic alone also takes numbers and "0" as
+# seconds since 1970, and a space for the T.
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "moment", "must be a date and time with its UTC offset, as 2025-01-02T03:04:05Z"
+        )
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
 def _email(value: str) -> str:

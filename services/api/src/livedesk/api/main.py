@@ -81,6 +81,9 @@ async def serve(
             access_log=False,
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=settings.api.drain_timeout_s,
+            # The client's address is the peer's, or what `api.trusted_proxies` forward
+            # (see `create_app`), never uvicorn's default trust of 127.0.0.1.
+            proxy_headers=False,
         )
         logging.getLogger("uvicorn.error").addFilter(DrainCancellations())
         server = Server(config)
@@ -139,9 +142,7 @@ async def bootstrap(settings: Settings, account: str, email: str, password: str)
     engine = make_engine(settings.database_url)
     try:
         await reach_database(engine, settings)
-        passwords = Passwords(
-            time_cost=settings.api.password_time_cost, memory_kib=settings.api.password_memory_kib
-        )
+        passwords = Passwords.from_settings(settings.api)
         created = await create_account(
             engine, passwords, name=account, email=email, password=password
         )

@@ -53,11 +53,16 @@ class Account(SQLModel, table=True):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
+    __table_args__ = (
+        # Unique in an account only: whether an address is taken in another account must
+        # not show when an admin adds an agent (docs/security.md). Stored lower-cased.
+        sa.UniqueConstraint("account_id", "email", name="uq_users_account_email"),
+    )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     account_id: int = Field(sa_type=BigId, foreign_key="accounts.id", index=True)
-    # Unique across accounts: a login names an e-mail and nothing else. Stored lower-cased.
-    email: str = Field(max_length=320, unique=True)
+    # Indexed for the login, which looks an address up across accounts.
+    email: str = Field(max_length=320, index=True)
     name: str = Field(max_length=200)
     password_hash: str = Field(max_length=200)
     role: Role = Field(sa_type=sa.String(16))

@@ -13,7 +13,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from livedesk.api.fields import ClientId, Content, EmailAddress, Id, Name
+from livedesk.api.fields import ClientId, Content, EmailAddress, Id, Moment, Name
 from livedesk.shared.events import (
     AgentStatus,
     ConversationStatus,
@@ -45,6 +45,9 @@ class Body(BaseModel):
 class TokenRequest(Body):
     email: EmailAddress
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    account_id: Id | None = Field(
+        None, description="the account to log into; absent: the e-mail's first account"
+    )
 
 
 class TokenResponse(BaseModel):
@@ -148,6 +151,15 @@ class MessageCreate(Body):
     content: Content
     kind: MessageKind = MessageKind.OUTGOING
     client_id: ClientId | None = None
+
+
+class MessageImport(MessageCreate):
+    kind: MessageKind = MessageKind.INCOMING
+    created_at: Moment | None = Field(
+        None,
+        description="when the message was first written (absent: now); the message keeps it, "
+        "while its place in the conversation and its event's offset are the import's",
+    )
 
 
 class MessageOut(BaseModel):

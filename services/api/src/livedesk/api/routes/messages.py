@@ -1,6 +1,8 @@
 """Messages of a conversation (post, list) and the caller's read pointer.
 
-Posting is idempotent on `client_id`: the same client_id in the same conversation answers
+Agents post replies and notes; an admin imports a message of any kind, with its original
+time (`messages:import`); the rule is the store's (`store.authorship`). Posting is
+idempotent on `client_id`: the same client_id in the same conversation answers
 200 with the first message, unchanged (a new one: 201). A read pointer only moves forward.
 The writes and their events are the store's. Most posts are answered before FastAPI by
 `fast_messages`, with the same store write and the same answers; what it cannot answer
@@ -15,7 +17,7 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
 from sqlmodel import col
 
-from livedesk.api.deps import Caller, Context
+from livedesk.api.deps import Admin, Caller, Context
 from livedesk.api.errors import documented, not_found
 from livedesk.api.fields import Cursor, Id
 from livedesk.api.models import Message
@@ -26,7 +28,15 @@ from livedesk.api.queries import (
     decode_id_cursor,
     encode_cursor,
 )
-from livedesk.api.schemas import MessageCreate, MessageOut, Page, ReadCreate, ReadOut
+from livedesk.api.schemas import (
+    MessageCreate,
+    MessageImport,
+    MessageOut,
+    Page,
+    ReadCreate,
+    ReadOut,
+)
+from livedesk.api.store.authorship import Import
 
 JSON = "application/json"
 
@@ -45,7 +55,7 @@ ConversationId = Annotated[Id, Path()]
     response_model=MessageOut,
     responses={
         200: {"model": MessageOut, "description": "a retry: the first message, unchanged"},
-        **documented(413),
+        **documented(403, 413),
     },
 )
 async def create_message(
@@ -56,6 +66,30 @@ async def create_message(
     )
     # Serialized here, once, by the model's own serializer: FastAPI's response validation
     # would build and check the same model a second time.
+    answer = posted.message.model_dump_json()
+    return Response(answer, 201 if posted.created else 200, media_type=JSON)
+
+
+@router.post(
+    "/messages:import",
+    status_code=201,
+    response_model=MessageOut,
+    responses={
+        200: {"model": MessageOut, "description": "a retry: the first message, unchanged"},
+        **documented(403, 413),
+    },
+)
+async def import_message(
+    conversation_id: ConversationId, body: MessageImport, caller: Admin, context: Context
+) -> Response:
+    """An admin's import of a message written elsewhere: any kind (`incoming` by default:
+    the contact's), dated `created_at`. It takes its place after the conversation's
+    messages and gets the next event offset, as a post does; retries as a post's do."""
+    imported = Import(body.created_at)
+    create = MessageCreate(content=body.content, kind=body.kind, client_id=body.client_id)
+    posted = await context.store.post_message(
+        caller.account_id, caller.user_id, conversation_id, create, imported
+    )
     answer = posted.message.model_dump_json()
     return Response(answer, 201 if posted.created else 200, media_type=JSON)
 

@@ -35,6 +35,7 @@ from livedesk.api.schemas import (
     ReadOut,
 )
 from livedesk.api.store import conversations, directory, read_pointers, sessions
+from livedesk.api.store.authorship import Import, check_kind
 from livedesk.api.store.directory import CreatedAccount
 from livedesk.api.store.errors import AlreadyRegistered
 from livedesk.api.store.outbox import Clock, Unit
@@ -113,15 +114,35 @@ class Store(ABC):
     async def run(self) -> None:
         """Hold open what the store keeps beside the engine, until cancelled."""
 
-    @abstractmethod
     async def post_message(
-        self, account_id: int, user_id: int, conversation_id: int, body: MessageCreate
+        self,
+        account_id: int,
+        user_id: int,
+        conversation_id: int,
+        body: MessageCreate,
+        imported: Import | None = None,
     ) -> Posted:
-        """`body` posted by the user, now. Idempotent on `client_id`: the same client_id in
-        the same conversation gives the first message back (`created` False) and emits
-        nothing, concurrent posts included. Else the message and its `new_message` commit
-        together, and the conversation's last activity moves. `NotFound`: not a
-        conversation of the account."""
+        """`body` posted by the user, now; or `imported` by an admin, dated its original
+        time. `KindRefused`: a kind the writer may not write (`authorship`). Idempotent on
+        `client_id`: the same client_id in the same conversation gives the first message
+        back (`created` False) and emits nothing, concurrent posts included. Else the
+        message and its `new_message` commit together (the event's offset and `ts` are the
+        write's, whatever the message's `created_at`), and the conversation's last activity
+        moves to the write's time. `NotFound`: not a conversation of the account."""
+        check_kind(body.kind, imported)
+        created_at = imported.created_at if imported else None
+        return await self._write_message(account_id, user_id, conversation_id, body, created_at)
+
+    @abstractmethod
+    async def _write_message(
+        self,
+        account_id: int,
+        user_id: int,
+        conversation_id: int,
+        body: MessageCreate,
+        created_at: datetime | None,
+    ) -> Posted:
+        """`post_message` once its kind is allowed; `created_at` None: the write's time."""
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[Unit]:
@@ -199,6 +220,10 @@ class Store(ABC):
             changes = {"password_hash": password_hash}
             await directory.patch_agent(unit, account_id, agent_id, changes)
             return await sessions.revoke_user(unit, account_id, agent_id, keep)
+
+    async def replace_password_hash(self, account_id: int, user_id: int, new_hash: str) -> None:
+        async with self._write() as unit:
+            await directory.replace_password_hash(unit, account_id, user_id, new_hash)
 
     async def create_inbox(self, account_id: int, name: str) -> InboxOut:
         async with self._write() as unit:

@@ -98,6 +98,15 @@ async def patch_agent(
     return AgentOut.model_validate(row._mapping)
 
 
+async def replace_password_hash(unit: Unit, account_id: int, user_id: int, new_hash: str) -> None:
+    """The same password's hash, made again with today's cost settings."""
+    await unit.connection.execute(
+        update(User)
+        .where(col(User.id) == user_id, col(User.account_id) == account_id)
+        .values(password_hash=new_hash)
+    )
+
+
 async def create_inbox(unit: Unit, account_id: int, name: str) -> InboxOut:
     values = {"account_id": account_id, "name": name}
     return InboxOut.model_validate(await _insert(unit, Inbox, values))

@@ -23,7 +23,7 @@ class NotFound(StoreError):
 
 
 class AlreadyRegistered(StoreError):
-    """A user's e-mail address is taken: addresses are unique across accounts."""
+    """A user's e-mail address is taken in this account (others' do not count)."""
 
     def __init__(self, email: str) -> None:
         super().__init__(f"{email} is already registered")

@@ -38,6 +38,8 @@ _OFFSET, _ID, _SENDER = (
 # 5. `event` appends `new_message`: Python encoded it once with stand-ins for the three
 #    numbers only the statement knows (offset, message id, sender id), and the statement
 #    splices their decimal digits in between the template's parts ($10 to $13).
+# $9 is the write's time (the event's `ts`, the last activity); $14 the message's
+# `created_at`: the same, but for an admin's import dated its original time.
 _WRITE = """
 WITH conv AS (
     SELECT id, contact_id FROM conversations
@@ -47,7 +49,7 @@ WITH conv AS (
     INSERT INTO messages
         (account_id, conversation_id, kind, content, sender_type, sender_id, client_id,
          created_at)
-    SELECT $2, conv.id, $3, $4, $5, CASE WHEN $6 THEN conv.contact_id ELSE $7 END, $8, $9
+    SELECT $2, conv.id, $3, $4, $5, CASE WHEN $6 THEN conv.contact_id ELSE $7 END, $8, $14
     FROM conv
     ON CONFLICT (conversation_id, client_id) DO NOTHING
     RETURNING id, sender_id
@@ -113,6 +115,7 @@ def template_event(
     content: str,
     client_id: str | None,
     now: datetime,
+    created_at: datetime,
 ) -> NewMessage:
     """The event the write will emit, with stand-ins for what the statement assigns."""
     return NewMessage(
@@ -128,7 +131,7 @@ def template_event(
             sender_type=sender_type(kind),
             sender_id=_SENDER,
             client_id=client_id,
-            created_at=now,
+            created_at=created_at,
         ),
     )
 
@@ -140,12 +143,13 @@ async def write_message(
     conversation_id: int,
     body: MessageCreate,
     now: datetime,
+    created_at: datetime,
 ) -> tuple[Posted, int | None]:
     """Write on `driver` (an asyncpg connection, no transaction open): what was posted, and
     the offset of its event (None: nothing was written, a client_id's retry)."""
     kind, content, client_id = body.kind, body.content, body.client_id
     template = PayloadTemplate(
-        template_event(account_id, conversation_id, kind, content, client_id, now)
+        template_event(account_id, conversation_id, kind, content, client_id, now, created_at)
     )
     # asyncpg prepares the statement once per connection and caches it.
     row = await driver.fetchrow(
@@ -160,6 +164,7 @@ async def write_message(
         client_id,
         now,
         *template.parts,
+        created_at,
     )
     if row is None:
         raise NotFound("conversation", conversation_id)
@@ -177,6 +182,6 @@ async def write_message(
         sender_type=sender_type(kind),
         sender_id=row["sender_id"],
         client_id=client_id,
-        created_at=now,
+        created_at=created_at,
     )
     return Posted(message, created=True), row["offset"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, ClassVar
 
 import asyncpg
@@ -75,14 +76,19 @@ class PostgresStore(Store):
                 self._ready.clear()
                 self._pool = None
 
-    async def post_message(
-        self, account_id: int, user_id: int, conversation_id: int, body: MessageCreate
+    async def _write_message(
+        self,
+        account_id: int,
+        user_id: int,
+        conversation_id: int,
+        body: MessageCreate,
+        created_at: datetime | None,
     ) -> Posted:
         now = self._clock()
         await self._ready.wait()
         async with self._pool.acquire() as driver:
             posted, offset = await write_message(
-                driver, account_id, user_id, conversation_id, body, now
+                driver, account_id, user_id, conversation_id, body, now, created_at or now
             )
         if offset is not None:
             self._committed([(account_id, offset)])

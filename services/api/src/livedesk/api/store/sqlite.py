@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, func, select, update
@@ -41,8 +42,13 @@ class SqliteStore(Store):
     async def run(self) -> None:
         """Nothing to hold: the engine's one connection is the store's."""
 
-    async def post_message(
-        self, account_id: int, user_id: int, conversation_id: int, body: MessageCreate
+    async def _write_message(
+        self,
+        account_id: int,
+        user_id: int,
+        conversation_id: int,
+        body: MessageCreate,
+        created_at: datetime | None,
     ) -> Posted:
         async with self._write() as unit:
             connection = unit.connection
@@ -69,7 +75,7 @@ class SqliteStore(Store):
                 sender_type=sender_type(body.kind).value,
                 sender_id=contact_id if body.kind is MessageKind.INCOMING else user_id,
                 client_id=body.client_id,
-                created_at=now,
+                created_at=created_at or now,
             )
             row = (
                 await connection.execute(

@@ -211,14 +211,14 @@ $("assign").onclick = () => patchConversation({ assignee_id: S.me.id });
 $("toggle-status").onclick = () => patchConversation({ status: S.convs.get(S.current).status === "resolved" ? "open" : "resolved" });
 $("customer-says").onclick = async () => {
   const content = prompt("The customer writes:"); if (!content) return;
-  await api("POST", `/v1/conversations/${S.current}/messages`, { content, kind: "incoming", client_id: crypto.randomUUID() });
+  await api("POST", `/v1/conversations/${S.current}/messages:import`, { content, kind: "incoming", client_id: crypto.randomUUID() });
 };
 $("new-conv").onclick = async () => {
   const inboxes = await api("GET", "/v1/inboxes");
   const inbox = (inboxes.items || inboxes)[0];
   const contact = await api("POST", "/v1/contacts", { name: `Customer ${Math.floor(Math.random() * 1000)}` });
   const conv = await api("POST", "/v1/conversations", { inbox_id: inbox.id, contact_id: contact.id });
-  await api("POST", `/v1/conversations/${conv.id}/messages`, { content: "Hello, I need some help with my order.", kind: "incoming", client_id: crypto.randomUUID() });
+  await api("POST", `/v1/conversations/${conv.id}/messages:import`, { content: "Hello, I need some help with my order.", kind: "incoming", client_id: crypto.randomUUID() });
 };
 $("filter").onchange = loadState;
 $("availability").onchange = () => api("PATCH", `/v1/agents/${S.me.id}`, { availability: $("availability").value });
