@@ -1,4 +1,4 @@
-"""Log in (`POST /v1/auth/token`) and publish the token key (`/.well-known/jwks.json`).
+"""Log in (`POST /v1/auth/token`) and publish the token keys (`/.well-known/jwks.json`).
 
 Not here: verifying tokens on each request (see deps.authenticate).
 """
@@ -40,4 +40,5 @@ async def issue_token(body: TokenRequest, context: Context) -> TokenResponse:
 
 @router.get(JWKS_PATH, tags=["auth"])
 async def key_set(context: Context) -> dict[str, Any]:
-    return jwks(context.signer.public_key)
+    """Every key that verifies, so that tokens signed before a rotation still do."""
+    return jwks(context.keys.public_keys())
