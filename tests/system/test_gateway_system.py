@@ -114,6 +114,7 @@ class Tenant:
     conversation_id: int
     api: str
     posted: int = 0
+    email: str = ""
 
     async def post(self, http: httpx.AsyncClient, content: str = "hello") -> None:
         response = await http.post(
@@ -158,7 +159,12 @@ class Stack:
             )
             assert conversation.status_code == 201, conversation.text
         tenant = Tenant(
-            created.account_id, created.user_id, token, conversation.json()["id"], self.api.url
+            created.account_id,
+            created.user_id,
+            token,
+            conversation.json()["id"],
+            self.api.url,
+            email=email,
         )
         tenant.posted = 1  # new_conversation is the account's first event
         return tenant
@@ -176,6 +182,7 @@ def running_stack(
     postgres_url: str,
     data_dir: Path,
     extra_env: dict[str, str] | None = None,
+    api_args: tuple[str, ...] = (),
     **gateway: str,
 ) -> Iterator[Stack]:
     private, _ = ensure_key_pair(data_dir / "keys")  # the API uses this pair
@@ -201,7 +208,7 @@ def running_stack(
         asyncio.run(spread_account_ids(database_url))
         started: list[Any] = []
         try:
-            api = ApiProcess(env, api_port).start()
+            api = ApiProcess(env, api_port, api_args).start()
             started.append(api)
             presence = Service(["presence"], env, presence_port).start()
             started.append(presence)
