@@ -2,14 +2,17 @@
 fetch the API's JWKS, and `livedesk keys` run as an operator would, beside them.
 
 Rotation needs no restart: the API signs with the new key and both workers accept it, the
-gateways accept it on sockets; tokens of the old key keep working (REST, new sockets, a
+gateways accept it on sockets (a third gateway, which refreshes only every 5 minutes, learns
+it from the token's unknown kid); tokens of the old key keep working (REST, new sockets, a
 socket open across the rotation) until the old key is retired; then they are refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -19,7 +22,15 @@ import pytest
 
 from tests.support.api import bearer, livedesk, login
 from tests.support.gateway import until
-from tests.system.test_gateway_system import PASSWORD, Stack, client, running_stack
+from tests.support.ports import free_port
+from tests.system.test_gateway_system import (
+    PASSWORD,
+    Service,
+    Stack,
+    Tenant,
+    client,
+    running_stack,
+)
 
 pytestmark = [pytest.mark.rabbit, pytest.mark.postgres]
 
@@ -83,10 +94,29 @@ async def signed_with(stack: Stack, email: str, kid: str) -> str:
     return token
 
 
+@contextmanager
+def gateway_refreshing_rarely(stack: Stack) -> Iterator[Service]:
+    """A gateway that reads the keys on its own only every 5 minutes: it can learn a new
+    key within the test only by fetching on the unknown kid."""
+    env = {**stack.env, "LIVEDESK_TOKENS__JWKS_REFRESH_S": "300"}
+    gateway = Service(["gateway", "--node-id", f"gw-keys-{secrets.token_hex(3)}"], env, free_port())
+    gateway.start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
 async def test_rotate_then_retire_without_restarting_anything(stack: Stack) -> None:
     tenant = await stack.tenant()
     old = tenant.token
     assert kid_of(old) == FIRST_KID
+    with gateway_refreshing_rarely(stack) as rare:
+        await rotate_then_retire(stack, tenant, rare)
+
+
+async def rotate_then_retire(stack: Stack, tenant: Tenant, rare: Service) -> None:
+    old = tenant.token
     async with client(stack.gateways[0].ws) as across:
         await across.auth(old)
 
@@ -95,7 +125,8 @@ async def test_rotate_then_retire_without_restarting_anything(stack: Stack) -> N
         new_kid = rotated.stdout.strip()
         new = await signed_with(stack, tenant.email, new_kid)
 
-        # The new key: both API workers and both gateways accept it, none restarted.
+        # The new key: both API workers and all gateways accept it, none restarted.
+        assert await socket_answer(rare.ws, new) == "ready"  # first: fetched on its kid
         assert await rest_answers(stack, new) == {(200, None)}
         for gateway in stack.gateways:
             assert await socket_answer(gateway.ws, new) == "ready"
