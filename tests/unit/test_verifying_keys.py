@@ -142,7 +142,7 @@ async def test_a_pem_file_verifies_any_kid(tmp_path: Path) -> None:
     config = settings_with(public_key_path=tmp_path / "key.pem")
     async with httpx.AsyncClient() as http:
         keys = remote_keys(config, http)
-        await load_keys(config, keys)
+        await load_keys(config, keys, 5.0)
     assert TokenVerifier(keys, issuer="livedesk").verify(signer.token()).user_id == 1
 
 
@@ -153,7 +153,7 @@ async def test_a_jwks_file_verifies_by_kid_and_is_read_again(tmp_path: Path) -> 
     config = settings_with(public_key_path=path, jwks_min_interval_s=FLOOR_S)
     async with httpx.AsyncClient() as http:
         keys = remote_keys(config, http, clock)
-        await load_keys(config, keys)
+        await load_keys(config, keys, 5.0)
     verifier = TokenVerifier(keys, issuer="livedesk")
     assert verifier.verify(old.token()).user_id == 1
 
@@ -167,7 +167,7 @@ async def test_an_unreadable_key_file_ends_the_service_at_once(tmp_path: Path) -
     async with httpx.AsyncClient() as http:
         keys = remote_keys(config, http)
         with pytest.raises(Unavailable, match=r"cannot read the token key file .*missing\.pem"):
-            await load_keys(config, keys)
+            await load_keys(config, keys, 5.0)
 
 
 async def test_the_jwks_url_can_be_any_https_address() -> None:
@@ -183,5 +183,5 @@ async def test_the_jwks_url_can_be_any_https_address() -> None:
     config = settings_with(jwks_url=elsewhere)
     async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as http:
         keys = remote_keys(config, http)
-        await load_keys(config, keys)
+        await load_keys(config, keys, 5.0)
     assert TokenVerifier(keys, issuer="livedesk").verify(served.token()).user_id == 1

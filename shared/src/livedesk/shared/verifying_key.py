@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from livedesk.shared.errors import LivedeskError
-from livedesk.shared.lifecycle import Unavailable
+from livedesk.shared.lifecycle import Unavailable, reach
 from livedesk.shared.settings import Settings
 from livedesk.shared.tokens import (
     Claims,
@@ -168,9 +168,9 @@ def _jwks_source(url: str, http: httpx.AsyncClient) -> KeySource:
     return fetch
 
 
-async def load_keys(settings: Settings, keys: RemoteKeys) -> None:
-    """The first load: a file at once (`Unavailable` when it cannot be read), a URL tried
-    again until it answers or the caller gives up."""
+async def load_keys(settings: Settings, keys: RemoteKeys, timeout_s: float) -> None:
+    """The first load: a file at once, a URL tried again until it answers or `timeout_s` has
+    passed; `Unavailable` (the service's exit) when neither gives keys."""
     what = key_source_name(settings)
     if settings.tokens.public_key_path is not None:
         try:
@@ -178,6 +178,11 @@ async def load_keys(settings: Settings, keys: RemoteKeys) -> None:
         except SOURCE_ERRORS as error:
             raise Unavailable(f"cannot read {what}: {error}") from None
         return
+    await reach(what, _load_retrying(what, keys), timeout_s)
+    log.info("token keys loaded from %s", what)
+
+
+async def _load_retrying(what: str, keys: RemoteKeys) -> None:
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(SOURCE_ERRORS),
         wait=wait_exponential(multiplier=0.1, max=2.0),
@@ -187,7 +192,6 @@ async def load_keys(settings: Settings, keys: RemoteKeys) -> None:
     ):
         with attempt:
             await keys.load()
-    log.info("token keys loaded from %s", what)
 
 
 async def verify_fetching(verifier: TokenVerifier, token: str) -> Claims:

@@ -37,11 +37,11 @@ from livedesk.gateway.presence_client import (
 )
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.bus.rabbit import RabbitBus
-from livedesk.shared.lifecycle import Shutdown, bind, reach, reaching, redact, run_service
+from livedesk.shared.lifecycle import Shutdown, bind, reaching, redact, run_service
 from livedesk.shared.settings import Settings
 from livedesk.shared.tokens import TokenVerifier
 from livedesk.shared.topology import node_queue
-from livedesk.shared.verifying_key import key_source_name, load_keys, remote_keys
+from livedesk.shared.verifying_key import load_keys, remote_keys
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) ->
     with bind(host, port) as sock:  # first: a taken port must not wait for keys or broker
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
             keys = remote_keys(settings, http)
-            await reach(key_source_name(settings), load_keys(settings, keys), start_timeout_s)
+            await load_keys(settings, keys, start_timeout_s)
             verifier = TokenVerifier(keys, issuer=settings.tokens.issuer)
             async with (
                 keys.refreshing(),

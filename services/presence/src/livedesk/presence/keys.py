@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import httpx
 
-from livedesk.shared.lifecycle import reach
 from livedesk.shared.settings import Settings
 from livedesk.shared.tokens import TokenVerifier
-from livedesk.shared.verifying_key import key_source_name, load_keys, remote_keys
+from livedesk.shared.verifying_key import load_keys, remote_keys
 
 
 class Keys:
@@ -31,10 +30,6 @@ class Keys:
         settings = self._settings
         async with httpx.AsyncClient(transport=transport, timeout=5.0) as http:
             keys = remote_keys(settings, http)
-            await reach(
-                key_source_name(settings),
-                load_keys(settings, keys),
-                settings.presence.jwks_timeout_s,
-            )
+            await load_keys(settings, keys, settings.presence.jwks_timeout_s)
             self.verifier = TokenVerifier(keys, issuer=settings.tokens.issuer)
             await keys.run()
