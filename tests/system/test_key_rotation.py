@@ -20,9 +20,11 @@ import httpx
 import jwt
 import pytest
 
-from tests.support.api import bearer, livedesk, login
+from livedesk.shared.lifecycle import EXIT_UNAVAILABLE
+from tests.support.api import bearer, livedesk, livedesk_env, login
 from tests.support.gateway import until
 from tests.support.ports import free_port
+from tests.support.processes import Livedesk
 from tests.system.test_gateway_system import (
     PASSWORD,
     Service,
@@ -149,3 +151,24 @@ async def rotate_then_retire(stack: Stack, tenant: Tenant, rare: Service) -> Non
             await eventually(partial(socket_answer, gateway.ws, old), "token_invalid")
         assert await rest_answers(stack, new) == {(200, None)}
         assert await socket_answer(stack.gateways[1].ws, new) == "ready"
+
+
+@pytest.mark.parametrize("broken", ["current names a missing key", "private key file missing"])
+def test_signing_keys_that_cannot_be_read_end_the_api_with_one_line(
+    broken: str, tmp_path: Path
+) -> None:
+    env = livedesk_env({"LIVEDESK_DATA_DIR": str(tmp_path)})
+    if broken == "current names a missing key":
+        (tmp_path / "keys").mkdir()
+        (tmp_path / "keys" / "current").write_text("gone\n")
+        reason = f"{tmp_path / 'keys' / 'current'} names 'gone', which has no key file"
+    else:
+        env["LIVEDESK_TOKENS__PRIVATE_KEY_PATH"] = str(tmp_path / "none.pem")
+        reason = f"[Errno 2] No such file or directory: '{tmp_path / 'none.pem'}'"
+    # Standalone: the API's start on SQLite, nothing else to reach first.
+    args = ("standalone", "--port", str(free_port()), "--data-dir", str(tmp_path))
+    with Livedesk(*args, env=env) as process:
+        assert process.wait(30) == EXIT_UNAVAILABLE, process.stderr()
+        line = f"livedesk standalone: cannot use the token signing keys: {reason}"
+        assert process.last_line() == line, process.stderr()
+        assert "Traceback" not in process.stderr(), process.stderr()

@@ -38,7 +38,9 @@ from livedesk.api.store.base import utc_now
 from livedesk.api.store.choice import store_for
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
+from livedesk.shared.errors import LivedeskError
 from livedesk.shared.key_set import KeyRing, ensure_key_set
+from livedesk.shared.lifecycle import Unavailable
 from livedesk.shared.settings import Settings
 from livedesk.shared.tokens import FixedKey, TokenSigner, TokenVerifier, load_private_key
 
@@ -79,13 +81,17 @@ def build_context(
 
 def signing_keys(settings: Settings) -> KeyRing | FixedKey:
     """One key file when configured (it cannot rotate), else the key directory, made with
-    a first key when empty (development, standalone)."""
+    a first key when empty (development, standalone). Keys that cannot be read end the
+    service with one line (`Unavailable`): a mounted secret may be missing or half made."""
     tokens = settings.tokens
-    if tokens.private_key_path is not None:
-        return FixedKey.signing(load_private_key(tokens.private_key_path))
-    directory = tokens.key_directory(settings.data_dir)
-    ensure_key_set(directory)
-    return KeyRing(directory, check_interval_s=tokens.key_check_interval_s)
+    try:
+        if tokens.private_key_path is not None:
+            return FixedKey.signing(load_private_key(tokens.private_key_path))
+        directory = tokens.key_directory(settings.data_dir)
+        ensure_key_set(directory)
+        return KeyRing(directory, check_interval_s=tokens.key_check_interval_s)
+    except (OSError, ValueError, LivedeskError) as error:
+        raise Unavailable(f"cannot use the token signing keys: {error}") from None
 
 
 def create_app(context: ApiContext) -> FastAPI:
