@@ -166,3 +166,10 @@ def test_a_token_of_a_key_never_in_the_directory_is_invalid(tmp_path: Path) -> N
     forged = stranger.issue(user_id=1, account_id=2, role=Role.ADMIN)  # kid livedesk-1 too
     with pytest.raises(TokenError, match="token_invalid"):
         TokenVerifier(ring, issuer="livedesk").verify(forged)
+
+
+def test_the_published_keys_are_looked_up_at_once(tmp_path: Path) -> None:
+    ensure_key_set(tmp_path)
+    ring = KeyRing(tmp_path, check_interval_s=60, clock=FakeClock())
+    new = rotate(tmp_path)  # another worker may sign with it already
+    assert set(ring.public_keys()) == {KEY_ID, new}

@@ -11,8 +11,9 @@ Every key in the directory verifies (and is published in the JWKS); only the cur
 signs. `livedesk keys rotate|retire|list` change it; production mounts it from a secret.
 `KeyRing` is what an API process holds: it looks at the directory again at most every
 `tokens.key_check_interval_s` (a few stats), and at once when a token names a kid it does
-not hold, so that of two workers the one that has not yet noticed a rotation accepts the
-other's new tokens. Files are read only when what the stats see has changed.
+not hold or a verifier asks for the JWKS, so that of two workers the one that has not yet
+noticed a rotation accepts, and publishes, the other's new key. Files are read only when what
+the stats see has changed.
 
 Not here: verifiers outside the API (`verifying_key`), token encoding (`tokens`).
 """
@@ -166,7 +167,11 @@ class KeyRing:
         return self._look()
 
     def public_keys(self) -> Mapping[str, Ed25519PublicKey]:
-        return self._checked().public
+        """For the JWKS: looks at the directory first, whatever the interval. A verifier asks
+        because a token named a kid it does not hold, which one worker may sign with already
+        while this one has not looked yet; a few stats per JWKS request cost nothing."""
+        self._look()
+        return self._keys.public
 
     def generation(self) -> int:
         """Grows whenever the set changes: what a cache of verified tokens is valid for."""
