@@ -34,11 +34,18 @@ FLOOR_S = 5.0
 
 
 class FakeClock:
+    """Time that moves only when told, or when a sleeper sleeps (and says how long)."""
+
     def __init__(self) -> None:
-        self.now = 100.0
+        self.now, self.slept = 100.0, list[float]()
 
     def __call__(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
 
 
 class Source:
@@ -68,26 +75,38 @@ class Named:
 
 
 async def loaded(source: Source, clock: FakeClock) -> RemoteKeys:
-    keys = RemoteKeys(source, refresh_s=300, min_interval_s=FLOOR_S, clock=clock)
+    keys = RemoteKeys(source, refresh_s=300, min_interval_s=FLOOR_S, clock=clock, sleep=clock.sleep)
     await keys.load()
     return keys
 
 
-async def test_an_unknown_kid_refetches_at_most_once_per_floor() -> None:
+async def test_an_unknown_kid_refetches_once_the_floor_has_passed() -> None:
     old, new, clock = Named("old"), Named("new"), FakeClock()
     source = Source({"old": old.key.public_key()})
     keys = await loaded(source, clock)
     verifier = TokenVerifier(keys, issuer="livedesk")
     source.published["new"] = new.key.public_key()  # the API rotated just now
 
-    clock.now += FLOOR_S - 0.1
-    with pytest.raises(TokenError, match="token_invalid"):
-        await verify_fetching(verifier, new.token())
-    assert source.reads == 1  # the load only: within the floor
-
-    clock.now += 0.1
+    clock.now += FLOOR_S - 0.5
     assert (await verify_fetching(verifier, new.token())).account_id == 2
+    assert clock.slept == [pytest.approx(0.5)]  # waited out the floor, then read
     assert source.reads == 2
+
+    clock.now += FLOOR_S
+    assert (await verify_fetching(verifier, new.token())).account_id == 2
+    assert len(clock.slept) == 1  # known now: no wait,
+    assert source.reads == 2  # and no read
+
+
+async def test_made_up_kids_cost_one_read_per_floor() -> None:
+    clock = FakeClock()
+    source = Source({"old": Named("old").key.public_key()})
+    verifier = TokenVerifier(await loaded(source, clock), issuer="livedesk")
+    for _ in range(3):
+        with pytest.raises(TokenError, match="token_invalid"):
+            await verify_fetching(verifier, Named("made-up").token())
+    assert source.reads == 4  # the load, then one read per floor
+    assert clock.slept == [pytest.approx(FLOOR_S)] * 3
 
 
 async def test_many_unknown_kids_at_once_cost_one_read() -> None:
@@ -95,7 +114,6 @@ async def test_many_unknown_kids_at_once_cost_one_read() -> None:
     source = Source({"old": Named("old").key.public_key()})
     keys = await loaded(source, clock)
     verifier = TokenVerifier(keys, issuer="livedesk")
-    clock.now += FLOOR_S
 
     made_up = [Named(f"made-up-{n}").token() for n in range(20)]
     answers = await asyncio.gather(

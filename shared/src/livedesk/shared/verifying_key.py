@@ -9,9 +9,10 @@ at once.
 
 Once loaded, `RemoteKeys` reads its source again every `tokens.jwks_refresh_s` (so a retired
 key stops verifying), and when a token names a kid it does not hold (a rotation), but never
-twice within `tokens.jwks_min_interval_s`: tokens with made-up kids cannot make a gateway
-hammer the API. PyJWT's `PyJWKClient` does the same in blocking I/O, which would stall a
-gateway's event loop, and without that floor; PyJWT still reads the JWKs.
+twice within `tokens.jwks_min_interval_s` (such a token waits for the floor to pass): tokens
+with made-up kids cannot make a gateway hammer the API. PyJWT's `PyJWKClient` does the same
+in blocking I/O, which would stall a gateway's event loop, and without that floor; PyJWT
+still reads the JWKs.
 
 Deliberately not here: signing and the API's own key directory (`key_set`).
 """
@@ -75,9 +76,10 @@ class RemoteKeys:
         refresh_s: float,
         min_interval_s: float,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._source, self._refresh_s, self._floor_s = source, refresh_s, min_interval_s
-        self._clock = clock
+        self._clock, self._sleep = clock, sleep
         self._keys: Mapping[str, Ed25519PublicKey] = {}
         self._read_at = -math.inf
         self._lock = asyncio.Lock()  # one read at a time; the others wait for its result
@@ -95,11 +97,16 @@ class RemoteKeys:
         self._keys = await self._source()
 
     async def refetch(self) -> bool:
-        """Read the source again unless it was read within the floor; whether kids changed."""
+        """Read the source again, once the floor since the last read has passed (a token of
+        a key just rotated in waits that long at most, rather than being refused); whether
+        the set may have changed. Callers waiting together share one read."""
         seen = self._read_at
         async with self._lock:
-            if self._read_at != seen or self._clock() - self._read_at < self._floor_s:
-                return self._read_at != seen  # another caller just read it (or too soon)
+            if self._read_at != seen:
+                return True  # read while this caller waited for the lock
+            wait_s = self._read_at + self._floor_s - self._clock()
+            if wait_s > 0:
+                await self._sleep(wait_s)
             return await self._reread()
 
     async def run(self) -> None:
