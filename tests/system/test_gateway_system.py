@@ -114,6 +114,7 @@ class Tenant:
     conversation_id: int
     api: str
     posted: int = 0
+    email: str = ""
 
     async def post(self, http: httpx.AsyncClient, content: str = "hello") -> None:
         response = await http.post(
@@ -159,7 +160,12 @@ class Stack:
             )
             assert conversation.status_code == 201, conversation.text
         tenant = Tenant(
-            created.account_id, created.user_id, token, conversation.json()["id"], self.api.url
+            created.account_id,
+            created.user_id,
+            token,
+            conversation.json()["id"],
+            self.api.url,
+            email=email,
         )
         tenant.posted = 1  # new_conversation is the account's first event
         return tenant

@@ -234,7 +234,9 @@ async def test_the_key_is_fetched_from_the_jwks_after_the_api_comes_up() -> None
         return httpx.Response(200, json=jwks(key.public_key()))
 
     keys = Keys(settings())
-    await keys.fetch(httpx.MockTransport(api))
+    refreshing = asyncio.create_task(keys.run(httpx.MockTransport(api)))
+    await until(lambda: keys.verifier is not None or refreshing.done())
+    refreshing.cancel()
     assert calls == 3
     assert keys.verifier is not None
     token = TokenSigner(key, issuer=ISSUER, ttl_s=60).issue(
@@ -248,7 +250,7 @@ async def test_the_jwks_fetch_gives_up_loudly() -> None:
     keys = Keys(config)
     gave_up = r"cannot reach the API's token key at http://\S+ within 0.3 s"
     with pytest.raises(Unavailable, match=gave_up):
-        await keys.fetch(httpx.MockTransport(lambda _: httpx.Response(404)))
+        await keys.run(httpx.MockTransport(lambda _: httpx.Response(404)))
 
 
 class BrokenBus(MemoryBus):

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from livedesk.shared import tokens
+from livedesk.shared import key_files
 from livedesk.shared.tokens import (
     PRIVATE_KEY_FILE,
     ensure_key_pair,
@@ -42,14 +42,14 @@ def test_a_key_another_process_wrote_first_is_kept_and_the_public_key_is_its_own
     directory = tmp_path / "keys"
     rival = Ed25519PrivateKey.generate()
 
-    make_own = tokens._new_private_pem
+    make_own = key_files.new_private_pem
 
     def raced() -> bytes:
         """Another worker's key lands while this one makes its own."""
         (directory / PRIVATE_KEY_FILE).write_bytes(pem(rival))
         return make_own()
 
-    monkeypatch.setattr(tokens, "_new_private_pem", raced)
+    monkeypatch.setattr("livedesk.shared.tokens.new_private_pem", raced)
     private_path, public_path = ensure_key_pair(directory)
 
     assert private_path.read_bytes() == pem(rival)

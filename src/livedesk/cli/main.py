@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a service's password (else LIVEDESK_BROKER_<SERVICE>_PASSWORD; else kept, or"
         " generated and printed for a new user)",
     )
+    keys = commands.add_parser("keys", help="rotate, retire or list the token signing keys")
+    keys.add_argument("--key-dir", help="default: LIVEDESK_TOKENS__KEY_DIR, or <data dir>/keys")
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    key_actions.add_parser("rotate", help="add a new current signing key; the others stay")
+    key_actions.add_parser("retire", help="remove a key that no longer signs").add_argument(
+        "kid", help="the key's id (see `livedesk keys list`)"
+    )
+    key_actions.add_parser("list", help="the keys, oldest first, and which one signs")
 
     tail = commands.add_parser("tail", help="print an account's live events as JSON lines")
     tail.add_argument("--account", type=int, required=True, help="the token's account id")
@@ -111,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livedesk.presence.main import main as presence_main
 
         return presence_main(args.host, args.port)
+    if args.command == "keys":
+        from livedesk.cli.keys import run as run_keys
+
+        return run_keys(args.action, args.key_dir, getattr(args, "kid", None))
     if args.command == "tail":
         from livedesk.cli.tail import run as run_tail
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from livedesk.gateway import protocol
 from livedesk.gateway.frames import MAX_ID
 from livedesk.gateway.protocol import Auth, FrameError, Ping, Subscribe, TypingFrame, Unsubscribe
-from livedesk.gateway.session import Authenticated, Close, Decision, Reply, Session
+from livedesk.gateway.session import Authenticated, Close, Decision, KeyUnknown, Reply, Session
 from livedesk.shared.settings import GatewaySettings
 from tests.support.gateway import Keys
 
@@ -177,6 +177,8 @@ def assert_decision(decision: Decision) -> None:
             assert 1000 <= decision.code < 5000
     elif isinstance(decision, Authenticated):
         assert decision.claims.account_id > 0
+    elif isinstance(decision, KeyUnknown):
+        assert decision.frame.token
     elif decision is not None:
         assert_valid(decision)
 

@@ -35,12 +35,21 @@ class BusSettings(BaseModel):
 class TokenSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    # Ed25519 PEM files; without them the API makes a pair under the data dir (development).
-    private_key_path: Path | None = None
+    # The API's signing keys, by kid (docs/security.md); made there if empty (development).
+    key_dir: Path | None = None  # default: <data_dir>/keys
+    private_key_path: Path | None = None  # one Ed25519 PEM instead of key_dir: no rotation
+    key_check_interval_s: float = Field(default=5.0, gt=0)  # the API re-reads key_dir
+    # Verifiers: a PEM or JWKS file, else jwks_url (default: the API's own JWKS).
     public_key_path: Path | None = None
+    jwks_url: str | None = None
+    jwks_refresh_s: float = Field(default=300.0, gt=0)  # a retired key's reach on verifiers
+    jwks_min_interval_s: float = Field(default=5.0, ge=0)  # floor; an unknown kid refetches
     issuer: str = "livedesk"
     access_ttl_s: int = Field(default=900, gt=0)  # short: revocation is checked, not signed
     refresh_ttl_s: int = Field(default=30 * 86_400, gt=0)  # a session's life from its login
+
+    def key_directory(self, data_dir: Path) -> Path:
+        return self.key_dir if self.key_dir is not None else data_dir / "keys"
 
 
 class ApiSettings(BaseModel):

@@ -55,13 +55,11 @@ from livedesk.api.store.base import utc_now
 from livedesk.api.store.choice import store_for
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
+from livedesk.shared.errors import LivedeskError
+from livedesk.shared.key_set import KeyRing, ensure_key_set
+from livedesk.shared.lifecycle import Unavailable
 from livedesk.shared.settings import Settings
-from livedesk.shared.tokens import (
-    TokenSigner,
-    TokenVerifier,
-    ensure_key_pair,
-    load_private_key,
-)
+from livedesk.shared.tokens import FixedKey, TokenSigner, TokenVerifier, load_private_key
 from livedesk.shared.web_headers import SecurityHeaders
 
 
@@ -69,19 +67,13 @@ def build_context(
     settings: Settings, bus: Bus, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now
 ) -> ApiContext:
     """`clock`: the time the store writes into records and events (tests fix it)."""
-    private_path = settings.tokens.private_key_path
-    if private_path is None:
-        private_path, _ = ensure_key_pair(settings.data_dir / "keys")
-    signer = TokenSigner(
-        load_private_key(private_path),
-        issuer=settings.tokens.issuer,
-        ttl_s=settings.tokens.access_ttl_s,
-    )
+    keys = signing_keys(settings)
+    signer = TokenSigner(keys, issuer=settings.tokens.issuer, ttl_s=settings.tokens.access_ttl_s)
     metrics = Metrics()
-    # Verifies with the signer's own public key: the API never fetches its own JWKS.
-    verifier = TokenVerifier(signer.public_key, issuer=settings.tokens.issuer)
+    # Verifies with the signer's own keys: the API never fetches its own JWKS.
+    verifier = TokenVerifier(keys, issuer=settings.tokens.issuer)
     relay = Relay(bus, settings.api, metrics)
-    token_cache = CachingVerifier(verifier)
+    token_cache = CachingVerifier(verifier, key_generation=keys.generation)
     session_states = SessionStates(engine, check_s=settings.api.session_check_s)
     return ApiContext(
         settings=settings,
@@ -95,6 +87,7 @@ def build_context(
             node=settings.node_id,
             interval_s=settings.api.availability_snapshot_interval_s,
         ),
+        keys=keys,
         signer=signer,
         verifier=verifier,
         token_cache=token_cache,
@@ -104,6 +97,21 @@ def build_context(
         login_throttle=LoginThrottle.from_settings(settings),
         metrics=metrics,
     )
+
+
+def signing_keys(settings: Settings) -> KeyRing | FixedKey:
+    """One key file when configured (it cannot rotate), else the key directory, made with
+    a first key when empty (development, standalone). Keys that cannot be read end the
+    service with one line (`Unavailable`): a mounted secret may be missing or half made."""
+    tokens = settings.tokens
+    try:
+        if tokens.private_key_path is not None:
+            return FixedKey.signing(load_private_key(tokens.private_key_path))
+        directory = tokens.key_directory(settings.data_dir)
+        ensure_key_set(directory)
+        return KeyRing(directory, check_interval_s=tokens.key_check_interval_s)
+    except (OSError, ValueError, LivedeskError) as error:
+        raise Unavailable(f"cannot use the token signing keys: {error}") from None
 
 
 def create_app(context: ApiContext) -> FastAPI:

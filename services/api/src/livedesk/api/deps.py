@@ -28,8 +28,16 @@ from livedesk.api.revocation import Revoker
 from livedesk.api.store.base import Store
 from livedesk.api.token_cache import CachingVerifier
 from livedesk.shared.bus.base import Bus
+from livedesk.shared.key_set import KeyRing
 from livedesk.shared.settings import Settings
-from livedesk.shared.tokens import Claims, Role, TokenError, TokenSigner, TokenVerifier
+from livedesk.shared.tokens import (
+    Claims,
+    FixedKey,
+    Role,
+    TokenError,
+    TokenSigner,
+    TokenVerifier,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class ApiContext:
     bus: Bus
     relay: Relay
     announcer: AvailabilityAnnouncer
+    keys: KeyRing | FixedKey  # published at the JWKS endpoint
     signer: TokenSigner
     verifier: TokenVerifier
     # The same verifier behind a cache of tokens it accepted,

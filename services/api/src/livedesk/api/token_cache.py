@@ -8,8 +8,10 @@ in count (least recently used goes first), and never answers from the cache at o
 token's expiry: an expired token is refused exactly as the signature check would refuse it.
 
 Only successes are cached: a bad token costs its full check every time, so the cache can
-not be filled by garbage, nor remember a refusal. Not here: revocation (access tokens are
-short-lived and not revocable, in or out of the cache).
+not be filled by garbage, nor remember a refusal. The cache is emptied when the key set
+changes (`key_generation`), so a token of a retired key is refused like an uncached one.
+Not here: revocation (access tokens are short-lived and not revocable, in or out of the
+cache).
 """
 
 from __future__ import annotations
@@ -32,11 +34,17 @@ class CachingVerifier:
         *,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         clock: Callable[[], float] = time.time,
+        key_generation: Callable[[], int] = lambda: 0,
     ) -> None:
         self._verifier, self._max, self._clock = verifier, max_tokens, clock
+        self._key_generation = key_generation
+        self._generation = key_generation()
         self._known: OrderedDict[str, Claims] = OrderedDict()
 
     def verify(self, token: str) -> Claims:
+        if (generation := self._key_generation()) != self._generation:
+            self._known.clear()
+            self._generation = generation
         claims = self._known.get(token)
         if claims is not None:
             if self._clock() < claims.expires_at:

@@ -41,7 +41,7 @@ from livedesk.shared.lifecycle import Shutdown, bind, reach, reaching, redact, r
 from livedesk.shared.settings import BusSettings, Settings
 from livedesk.shared.tokens import TokenVerifier
 from livedesk.shared.topology import node_queue
-from livedesk.shared.verifying_key import fetch_verifier, jwks_url, verifier_from_file
+from livedesk.shared.verifying_key import load_keys, remote_keys
 
 log = logging.getLogger(__name__)
 
@@ -155,15 +155,15 @@ async def serve(settings: Settings, host: str, port: int, shutdown: Shutdown) ->
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
     transport = RetryStaleConnections(limits=limits)
     start_timeout_s = settings.bus.connect_timeout_s
-    key = f"the API's token key at {jwks_url(settings)}"
     broker = f"the broker at {redact(settings.amqp_url)}"
     name = f"livedesk-gateway-{settings.node_id}"
     with bind(host, port) as sock:  # first: a taken port must not wait for keys or broker
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
-            verifier = verifier_from_file(settings)
-            if verifier is None:
-                verifier = await reach(key, fetch_verifier(settings, http), start_timeout_s)
+            keys = remote_keys(settings, http)
+            await load_keys(settings, keys, start_timeout_s)
+            verifier = TokenVerifier(keys, issuer=settings.tokens.issuer)
             async with (
+                keys.refreshing(),
                 reaching(
                     broker,
                     RabbitBus.connect(settings.amqp_url, settings.bus, name=name),

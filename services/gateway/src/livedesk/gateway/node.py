@@ -35,7 +35,15 @@ from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
 from livedesk.gateway.revocations import Revocations, ends
-from livedesk.gateway.session import Authenticated, Close, Decision, Reply, SendQueue, Session
+from livedesk.gateway.session import (
+    Authenticated,
+    Close,
+    Decision,
+    KeyUnknown,
+    Reply,
+    SendQueue,
+    Session,
+)
 from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
 from livedesk.shared.bus.base import Delivery, Subscription
@@ -188,6 +196,9 @@ class Node:
                 await self._close(client, code, reason)
             case Authenticated():
                 await self._authenticated(client, decision)
+            case KeyUnknown(frame):
+                await self._verifier.keys.refetch()  # at most once per floor, for all sockets
+                await self._act(client, client.session.key_looked_up(frame, self.clock.wall()))
             case Subscribe(conversation_id, ref):
                 await self._subscribe(client, conversation_id, ref)
             case Unsubscribe(conversation_id, ref):

@@ -30,7 +30,7 @@ from livedesk.gateway.protocol import (
     Unsubscribe,
 )
 from livedesk.shared.settings import GatewaySettings
-from livedesk.shared.tokens import Claims, TokenError, TokenVerifier
+from livedesk.shared.tokens import Claims, TokenError, TokenVerifier, UnknownKeyId
 
 # Subscribing to a conversation of another account is a mistake once, probing three times.
 MAX_FORBIDDEN: Final = 3
@@ -61,7 +61,17 @@ class Authenticated:
     ref: Ref
 
 
-Decision = Reply | Close | Authenticated | Subscribe | Unsubscribe | TypingFrame | Ping | None
+@dataclass(frozen=True, slots=True)
+class KeyUnknown:
+    """The token names a key the node does not hold: re-read the keys (the API may have
+    rotated), then hand the frame back with `key_looked_up`."""
+
+    frame: Auth
+
+
+Decision = (
+    Reply | Close | Authenticated | KeyUnknown | Subscribe | Unsubscribe | TypingFrame | Ping | None
+)
 
 
 class TokenBucket:
@@ -207,10 +217,21 @@ class Session:
             return self._authenticate(frame, wall)
         return self._command(frame, now, wall)
 
-    def _authenticate(self, frame: Auth, wall: float) -> Decision:
+    def key_looked_up(self, frame: Auth, wall: float) -> Decision:
+        """Take back the `auth` of a `KeyUnknown` once the keys were re-read: a kid still
+        unknown is refused like any bad token."""
+        if self.phase is Phase.CLOSED:
+            return None
+        if self.phase is Phase.AUTHENTICATING:
+            return self._authenticate(frame, wall, may_look_up=False)
+        return self._renew(frame, wall, may_look_up=False)
+
+    def _authenticate(self, frame: Auth, wall: float, *, may_look_up: bool = True) -> Decision:
         try:
             claims = self._verifier.verify(frame.token)
         except TokenError as refused:
+            if may_look_up and isinstance(refused, UnknownKeyId):
+                return KeyUnknown(frame)
             reply = protocol.error(refused.code, refused.message, frame.ref)
             return self._close(protocol.CLOSE_UNAUTHENTICATED, refused.code, reply)
         if claims.expires_at <= wall:  # verify() allows no leeway, but clocks move on
@@ -246,11 +267,13 @@ class Session:
                 return self._bad(protocol.ERR_RATE_LIMITED, "typing too often", frame.ref, now)
         return frame
 
-    def _renew(self, frame: Auth, wall: float) -> Decision:
+    def _renew(self, frame: Auth, wall: float, *, may_look_up: bool = True) -> Decision:
         assert self.claims is not None
         try:
             claims = self._verifier.verify(frame.token)
         except TokenError as refused:
+            if may_look_up and isinstance(refused, UnknownKeyId):
+                return KeyUnknown(frame)
             # The socket keeps its current token, which may still be good for a while.
             return Reply(protocol.error(refused.code, refused.message, frame.ref))
         if (claims.account_id, claims.user_id) != (self.claims.account_id, self.claims.user_id):

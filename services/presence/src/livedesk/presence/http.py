@@ -28,6 +28,7 @@ from livedesk.shared.errors import LivedeskError
 from livedesk.shared.events import AgentStatus
 from livedesk.shared.metrics_access import MetricsAccess, metrics_access
 from livedesk.shared.tokens import Claims, TokenError
+from livedesk.shared.verifying_key import verify_fetching
 from livedesk.shared.web_headers import SecurityHeaders
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
@@ -57,7 +58,7 @@ def create_router(state: PresenceState, keys: Keys) -> APIRouter:
     """The /v1/presence routes, for this service's app or a standalone app to include."""
     router = APIRouter(prefix="/v1/presence", tags=["presence"])
 
-    def claims(
+    async def claims(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Claims:
         if keys.verifier is None:
@@ -65,7 +66,7 @@ def create_router(state: PresenceState, keys: Keys) -> APIRouter:
         if credentials is None:
             raise ApiError(401, "not_authenticated", "an Authorization: Bearer token is required")
         try:
-            return keys.verifier.verify(credentials.credentials)
+            return await verify_fetching(keys.verifier, credentials.credentials)
         except TokenError as error:
             raise ApiError(401, error.code, error.message) from None
 

@@ -63,7 +63,7 @@ class PresenceService:
         return bool(detail["consuming"] and detail["token_key"]), detail
 
     async def run(self) -> None:
-        """Consume, tick and load the token key until cancelled or until one of them fails."""
+        """Consume, tick, load and refresh the token keys until cancelled or one of them fails."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.consumer.run(), name="presence-consumer")
             group.create_task(
@@ -75,4 +75,4 @@ class PresenceService:
                 ),
                 name="presence-ticker",
             )
-            group.create_task(self.keys.fetch(), name="presence-keys")
+            group.create_task(self.keys.run(), name="presence-keys")

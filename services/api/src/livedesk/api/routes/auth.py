@@ -1,4 +1,4 @@
-"""Log in (`POST /v1/auth/token`) and publish the token key (`/.well-known/jwks.json`).
+"""Log in (`POST /v1/auth/token`) and publish the token keys (`/.well-known/jwks.json`).
 
 A login is throttled before its password is hashed (`login_throttle`), and hashes wait for
 a bounded pool (`passwords`). An e-mail may belong to users of several accounts: the login
@@ -76,4 +76,5 @@ def _refused() -> ApiError:
 
 @router.get(JWKS_PATH, tags=["auth"])
 async def key_set(context: Context) -> dict[str, Any]:
-    return jwks(context.signer.public_key)
+    """Every key that verifies, so that tokens signed before a rotation still do."""
+    return jwks(context.keys.public_keys())
