@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from livedesk.shared.broker_users import SERVICE_PERMISSIONS
 from livedesk.shared.settings import Settings
 from tests.deploy.manifests import (
     K8S,
@@ -110,3 +111,20 @@ def names_a_setting(variable: str) -> bool:
             return False
         model = field.annotation
     return True
+
+
+def test_each_service_gets_exactly_the_broker_permissions_the_code_declares(
+    rendered: list[Manifest],
+) -> None:
+    granted = {
+        name.removeprefix("livedesk-broker-"): permission["spec"]["permissions"]
+        for name, permission in by_kind(rendered, "Permission").items()
+    }
+    declared = {
+        service: {"configure": p.configure, "write": p.write, "read": p.read}
+        for service, p in SERVICE_PERMISSIONS.items()
+    }
+    assert granted == declared
+    users = by_kind(rendered, "User")
+    for permission in by_kind(rendered, "Permission").values():
+        assert permission["spec"]["userReference"]["name"] in users

@@ -37,7 +37,7 @@ from livedesk.gateway.presence_client import (
 )
 from livedesk.shared.bus.base import Bus
 from livedesk.shared.bus.rabbit import RabbitBus
-from livedesk.shared.lifecycle import Shutdown, bind, reach, reaching, redact, run_service
+from livedesk.shared.lifecycle import Shutdown, bind, reaching, redact, run_service
 from livedesk.shared.settings import BusSettings, Settings
 from livedesk.shared.tokens import TokenVerifier
 from livedesk.shared.topology import node_queue
