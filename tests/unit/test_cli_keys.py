@@ -8,6 +8,7 @@ import pytest
 
 from livedesk.cli.main import main
 from livedesk.shared.key_set import read_key_set
+from livedesk.shared.settings import TokenSettings
 from livedesk.shared.tokens import KEY_ID, ensure_key_pair
 
 
@@ -25,7 +26,8 @@ def test_rotate_list_retire(data_dir: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["keys", "rotate"]) == 0
     out, err = capsys.readouterr()
     second = out.strip()
-    assert "retire older keys once tokens.access_ttl_s (3600 s) has passed" in err
+    ttl_s = TokenSettings().access_ttl_s
+    assert f"retire older keys once tokens.access_ttl_s ({ttl_s} s) has passed" in err
 
     assert main(["keys", "list"]) == 0
     listed = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
