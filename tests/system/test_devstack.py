@@ -5,6 +5,7 @@ process behind on Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -21,17 +22,21 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 from tests.support.api import livedesk_env
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(180)
+SOCKETS = 200
 READY = re.compile(r"inbox (http://\S+)\s+sign in as (\S+), password (\S+)")
 
 
 class DevStack:
-    def __init__(self, amqp_url: str, database_url: str, data_dir: Path) -> None:
+    def __init__(
+        self, amqp_url: str, database_url: str, data_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         while any(_taken(self.port + n) for n in range(1, 5)):
             self.port = free_port()
@@ -39,7 +44,7 @@ class DevStack:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "livedesk.cli.main", "dev", "--port", str(self.port),
              "--amqp-url", amqp_url, "--database-url", database_url, "--data-dir", str(data_dir)],
-            env={**livedesk_env({}), "NO_COLOR": "1"},
+            env={**livedesk_env(env or {}), "NO_COLOR": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -168,6 +173,123 @@ def test_dev_serves_the_topology_behind_one_port_and_stops_clean(
         stack.process.send_signal(signal.SIGINT)
         assert stack.process.wait(timeout=60) == 0
         assert [pid for pid in running if _alive(pid)] == []
+    finally:
+        if stack.process.poll() is None:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+            stack.process.wait()
+        if stack.process.stdout is not None:
+            stack.process.stdout.close()
+
+
+class Follower:
+    """One socket through the proxy that resumes from the last offset it saw whenever it is
+    closed or told to reconnect, and keeps every offset it receives, duplicates included."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self._base, self._token = base, token
+        self.start: int | None = None
+        self.offsets: list[int] = []
+        self.reconnects = 0
+        self.stopping = False
+
+    @property
+    def last(self) -> int | None:
+        return self.offsets[-1] if self.offsets else self.start
+
+    async def follow(self) -> None:
+        while not self.stopping:
+            try:
+                ws = await connect(
+                    self._base.replace("http", "ws") + "/ws", origin=Origin(self._base)
+                )
+            except (OSError, InvalidStatus):
+                await asyncio.sleep(0.2)
+                continue
+            async with ws:
+                auth: dict[str, Any] = {"type": "auth", "token": self._token}
+                if self.last is not None:
+                    auth["resume_from"] = self.last
+                await ws.send(json.dumps(auth))
+                with contextlib.suppress(ConnectionClosed):
+                    async for text in ws:
+                        frame = json.loads(text)
+                        if frame["type"] == "ready" and self.start is None:
+                            self.start = frame["offset"]
+                        elif "offset" in frame and frame["type"] != "ready":
+                            self.offsets.append(frame["offset"])
+                        elif frame["type"] == "reconnect":
+                            break
+            self.reconnects += 1
+
+
+async def _latest_offset(http: httpx.AsyncClient, auth: dict[str, str]) -> int:
+    answer = await http.get("/v1/events", params={"after": 0, "limit": 1}, headers=auth)
+    latest: int = answer.json()["latest_offset"]
+    return latest
+
+
+def test_a_rolling_restart_of_the_gateways_loses_and_doubles_nothing(
+    amqp_url: str, fresh_database_url: str, tmp_path: Path
+) -> None:
+    many = {"LIVEDESK_GATEWAY__MAX_SOCKETS_PER_USER": "1000"}
+    stack = DevStack(amqp_url, fresh_database_url, tmp_path / "dev", env=many)
+    try:
+        url, email, password = stack.wait_for(READY).groups()
+        base = url.rstrip("/")
+
+        async def roll_under_load() -> list[Follower]:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+                login = {"email": email, "password": password}
+                token = (await http.post("/v1/auth/token", json=login)).json()["access_token"]
+                auth = {"authorization": f"Bearer {token}"}
+                conversation = (await http.get("/v1/conversations", headers=auth)).json()["items"][
+                    0
+                ]
+                followers = [Follower(base, token) for _ in range(SOCKETS)]
+                tasks = [asyncio.create_task(f.follow()) for f in followers]
+                async with asyncio.timeout(60):
+                    while any(f.start is None for f in followers):  # noqa: ASYNC110  (sockets' state)
+                        await asyncio.sleep(0.1)
+                writing = True
+
+                async def write() -> None:
+                    n = 0
+                    while writing:
+                        n += 1
+                        body = {"content": f"m{n}", "kind": "outgoing", "client_id": f"roll-{n}"}
+                        path = f"/v1/conversations/{conversation['id']}/messages"
+                        # A 5xx is retried with its client_id: written once all the same.
+                        for _ in range(50):
+                            if (await http.post(path, json=body, headers=auth)).status_code < 500:
+                                break
+                            await asyncio.sleep(0.1)
+                        await asyncio.sleep(0.05)
+
+                writer = asyncio.create_task(write())
+                await asyncio.sleep(1)
+                stack.process.send_signal(signal.SIGHUP)
+                await asyncio.to_thread(stack.wait_for, re.compile("gateways rolled"), 120)
+                await asyncio.sleep(1)
+                writing = False
+                await writer
+                latest = await _latest_offset(http, auth)
+                async with asyncio.timeout(60):
+                    while any(f.last != latest for f in followers):  # noqa: ASYNC110
+                        await asyncio.sleep(0.1)
+                for follower in followers:
+                    follower.stopping = True
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                return followers
+
+        followers = asyncio.run(roll_under_load())
+        for follower in followers:
+            assert follower.start is not None
+            assert follower.offsets == list(range(follower.start + 1, follower.offsets[-1] + 1))
+        # Every socket moved at least once: those on the first gateway moved twice.
+        assert all(f.reconnects >= 1 for f in followers)
+        assert sum(f.reconnects >= 2 for f in followers) >= SOCKETS // 4
     finally:
         if stack.process.poll() is None:
             os.killpg(stack.process.pid, signal.SIGKILL)

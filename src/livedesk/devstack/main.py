@@ -1,5 +1,8 @@
 """`livedesk dev`: provision, start the services, put the proxy in front, report the URL.
 
+SIGHUP rolls the gateways, one at a time, as a Kubernetes rolling update does: each drains
+(its sockets are told `reconnect` and resume on the other) and is started again.
+
 Ports: the proxy on PORT, the api on PORT+1, presence on PORT+2, the gateways on PORT+3 and
 PORT+4, all on 127.0.0.1. The first Ctrl-C stops the proxy and sends each service one
 SIGTERM (gateways drain, the api finishes its requests); a second ends everything at once.
@@ -8,6 +11,7 @@ SIGTERM (gateways drain, the api finishes its requests); a second ends everythin
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -109,6 +113,16 @@ async def wait_ready(http: httpx.AsyncClient, urls: list[str]) -> None:
         raise Unavailable(f"the services were not ready within {READY_TIMEOUT_S:.0f} s") from None
 
 
+async def roll_gateways(
+    plan: Plan, supervisor: Supervisor, http: httpx.AsyncClient, output: Output
+) -> None:
+    for n in (1, 2):
+        output.line("dev", f"rolling gateway-{n}")
+        await supervisor.replace(f"gateway-{n}")
+        await wait_ready(http, [plan.url(2 + n)])
+    output.line("dev", "gateways rolled")
+
+
 async def ensure_demo(plan: Plan, http: httpx.AsyncClient) -> tuple[str, str | None]:
     """The demo admin's e-mail and, when known, password (kept in the data directory)."""
     login, new = demo_login(plan.data_dir)
@@ -168,7 +182,12 @@ async def run_stack(plan: Plan, shutdown: Shutdown, sock: socket.socket) -> None
             await asyncio.sleep(0.05)
         said = f"password {password}" if password else "password as set before"
         output.line("dev", f"inbox http://{HOST}:{plan.port}/   sign in as {email}, {said}")
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: group.create_task(roll_gateways(plan, supervisor, http, output))
+        )
         failed = await running
+        loop.remove_signal_handler(signal.SIGHUP)
         proxy.should_exit = True
         await serving
         if failed:

@@ -61,6 +61,7 @@ class Supervisor:
         self._services, self._output = services, output
         self._running: dict[str, asyncio.subprocess.Process] = {}
         self._stopping = asyncio.Event()
+        self._started = asyncio.Condition()  # notified whenever a child process starts
 
     async def start(self, service: Service) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
@@ -72,8 +73,21 @@ class Supervisor:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        self._running[service.name] = process
+        async with self._started:
+            self._running[service.name] = process
+            self._started.notify_all()
         return process
+
+    async def replace(self, name: str) -> None:
+        """SIGTERM to a service that is restarted when it exits (it drains first); returns
+        once its successor has started."""
+        old = self._running[name]
+        with contextlib.suppress(ProcessLookupError):
+            old.send_signal(signal.SIGTERM)
+        async with self._started:
+            await self._started.wait_for(
+                lambda: self._running[name] is not old or self._stopping.is_set()
+            )
 
     async def run(self) -> int:
         """Runs every service until `stop` (or cancellation); 1 when a service that must not
