@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from livedesk.gateway import protocol
-from livedesk.gateway.node import PINGS_PER_TURN
+from livedesk.gateway.sweeper import PINGS_PER_TURN
 from livedesk.shared import routing
 from livedesk.shared.bus.base import Message, Subscription
 from livedesk.shared.bus.memory import MemorySubscription

@@ -6,9 +6,8 @@ feeds its frames to its `Session` and carries out the decisions (authenticate an
 subscribe, typing, ping, close), and the API's revocation orders (4401 now, and for tokens
 of a revoked session on new sockets: revocations.py). Every close goes through `_stop`,
 whether the handler closes its socket, the peer leaves, or the fan-out, the sweeper or a
-failure `kick`s it. One sweeper checks every socket's deadlines, so an idle socket has no
-task or timer of its own. A socket is a boundary: what fails in its handling or its
-background work closes it alone, with 1011.
+failure `kick`s it. One sweeper checks every socket's deadlines (sweeper.py). A socket is a
+boundary: what fails in its handling or its background work closes it alone, with 1011.
 
 Deliberately not here: accounts, fan-out and fetching (hub.py), frame syntax (protocol.py),
 the server (ws_server.py).
@@ -18,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Coroutine
-from typing import Final
 
 from pydantic import ValidationError
 
@@ -46,8 +43,8 @@ from livedesk.gateway.session import (
 )
 from livedesk.gateway.socket_caps import SocketCaps
 from livedesk.gateway.sockets import OutFrame, Socket, SocketClosed
+from livedesk.gateway.sweeper import Sweeper
 from livedesk.shared.bus.base import Delivery, Subscription
-from livedesk.shared.deadlines import Deadlines
 from livedesk.shared.errors import BusError
 from livedesk.shared.events import PresenceState, encode
 from livedesk.shared.presence_messages import SocketRef
@@ -56,12 +53,6 @@ from livedesk.shared.settings import GatewaySettings
 from livedesk.shared.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
-
-# Deadlines are whole seconds in the protocol; checking twice a second is precise enough.
-SWEEP_INTERVAL_S: Final = 0.5
-# Pings sent before the sweeper lets the loop turn, so that events arriving meanwhile do not
-# wait behind all of a sweep's pings.
-PINGS_PER_TURN: Final = 16
 
 
 class Node:
@@ -113,9 +104,7 @@ class Node:
         self.metrics = self._metrics = metrics
         self._tasks = tasks
         self._clients: dict[Client, None] = {}
-        self._auth_deadlines: Deadlines[Client] = Deadlines()  # clock.monotonic()
-        self._expiries: Deadlines[Client] = Deadlines()  # clock.wall(), as token expiry is
-        self._pings: Deadlines[Client] = Deadlines()  # clock.monotonic()
+        self._sweeper = Sweeper(clock, self._clients.keys(), self._fanout.send, self.kick)
         self._caps = SocketCaps(settings)
         self.draining = False
 
@@ -139,8 +128,7 @@ class Node:
             ),
         )
         self._clients[client] = None
-        self._auth_deadlines.schedule(client, session.auth_deadline)
-        self._pings.schedule(client, clock.monotonic())  # the socket says when it is due
+        self._sweeper.watch(client)
         self._metrics.connections.inc()
         counted = self._caps.connect()
         try:
@@ -162,7 +150,7 @@ class Node:
                         await self._close(client, protocol.CLOSE_UNAUTHENTICATED, protocol.REVOKED)
                         break
                     # After the first auth and after every renewal; a no-op otherwise.
-                    self._expiries.schedule(client, claims.expires_at)
+                    self._sweeper.expires(client, claims.expires_at)
         except SocketClosed:
             pass
         except Exception:  # a socket's boundary: its failure is its own, never the node's
@@ -171,9 +159,7 @@ class Node:
             await self._close(client, protocol.CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             del self._clients[client]
-            self._auth_deadlines.cancel(client)
-            self._expiries.cancel(client)
-            self._pings.cancel(client)
+            self._sweeper.forget(client)
             self._metrics.connections.dec()
             if counted:
                 self._caps.disconnect()
@@ -356,39 +342,8 @@ class Node:
         return tuple(c.ref for c in self._clients if c.ref is not None and not c.closing)
 
     async def sweep(self) -> None:
-        """Close sockets past their auth deadline or token expiry, deaf to pings, or behind
-        by more than the send queue's lag (also when nothing more is sent to them); ping the
-        others when due.
-
-        Auth deadlines and pings are kept on the monotonic clock and token expiries on the
-        wall clock (as the session checks them), each in a `Deadlines` heap, so a sweep costs
-        what is due; the session or the socket decides whether one popped is really due. Lag
-        is looked at only for sockets with frames waiting.
-        """
-        while True:
-            await self.clock.sleep(SWEEP_INTERVAL_S)
-            now, wall = self.clock.monotonic(), self.clock.wall()
-            for _, client in (*self._auth_deadlines.pop_due(now), *self._expiries.pop_due(wall)):
-                if client.closing:
-                    continue
-                decision = client.session.deadline(now, wall)
-                if decision is not None:
-                    if decision.frame is not None:
-                        self._fanout.send(client, OutFrame(decision.frame))
-                    self.kick(client, decision.code, decision.reason)
-            for index, (_, client) in enumerate(self._pings.pop_due(now)):
-                if index and not index % PINGS_PER_TURN:
-                    await asyncio.sleep(0)  # events that arrived meanwhile go out first
-                if client.closing:
-                    continue
-                next_due = client.socket.keepalive(now)
-                if next_due is None:
-                    self.kick(client, protocol.CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
-                elif next_due != math.inf:
-                    self._pings.schedule(client, next_due)
-            for client in [c for c in self._clients if c.queue.waiting and not c.closing]:
-                if client.queue.overdue(client.socket.buffered()):
-                    self.kick(client, protocol.CLOSE_TOO_SLOW, "too slow to read")
+        """Check every socket's deadlines until cancelled (sweeper.py)."""
+        await self._sweeper.run()
 
     async def drain(self, window_s: float) -> None:
         """Hint every socket to reconnect elsewhere, spread over `window_s`, then close 1001."""
