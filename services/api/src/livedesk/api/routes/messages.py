@@ -37,6 +37,7 @@ from livedesk.api.schemas import (
     ReadOut,
 )
 from livedesk.api.store.authorship import Import
+from livedesk.api.store.base import Posted
 
 JSON = "application/json"
 
@@ -64,10 +65,7 @@ async def create_message(
     posted = await context.store.post_message(
         caller.account_id, caller.user_id, conversation_id, body
     )
-    # Serialized here, once, by the model's own serializer: FastAPI's response validation
-    # would build and check the same model a second time.
-    answer = posted.message.model_dump_json()
-    return Response(answer, 201 if posted.created else 200, media_type=JSON)
+    return _written(posted)
 
 
 @router.post(
@@ -90,6 +88,13 @@ async def import_message(
     posted = await context.store.post_message(
         caller.account_id, caller.user_id, conversation_id, create, imported
     )
+    return _written(posted)
+
+
+def _written(posted: Posted) -> Response:
+    """201 with the message, or 200 with the first one for a retry. Serialized here, once,
+    by the model's own serializer: FastAPI's response validation would build and check the
+    same model a second time."""
     answer = posted.message.model_dump_json()
     return Response(answer, 201 if posted.created else 200, media_type=JSON)
 
