@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from livedesk.shared.tokens import PRIVATE_KEY_FILE, Role, TokenSigner, load_private_key
+from livedesk.shared.key_set import KeyRing
+from livedesk.shared.tokens import Role, TokenSigner
 from tests.support.backends import RunningApi
 
 ROOT = Path(__file__).parents[2]
@@ -33,8 +34,8 @@ def sessionless_admin_token(api: RunningApi) -> str:
     """The admin's token without a session, signed with the API's key as tooling would:
     the run calls logout and revokes the admin's sessions, which would end a login's token
     and leave every later operation tested on 401s only."""
-    private_key = load_private_key(Path(api.env["LIVEDESK_DATA_DIR"]) / "keys" / PRIVATE_KEY_FILE)
-    signer = TokenSigner(private_key, issuer="livedesk", ttl_s=3600)
+    ring = KeyRing(Path(api.env["LIVEDESK_DATA_DIR"]) / "keys", check_interval_s=3600)
+    signer = TokenSigner(ring, issuer="livedesk", ttl_s=3600)
     return signer.issue(user_id=api.admin_id, account_id=api.account_id, role=Role.ADMIN)
 
 

@@ -29,6 +29,10 @@ class TcpForwarder:
     def cut(self) -> None:
         """Every connection through the forwarder closed, and new ones refused."""
         if self._listener is not None:
+            # shutdown wakes the thread blocked in accept(); close alone leaves the kernel's
+            # socket listening until that accept returns, so one more connection got through.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -49,8 +49,10 @@ def test_requests_get_503_while_the_database_is_away_and_a_retry_writes_once(
         with forwarding(url.host or "127.0.0.1", url.port or 5432) as link:
             through_link = url.set(port=link.port).render_as_string(hide_password=False)
             log = tmp_path / "api.log"
-            with ApiProcess({**env, "LIVEDESK_DATABASE_URL": through_link}, log_path=log) as api:
-                http = httpx.Client(base_url=api.url, timeout=10)
+            with (
+                ApiProcess({**env, "LIVEDESK_DATABASE_URL": through_link}, log_path=log) as api,
+                httpx.Client(base_url=api.url, timeout=10) as http,
+            ):
                 login = {"email": ADMIN_EMAIL, "password": PASSWORD}
                 admin = bearer(http.post("/v1/auth/token", json=login).json()["access_token"])
                 inbox = http.post("/v1/inboxes", json={"name": "Web"}, headers=admin).json()

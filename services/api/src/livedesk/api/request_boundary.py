@@ -20,8 +20,9 @@ import re
 import uuid
 from typing import Final
 
+from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedesk.api.errors import ApiError
@@ -29,6 +30,7 @@ from livedesk.api.errors import ApiError
 log = logging.getLogger(__name__)
 
 HEADER: Final = b"x-request-id"
+_LOST_CONNECTION: Final = (ConnectionDoesNotExistError, PostgresConnectionError)
 _SANE: Final = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}")
 
 
@@ -87,9 +89,16 @@ def database_unavailable() -> JSONResponse:
 
 
 def database_unreachable(error: BaseException) -> bool:
-    if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
-    return isinstance(error, (OSError, TimeoutError))
+    """Whether `error` says the database could not be reached or its connection was lost,
+    as opposed to a query that failed (a missing table stays a defect: 500)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (OSError, TimeoutError, *_LOST_CONNECTION)):
+            return True
+        seen = seen.__cause__ or (seen.orig if isinstance(seen, DBAPIError) else None)
+    return False
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
