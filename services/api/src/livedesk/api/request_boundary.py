@@ -20,17 +20,15 @@ import re
 import uuid
 from typing import Final
 
-from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livedesk.api.errors import ApiError
+from livedesk.api.store.errors import database_unreachable
 
 log = logging.getLogger(__name__)
 
 HEADER: Final = b"x-request-id"
-_LOST_CONNECTION: Final = (ConnectionDoesNotExistError, PostgresConnectionError)
 _SANE: Final = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}")
 
 
@@ -86,19 +84,6 @@ def database_unavailable() -> JSONResponse:
         "the database is not answering; try again in a moment",
         headers={"Retry-After": "1"},
     ).response()
-
-
-def database_unreachable(error: BaseException) -> bool:
-    """Whether `error` says the database could not be reached or its connection was lost,
-    as opposed to a query that failed (a missing table stays a defect: 500)."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, (OSError, TimeoutError, *_LOST_CONNECTION)):
-            return True
-        seen = seen.__cause__ or (seen.orig if isinstance(seen, DBAPIError) else None)
-    return False
 
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:

@@ -2,12 +2,33 @@
 needs, and the routes (or `errors`' handler) turn it into the HTTP answer.
 
 Not here: faults (a database that is away raises its driver's errors, which nobody catches
-on purpose but the relay and the request boundary).
+on purpose but the relay and the request boundary, which asks `database_unreachable`).
 """
 
 from __future__ import annotations
 
+from typing import Final
+
+from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError
+from sqlalchemy.exc import DBAPIError
+
 from livedesk.shared.errors import LivedeskError
+
+# What the PostgreSQL driver raises for a connection lost or refused by the server.
+_LOST_CONNECTION: Final = (ConnectionDoesNotExistError, PostgresConnectionError)
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database could not be reached or its connection was lost,
+    as opposed to a query that failed (a missing table stays a defect: 500)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (OSError, TimeoutError, *_LOST_CONNECTION)):
+            return True
+        seen = seen.__cause__ or (seen.orig if isinstance(seen, DBAPIError) else None)
+    return False
 
 
 class StoreError(LivedeskError):
