@@ -3,8 +3,8 @@ gateways as processes, RabbitMQ and PostgreSQL.
 
 Disabling an agent closes their sockets on both gateways with 4401 within the issue's 1 s
 (measured from the request, printed), their refresh fails, their access token is refused by
-REST on every worker and by every gateway on a new socket, and nobody else's socket is
-touched. Logging out closes that session's sockets only.
+REST on every worker, by presence and by every gateway on a new socket, and nobody else's
+socket is touched. Logging out closes that session's sockets only.
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ async def test_disabling_closes_every_socket_on_every_gateway_at_once(stack: Sta
             client(stack.gateways[1].ws) as bystander,
         ):
             token = await sign_in(agent, email)
+            presence = f"{stack.presence.http}/v1/presence"
+            bearer = {"Authorization": f"Bearer {token}"}
+            assert (await http.get(presence, headers=bearer)).status_code == 200
             await one.auth(token)
             await two.auth(token)
             await bystander.auth(tenant.token)  # the admin's: must stay open
@@ -108,6 +111,8 @@ async def test_disabling_closes_every_socket_on_every_gateway_at_once(stack: Sta
             await asyncio.sleep(max(0.0, started + REVOCATION_BOUND_S - time.monotonic()))
             statuses = await refused_everywhere(stack, token, tenant.conversation_id)
             assert set(statuses) == {401}, statuses
+            read = await http.get(presence, headers=bearer)  # presence's REST too
+            assert (read.status_code, read.json()["code"]) == (401, "token_revoked")
             assert (await agent.post("/v1/auth/refresh")).status_code == 401
             for gateway in stack.gateways:  # nor can the token open a new socket
                 async with client(gateway.ws) as late:

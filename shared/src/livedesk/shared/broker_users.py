@@ -9,7 +9,8 @@ connects (`rabbit.bus`), so each may configure them; beyond that:
               consumes nothing
     gateway   declares, binds and consumes its node queues (events, ephemeral, control);
               publishes to presence.in
-    presence  declares, binds and consumes its queue; publishes ephemeral events
+    presence  declares, binds and consumes its queue and each replica's control queue
+              (revocations); publishes ephemeral events
 
 A service's user may publish only where its messages belong, and the broker stamps who
 published (AMQP user_id, checked against the login), so a gateway can refuse events that do
@@ -29,6 +30,7 @@ from livedesk.shared.topology import (
     EVENTS,
     EXCHANGES,
     NODE_QUEUE_PREFIX,
+    PRESENCE_CONTROL_PREFIX,
     PRESENCE_IN,
     PRESENCE_QUEUE,
 )
@@ -65,9 +67,9 @@ SERVICE_PERMISSIONS: Final[dict[str, Permissions]] = {
         read=names(EVENTS, EPHEMERAL, CONTROL, prefixes=(NODE_QUEUE_PREFIX,)),
     ),
     "presence": Permissions(
-        configure=names(*EXCHANGES, PRESENCE_QUEUE),
-        write=names(EPHEMERAL, PRESENCE_QUEUE),
-        read=names(PRESENCE_IN, PRESENCE_QUEUE),
+        configure=names(*EXCHANGES, PRESENCE_QUEUE, prefixes=(PRESENCE_CONTROL_PREFIX,)),
+        write=names(EPHEMERAL, PRESENCE_QUEUE, prefixes=(PRESENCE_CONTROL_PREFIX,)),
+        read=names(PRESENCE_IN, PRESENCE_QUEUE, CONTROL, prefixes=(PRESENCE_CONTROL_PREFIX,)),
     ),
 }
 SERVICES: Final = tuple(SERVICE_PERMISSIONS)

@@ -27,6 +27,7 @@ PRESENCE_QUEUE: Final = "livedesk.presence"
 # Every gateway's node queue is named with this prefix (`node_queue`); broker permissions
 # grant the gateway user the names that start with it.
 NODE_QUEUE_PREFIX: Final = "livedesk.node."
+PRESENCE_CONTROL_PREFIX: Final = "livedesk.presence-control."
 
 EXCHANGES: Final = (EVENTS, EPHEMERAL, PRESENCE_IN, CONTROL)
 
@@ -66,6 +67,19 @@ def node_queue(node_id: str) -> QueueSpec:
     # the control exchange is bound whole, since a revoked token may come to any node.
     return QueueSpec(
         name=f"{NODE_QUEUE_PREFIX}{node_id}.{secrets.token_hex(4)}",
+        durable=False,
+        exclusive=True,
+        auto_delete=True,
+        arguments={"x-queue-type": "classic"},
+        bindings=((CONTROL, "#"),),
+    )
+
+
+def presence_control_queue() -> QueueSpec:
+    # Every presence replica's own (the presence queue has one active consumer; revocations
+    # must reach the standby too, which answers reads): gone with its connection.
+    return QueueSpec(
+        name=f"{PRESENCE_CONTROL_PREFIX}{secrets.token_hex(4)}",
         durable=False,
         exclusive=True,
         auto_delete=True,

@@ -31,7 +31,6 @@ from livedesk.gateway.metrics import Metrics
 from livedesk.gateway.presence_cache import PresenceStates
 from livedesk.gateway.presence_client import PresenceLookup, PresenceReporter
 from livedesk.gateway.protocol import Ping, Subscribe, TypingFrame, Unsubscribe
-from livedesk.gateway.revocations import Revocations, ends
 from livedesk.gateway.session import (
     Authenticated,
     Close,
@@ -49,6 +48,7 @@ from livedesk.shared.errors import BusError
 from livedesk.shared.events import PresenceState, encode
 from livedesk.shared.presence_messages import SocketRef
 from livedesk.shared.revocation import decode_revocation
+from livedesk.shared.revocations import Revocations, ends
 from livedesk.shared.settings import GatewaySettings
 from livedesk.shared.tokens import TokenVerifier
 

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, SecretStr
 
 from livedesk.presence.keys import Keys
+from livedesk.presence.revocation_listener import RevocationListener
 from livedesk.presence.state import PresenceState
 from livedesk.shared.errors import LivedeskError
 from livedesk.shared.events import AgentStatus
@@ -54,7 +55,7 @@ class ConversationTyping(BaseModel):
 _bearer = HTTPBearer(auto_error=False)
 
 
-def create_router(state: PresenceState, keys: Keys) -> APIRouter:
+def create_router(state: PresenceState, keys: Keys, revocations: RevocationListener) -> APIRouter:
     """The /v1/presence routes, for this service's app or a standalone app to include."""
     router = APIRouter(prefix="/v1/presence", tags=["presence"])
 
@@ -66,9 +67,12 @@ def create_router(state: PresenceState, keys: Keys) -> APIRouter:
         if credentials is None:
             raise ApiError(401, "not_authenticated", "an Authorization: Bearer token is required")
         try:
-            return await verify_fetching(keys.verifier, credentials.credentials)
+            caller = await verify_fetching(keys.verifier, credentials.credentials)
         except TokenError as error:
             raise ApiError(401, error.code, error.message) from None
+        if revocations.refuses(caller):
+            raise ApiError(401, "token_revoked", "this session has ended; sign in again")
+        return caller
 
     Caller = Annotated[Claims, Depends(claims)]
 
@@ -94,6 +98,7 @@ def create_router(state: PresenceState, keys: Keys) -> APIRouter:
 def create_app(
     state: PresenceState,
     keys: Keys,
+    revocations: RevocationListener,
     registry: CollectorRegistry,
     readiness: Readiness,
     *,
@@ -107,7 +112,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
-    app.include_router(create_router(state, keys))
+    app.include_router(create_router(state, keys, revocations))
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(ApiError)

@@ -17,6 +17,7 @@ from livedesk.presence.http import create_app, create_router
 from livedesk.presence.keys import Keys
 from livedesk.presence.metrics import build_registry
 from livedesk.presence.records import Clock
+from livedesk.presence.revocation_listener import RevocationListener
 from livedesk.presence.state import PresenceState
 from livedesk.presence.ticker import run_ticker
 from livedesk.shared import topology
@@ -42,11 +43,13 @@ class PresenceService:
             self.state, bus, topology.presence_queue(), prefetch=settings.bus.prefetch, clock=clock
         )
         self.keys = Keys(settings, verifier)
+        self.revocations = RevocationListener(bus)
         self.registry = build_registry(self.state, lambda: self.consumer.messages)
-        self.router = create_router(self.state, self.keys)
+        self.router = create_router(self.state, self.keys, self.revocations)
         self.app = create_app(
             self.state,
             self.keys,
+            self.revocations,
             self.registry,
             self.readiness,
             metrics_token=settings.metrics_token,
@@ -76,3 +79,4 @@ class PresenceService:
                 name="presence-ticker",
             )
             group.create_task(self.keys.run(), name="presence-keys")
+            group.create_task(self.revocations.run(), name="presence-revocations")

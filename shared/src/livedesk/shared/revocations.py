@@ -1,4 +1,5 @@
-"""The sessions a node refuses on new sockets: those revoked while their tokens may live.
+"""The sessions a gateway refuses on new sockets, and presence on its reads: those revoked
+while their tokens may live.
 
 Filled from `SessionsRevoked` orders on livedesk.control; each session is kept until its
 `refuse_until` (revoked + the access TTL: no token of it is valid after), and at most
@@ -7,7 +8,8 @@ a node's orders received while it was connected are known: one that starts (or r
 after a revocation trusts the token until its expiry, as the API's REST check does not.
 Sans-I/O: time is passed in.
 
-Not here: closing open sockets (node.py), tokens without a session (nothing to name).
+Not here: closing open sockets (the gateway's node.py), tokens without a session (nothing
+to name). Gateways and presence each keep one.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ forgotten; bounded; and which open sockets an order ends."""
 
 from __future__ import annotations
 
-from livedesk.gateway.revocations import Revocations, ends
 from livedesk.shared.revocation import SessionsRevoked, decode_revocation, encode_revocation
+from livedesk.shared.revocations import Revocations, ends
 from livedesk.shared.tokens import Claims, Role
 
 
