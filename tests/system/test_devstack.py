@@ -20,12 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import expect
 from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
+from livedesk.standalone import demo
 from tests.support.api import livedesk_env
+from tests.support.browser import chromium
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -290,6 +293,47 @@ def test_a_rolling_restart_of_the_gateways_loses_and_doubles_nothing(
         # Every socket moved at least once: those on the first gateway moved twice.
         assert all(f.reconnects >= 1 for f in followers)
         assert sum(f.reconnects >= 2 for f in followers) >= SOCKETS // 4
+    finally:
+        if stack.process.poll() is None:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+            stack.process.wait()
+        if stack.process.stdout is not None:
+            stack.process.stdout.close()
+
+
+@pytest.mark.timeout(180)
+def test_the_inbox_works_through_the_proxy_in_a_browser(
+    amqp_url: str, fresh_database_url: str, tmp_path: Path
+) -> None:
+    """Two agents in Chromium through `livedesk dev`'s proxy, their sockets on the two
+    gateways (round-robin): a reply and typing cross from one gateway to the other."""
+    stack = DevStack(amqp_url, fresh_database_url, tmp_path / "dev")
+    try:
+        url, _, password = stack.wait_for(READY).groups()
+
+        async def two_agents() -> None:
+            async with chromium() as browser:
+                pages = []
+                for email in (demo.ADMIN.email, demo.AGENT.email):
+                    page = await (await browser.new_context()).new_page()
+                    await page.goto(url)
+                    await page.fill("#email", email)
+                    await page.fill("#password", password)
+                    await page.click("#login button")
+                    await expect(page.locator("#status")).to_have_text("live")
+                    await page.click(".conv")
+                    pages.append(page)
+                admin, agent = pages
+                await agent.fill("#text", "Checking")
+                await agent.press("#text", "Space")  # an input event: typing starts
+                await expect(admin.locator("#typing")).to_have_text("Alice Agent typing…")
+                await agent.fill("#text", "Your parcel left the depot this morning.")
+                await agent.click("#compose button")
+                reply = admin.locator(".msg", has_text="Your parcel left the depot")
+                await expect(reply).to_be_visible()
+                await expect(admin.locator("#typing")).to_have_text("")
+
+        asyncio.run(two_agents())
     finally:
         if stack.process.poll() is None:
             os.killpg(stack.process.pid, signal.SIGKILL)

@@ -118,7 +118,9 @@ class _Forward:
         headers = [(k, v) for k, v in request.headers.raw if k not in HOP_BY_HOP]
         if request.client:
             headers.append((b"x-forwarded-for", request.client.host.encode()))
-        outgoing = self._http.build_request(
+        # Built alone, not by the client: `build_request` would add the cookies the client's
+        # jar kept from earlier answers, handing one browser's session to the next.
+        outgoing = httpx.Request(
             request.method,
             httpx.URL(self._upstream + path.decode("latin-1"), query=scope["query_string"]),
             headers=headers,
