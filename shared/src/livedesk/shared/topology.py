@@ -62,24 +62,22 @@ def presence_queue() -> QueueSpec:
 
 
 def node_queue(node_id: str) -> QueueSpec:
-    # Exclusive and auto-delete: a dead node's queue goes with its connection, so nothing
-    # piles up for sockets that no longer exist. Account bindings are added at run time;
-    # the control exchange is bound whole, since a revoked token may come to any node.
-    return QueueSpec(
-        name=f"{NODE_QUEUE_PREFIX}{node_id}.{secrets.token_hex(4)}",
-        durable=False,
-        exclusive=True,
-        auto_delete=True,
-        arguments={"x-queue-type": "classic"},
-        bindings=((CONTROL, "#"),),
-    )
+    # A dead node's queue goes with its connection, so nothing piles up for sockets that no
+    # longer exist. Account bindings are added at run time; the control exchange is bound
+    # whole, since a revoked token may come to any node.
+    return _connections_own(f"{NODE_QUEUE_PREFIX}{node_id}.")
 
 
 def presence_control_queue() -> QueueSpec:
     # Every presence replica's own (the presence queue has one active consumer; revocations
-    # must reach the standby too, which answers reads): gone with its connection.
+    # must reach a standby too, which answers reads).
+    return _connections_own(PRESENCE_CONTROL_PREFIX)
+
+
+def _connections_own(prefix: str) -> QueueSpec:
+    """Exclusive and auto-delete, bound to the control exchange: lives with its connection."""
     return QueueSpec(
-        name=f"{PRESENCE_CONTROL_PREFIX}{secrets.token_hex(4)}",
+        name=f"{prefix}{secrets.token_hex(4)}",
         durable=False,
         exclusive=True,
         auto_delete=True,
