@@ -11,16 +11,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-from urllib.parse import quote
 
 import asyncpg
-import httpx
 from sqlalchemy.engine import make_url
 from yarl import URL
 
+from livedesk.cli.broker_setup import ManagementApi, management_base, management_client
+from livedesk.shared.broker_users import Permissions
 from livedesk.shared.lifecycle import CommandError, Unavailable
 
-MANAGEMENT_PORT: Final = 15672
+EVERYTHING: Final = Permissions(configure=".*", write=".*", read=".*")
 CREDENTIALS_FILE: Final = "dev-login.json"
 
 
@@ -31,35 +31,30 @@ class Login:
 
 
 async def ensure_vhost(amqp_url: str, management_url: str | None) -> None:
-    """The vhost the AMQP URL names, made if missing: through the management API, or with
-    `rabbitmqctl` on this machine where the management plugin is not enabled."""
+    """The vhost the AMQP URL names, made if missing: through the management API (as
+    `livedesk broker-setup` does, with the broker login), or with `rabbitmqctl` on this
+    machine where the management plugin is not enabled."""
     amqp = URL(amqp_url)
     vhost = amqp.path[1:] or "/"
     user, password = amqp.user or "guest", amqp.password or "guest"
-    base = management_url or f"http://{amqp.host}:{MANAGEMENT_PORT}"
-    async with httpx.AsyncClient(base_url=f"{base}/api", auth=(user, password), timeout=10) as http:
-        try:
-            await _ensure_vhost_through(http, vhost, user)
+    admin = URL(management_url or str(management_base(amqp_url)))
+    if not admin.user:
+        admin = admin.with_user(user).with_password(password)
+    try:
+        async with management_client(str(admin)) as http:
+            api = ManagementApi(http)
+            if await api.ensure_vhost(vhost):
+                await api.set_permissions(vhost, user, EVERYTHING)
             return
-        except httpx.TransportError as error:
-            unanswered = error
+    except Unavailable as error:
+        unanswered = error
     if shutil.which("rabbitmqctl") is None:
         raise Unavailable(
-            f"cannot make the vhost {vhost!r}: RabbitMQ's management API at {base} did not "
-            f"answer ({unanswered}) and rabbitmqctl is not here; create the vhost yourself"
+            f"cannot make the vhost {vhost!r}: {unanswered} and rabbitmqctl is not here; "
+            "create the vhost yourself"
         )
     await _rabbitmqctl("add_vhost", vhost)  # a vhost that exists is no error
     await _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-
-
-async def _ensure_vhost_through(http: httpx.AsyncClient, vhost: str, user: str) -> None:
-    path = f"/vhosts/{quote(vhost, safe='')}"
-    if (await http.get(path)).status_code != 404:
-        return
-    (await http.put(path, json={})).raise_for_status()
-    everything = {"configure": ".*", "write": ".*", "read": ".*"}
-    permissions = f"/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}"
-    (await http.put(permissions, json=everything)).raise_for_status()
 
 
 async def _rabbitmqctl(*args: str) -> None:
