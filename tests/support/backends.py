@@ -84,23 +84,8 @@ def running_api(
                 **route_env(route),
             }
         )
-        migrated = livedesk("migrate", env=env)
-        assert migrated.returncode == 0, migrated.stderr
-        if database == "postgres":
-            # Ids of its own: tests on the shared broker bind `acct.<id>.#`.
-            asyncio.run(spread_account_ids(database_url))
-        made = livedesk(
-            "bootstrap",
-            "--account",
-            "Acme",
-            "--email",
-            ADMIN_EMAIL,
-            "--password",
-            PASSWORD,
-            env=env,
-        )
-        assert made.returncode == 0, made.stderr
-        ids = json.loads(made.stdout)
+        # Ids of its own on PostgreSQL: tests on the shared broker bind `acct.<id>.#`.
+        ids = migrated_with_an_admin(env, spread_ids=database == "postgres")
         with ApiProcess(env, log_path=log_path) as process:
             token = httpx.post(
                 f"{process.url}/v1/auth/token",
@@ -119,6 +104,21 @@ def running_api(
                 process,
                 env,
             )
+
+
+def migrated_with_an_admin(env: dict[str, str], *, spread_ids: bool = False) -> dict[str, int]:
+    """`livedesk migrate`, then `livedesk bootstrap` of Acme and its admin on the database of
+    `env`; the ids it printed. `spread_ids`: accounts get ids no other test's have."""
+    migrated = livedesk("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    if spread_ids:
+        asyncio.run(spread_account_ids(env["LIVEDESK_DATABASE_URL"]))
+    made = livedesk(
+        "bootstrap", "--account", "Acme", "--email", ADMIN_EMAIL, "--password", PASSWORD, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    ids: dict[str, int] = json.loads(made.stdout)
+    return ids
 
 
 @contextmanager

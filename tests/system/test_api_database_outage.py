@@ -14,11 +14,10 @@ from tests.support.api import (
     PASSWORD,
     ApiProcess,
     bearer,
-    livedesk,
     livedesk_env,
     postgres_database,
 )
-from tests.support.backends import ADMIN_EMAIL
+from tests.support.backends import ADMIN_EMAIL, migrated_with_an_admin
 from tests.support.tcp_forwarder import forwarding
 
 
@@ -33,18 +32,7 @@ def test_requests_get_503_while_the_database_is_away_and_a_retry_writes_once(
                 "LIVEDESK_DATA_DIR": str(tmp_path),
             }
         )
-        assert livedesk("migrate", env=env).returncode == 0
-        made = livedesk(
-            "bootstrap",
-            "--account",
-            "Acme",
-            "--email",
-            ADMIN_EMAIL,
-            "--password",
-            PASSWORD,
-            env=env,
-        )
-        assert made.returncode == 0, made.stderr
+        migrated_with_an_admin(env)
         url = make_url(database_url)
         with forwarding(url.host or "127.0.0.1", url.port or 5432) as link:
             through_link = url.set(port=link.port).render_as_string(hide_password=False)
