@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+from livedesk.presence.records import Clock
 from livedesk.shared.bus.base import Bus, Delivery
 from livedesk.shared.topology import QueueSpec
 
@@ -24,11 +26,17 @@ log = logging.getLogger(__name__)
 
 
 class Lease:
-    def __init__(self, bus: Bus, spec: QueueSpec, *, prefetch: int) -> None:
-        self._bus, self._spec, self._prefetch = bus, spec, prefetch
+    def __init__(
+        self, bus: Bus, spec: QueueSpec, *, prefetch: int, clock: Clock = time.monotonic
+    ) -> None:
+        self._bus, self._spec, self._prefetch, self._clock = bus, spec, prefetch, clock
         self._latest: Delivery | None = None
         self._arrived = asyncio.Event()
-        self.active = False
+        self.active_since: float | None = None  # when the first delivery came, while active
+
+    @property
+    def active(self) -> bool:
+        return self.active_since is not None
 
     async def run(self) -> None:
         async with self._bus.subscribe(self._spec, prefetch=self._prefetch) as subscription:
@@ -44,13 +52,13 @@ class Lease:
                     await subscription.ack(latest, multiple=True)
 
     def _delivered(self, delivery: Delivery) -> None:
-        if not self.active:
+        if self.active_since is None:
             log.info("presence queue delivered to this replica: announcing from now on")
-        self.active = True
+            self.active_since = self._clock()
         self._latest = delivery
         self._arrived.set()
 
     async def _lost(self) -> None:
         log.info("presence queue consumer restored: standing by until it delivers again")
-        self.active = False
+        self.active_since = None
         self._latest = None
