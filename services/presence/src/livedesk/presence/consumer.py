@@ -21,7 +21,8 @@ import time
 from typing import Final
 
 from livedesk.presence.decoding import SLICE_SOCKETS, Snapshot, decode
-from livedesk.presence.publishing import Announcer
+from livedesk.presence.lease import message_key
+from livedesk.presence.publishing import Announcer, Decided
 from livedesk.presence.records import Clock, Outgoing
 from livedesk.presence.state import Dropped, PresenceState
 from livedesk.shared.bus.base import Bus, Delivery
@@ -80,10 +81,11 @@ class Consumer:
             try:
                 while True:
                     batch = await subscription.next_batch(self._prefetch)
-                    events: list[Outgoing] = []
+                    decided: list[Decided] = []
                     for delivery in batch:
-                        events.extend(await self._handle(delivery))
-                    await self._announcer.announce(events)
+                        events = await self._handle(delivery)
+                        decided.append((message_key(delivery.body), events))
+                    await self._announcer.announce(decided)
                     await subscription.ack(batch[-1], multiple=True)
             finally:
                 self.subscribed = False

@@ -16,27 +16,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
-from livedesk.presence.records import Clock
 from livedesk.shared.bus.base import Bus, Delivery
 from livedesk.shared.topology import QueueSpec
 
 log = logging.getLogger(__name__)
 
+# A message's identity across the two queues that carry it (the presence queue and a replica's
+# own): its bytes, hashed. Heartbeats carry a sequence number and the rest a send time, so two
+# messages are never the same bytes.
+MessageKey = int
+
+
+def message_key(body: bytes) -> MessageKey:
+    return hash(body)
+
 
 class Lease:
-    def __init__(
-        self, bus: Bus, spec: QueueSpec, *, prefetch: int, clock: Clock = time.monotonic
-    ) -> None:
-        self._bus, self._spec, self._prefetch, self._clock = bus, spec, prefetch, clock
+    def __init__(self, bus: Bus, spec: QueueSpec, *, prefetch: int) -> None:
+        self._bus, self._spec, self._prefetch = bus, spec, prefetch
         self._latest: Delivery | None = None
         self._arrived = asyncio.Event()
-        self.active_since: float | None = None  # when the first delivery came, while active
+        # The first message delivered since this replica stood by; None while it stands by.
+        self.first_key: MessageKey | None = None
 
     @property
     def active(self) -> bool:
-        return self.active_since is not None
+        return self.first_key is not None
 
     async def run(self) -> None:
         async with self._bus.subscribe(self._spec, prefetch=self._prefetch) as subscription:
@@ -52,13 +58,13 @@ class Lease:
                     await subscription.ack(latest, multiple=True)
 
     def _delivered(self, delivery: Delivery) -> None:
-        if self.active_since is None:
+        if self.first_key is None:
             log.info("presence queue delivered to this replica: announcing from now on")
-            self.active_since = self._clock()
+            self.first_key = message_key(delivery.body)
         self._latest = delivery
         self._arrived.set()
 
     async def _lost(self) -> None:
         log.info("presence queue consumer restored: standing by until it delivers again")
-        self.active_since = None
+        self.first_key = None
         self._latest = None

@@ -5,12 +5,13 @@ Each event is encoded once and routed by `routing.event_key`, so gateways bound 
 disk (`persistent=False`): a typing start is worthless a second later.
 
 Every replica decides the same events from the same messages; only the one holding the lease
-(`lease.Lease`) publishes them, so each is announced once while both run. A standby keeps what
-it decided in the last `LEASE_LAG_S`: the presence queue (quorum, replicated before it
-delivers) tells a replica it is the one a little after its own queue has brought the same
-messages, and what it decided in between would otherwise be lost. On taking over it publishes
-those first; some may repeat what the replica before it announced just before it died, which
-is harmless, since each event states a status or a typing state rather than a change.
+(`lease.Lease`) publishes them, so each is announced once. The presence queue (quorum, so
+replicated before it delivers) tells a replica it is the one a little after that replica's own
+queue has brought the same message, so a standby keeps what it decided in the last `HELD_S`,
+each with the message it came from. On taking over it publishes what it decided from the
+message the presence queue first gave it onward: what nobody has announced yet. What the
+replica before it decided and died before publishing is lost (ephemeral events are at most
+once; a reconnecting client is sent the current state).
 """
 
 from __future__ import annotations
@@ -20,37 +21,38 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from livedesk.presence.lease import Lease
+from livedesk.presence.lease import Lease, MessageKey
 from livedesk.presence.records import Clock, Outgoing
 from livedesk.shared import routing, topology
 from livedesk.shared.bus.base import Bus, Message
 from livedesk.shared.events import encode
 
-# How much later the presence queue may say "you are the one" than the replica's own queue
-# brings the message that said it: a quorum commit, milliseconds on a quiet broker, with room
-# for a busy one. Longer repeats more at a takeover, shorter loses more.
-LEASE_LAG_S: Final = 2.0
+# How long a standby keeps what it decided: far longer than the presence queue lags behind a
+# replica's own (a quorum commit: milliseconds), and bounded so that a standby holds little.
+HELD_S: Final = 10.0
+
+# What a message (None: a tick) made the state decide.
+Decided = tuple[MessageKey | None, Sequence[Outgoing]]
 
 
 class Announcer:
     def __init__(self, bus: Bus, lease: Lease, clock: Clock = time.monotonic) -> None:
         self._bus, self._lease, self._clock = bus, lease, clock
-        self._held: deque[tuple[float, Sequence[Outgoing]]] = deque()
+        self._held: deque[tuple[float, Decided]] = deque()
         self.withheld = 0  # events decided while standing by, left to the active replica
 
-    async def announce(self, events: Sequence[Outgoing]) -> None:
-        """Publish `events` if this replica is the active one, else hold them a while.
+    async def announce(self, decided: Sequence[Decided]) -> None:
+        """Publish the events if this replica is the active one, else hold them a while.
 
-        Called with nothing too (each tick): a replica just made active publishes what it held.
+        Called with no events too (each tick), so a replica just made active publishes what
+        it holds at once.
         """
-        since = self._lease.active_since
-        if since is None:
-            if events:
-                self.withheld += len(events)
-                self._hold(events)
+        if not self._lease.active:
+            self._hold(decided)
             return
+        events = [event for _, some in decided for event in some]
         if self._held:
-            events = [*self._taken_over(since), *events]
+            events = self._not_yet_announced() + events
         if events:
             await self._bus.publish_many(
                 [
@@ -64,12 +66,20 @@ class Announcer:
                 ]
             )
 
-    def _hold(self, events: Sequence[Outgoing]) -> None:
+    def _hold(self, decided: Sequence[Decided]) -> None:
         now = self._clock()
-        self._held.append((now, events))
-        while self._held[0][0] < now - LEASE_LAG_S:
+        for key, events in decided:
+            if key is not None or events:
+                self.withheld += len(events)
+                self._held.append((now, (key, events)))
+        while self._held and self._held[0][0] < now - HELD_S:
             self._held.popleft()
 
-    def _taken_over(self, since: float) -> list[Outgoing]:
-        held, self._held = self._held, deque()
-        return [event for at, events in held if at >= since - LEASE_LAG_S for event in events]
+    def _not_yet_announced(self) -> list[Outgoing]:
+        """What was decided from the presence queue's first message to this replica on."""
+        held, self._held = [decided for _, decided in self._held], deque()
+        first = self._lease.first_key
+        keys = [key for key, _ in held]
+        if first not in keys:
+            return []  # not reached on our own queue yet: all of it is still to be decided
+        return [event for _, events in held[keys.index(first) :] for event in events]

@@ -46,7 +46,7 @@ class PresenceService:
             settings.presence, clock, assumed_interval_s=settings.gateway.heartbeat_interval_s
         )
         prefetch = settings.bus.prefetch
-        self.lease = Lease(bus, topology.presence_queue(), prefetch=prefetch, clock=clock)
+        self.lease = Lease(bus, topology.presence_queue(), prefetch=prefetch)
         self.announcer = Announcer(bus, self.lease, clock)
         self.consumer = Consumer(
             self.state,

@@ -35,4 +35,4 @@ async def run_ticker(
         due = state.next_due()
         sleep_s = interval_s if due is None else min(interval_s, due - clock())
         await asyncio.sleep(max(sleep_s, MIN_SLEEP_S))
-        await announcer.announce(state.tick(MAX_OFFLINE_PER_TICK))
+        await announcer.announce([(None, state.tick(MAX_OFFLINE_PER_TICK))])
