@@ -47,8 +47,8 @@ class Lease:
     async def run(self) -> None:
         async with self._bus.subscribe(self._spec, prefetch=self._prefetch) as subscription:
             subscription.on_restore(self._lost)
-            # Handed over as they arrive, not read by this task: `active` is true before the
-            # replica's own queue is handled past the same message, so its events are not lost.
+            # Handed over as they arrive: the replica is active from the first delivery on,
+            # without waiting for this task to wake (`publishing` covers the rest of the lag).
             subscription.hand_to(self._delivered)
             while True:
                 await self._arrived.wait()
