@@ -341,7 +341,7 @@ async def test_standby_takes_over_without_false_offline_and_typing_still_ends(
         node_b.start()
         await until_async(lambda: world.active(first), "p1 active")
         second = await world.presence("p2")
-        assert not await world.active(second)  # the standby receives nothing
+        assert not await world.active(second)  # it builds the same state, and publishes nothing
 
         user, conversation = 21, 5
         await node_a.open("laptop", world.account, user)
