@@ -70,6 +70,21 @@ def test_every_workload_has_a_disruption_budget(rendered: list[Manifest]) -> Non
     assert selected == set(WORKLOADS)
 
 
+def test_presence_runs_two_replicas_that_roll_and_drain_one_at_a_time(
+    rendered: list[Manifest],
+) -> None:
+    # Both replicas become ready (ready = state built, docs/adr/0004), so a rollout that waits
+    # for a new pod's readiness before removing an old one finishes, and one may be evicted.
+    deployment = by_kind(rendered, "Deployment")["livedesk-presence"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    (probe,) = (c["readinessProbe"]["httpGet"]["path"] for c in containers(deployment))
+    assert probe == "/readyz"
+    budget = by_kind(rendered, "PodDisruptionBudget")["livedesk-presence"]["spec"]
+    assert budget["maxUnavailable"] == 1
+    assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
 def test_a_gateway_is_given_longer_than_its_drain_window(rendered: list[Manifest]) -> None:
     config = by_kind(rendered, "ConfigMap")["livedesk-config"]["data"]
     drain_window_s = float(config["LIVEDESK_GATEWAY__DRAIN_WINDOW_S"])

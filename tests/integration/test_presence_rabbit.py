@@ -72,7 +72,9 @@ async def until(condition: Callable[[], bool], what: str, timeout_s: float = WAI
 class PresenceProcess:
     """One `livedesk presence` process; its output goes to a file the test can show."""
 
-    def __init__(self, amqp_url: str, key_dir: Path, name: str) -> None:
+    def __init__(
+        self, amqp_url: str, key_dir: Path, name: str, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = key_dir / f"{name}.log"
@@ -84,6 +86,7 @@ class PresenceProcess:
             "LIVEDESK_PRESENCE__OFFLINE_GRACE_S": str(GRACE_S),
             "LIVEDESK_PRESENCE__TYPING_TTL_S": str(TTL_S),
             "LIVEDESK_PRESENCE__TICK_INTERVAL_S": "0.05",
+            **(extra_env or {}),
         }
         command = [sys.executable, "-m", "livedesk.cli.main", "presence", "--port", str(self.port)]
         with self.log_path.open("wb") as log:
@@ -193,10 +196,20 @@ class World:
     nodes: list[Node] = field(default_factory=list)
 
     async def presence(self, name: str) -> PresenceProcess:
-        process = PresenceProcess(self.rabbit.url, self.key_dir, name)
-        self.processes.append(process)
+        process = self.start_presence(name)
         await process.wait_ready(self.client)
         return process
+
+    def start_presence(self, name: str, extra_env: dict[str, str] | None = None) -> PresenceProcess:
+        process = PresenceProcess(self.rabbit.url, self.key_dir, name, extra_env)
+        self.processes.append(process)
+        return process
+
+    async def view(self, process: PresenceProcess) -> dict[str, object]:
+        answer = await self.client.get(f"{process.url}/v1/presence", headers=self.token())
+        assert answer.status_code == 200, answer.text
+        view: dict[str, object] = answer.json()
+        return view
 
     def node(self) -> Node:
         node = Node(self.bus, f"gw-{uuid.uuid4().hex[:8]}")
@@ -328,7 +341,7 @@ async def test_standby_takes_over_without_false_offline_and_typing_still_ends(
         node_b.start()
         await until_async(lambda: world.active(first), "p1 active")
         second = await world.presence("p2")
-        assert not await world.active(second)  # the standby receives nothing
+        assert not await world.active(second)  # it builds the same state, and publishes nothing
 
         user, conversation = 21, 5
         await node_a.open("laptop", world.account, user)
@@ -368,6 +381,80 @@ async def test_standby_takes_over_without_false_offline_and_typing_still_ends(
             "agents": {str(user): "online"},
             "typing": {},
         }
+
+
+async def test_two_replicas_answer_alike_and_the_standby_takes_over_warm(world: World) -> None:
+    with shown_on_failure(world):
+        first = await world.presence("p1")
+        node_a, node_b = world.node(), world.node()
+        node_a.start()
+        node_b.start()
+        await until_async(lambda: world.active(first), "p1 active")
+        second = await world.presence("p2")  # ready: it has seen a heartbeat round
+
+        user, conversation = 41, 6
+        await node_a.open("laptop", world.account, user)
+        await node_b.open("phone", world.account, user)
+        await node_a.typing("laptop", conversation, "start")
+        expected = {
+            "account_id": world.account,
+            "agents": {str(user): "online"},
+            "typing": {str(conversation): [user]},
+        }
+
+        async def both_answer(view: dict[str, object]) -> bool:
+            return await world.view(first) == view and await world.view(second) == view
+
+        await until_async(lambda: both_answer(expected), "both replicas answer alike")
+        await until(lambda: world.typings(user) == ["start"], "typing start")
+        # Both decided the same events; the standby kept its own to itself.
+        assert world.statuses(user) == ["online"]
+        assert world.typings(user) == ["start"]
+        assert not await world.active(second)
+        withheld = (await second.metrics(world.client))["presence_withheld_events_total"]
+        assert withheld >= 2
+
+        first.process.send_signal(signal.SIGKILL)
+        assert await world.view(second) == expected  # nothing to rebuild
+        await until_async(lambda: world.active(second), "p2 active")
+        # No stop was sent: the typing expires at its TTL, announced by the survivor.
+        await until(lambda: world.typings(user) == ["start", "stop"], "typing expiry")
+        await node_b.close("phone")
+        await node_a.close("laptop")
+        await until(lambda: world.statuses(user) == ["online", "offline"], "offline")
+        gone = {"account_id": world.account, "agents": {}, "typing": {}}
+        assert await world.view(second) == gone
+
+        # A replica started now knows nothing until the nodes' snapshots tell it: it is not
+        # ready before, and ready with the same answer as the replica that saw it all.
+        await node_a.open("tablet", world.account, user)
+        await until(lambda: world.statuses(user)[-1] == "online", "online again")
+        again = {**gone, "agents": {str(user): "online"}}
+        third = world.start_presence("p3", {"LIVEDESK_PRESENCE__WARMUP_HEARTBEATS": "4"})
+        not_ready = await until_ready(world, third)
+        warming = {"status": "not_ready", "consuming": True, "built": False}
+        assert any(warming.items() <= answer.items() for answer in not_ready), not_ready
+        assert await world.view(third) == await world.view(second) == again
+        await asyncio.sleep(3 * INTERVAL_S)
+        assert world.statuses(user) == ["online", "offline", "online"]  # nothing twice
+        assert world.typings(user) == ["start", "stop"]
+
+
+async def until_ready(world: World, process: PresenceProcess) -> list[dict[str, object]]:
+    """Poll /readyz until it answers 200; every answer it gave before (the not-ready ones)."""
+    answers: list[dict[str, object]] = []
+
+    async def ready() -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            answer = await world.client.get(f"{process.url}/readyz")
+            if answer.status_code == 200:
+                return True
+            answers.append(answer.json())
+        assert process.process.poll() is None, process.output()
+        return False
+
+    await until_async(ready, "ready")
+    return answers
 
 
 async def test_bad_input_is_dropped_and_presence_keeps_running(world: World) -> None:

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +58,16 @@ PASSWORD = "correct horse battery"
 class Service:
     """`livedesk <command>` as a real process on a loopback port, healthy before use."""
 
-    def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        port: int,
+        *,
+        usable: Callable[[httpx.Response], bool] = lambda readyz: readyz.status_code == 200,
+    ) -> None:
         self.command, self.env, self.port = command, env, port
+        self._usable = usable
         self.http = f"http://127.0.0.1:{port}"
         self.ws = f"ws://127.0.0.1:{port}/ws"
         self._process: subprocess.Popen[bytes] | None = None
@@ -73,7 +81,7 @@ class Service:
             if self._process.poll() is not None:
                 raise RuntimeError(f"{self.command} exited with {self._process.returncode}")
             try:
-                if httpx.get(self.http + "/readyz", timeout=1).status_code == 200:
+                if self._usable(httpx.get(self.http + "/readyz", timeout=1)):
                     return self
             except httpx.HTTPError:
                 pass
@@ -220,7 +228,12 @@ def running_stack(
         try:
             api = ApiProcess(env_of("api"), api_port, api_args).start()
             started.append(api)
-            presence = Service(["presence"], env_of("presence"), presence_port).start()
+            # Presence is ready once its state is built, a heartbeat round after it consumes
+            # (docs/adr/0004); the gateways started next send those heartbeats, so the
+            # stack needs only its queue to exist, as it would after a presence restart.
+            presence = Service(
+                ["presence"], env_of("presence"), presence_port, usable=consuming
+            ).start()
             started.append(presence)
             gateways = []
             for number in range(2):
@@ -234,6 +247,10 @@ def running_stack(
         finally:
             for service in reversed(started):
                 service.stop()
+
+
+def consuming(readyz: httpx.Response) -> bool:
+    return readyz.status_code in (200, 503) and readyz.json().get("consuming") is True
 
 
 @pytest.fixture(scope="module")

@@ -203,10 +203,28 @@ async def test_http_api_answers_the_callers_account_only() -> None:
                 "/v1/presence/conversations/0/typing", headers=bearer(h.token())
             )
             assert bad_id.status_code == 422
+            await until(lambda: h.service.state.built)
             ready = await client.get("/readyz")
             assert ready.status_code == 200
             assert ready.json()["active"] is True
             assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_a_replica_is_ready_only_once_its_state_is_built() -> None:
+    # A heartbeat round of 0.5 s: long enough to see the replica consuming and not yet ready.
+    slow = Settings(
+        presence=PresenceSettings(tick_interval_s=0.02, warmup_heartbeats=1.0),
+        gateway=GatewaySettings(heartbeat_interval_s=0.5),
+    )
+    async with running(slow) as h:
+        transport = httpx.ASGITransport(app=h.service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://presence") as client:
+            early = await client.get("/readyz")
+            assert early.status_code == 503
+            assert early.json()["consuming"] is True
+            assert early.json()["built"] is False
+            await until(lambda: h.service.state.built)
+            assert (await client.get("/readyz")).status_code == 200
 
 
 async def test_without_a_key_the_api_is_not_ready() -> None:

@@ -46,6 +46,7 @@ class Presence:
             typing_ttl_s=TTL, offline_grace_s=grace, missed_heartbeats=3, warmup_heartbeats=1.5
         )
         self.state = PresenceState(settings, self.clock, assumed_interval_s=INTERVAL)
+        self.state.start_feed()
         self.seq: dict[str, int] = {}
         self.sockets: dict[str, dict[str, int]] = {}  # what each simulated node holds
         self.sent_at = datetime(2025, 1, 1, tzinfo=UTC)
@@ -113,11 +114,12 @@ class Presence:
         return out
 
     def warmed(self) -> Presence:
-        """Past warm-up, as a replica that has been active for a while."""
+        """Past warm-up, as a replica that has been running for a while."""
         self.heartbeat("gw-a")
         self.heartbeat("gw-b")
         self.run(2 * INTERVAL, beating=("gw-a", "gw-b"))
         assert not self.state.warming
+        assert self.state.built
         return self
 
 
@@ -264,8 +266,8 @@ def test_the_snapshot_corrects_a_lost_open_and_a_lost_close() -> None:
     assert p.advance(GRACE + 0.1) == [status(1, OFFLINE)]
 
 
-def test_warm_up_after_failover_announces_no_false_offline() -> None:
-    # A fresh replica (the standby that just took over): gw-b has not been heard yet.
+def test_warm_up_of_a_fresh_replica_announces_no_false_offline() -> None:
+    # A fresh replica (a restarted one, or the only one): gw-b has not been heard yet.
     p = Presence(grace=0.0)
     assert p.heartbeat("gw-a", ("a1", 1), ("a3", 3)) == []  # rebuilt silently
     assert p.state.agents_of(ACCOUNT) == {1: ONLINE, 3: ONLINE}
@@ -274,9 +276,11 @@ def test_warm_up_after_failover_announces_no_false_offline() -> None:
     assert p.close("gw-a", "a3", 3) == []  # user 3 really leaves during warm-up
     assert p.advance(INTERVAL - 0.5) == []
     assert p.heartbeat("gw-b", ("b2", 2)) == []  # gw-b's first snapshot: user 2, silently
-    assert p.advance(2.9) == []  # 7.4 s after becoming active: still warming
+    assert p.advance(2.9) == []  # 7.4 s after its feed started: still warming
+    assert not p.state.built
     assert p.advance(0.2) == [status(3, OFFLINE)]  # only once warm-up (1.5 intervals) is over
     assert not p.state.warming
+    assert p.state.built
     assert p.run(4 * INTERVAL, beating=("gw-a", "gw-b")) == []
     assert p.state.agents_of(ACCOUNT) == {1: ONLINE, 2: ONLINE}
 
@@ -356,17 +360,27 @@ def test_views_are_scoped_by_account() -> None:
     assert p.state.typers(8, CONV) == []
 
 
-def test_a_suspended_replica_decides_nothing_until_it_is_active_again() -> None:
+def test_a_restarted_feed_warms_up_again_and_stays_built() -> None:
     p = Presence().warmed()
     p.open("gw-a", "s1", 1)
     p.open("gw-a", "s2", 2)
-    p.state.suspend()  # reconnected: maybe the standby now
-    assert not p.state.active
-    assert p.advance(10 * GRACE) == []
-    # Active again: gw-a's snapshot has only user 1; user 2 left meanwhile.
+    p.state.restart_feed()  # reconnected: what nodes sent meanwhile is lost
+    assert p.state.warming
+    assert p.state.built  # reads keep answering from the agents it knew
+    assert p.state.agents_of(ACCOUNT) == {1: ONLINE, 2: ONLINE}
+    # gw-a's snapshot has only user 1; user 2 left meanwhile.
     assert p.heartbeat("gw-a", ("s1", 1)) == []
     assert p.advance(INTERVAL) == []  # still warming
     assert p.advance(INTERVAL) == [status(2, OFFLINE)]
+
+
+def test_a_replica_never_fed_decides_nothing_and_is_not_built() -> None:
+    clock = FakeClock()
+    state = PresenceState(PresenceSettings(), clock, assumed_interval_s=INTERVAL)
+    clock.now += 100 * INTERVAL
+    assert state.tick() == []
+    assert state.warming
+    assert not state.built
 
 
 def test_many_offline_transitions_are_spread_over_ticks() -> None:

@@ -10,7 +10,7 @@ connects (`rabbit.bus`), so each may configure them; beyond that:
     gateway   declares, binds and consumes its node queues (events, ephemeral, control);
               publishes to presence.in
     presence  declares, binds and consumes its queue and each replica's control queue
-              (revocations); publishes ephemeral events
+              (revocations) and replica queue (presence.in); publishes ephemeral events
 
 A service's user may publish only where its messages belong, and the broker stamps who
 published (AMQP user_id, checked against the login), so a gateway can refuse events that do
@@ -33,6 +33,7 @@ from livedesk.shared.topology import (
     PRESENCE_CONTROL_PREFIX,
     PRESENCE_IN,
     PRESENCE_QUEUE,
+    PRESENCE_REPLICA_PREFIX,
 )
 
 # Matches no name: RabbitMQ's way of granting nothing.
@@ -55,6 +56,9 @@ def names(*exact: str, prefixes: tuple[str, ...] = ()) -> str:
     return "^(" + "|".join(alternatives) + ")$"
 
 
+# Each presence replica's own queues: revocations, and its copy of presence.in.
+_PRESENCE_OWN: Final = (PRESENCE_CONTROL_PREFIX, PRESENCE_REPLICA_PREFIX)
+
 SERVICE_PERMISSIONS: Final[dict[str, Permissions]] = {
     "api": Permissions(
         configure=names(*EXCHANGES),
@@ -67,9 +71,9 @@ SERVICE_PERMISSIONS: Final[dict[str, Permissions]] = {
         read=names(EVENTS, EPHEMERAL, CONTROL, prefixes=(NODE_QUEUE_PREFIX,)),
     ),
     "presence": Permissions(
-        configure=names(*EXCHANGES, PRESENCE_QUEUE, prefixes=(PRESENCE_CONTROL_PREFIX,)),
-        write=names(EPHEMERAL, PRESENCE_QUEUE, prefixes=(PRESENCE_CONTROL_PREFIX,)),
-        read=names(PRESENCE_IN, PRESENCE_QUEUE, CONTROL, prefixes=(PRESENCE_CONTROL_PREFIX,)),
+        configure=names(*EXCHANGES, PRESENCE_QUEUE, prefixes=_PRESENCE_OWN),
+        write=names(EPHEMERAL, PRESENCE_QUEUE, prefixes=_PRESENCE_OWN),
+        read=names(PRESENCE_IN, PRESENCE_QUEUE, CONTROL, prefixes=_PRESENCE_OWN),
     ),
 }
 SERVICES: Final = tuple(SERVICE_PERMISSIONS)

@@ -5,7 +5,10 @@
     livedesk.presence.in topic, durable   gateway -> presence messages
     livedesk.control     topic, durable   internal orders from the API (sessions revoked);
                                           every gateway binds it whole, no client sees it
-    livedesk.presence    quorum queue, single active consumer, bound to presence.in with `#`
+    livedesk.presence    quorum queue, single active consumer, bound to presence.in with `#`:
+                         whichever replica it delivers to is the one that announces
+    replica queues       one per presence replica: exclusive, auto-delete, classic, bound to
+                         presence.in with `#`; every replica builds its state from its own
     node queues          one per gateway: exclusive, auto-delete, classic; bound per account
 
 Quorum queues cannot be exclusive, so node queues are classic. They are named by the client
@@ -28,6 +31,7 @@ PRESENCE_QUEUE: Final = "livedesk.presence"
 # grant the gateway user the names that start with it.
 NODE_QUEUE_PREFIX: Final = "livedesk.node."
 PRESENCE_CONTROL_PREFIX: Final = "livedesk.presence-control."
+PRESENCE_REPLICA_PREFIX: Final = "livedesk.presence-replica."
 
 EXCHANGES: Final = (EVENTS, EPHEMERAL, PRESENCE_IN, CONTROL)
 
@@ -49,8 +53,9 @@ class QueueSpec:
 
 
 def presence_queue() -> QueueSpec:
-    # Quorum + single active consumer: one presence replica is active, a standby takes over
-    # when its consumer goes away, and messages survive a broker restart.
+    # Quorum + single active consumer: the broker picks one presence replica to announce, and
+    # the next one the moment its consumer goes away. Its deliveries only tell a replica that
+    # it is the one (`presence.lease`); state is built from `presence_replica_queue`.
     return QueueSpec(
         name=PRESENCE_QUEUE,
         durable=True,
@@ -65,22 +70,28 @@ def node_queue(node_id: str) -> QueueSpec:
     # A dead node's queue goes with its connection, so nothing piles up for sockets that no
     # longer exist. Account bindings are added at run time; the control exchange is bound
     # whole, since a revoked token may come to any node.
-    return _connections_own(f"{NODE_QUEUE_PREFIX}{node_id}.")
+    return _connections_own(f"{NODE_QUEUE_PREFIX}{node_id}.", CONTROL)
 
 
 def presence_control_queue() -> QueueSpec:
     # Every presence replica's own (the presence queue has one active consumer; revocations
     # must reach a standby too, which answers reads).
-    return _connections_own(PRESENCE_CONTROL_PREFIX)
+    return _connections_own(PRESENCE_CONTROL_PREFIX, CONTROL)
 
 
-def _connections_own(prefix: str) -> QueueSpec:
-    """Exclusive and auto-delete, bound to the control exchange: lives with its connection."""
+def presence_replica_queue() -> QueueSpec:
+    # Every presence replica's own copy of what gateways and the API send, so that a standby
+    # holds the same state as the active replica: it answers reads and takes over warm.
+    return _connections_own(PRESENCE_REPLICA_PREFIX, PRESENCE_IN)
+
+
+def _connections_own(prefix: str, exchange: str) -> QueueSpec:
+    """Exclusive and auto-delete, bound to `exchange` whole: lives with its connection."""
     return QueueSpec(
         name=f"{prefix}{secrets.token_hex(4)}",
         durable=False,
         exclusive=True,
         auto_delete=True,
         arguments={"x-queue-type": "classic"},
-        bindings=((CONTROL, "#"),),
+        bindings=((exchange, "#"),),
     )

@@ -1,10 +1,11 @@
-"""Consume the presence queue: decode, apply to the state, publish the events, then ack.
+"""Consume this replica's own queue: decode, apply to the state, announce the events, then ack.
 
-The queue (`topology.presence_queue()`) is quorum with single-active-consumer, so of two
-replicas only one receives anything; the other waits here until the broker promotes it.
-Deliveries are taken in batches, and a batch is acked (one `multiple` ack) only after its
-events are published: if this replica dies first, the standby receives the batch again, and a
-repeated presence message is harmless.
+Every replica has its own queue bound to livedesk.presence.in (`topology.presence_replica_queue`),
+so each builds the same state from the same messages, and a standby answers reads and takes
+over with nothing to rebuild; the announcer publishes only the active replica's events. The
+queue lives with the connection: after a reconnect what came meanwhile is gone, and the state
+warms up again (`PresenceState.restart_feed`). Deliveries are taken in batches, and a batch is
+acked (one `multiple` ack) once its events are announced.
 
 Bad input - bytes that do not decode, a message from an unknown node, a stale heartbeat - is
 logged (rate-limited, since a broken gateway repeats itself), counted, acked and dropped: one
@@ -20,7 +21,8 @@ import time
 from typing import Final
 
 from livedesk.presence.decoding import SLICE_SOCKETS, Snapshot, decode
-from livedesk.presence.publishing import publish_events
+from livedesk.presence.lease import message_key
+from livedesk.presence.publishing import Announcer, Decided
 from livedesk.presence.records import Clock, Outgoing
 from livedesk.presence.state import Dropped, PresenceState
 from livedesk.shared.bus.base import Bus, Delivery
@@ -59,12 +61,13 @@ class Consumer:
         self,
         state: PresenceState,
         bus: Bus,
+        announcer: Announcer,
         spec: QueueSpec,
         *,
         prefetch: int,
         clock: Clock = time.monotonic,
     ) -> None:
-        self._state, self._bus, self._spec = state, bus, spec
+        self._state, self._bus, self._announcer, self._spec = state, bus, announcer, spec
         self._prefetch = prefetch
         self._drop_log = DropLog(clock)
         self.subscribed = False
@@ -73,14 +76,16 @@ class Consumer:
     async def run(self) -> None:
         async with self._bus.subscribe(self._spec, prefetch=self._prefetch) as subscription:
             subscription.on_restore(self._restored)
+            self._state.start_feed()
             self.subscribed = True
             try:
                 while True:
                     batch = await subscription.next_batch(self._prefetch)
-                    events: list[Outgoing] = []
+                    decided: list[Decided] = []
                     for delivery in batch:
-                        events.extend(await self._handle(delivery))
-                    await publish_events(self._bus, events)
+                        events = await self._handle(delivery)
+                        decided.append((message_key(delivery.body), events))
+                    await self._announcer.announce(decided)
                     await subscription.ack(batch[-1], multiple=True)
             finally:
                 self.subscribed = False
@@ -120,7 +125,6 @@ class Consumer:
         self._drop_log(reason, detail, delivery.routing_key)
 
     async def _restored(self) -> None:
-        # A reconnect re-registers our consumer: the other replica may be active now, and
-        # what we know about nodes is as old as the outage.
-        log.info("presence consumer reconnected: suspending until deliveries resume")
-        self._state.suspend()
+        # The queue was declared again: what nodes sent during the outage never reached it.
+        log.info("presence replica queue restored: warming up again")
+        self._state.restart_feed()

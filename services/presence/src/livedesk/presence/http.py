@@ -130,8 +130,9 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
-        # Ready = consuming and able to verify tokens. A standby replica is ready too (it
-        # takes over without a restart); `active` tells which one holds the queue.
+        # Ready = consuming, its state built (a first warm-up over) and able to verify tokens.
+        # A standby is ready too: its state is the active one's, and it answers reads alike;
+        # `active` tells which one holds the queue and publishes.
         ready, detail = readiness()
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", **detail},

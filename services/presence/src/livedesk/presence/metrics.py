@@ -7,18 +7,28 @@ process-global one), so two services in one process (standalone, tests) do not c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from livedesk.presence.consumer import Consumer
+from livedesk.presence.lease import Lease
+from livedesk.presence.publishing import Announcer
 from livedesk.presence.state import PresenceState
 
 
 class PresenceCollector(Collector):
-    def __init__(self, state: PresenceState, messages: Callable[[], int]) -> None:
-        self._state, self._messages = state, messages
+    def __init__(
+        self, state: PresenceState, lease: Lease, announcer: Announcer, consumer: Consumer
+    ) -> None:
+        self._state, self._lease, self._announcer, self._consumer = (
+            state,
+            lease,
+            announcer,
+            consumer,
+        )
 
     def collect(self) -> Iterable[Metric]:
         state, stats = self._state, self._state.stats
@@ -31,11 +41,14 @@ class PresenceCollector(Collector):
         yield GaugeMetricFamily("presence_typing", "Typing indicators running", state.typing_count)
         yield GaugeMetricFamily(
             "presence_active_consumer",
-            "1 once this replica receives deliveries (single active consumer), else 0",
-            int(state.active),
+            "1 while this replica holds the presence queue (single active consumer) and announces",
+            int(self._lease.active),
         )
         yield GaugeMetricFamily(
             "presence_warming", "1 while warming up (no offline announced yet)", int(state.warming)
+        )
+        yield GaugeMetricFamily(
+            "presence_built", "1 once a first warm-up is over: reads are right", int(state.built)
         )
         ages = GaugeMetricFamily(
             "presence_node_heartbeat_age_seconds",
@@ -63,7 +76,12 @@ class PresenceCollector(Collector):
         yield CounterMetricFamily("presence_node_deaths", "Nodes declared dead", stats.node_deaths)
         yield CounterMetricFamily("presence_heartbeats", "Heartbeats applied", stats.heartbeats)
         yield CounterMetricFamily(
-            "presence_messages", "Deliveries consumed from the queue", self._messages()
+            "presence_messages", "Deliveries consumed from the queue", self._consumer.messages
+        )
+        yield CounterMetricFamily(
+            "presence_withheld_events",
+            "Events decided while standing by, left to the active replica",
+            self._announcer.withheld,
         )
         yield GaugeMetricFamily(
             "presence_expiry_lag_max_seconds",
@@ -72,7 +90,9 @@ class PresenceCollector(Collector):
         )
 
 
-def build_registry(state: PresenceState, messages: Callable[[], int]) -> CollectorRegistry:
+def build_registry(
+    state: PresenceState, lease: Lease, announcer: Announcer, consumer: Consumer
+) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(PresenceCollector(state, messages))
+    registry.register(PresenceCollector(state, lease, announcer, consumer))
     return registry

@@ -4,6 +4,10 @@
 in-process on a `MemoryBus` (mount `service.router` or `service.app`, run `service.run()` as
 a sibling of its server) and `main` runs it on RabbitMQ. `run` keeps the long-lived tasks in
 one TaskGroup: if any dies, all stop and the error reaches the caller, never a deaf service.
+
+Every replica builds its state (consumer, ticker) and answers reads; the lease says which one
+announces (docs/adr/0004). Ready means its state is built: consuming, a first warm-up over,
+and the token key loaded, whether it is the active replica or a standby.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import Any
 from livedesk.presence.consumer import Consumer
 from livedesk.presence.http import create_app, create_router
 from livedesk.presence.keys import Keys
+from livedesk.presence.lease import Lease
 from livedesk.presence.metrics import build_registry
+from livedesk.presence.publishing import Announcer
 from livedesk.presence.records import Clock
 from livedesk.presence.revocation_listener import RevocationListener
 from livedesk.presence.state import PresenceState
@@ -39,12 +45,20 @@ class PresenceService:
         self.state = PresenceState(
             settings.presence, clock, assumed_interval_s=settings.gateway.heartbeat_interval_s
         )
+        prefetch = settings.bus.prefetch
+        self.lease = Lease(bus, topology.presence_queue(), prefetch=prefetch)
+        self.announcer = Announcer(bus, self.lease, clock)
         self.consumer = Consumer(
-            self.state, bus, topology.presence_queue(), prefetch=settings.bus.prefetch, clock=clock
+            self.state,
+            bus,
+            self.announcer,
+            topology.presence_replica_queue(),
+            prefetch=prefetch,
+            clock=clock,
         )
         self.keys = Keys(settings, verifier)
         self.revocations = RevocationListener(bus)
-        self.registry = build_registry(self.state, lambda: self.consumer.messages)
+        self.registry = build_registry(self.state, self.lease, self.announcer, self.consumer)
         self.router = create_router(self.state, self.keys, self.revocations)
         self.app = create_app(
             self.state,
@@ -59,20 +73,22 @@ class PresenceService:
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         detail = {
             "consuming": self.consumer.subscribed,
+            "built": self.state.built,
             "token_key": self.keys.verifier is not None,
-            "active": self.state.active,
+            "active": self.lease.active,
             "warming": self.state.warming,
         }
-        return bool(detail["consuming"] and detail["token_key"]), detail
+        return bool(detail["consuming"] and detail["built"] and detail["token_key"]), detail
 
     async def run(self) -> None:
         """Consume, tick, load and refresh the token keys until cancelled or one of them fails."""
         async with asyncio.TaskGroup() as group:
+            group.create_task(self.lease.run(), name="presence-lease")
             group.create_task(self.consumer.run(), name="presence-consumer")
             group.create_task(
                 run_ticker(
                     self.state,
-                    self._bus,
+                    self.announcer,
                     interval_s=self._settings.presence.tick_interval_s,
                     clock=self._clock,
                 ),

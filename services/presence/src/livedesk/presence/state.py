@@ -11,9 +11,13 @@ availability (`availability.py`) and who is typing (`typing_indicators.py`). Rul
 - a node silent for `missed_heartbeats` of its own intervals is dead and its sockets dropped;
 - typing (`typing_indicators.py`) also ends when the sockets that fed it close or their node
   dies;
-- warm-up: a replica that has just become active (its first message since start or since a
-  reconnect) rebuilds from snapshots without announcing them, and announces no offline until
-  a full heartbeat round has passed, because "not heard yet" is not "gone".
+- warm-up: a replica whose feed has just started (its own queue consumed since start or since
+  a reconnect, `start_feed`, `restart_feed`) rebuilds from snapshots without announcing them,
+  and announces no offline until a full heartbeat round has passed, because "not heard yet" is
+  not "gone"; once the first warm-up is over the state is `built` (the replica is ready).
+
+Every replica runs this machine on the same messages; whether what it returns is published
+is not decided here (`publishing.Announcer`).
 
 Time comes from an injected clock. It does no I/O, decoding or logging: the consumer feeds it,
 the ticker calls `tick`, and both publish what it returns.
@@ -74,7 +78,8 @@ class PresenceState:
         self._agents = AgentDirectory()
         self._availability = AvailabilityBook()
         self._offline_due: Deadlines[Agent] = Deadlines()
-        self._active_since: float | None = None
+        self._fed_since: float | None = None
+        self._built = False
         self._online = 0
         self._socket_count = 0
         self.stats = Stats()
@@ -87,7 +92,6 @@ class PresenceState:
         if isinstance(message, NodeHeartbeat):
             sockets = ((s.socket_id, s.account_id, s.user_id) for s in message.sockets)
             return self.apply_heartbeat(message, sockets)
-        self._activate()
         out: list[Outgoing] = []
         if isinstance(message, ConnectionOpened):
             node = self._nodes.get(message.node) or self._add_node(message.node)
@@ -119,7 +123,6 @@ class PresenceState:
         Slices let the caller yield to the event loop inside a 50,000-socket snapshot. Ticks
         may run between slices; sockets not seen are removed only by `finish_snapshot`.
         """
-        self._activate()
         node = self._nodes.get(beat.node)
         if node is None:
             node = self._add_node(beat.node)
@@ -133,7 +136,7 @@ class PresenceState:
         node.epoch, node.seq, node.interval_s = beat.epoch, beat.seq, beat.interval_s
         node.heard_at = self._clock()
         self.stats.heartbeats += 1
-        # In warm-up the snapshot rebuilds what the previous replica already announced.
+        # In warm-up the snapshot rebuilds what another replica (or our previous run) announced.
         return SnapshotApply(node, announce=not self.warming)
 
     def feed_snapshot(
@@ -182,8 +185,8 @@ class PresenceState:
         `max_offline` bounds the offline transitions of one call (the rest stay due for the
         next), so that 20,000 agents of a dead node do not hold up the next typing expiry.
         """
-        if self._active_since is None:
-            return []  # not the active replica (or not yet): decide nothing
+        if self._fed_since is None:
+            return []  # nothing heard yet: nothing to decide
         now = self._clock()
         out: list[Outgoing] = []
         missed = self._settings.missed_heartbeats
@@ -200,14 +203,20 @@ class PresenceState:
             self.stats.offline_lag_max_s = max(self.stats.offline_lag_max_s, now - due)
             self._set_status(agent, AgentStatus.OFFLINE, out, announce=True)
             self._agents.forget(agent)
+        if not self._built and now >= warm_end:
+            self._built = True
         return out
 
-    def suspend(self) -> None:
-        """Forget what nodes said: after a reconnect this replica may be the standby.
+    def start_feed(self) -> None:
+        """Messages reach this replica from now on (its queue is consumed): warm-up starts."""
+        self._fed_since = self._clock()
 
-        Nothing is announced now and `tick` decides nothing until the next message arrives
-        (which proves this replica active again); then warm-up starts over, the snapshots
-        restore the sockets, and whoever is in no snapshot goes offline after it.
+    def restart_feed(self) -> None:
+        """Forget what nodes said and warm up again: the queue was lost in a reconnect.
+
+        What nodes sent meanwhile is gone, so warm-up starts over: the snapshots restore the
+        sockets, and whoever is in no snapshot goes offline after it. Agents keep their status
+        meanwhile, so reads stay close to the truth.
         """
         now = self._clock()
         for node in self._nodes.values():
@@ -219,7 +228,7 @@ class PresenceState:
         for agent in self._agents.all():
             if agent.status is not AgentStatus.OFFLINE and agent not in self._offline_due:
                 self._offline_due.schedule(agent, now + self._settings.offline_grace_s)
-        self._active_since = None
+        self._fed_since = now
 
     # -- views -------------------------------------------------------------------------------
 
@@ -234,13 +243,13 @@ class PresenceState:
         return self._typing.in_conversation(account_id, conversation_id)
 
     @property
-    def active(self) -> bool:
-        """Whether a message arrived since start or the last reconnect (SAC makes us active)."""
-        return self._active_since is not None
+    def built(self) -> bool:
+        """Whether a first warm-up has ended (seen by `tick`): reads are right from then on."""
+        return self._built
 
     @property
     def warming(self) -> bool:
-        return self._active_since is None or self._clock() < self._warm_end()
+        return self._fed_since is None or self._clock() < self._warm_end()
 
     @property
     def agents_online(self) -> int:
@@ -264,16 +273,12 @@ class PresenceState:
 
     # -- nodes and sockets -------------------------------------------------------------------
 
-    def _activate(self) -> None:
-        if self._active_since is None:
-            self._active_since = self._clock()
-
     def _warm_end(self) -> float:
-        if self._active_since is None:
+        if self._fed_since is None:
             return float("inf")
         heard = [n.interval_s for n in self._nodes.values() if n.epoch is not None]
         round_s = max(heard, default=self._assumed_interval_s)
-        return self._active_since + self._settings.warmup_heartbeats * round_s
+        return self._fed_since + self._settings.warmup_heartbeats * round_s
 
     def _add_node(self, node_id: str) -> Node:
         node = Node(node_id, self._assumed_interval_s, heard_at=self._clock())
@@ -389,6 +394,6 @@ class PresenceState:
             out.append(typing_event(ref.account_id, conversation_id, ref.user_id, stop))
 
     def _amnesty_end(self) -> float:
-        if self._active_since is None:
+        if self._fed_since is None:
             return float("inf")
-        return max(self._warm_end(), self._active_since + self._settings.typing_ttl_s)
+        return max(self._warm_end(), self._fed_since + self._settings.typing_ttl_s)

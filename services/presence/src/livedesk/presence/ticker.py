@@ -1,9 +1,11 @@
 """Drive the state machine's deadlines: typing TTL, offline grace and node death.
 
 It wakes at the next deadline, or every `tick_interval_s` at most (node deaths and deadlines
-added while it sleeps have no wake-up of their own), asks the state what expired and publishes
-it. How late it fires is bounded by that interval plus whatever holds the loop, which is why
-big heartbeats are decoded in slices (see `decoding`). It does not decide what expires.
+added while it sleeps have no wake-up of their own), asks the state what expired and hands it
+to the announcer. Every replica ticks, so a standby's state expires as the active one's does;
+only the active one's events are published. How late it fires is bounded by that interval plus
+whatever holds the loop, which is why big heartbeats are decoded in slices (see `decoding`).
+It does not decide what expires.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from livedesk.presence.publishing import publish_events
+from livedesk.presence.publishing import Announcer
 from livedesk.presence.records import Clock
 from livedesk.presence.state import PresenceState
-from livedesk.shared.bus.base import Bus
 
 # Never spin: a deadline a hair in the future would otherwise wake the loop in a busy cycle.
 MIN_SLEEP_S = 0.005
@@ -24,10 +25,14 @@ MAX_OFFLINE_PER_TICK = 1000
 
 
 async def run_ticker(
-    state: PresenceState, bus: Bus, *, interval_s: float, clock: Clock = time.monotonic
+    state: PresenceState,
+    announcer: Announcer,
+    *,
+    interval_s: float,
+    clock: Clock = time.monotonic,
 ) -> None:
     while True:
         due = state.next_due()
         sleep_s = interval_s if due is None else min(interval_s, due - clock())
         await asyncio.sleep(max(sleep_s, MIN_SLEEP_S))
-        await publish_events(bus, state.tick(MAX_OFFLINE_PER_TICK))
+        await announcer.announce([(None, state.tick(MAX_OFFLINE_PER_TICK))])
