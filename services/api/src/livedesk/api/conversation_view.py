@@ -87,7 +87,7 @@ async def find_conversation(
 
 
 def preview(content: str) -> str:
-    return " ".join(content.split())[:PREVIEW_CHARS]
+    return " ".join(content.split())[:PREVIEW_CHARS].rstrip()
 
 
 def conversation_data(conversation: ConversationOut) -> ConversationData:
