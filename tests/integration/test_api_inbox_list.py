@@ -367,7 +367,7 @@ async def test_search_pages_with_a_stable_cursor(desk: Desk) -> None:
 
 
 async def test_search_refuses_bad_input(desk: Desk) -> None:
-    for params in (
+    cases: list[dict[str, str | int]] = [
         {},
         {"q": ""},
         {"q": "   "},
@@ -378,7 +378,8 @@ async def test_search_refuses_bad_input(desk: Desk) -> None:
         {"q": "refund", "limit": "many"},
         {"q": "refund", "cursor": "not-a-cursor"},
         {"q": "refund", "cursor": "MTIz"},  # a cursor of another list: one id, no time
-    ):
+    ]
+    for params in cases:
         assert_refused(await desk.client.get("/v1/search", params=params, headers=desk.a.headers))
     assert (await desk.ok("/v1/search", q="x" * 200))["items"] == []
     assert (await desk.client.get("/v1/search", params={"q": "refund"})).status_code == 401
