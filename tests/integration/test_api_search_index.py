@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import Connection, delete, insert, select, text, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 
@@ -164,9 +163,7 @@ async def test_postgres_search_is_served_by_its_gin_indexes(
                 (select(col(Message.id)).where(index.message_match(terms)), "ix_messages_search"),
                 (select(col(Contact.id)).where(index.contact_match(terms)), "ix_contacts_search"),
             ):
-                sql = query.compile(
-                    dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
-                )
+                sql = query.compile(engine, compile_kwargs={"literal_binds": True})
                 plan = (await connection.execute(text(f"EXPLAIN {sql}"))).scalars().all()
                 assert any(name in line for line in plan), plan
     finally:
