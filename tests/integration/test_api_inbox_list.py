@@ -224,6 +224,11 @@ async def test_counts_per_filter_and_status(desk: Desk) -> None:
     assert other["counts"] == {"mine": zero, "unassigned": zero, "all": zero}
     unauthenticated = await desk.client.get("/v1/conversations/counts")
     assert unauthenticated.status_code == 401
+    # Nor is "counts" an id to change: the method is not allowed there.
+    patched = await desk.client.patch(
+        "/v1/conversations/counts", json={"status": "open"}, headers=desk.a.headers
+    )
+    assert patched.status_code == 405, patched.text
 
 
 async def test_messages_newest_first_page_to_older_ones(desk: Desk) -> None:
