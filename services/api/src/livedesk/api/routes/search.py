@@ -3,10 +3,9 @@ included) match a search box's text, newest activity first, a page at a time.
 
 Each conversation comes once, with its newest matching message and a snippet of it (or,
 matched by its contact alone, no message and the contact's name), found for the page's
-conversations only. The order and cursor are
-the conversation list's, so a conversation that moves while an agent pages moves as it
-would in the list. Which rows match is each database's full-text search (`store.search`);
-everything else here is the same on both.
+conversations only. The order and cursor are the conversation list's, so a conversation
+that moves while an agent pages moves as it would in the list. Which rows match is each
+database's full-text search (`store.search`); everything else here is the same on both.
 """
 
 from __future__ import annotations
