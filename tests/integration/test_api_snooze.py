@@ -247,6 +247,8 @@ async def test_snoozes_that_make_no_sense_are_refused_and_change_nothing(desk: D
         ({"status": "snoozed", "snoozed_until": past}, "in the future"),
         ({"status": "open", "snoozed_until": future}, "only with status snoozed"),
         ({"snoozed_until": future}, "only with status snoozed"),
+        ({"snoozed_until": None}, "only with status snoozed"),
+        ({"status": "resolved", "snoozed_until": None}, "only with status snoozed, not resolved"),
         ({"assignee_id": desk.bob_id, "snoozed_until": future}, "only with status snoozed"),
         ({"status": "snoozed", "snoozed_until": "tomorrow"}, "snoozed_until"),
         ({"status": "snoozed", "snoozed_until": "2099-01-01T09:00:00"}, "UTC offset"),

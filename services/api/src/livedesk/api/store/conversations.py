@@ -186,19 +186,20 @@ async def next_wake_up(connection: AsyncConnection) -> datetime | None:
 
 
 def _with_snooze(changes: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """`changes` with the snooze they imply: a time with status snoozed, and only there,
-    in the future; any other status clears it. `InvalidChange` otherwise."""
+    """`changes` with the snooze they imply: a time with status snoozed, and only there
+    (null included), in the future; any other status clears it. `InvalidChange` otherwise."""
     wanted = dict(changes)
-    status, until = wanted.get("status"), wanted.get("snoozed_until")
-    if status is None:
-        if until is not None:
-            raise InvalidChange("snoozed_until: only with status snoozed")
-        return wanted
+    status = wanted.get("status")
     if status != ConversationStatus.SNOOZED:
-        if until is not None:
-            raise InvalidChange(f"snoozed_until: only with status snoozed, not {status}")
-        wanted["snoozed_until"] = None
+        if "snoozed_until" in wanted:
+            raise InvalidChange(
+                "snoozed_until: only with status snoozed"
+                + ("" if status is None else f", not {status}")
+            )
+        if status is not None:
+            wanted["snoozed_until"] = None
         return wanted
+    until = wanted.get("snoozed_until")
     if until is None:
         raise InvalidChange("snoozed_until: required with status snoozed")
     if until <= now:
