@@ -263,6 +263,10 @@ async def test_snoozes_that_make_no_sense_are_refused_and_change_nothing(desk: D
         ),
         "in the future",
     )
+    never_changed = await desk.patch(conversation_id, {"status": "resolved", "version": 2})
+    assert never_changed.status_code == 409, never_changed.text
+    assert (never_changed.json()["changed_by"], never_changed.json()["changed"]) == (None, [])
+    assert "unchanged since it was opened" in never_changed.json()["message"]
     unchanged = await desk.get(conversation_id)
     assert (unchanged["status"], unchanged["version"], unchanged["snoozed_until"]) == (
         "open", 1, None,

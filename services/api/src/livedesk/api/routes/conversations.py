@@ -166,12 +166,16 @@ async def patch_conversation(
 
 def _version_conflict(conflict: VersionConflict) -> ApiError:
     who = "the system" if conflict.changed_by is None else conflict.changed_by.name
-    what = " and ".join(conflict.changed) or "nothing"
+    last = (
+        f"{who} changed {' and '.join(conflict.changed)} last"
+        if conflict.changed
+        else "unchanged since it was opened"
+    )
     return ApiError(
         409,
         "version_conflict",
         f"conversation {conflict.conversation.id} is at version {conflict.current}, not "
-        f"{conflict.expected} ({who} changed {what} last): reload it and decide again",
+        f"{conflict.expected} ({last}): reload it and decide again",
         headers={"ETag": _etag(conflict.current)},
         details={
             "conversation": conflict.conversation.model_dump(mode="json"),
