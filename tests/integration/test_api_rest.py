@@ -334,7 +334,12 @@ async def test_conversations(api: Api) -> None:
         json={"assignee_id": a.admin_id, "version": 1},
         headers=a.headers,
     )
-    assert_error(second_take, 409, "version_conflict")
+    assert second_take.status_code == 409, second_take.text
+    assert second_take.json()["code"] == "version_conflict"
+    # The agent's take is what the admin is shown: the conversation now, who, and what.
+    assert second_take.json()["conversation"]["assignee_id"] == agent_id
+    assert second_take.json()["changed_by"] == {"id": agent_id, "name": "Agent"}
+    assert second_take.json()["changed"] == ["assignee_id"]
     assert second_take.headers["ETag"] == '"2"'
     resolved = await client.patch(
         f"/v1/conversations/{ids[0]}", json={"status": "resolved", "version": 2}, headers=agent

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import venv
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -152,6 +153,31 @@ async def test_demo_account_socket_and_restart(standalone: Standalone, data_dir:
             await client.close()
     finally:
         again.stop()
+
+
+@pytest.mark.timeout(90)
+async def test_a_snoozed_conversation_wakes_up_live_over_the_socket(
+    standalone: Standalone,
+) -> None:
+    await standalone.ready()
+    token = await login(standalone.base, demo.AGENT.email)
+    async with httpx.AsyncClient(base_url=standalone.base, headers=bearer(token)) as http:
+        listed = (await http.get("/v1/conversations")).json()
+        conversation, loaded_at = listed["items"][0], listed["offset"]
+        client = await WsClient(standalone.ws_url).open()
+        try:
+            await client.auth(token, resume_from=loaded_at)
+            until_time = datetime.now(UTC) + timedelta(seconds=1)
+            snooze = {"status": "snoozed", "snoozed_until": until_time.isoformat()}
+            answer = await http.patch(f"/v1/conversations/{conversation['id']}", json=snooze)
+            assert answer.status_code == 200, answer.text
+            await until(lambda: client.offsets() == [loaded_at + 1, loaded_at + 2])
+            woken = next(f for f in client.frames if f.get("offset") == loaded_at + 2)
+            assert woken["type"] == "conversation_updated"
+            assert woken["data"]["by"] is None
+            assert woken["data"]["conversation"]["status"] == "open"
+        finally:
+            await client.close()
 
 
 @pytest.mark.timeout(90)

@@ -53,6 +53,10 @@ export interface Conversation {
   version: number;
   created_at: string;
   last_activity_at: string;
+  /** While snoozed: when it reopens by itself. */
+  snoozed_until?: string | null;
+  /** Who made the last change; null: the system (a snooze ran out), or none yet. */
+  updated_by_id?: number | null;
 }
 
 interface PersistentBase {
@@ -72,7 +76,12 @@ export interface NewConversationEvent extends PersistentBase {
 }
 export interface ConversationUpdatedEvent extends PersistentBase {
   type: "conversation_updated";
-  data: { conversation: Conversation; changed: ("status" | "assignee_id")[] };
+  /** `by`: the agent who changed it; null: the system (a snooze ran out). */
+  data: {
+    conversation: Conversation;
+    changed: ("status" | "assignee_id" | "snoozed_until")[];
+    by?: number | null;
+  };
 }
 export interface MessageReadEvent extends PersistentBase {
   type: "message_read";

@@ -107,9 +107,13 @@ class ConversationData(Model):
     version: int = Field(ge=1)
     created_at: datetime
     last_activity_at: datetime
+    # Set while `status` is snoozed: when the conversation reopens by itself.
+    snoozed_until: datetime | None = None
+    # Who made the last change (status, assignee, snooze); None: the system, or no change yet.
+    updated_by_id: ObjectId | None = None
 
 
-ConversationField = Literal["status", "assignee_id"]
+ConversationField = Literal["status", "assignee_id", "snoozed_until"]
 
 
 class ConversationChange(Model):
@@ -117,6 +121,8 @@ class ConversationChange(Model):
     # Which fields this write changed; the new values are in `conversation`. A list rather
     # than optional fields, because "assignee_id became null" must differ from "unchanged".
     changed: tuple[ConversationField, ...] = Field(min_length=1)
+    # The agent who changed it; None: the system (a snoozed conversation waking up).
+    by: ObjectId | None = None
 
 
 class ReadData(Model):
@@ -152,7 +158,8 @@ class NewConversation(Persistent):
 
 
 class ConversationUpdated(Persistent):
-    """A conversation's status or assignee changed; `data.changed` names which."""
+    """A conversation's status, assignee or snooze changed; `data.changed` names which and
+    `data.by` who (null: the system)."""
 
     type: Literal["conversation_updated"] = "conversation_updated"
     data: ConversationChange

@@ -62,6 +62,8 @@ class ApiSettings(BaseModel):
     relay_batch_size: int = Field(default=500, ge=1)  # events per relay round
     relay_publish_timeout_s: float = Field(default=5.0, gt=0)  # then a round is retried
     retention_interval_s: float = Field(default=60.0, gt=0)
+    # The longest a wake-up sleeps: a snooze written meanwhile ends at most this late.
+    snooze_check_interval_s: float = Field(default=1.0, gt=0)
     availability_snapshot_interval_s: float = Field(default=5.0, gt=0)
     # argon2id cost: RFC 9106's second recommendation; only tests and benchmarks lower it.
     password_time_cost: int = Field(default=3, ge=1)

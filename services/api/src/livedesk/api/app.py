@@ -5,7 +5,7 @@ SQLite); the store (`store.choice`) is what differs between them:
 
     context = build_context(settings, bus, engine)
     app = create_app(context)              # mount it, or serve it with uvicorn
-    await run_background(context)          # relay, store, retention, availability: beside it
+    await run_background(context)          # relay, store, retention, availability, wake-up
 
 Not here: processes, signals and the broker connection (see `main`).
 """
@@ -52,6 +52,7 @@ from livedesk.api.routes import (
     search,
     sessions,
 )
+from livedesk.api.snooze import SnoozeWaker
 from livedesk.api.store.base import utc_now
 from livedesk.api.store.choice import store_for
 from livedesk.api.token_cache import CachingVerifier
@@ -181,8 +182,8 @@ def _route_of(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
 
 
 async def run_background(context: ApiContext) -> None:
-    """The relay, what the store and the login throttle hold open, retention and
-    availability announcements; runs until cancelled.
+    """The relay, what the store and the login throttle hold open, retention, availability
+    announcements and the snoozes' wake-up; runs until cancelled.
 
     If one of them fails, the others are cancelled and the error propagates: run this as a
     sibling of the server, so that the process dies rather than serving without a relay.
@@ -193,3 +194,5 @@ async def run_background(context: ApiContext) -> None:
         group.create_task(context.relay.run(context.store))
         group.create_task(context.announcer.run())
         group.create_task(run_retention(context.engine, context.settings.api))
+        waker = SnoozeWaker(context.store, context.settings.api.snooze_check_interval_s)
+        group.create_task(waker.run())

@@ -26,7 +26,7 @@ from livedesk.api.passwords import Busy
 from livedesk.api.queries import InvalidCursor
 from livedesk.api.schemas import ErrorOut
 from livedesk.api.store.authorship import KindRefused
-from livedesk.api.store.errors import NotFound
+from livedesk.api.store.errors import InvalidChange, NotFound
 from livedesk.shared.errors import LivedeskError
 
 _HTTP_CODES = {
@@ -45,7 +45,8 @@ _MEANINGS = {
     "(invalid_credentials on login, invalid_refresh on refresh)",
     403: "forbidden: the caller's role may not do this (or write this kind of message)",
     404: "not_found: no such record in the caller's account",
-    409: "conflict (already registered) or version_conflict (reload and decide again)",
+    409: "conflict (already registered) or version_conflict (reload and decide again; on a "
+    "conversation, the body carries it as it is now and who changed what last)",
     410: "resync_required: `after` is older than the retained log",
     413: "payload_too_large: the request body is over the limit",
     422: "invalid_request: a parameter or the body breaks its rule; the message says which",
@@ -79,14 +80,24 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class ApiError(LivedeskError):
+    """`details`: more of the body, beside code and message, as a route documents it (the
+    409 version_conflict's `VersionConflictOut`)."""
+
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.headers = status, code, message, headers
+        self.details = details or {}
 
     def response(self) -> JSONResponse:
-        return JSONResponse(error_body(self.code, self.message), self.status, headers=self.headers)
+        body = {**self.details, **error_body(self.code, self.message)}
+        return JSONResponse(body, self.status, headers=self.headers)
 
 
 def not_found(what: str, ident: int) -> ApiError:
@@ -110,6 +121,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def absent(_: Request, error: NotFound) -> JSONResponse:
         return not_found(error.what, error.ident).response()
+
+    @app.exception_handler(InvalidChange)
+    async def invalid_change(_: Request, error: InvalidChange) -> JSONResponse:
+        return ApiError(422, "invalid_request", str(error)).response()
 
     @app.exception_handler(InvalidCursor)
     async def bad_cursor(_: Request, error: InvalidCursor) -> JSONResponse:

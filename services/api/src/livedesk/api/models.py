@@ -123,6 +123,14 @@ class Conversation(SQLModel, table=True):
     __table_args__ = (
         # The inbox list: newest activity first, per account.
         sa.Index("ix_conversations_account_activity", "account_id", "last_activity_at", "id"),
+        # The wake-up's scan: only snoozed conversations have a time, so the index holds
+        # those alone. A predicate without a parameter, so that prepared plans can use it.
+        sa.Index(
+            "ix_conversations_snoozed_until",
+            "snoozed_until",
+            postgresql_where=sa.text("snoozed_until IS NOT NULL"),
+            sqlite_where=sa.text("snoozed_until IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
@@ -131,10 +139,16 @@ class Conversation(SQLModel, table=True):
     contact_id: int = Field(sa_type=BigId, foreign_key="contacts.id")
     status: ConversationStatus = Field(default=ConversationStatus.OPEN, sa_type=sa.String(16))
     assignee_id: int | None = Field(default=None, sa_type=BigId, foreign_key="users.id")
-    # Bumped by every status or assignee change; PATCH compares it (409 when it moved).
+    # Bumped by every status, assignee or snooze change; PATCH compares it (409 when it moved).
     version: int = Field(default=1)
     created_at: datetime = Field(sa_type=_utc())
     last_activity_at: datetime = Field(sa_type=_utc())
+    # When a snoozed conversation reopens by itself; set exactly while status is snoozed.
+    snoozed_until: datetime | None = Field(default=None, sa_type=_utc())
+    # The last change's author (None: the system, or none yet) and the fields it changed,
+    # so that a PATCH refused for a stale version can say who changed what.
+    updated_by_id: int | None = Field(default=None, sa_type=BigId, foreign_key="users.id")
+    last_changed: list[str] | None = Field(default=None, sa_type=sa.JSON())
 
 
 class Message(SQLModel, table=True):

@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from livedesk.api.fields import ClientId, Content, EmailAddress, Id, Moment, Name
 from livedesk.shared.events import (
     AgentStatus,
+    ConversationField,
     ConversationStatus,
     MessageKind,
     SenderType,
@@ -116,16 +118,34 @@ class ConversationCreate(Body):
     assignee_id: Id | None = None
 
 
+# "status is snoozed", as a JSON Schema condition.
+_SNOOZING: JsonDict = {"required": ["status"], "properties": {"status": {"const": "snoozed"}}}
+
+
 class ConversationPatch(Body):
-    # Something to change: status, assignee_id or both (`version` alone changes nothing).
+    # Something to change: status, assignee_id or both (`version` alone changes nothing);
+    # snoozed_until exactly when the status is snoozed. That it lies in the future is
+    # checked where the time is known (`store.conversations`).
     model_config = ConfigDict(
-        json_schema_extra={"anyOf": [{"required": ["status"]}, {"required": ["assignee_id"]}]}
+        json_schema_extra={
+            "allOf": [
+                {"anyOf": [{"required": ["status"]}, {"required": ["assignee_id"]}]},
+                {"if": {"required": ["snoozed_until"]}, "then": _SNOOZING},
+                {"if": _SNOOZING, "then": {"required": ["snoozed_until"]}},
+            ]
+        }
     )
 
-    # Absent leaves the status as it is; null is refused (the schema does not offer it).
+    # A target state, never a toggle: the status it already has changes nothing. Absent
+    # leaves the status as it is; null is refused (the schema does not offer it).
     status: ConversationStatus | SkipJsonSchema[None] = None
     # Explicit null unassigns; absent leaves the assignee as it is.
     assignee_id: Id | None = None
+    snoozed_until: Moment | SkipJsonSchema[None] = Field(
+        None,
+        description="with status snoozed only, and required there: when the conversation "
+        "reopens by itself (in the future). Any other status clears it",
+    )
     # The version the client saw; If-Match carries the same, whichever is handier.
     version: Annotated[int, Field(ge=1)] | None = None
 
@@ -162,6 +182,12 @@ class ConversationOut(BaseModel):
     unread_count: UnreadCount = 0
     contact: ContactSummary
     last_message: LastMessage | None = Field(description="null until the first message")
+    snoozed_until: datetime | None = Field(
+        None, description="while snoozed: when the conversation reopens by itself"
+    )
+    updated_by_id: int | None = Field(
+        None, description="who made the last change; null: the system, or no change yet"
+    )
 
 
 class ConversationRead(ConversationOut):
@@ -252,6 +278,22 @@ class ErrorOut(BaseModel):
     request_id: str | None = Field(
         None, description="on a 500 only: the request's id, to quote when reporting it"
     )
+
+
+class Actor(BaseModel):
+    id: int
+    name: str
+
+
+class VersionConflictOut(ErrorOut):
+    """A 409 version_conflict: the conversation as it is now, and its last change."""
+
+    conversation: ConversationOut
+    changed_by: Actor | None = Field(
+        description="who made the last change; null: the system (a snooze ran out), "
+        "or no change since the conversation was opened"
+    )
+    changed: list[ConversationField] = Field(description="the fields the last change changed")
 
 
 class Readiness(BaseModel):

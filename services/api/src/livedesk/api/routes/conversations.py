@@ -1,10 +1,11 @@
-"""Conversations: open one, list them (filters, cursor pagination), read one, change status
-or assignee with optimistic concurrency.
+"""Conversations: open one, list them (filters, cursor pagination), read one, change status,
+assignee or snooze with optimistic concurrency.
 
 PATCH takes the version the client saw (If-Match, the `version` field, or both: each must
 hold) and answers 409 `version_conflict` when it moved, so two agents cannot both take one
-conversation: the second sees it taken. Answers carry the version as an ETag. Not here: the
-writes and their events (`store.conversations`).
+conversation: the second sees it taken, by whom, and the conversation as it is now. Answers
+carry the version as an ETag. Not here: the writes, their rules and their events
+(`store.conversations`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from livedesk.api.schemas import (
     ConversationRead,
     Page,
     StatusCounts,
+    VersionConflictOut,
 )
 from livedesk.api.store.errors import VersionConflict
 from livedesk.shared.events import ConversationStatus
@@ -157,7 +159,17 @@ async def get_conversation(
     return ConversationRead(**conversation.model_dump(), offset=offset)
 
 
-@router.patch(CONVERSATION, responses=documented(404, 409, 413))
+@router.patch(
+    CONVERSATION,
+    responses={
+        **documented(404, 413),
+        409: {
+            "model": VersionConflictOut,
+            "description": "version_conflict: the conversation moved on since the version "
+            "sent; the body carries it as it is now and who changed what last",
+        },
+    },
+)
 async def patch_conversation(
     conversation_id: Annotated[Id, Path()],
     body: ConversationPatch,
@@ -183,15 +195,30 @@ async def patch_conversation(
             caller.account_id, caller.user_id, conversation_id, asked, expected
         )
     except VersionConflict as conflict:
-        raise ApiError(
-            409,
-            "version_conflict",
-            f"conversation {conversation_id} is at version {conflict.current}, "
-            f"not {conflict.expected}: reload it and decide again",
-            headers={"ETag": _etag(conflict.current)},
-        ) from None
+        raise _version_conflict(conflict) from None
     response.headers["ETag"] = _etag(conversation.version)
     return conversation
+
+
+def _version_conflict(conflict: VersionConflict) -> ApiError:
+    who = "the system" if conflict.changed_by is None else conflict.changed_by.name
+    last = (
+        f"{who} changed {' and '.join(conflict.changed)} last"
+        if conflict.changed
+        else "unchanged since it was opened"
+    )
+    return ApiError(
+        409,
+        "version_conflict",
+        f"conversation {conflict.conversation.id} is at version {conflict.current}, not "
+        f"{conflict.expected} ({last}): reload it and decide again",
+        headers={"ETag": _etag(conflict.current)},
+        details={
+            "conversation": conflict.conversation.model_dump(mode="json"),
+            "changed_by": conflict.changed_by and conflict.changed_by.model_dump(),
+            "changed": conflict.changed,
+        },
+    )
 
 
 def _etag(version: int) -> str:

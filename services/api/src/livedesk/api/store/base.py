@@ -65,6 +65,16 @@ class Posted:
     created: bool  # False: the client_id existed, and this is the first message, unchanged
 
 
+@dataclass(frozen=True, slots=True)
+class Woken:
+    """What one wake-up round did: how many it reopened, when the next snooze runs out
+    (None: nothing is snoozed), and the store's time when it looked."""
+
+    count: int
+    next_due: datetime | None
+    now: datetime
+
+
 @dataclass
 class Claim:
     """What one relay round holds: the accounts it claimed, the events it read for them,
@@ -252,6 +262,14 @@ class Store(ABC):
             return await conversations.change_conversation(
                 unit, account_id, user_id, conversation_id, changes, expected_versions
             )
+
+    async def wake_snoozed(self, limit: int) -> Woken:
+        """Reopen up to `limit` snoozed conversations whose time has come (`conversations.
+        wake_due`), and say when the next one is due."""
+        async with self._write() as unit:
+            woken = await conversations.wake_due(unit, limit)
+            next_due = await conversations.next_wake_up(unit.connection)
+            return Woken(woken, next_due, unit.clock())
 
     async def move_read_pointer(
         self, account_id: int, user_id: int, conversation_id: int, message_id: int

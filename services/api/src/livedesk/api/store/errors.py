@@ -7,12 +7,15 @@ on purpose but the relay and the request boundary, which asks `database_unreacha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError
 from sqlalchemy.exc import DBAPIError
 
+from livedesk.api.schemas import Actor, ConversationOut
 from livedesk.shared.errors import LivedeskError
+from livedesk.shared.events import ConversationField
 
 # What the PostgreSQL driver raises for a connection lost or refused by the server.
 _LOST_CONNECTION: Final = (ConnectionDoesNotExistError, PostgresConnectionError)
@@ -52,8 +55,25 @@ class AlreadyRegistered(StoreError):
 
 
 class VersionConflict(StoreError):
-    """A conversation is not at the version the client saw."""
+    """A conversation is not at the version the client saw: `conversation` is where it is
+    (as the caller sees it), and `changed_by` and `changed` say who moved it last, and how."""
 
-    def __init__(self, conversation_id: int, current: int, expected: int) -> None:
-        super().__init__(f"conversation {conversation_id} is at version {current}")
-        self.conversation_id, self.current, self.expected = conversation_id, current, expected
+    def __init__(
+        self,
+        conversation: ConversationOut,
+        expected: int,
+        changed_by: Actor | None,
+        changed: Sequence[ConversationField],
+    ) -> None:
+        super().__init__(f"conversation {conversation.id} is at version {conversation.version}")
+        self.conversation, self.expected = conversation, expected
+        self.changed_by, self.changed = changed_by, list(changed)
+
+    @property
+    def current(self) -> int:
+        return self.conversation.version
+
+
+class InvalidChange(StoreError):
+    """A change whose values break a rule that depends on the data or the time (a snooze
+    that ends in the past); `errors`' handler answers 422."""
