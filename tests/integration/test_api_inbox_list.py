@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,8 @@ async def test_counts_per_filter_and_status(desk: Desk) -> None:
         change: dict[str, Any] = {"assignee_id": assignee}
         if status != "open":
             change["status"] = status
+        if status == "snoozed":
+            change["snoozed_until"] = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
         patched = await desk.client.patch(
             f"/v1/conversations/{conversation}", json=change, headers=desk.a.headers
         )

@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from livedesk.api.accounts import create_account
 from livedesk.api.db import make_engine
-from livedesk.api.migrate import alembic_config, migrate
+from livedesk.api.migrate import alembic_config, migrate, run_migration
 from livedesk.api.models import Contact, Conversation, Inbox, Message
 from livedesk.api.passwords import Passwords
 from livedesk.api.search_terms import search_terms
@@ -134,8 +134,7 @@ async def test_migration_indexes_old_rows_follows_edits_and_reverts(
             command.downgrade(alembic_config(connection), BEFORE)
             command.upgrade(alembic_config(connection), "head")
 
-        async with engine.begin() as connection:
-            await connection.run_sync(down_and_up)
+        await run_migration(engine, down_and_up)
         assert await _found(engine, account, "newman") == (set(), {contact})
     finally:
         await engine.dispose()

@@ -6,10 +6,14 @@ without an alembic.ini on disk. Not here: creating the database itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from livedesk.api.db import schema_change
 
 SCRIPT_LOCATION = "livedesk.api:migrations"
 
@@ -27,5 +31,10 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     def upgrade(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
+    await run_migration(engine, upgrade)
+
+
+async def run_migration(engine: AsyncEngine, step: Callable[[Connection], None]) -> None:
+    """Run `step` (Alembic commands on the connection it gets) in one transaction."""
+    async with schema_change(engine) as connection:
+        await connection.run_sync(step)
