@@ -1,5 +1,6 @@
 """Queries the routes and the store share: the account's offset, account-scoped lookups,
-unread counts, and opaque cursors. Every lookup takes the caller's account and filters on it.
+unread counts, pages of conversations, and opaque cursors. Every lookup takes the caller's
+account and filters on it.
 
 Not here: writes (the store's).
 """
@@ -11,13 +12,13 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from livedesk.api.fields import MAX_ID
 from livedesk.api.models import AccountOffset, Conversation, Message, ReadPointer, User
-from livedesk.api.schemas import ConversationOut
+from livedesk.api.schemas import ConversationOut, Page
 from livedesk.shared.errors import LivedeskError
 from livedesk.shared.events import ConversationData, SenderType
 
@@ -111,6 +112,34 @@ async def conversation_exists(
         select(col(Conversation.id)).where(
             col(Conversation.id) == conversation_id, col(Conversation.account_id) == account_id
         )
+    )
+    return found.first() is not None
+
+
+async def conversations_page(
+    connection: AsyncConnection, query: Any, account_id: int, cursor: str | None, limit: int
+) -> Page[ConversationOut]:
+    """`query` (a `conversation_query`, filtered) newest activity first, from `cursor`: the
+    one ordering and cursor of every list of conversations."""
+    activity, ident = col(Conversation.last_activity_at), col(Conversation.id)
+    if cursor:
+        moment, after = decode_cursor(cursor, 2)
+        at, before = cursor_moment(moment), cursor_id(after)
+        query = query.where(or_(activity < at, and_(activity == at, ident < before)))
+    query = query.order_by(activity.desc(), ident.desc()).limit(limit + 1)
+    rows = (await connection.execute(query)).all()
+    offset = await account_offset(connection, account_id)
+    items = [conversation_out(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(last.last_activity_at.isoformat(), last.id)
+    return Page(items=items, next_cursor=next_cursor, offset=offset)
+
+
+async def agent_exists(connection: AsyncConnection, account_id: int, user_id: int) -> bool:
+    found = await connection.execute(
+        select(col(User.id)).where(col(User.id) == user_id, col(User.account_id) == account_id)
     )
     return found.first() is not None
 

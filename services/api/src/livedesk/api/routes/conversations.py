@@ -10,12 +10,10 @@ writes and their events (`store.conversations`).
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy import and_, or_
 from sqlmodel import col
 
 from livedesk.api.deps import Caller, Context
@@ -25,12 +23,8 @@ from livedesk.api.models import Conversation
 from livedesk.api.openapi import next_page
 from livedesk.api.queries import (
     account_offset,
-    conversation_out,
     conversation_query,
-    cursor_id,
-    cursor_moment,
-    decode_cursor,
-    encode_cursor,
+    conversations_page,
     find_conversation,
 )
 from livedesk.api.schemas import (
@@ -86,24 +80,8 @@ async def list_conversations(
         query = query.where(col(Conversation.assignee_id) == who)
     if inbox is not None:
         query = query.where(col(Conversation.inbox_id) == inbox)
-    if cursor:
-        moment, ident = _activity_cursor(cursor)
-        activity = col(Conversation.last_activity_at)
-        query = query.where(
-            or_(activity < moment, and_(activity == moment, col(Conversation.id) < ident))
-        )
-    query = query.order_by(
-        col(Conversation.last_activity_at).desc(), col(Conversation.id).desc()
-    ).limit(limit + 1)
     async with context.store.snapshot() as connection:
-        rows = (await connection.execute(query)).all()
-        offset = await account_offset(connection, caller.account_id)
-    items = [conversation_out(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor(last.last_activity_at.isoformat(), last.id)
-    return Page(items=items, next_cursor=next_cursor, offset=offset)
+        return await conversations_page(connection, query, caller.account_id, cursor, limit)
 
 
 @router.get("/{conversation_id}", responses=documented(404))
@@ -173,8 +151,3 @@ def _expected_versions(if_match: str | None, field: int | None) -> list[int]:
     if matched is None:
         raise ApiError(422, "invalid_request", 'If-Match: expected a version such as "3"')
     return [int(matched[1]), *expected]
-
-
-def _activity_cursor(cursor: str) -> tuple[datetime, int]:
-    moment, ident = decode_cursor(cursor, 2)
-    return cursor_moment(moment), cursor_id(ident)
