@@ -115,6 +115,13 @@ Phone = Annotated[
     _text_schema(_VISIBLE, MAX_PHONE_CHARS),
 ]
 
+
+def _not_an_integer(value: object) -> object:
+    if isinstance(value, int):
+        raise PydanticCustomError("number", "must be between -2**63 and 2**63 - 1")
+    return value
+
+
 AttributeKey = Annotated[
     str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_CHARS), AfterValidator(_visible)
 ]
@@ -124,9 +131,9 @@ AttributeKey = Annotated[
 AttributeValue = (
     StrictBool
     | Annotated[StrictInt, Field(ge=-MAX_ID - 1, le=MAX_ID)]
-    # lt, not le: pydantic compares floats with the bound as a float, and float(MAX_ID)
-    # is 2**63; no float lies between MAX_ID and 2**63.
-    | Annotated[StrictFloat, Field(ge=-MAX_ID - 1, lt=MAX_ID + 1)]
+    # An integer out of range stays refused, not rounded into range as a float. lt, not
+    # le: pydantic compares a float with the bound as a float, and float(MAX_ID) is 2**63.
+    | Annotated[StrictFloat, BeforeValidator(_not_an_integer), Field(ge=-MAX_ID - 1, lt=MAX_ID + 1)]
     | Annotated[str, Field(max_length=MAX_ATTRIBUTE_TEXT_CHARS), AfterValidator(_refuse_nul)]
 )
 CustomAttributes = Annotated[

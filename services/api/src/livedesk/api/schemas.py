@@ -178,6 +178,17 @@ class MessageCreate(Body):
 
 
 class MessageImport(MessageCreate):
+    # A sender only for an agent's kinds: absent kind means incoming, the contact's.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"not": {"required": ["sender_id"]}},
+                {"properties": {"sender_id": {"type": "null"}}},
+                {"required": ["kind"], "properties": {"kind": {"enum": ["outgoing", "note"]}}},
+            ]
+        }
+    )
+
     kind: MessageKind = MessageKind.INCOMING
     created_at: Moment | None = Field(
         None,
