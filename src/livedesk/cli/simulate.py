@@ -286,13 +286,15 @@ def run(
     url: str, password: str | None, rate_per_min: float, duration_s: float | None, seed: int | None
 ) -> int:
     """`livedesk simulate`; the exit status: 0 stopped, 2 bad arguments, 69 the URL did
-    not answer, 77 the demo login was refused."""
+    not answer, 77 the demo login was refused, 130 interrupted before it began."""
     if not password:
         return _fail("give the demo password with --password or LIVEDESK_DEMO_PASSWORD", 2)
     if rate_per_min <= 0 or (duration_s is not None and duration_s <= 0):
         return _fail("--rate and --duration must be positive", 2)
     try:
         return asyncio.run(simulate(url.rstrip("/"), password, rate_per_min, duration_s, seed))
+    except KeyboardInterrupt:  # before its handler was in place: nothing was under way
+        return 128 + signal.SIGINT
     except httpx.TransportError as error:
         return _fail(f"cannot reach {url}: {error or type(error).__name__}", EX_UNAVAILABLE)
     except httpx.HTTPStatusError as error:
