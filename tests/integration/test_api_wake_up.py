@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from livedesk.api.db import make_engine
 from livedesk.api.models import AccountOffset, Conversation, Event, User
-from livedesk.api.schemas import ConversationCreate
+from livedesk.api.schemas import ContactCreate, ConversationCreate
 from livedesk.api.snooze import WAKE_BATCH, SnoozeWaker
 from livedesk.api.store.base import Store
 from livedesk.api.store.choice import store_for
@@ -75,7 +75,7 @@ async def desks(database: tuple[str, list[int]]) -> AsyncIterator[Desks]:
         inboxes = {}
         for account in accounts:
             inbox = await store.create_inbox(account, "Web")
-            contact = await store.create_contact(account, "Jo", None)
+            contact = await store.create_contact(account, ContactCreate(name="Jo"))
             inboxes[account] = (inbox.id, contact.id)
         yield Desks(store, clock, admins, inboxes)
     finally:

@@ -43,15 +43,15 @@ async def test_two_agents_see_each_other_live(browser: Browser, tmp_path: Path) 
         admin = await sign_in(browser, standalone.base, demo.ADMIN.email)
         agent = await sign_in(browser, standalone.base, demo.AGENT.email)
         for page in (admin, agent):
-            await page.click(".conv")
-            await expect(page.locator(".msg")).to_have_count(1)
+            await page.click(".conv")  # the first: the same for both
+            await expect(page.locator(".msg").first).to_be_visible()
 
-        await expect(admin.locator("#agents")).to_contain_text("Alice Agent")
-        await expect(admin.locator(".agent", has_text="Alice Agent")).to_contain_text("online")
+        await expect(admin.locator("#agents")).to_contain_text(demo.AGENT.name)
+        await expect(admin.locator(".agent", has_text=demo.AGENT.name)).to_contain_text("online")
 
         await agent.fill("#text", "Checking")
         await agent.press("#text", "Space")  # an input event: the page sends typing start
-        await expect(admin.locator("#typing")).to_have_text("Alice Agent typing…")
+        await expect(admin.locator("#typing")).to_have_text(f"{demo.AGENT.name} typing…")
 
         await agent.fill("#text", "Your parcel left the depot this morning.")
         await agent.click("#compose button")

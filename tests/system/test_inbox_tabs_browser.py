@@ -22,8 +22,6 @@ from livedesk.standalone import demo
 from tests.support.browser import chromium
 from tests.system.test_standalone import DEMO_PASSWORD, Standalone
 
-CONVERSATION = 1
-
 # A client beside the page's own that keeps the offsets of persistent events, in the order
 # it was given them. It shares the tabs' socket like any other client of the login.
 RECORDER = """async (token) => {
@@ -96,10 +94,12 @@ async def test_two_tabs_share_one_socket_and_hand_it_over(
         async with httpx.AsyncClient(
             base_url=standalone.base, headers={"authorization": f"Bearer {admin}"}
         ) as http:
+            # The conversation the tabs opened: the list's first, newest activity.
+            conversation = (await http.get("/v1/conversations")).json()["items"][0]["id"]
 
             async def post(content: str) -> None:
                 body = {"content": content, "kind": "incoming"}
-                path = f"/v1/conversations/{CONVERSATION}/messages:import"  # as the contact
+                path = f"/v1/conversations/{conversation}/messages:import"  # as the contact
                 (await http.post(path, json=body)).raise_for_status()
 
             for content in ("before 1", "before 2"):

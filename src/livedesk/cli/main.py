@@ -7,6 +7,7 @@ load the API's database stack.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -87,6 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument(
         "--from", dest="start", type=_offset, metavar="OFFSET", help="start after this offset"
     )
+    simulate = commands.add_parser(
+        "simulate", help="play customers and agents in the demo account of a running Livedesk"
+    )
+    simulate.add_argument(
+        "--url",
+        default="http://127.0.0.1:8000",
+        help="the Livedesk to play in (default: standalone's; `livedesk dev` is on :8080)",
+    )
+    simulate.add_argument(
+        "--password",
+        default=os.environ.get("LIVEDESK_DEMO_PASSWORD"),
+        help="the demo logins' password (default: LIVEDESK_DEMO_PASSWORD)",
+    )
+    simulate.add_argument(
+        "--rate", type=float, default=20.0, help="actions per minute, on average (default: 20)"
+    )
+    simulate.add_argument(
+        "--duration", type=float, help="stop after this many seconds (default: at Ctrl-C)"
+    )
+    simulate.add_argument("--seed", type=int, help="repeat the same choices (default: random)")
     asyncapi = commands.add_parser(
         "asyncapi", help="print the AsyncAPI document of /ws and the broker messages"
     )
@@ -127,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livedesk.cli.tail import run as run_tail
 
         return run_tail(args.account, args.token, args.url, args.start)
+    if args.command == "simulate":
+        from livedesk.cli.simulate import run as run_simulate
+
+        return run_simulate(args.url, args.password, args.rate, args.duration, args.seed)
     if args.command == "asyncapi":
         from livedesk.cli.asyncapi import run as run_asyncapi
 

@@ -18,8 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from livedesk.api.models import Contact, Conversation, Message
-from livedesk.api.queries import unread_count
-from livedesk.api.schemas import ContactSummary, ConversationOut, LastMessage
+from livedesk.api.queries import (
+    NEWEST_ACTIVITY_FIRST,
+    account_offset,
+    activity_cursor,
+    after_activity_cursor,
+    unread_count,
+)
+from livedesk.api.schemas import ContactSummary, ConversationOut, LastMessage, Page
 from livedesk.shared.events import ConversationData
 
 PREVIEW_CHARS: Final = 140
@@ -69,6 +75,22 @@ async def conversations_out(
             fields["preview"] = preview(fields.pop("start"))
             newest[message.id] = LastMessage.model_validate(fields)
     return [_conversation_out(row, newest.get(row.last_message_id)) for row in rows]
+
+
+async def conversations_page(
+    connection: AsyncConnection, query: Any, account_id: int, cursor: str | None, limit: int
+) -> Page[ConversationOut]:
+    """`query` (a `conversation_query`, filtered) newest activity first, from `cursor`: the
+    one ordering and cursor of every list of conversations."""
+    if cursor:
+        query = query.where(after_activity_cursor(cursor))
+    rows = (await connection.execute(query.order_by(*NEWEST_ACTIVITY_FIRST).limit(limit + 1))).all()
+    items = await conversations_out(connection, rows[:limit])
+    offset = await account_offset(connection, account_id)
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = activity_cursor(items[-1].last_activity_at, items[-1].id)
+    return Page(items=items, next_cursor=next_cursor, offset=offset)
 
 
 async def find_conversation(

@@ -7,6 +7,10 @@ that says the same thing, so that /openapi.json describes exactly what is accept
   stripped, content as written. "White space" is Python's (`str.isspace`), as is `\\s` in
   the schema's pattern.
 - `EmailAddress`: the one address rule (`emails`).
+- `Phone`: a contact's number as people write it ("+44 20 7946 0958 ext. 12"): visible text,
+  stripped, not parsed.
+- `CustomAttributes`: a contact's own fields, a flat JSON object of text, numbers and
+  booleans, bounded so that one contact cannot grow without limit.
 - `Moment`: a time with its offset, stored in UTC (so it must have one there).
 - `Cursor`: a page's `next_cursor`, given back as it came.
 - `AssigneeFilter`: `me`, `none` or an agent's id.
@@ -27,6 +31,9 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainValidator,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     TypeAdapter,
     ValidationError,
 )
@@ -41,6 +48,10 @@ MAX_NAME_CHARS: Final = 200
 MAX_CLIENT_ID_CHARS: Final = 128
 MAX_EMAIL_CHARS: Final = 320
 MAX_SEARCH_CHARS: Final = 200
+MAX_PHONE_CHARS: Final = 40
+MAX_ATTRIBUTES: Final = 50
+MAX_ATTRIBUTE_KEY_CHARS: Final = 64
+MAX_ATTRIBUTE_TEXT_CHARS: Final = 500
 
 # The bounds written as integers: pydantic's own schema wrote 2**63 - 1 as the float
 # 9.223372036854776e18, which is 2**63, a number the databases cannot hold.
@@ -54,6 +65,7 @@ Offset = Annotated[
 # No NUL anywhere, and at least one character that is neither NUL nor white space.
 _VISIBLE: Final = r"^[^\x00]*[^\s\x00][^\x00]*$"
 _NO_NUL: Final = r"^[^\x00]+$"
+_NO_NUL_OR_EMPTY: Final = r"^[^\x00]*$"
 
 
 def _visible(value: str) -> str:
@@ -94,6 +106,66 @@ ClientId = Annotated[
     Field(min_length=1, max_length=MAX_CLIENT_ID_CHARS),
     AfterValidator(_refuse_nul),
     _text_schema(_NO_NUL, MAX_CLIENT_ID_CHARS),
+]
+
+
+Phone = Annotated[
+    str,
+    Field(max_length=MAX_PHONE_CHARS),
+    AfterValidator(_visible),
+    AfterValidator(str.strip),
+    _text_schema(_VISIBLE, MAX_PHONE_CHARS),
+]
+
+
+def _not_an_integer(value: object) -> object:
+    if isinstance(value, int):
+        raise PydanticCustomError("number", "must be between -2**63 and 2**63 - 1")
+    return value
+
+
+AttributeKey = Annotated[
+    str, Field(min_length=1, max_length=MAX_ATTRIBUTE_KEY_CHARS), AfterValidator(_visible)
+]
+# Strict: true stays a boolean and 1 an integer, instead of pydantic turning one into the
+# other. Numbers within the 64-bit range, floats included: every client's JSON reads them
+# back, and no number is too big to write out again.
+AttributeValue = (
+    StrictBool
+    | Annotated[StrictInt, Field(ge=-MAX_ID - 1, le=MAX_ID)]
+    # An integer out of range stays refused, not rounded into range as a float. lt, not
+    # le: pydantic compares a float with the bound as a float, and float(MAX_ID) is 2**63.
+    | Annotated[StrictFloat, BeforeValidator(_not_an_integer), Field(ge=-MAX_ID - 1, lt=MAX_ID + 1)]
+    | Annotated[str, Field(max_length=MAX_ATTRIBUTE_TEXT_CHARS), AfterValidator(_refuse_nul)]
+)
+CustomAttributes = Annotated[
+    dict[AttributeKey, AttributeValue],
+    Field(max_length=MAX_ATTRIBUTES),
+    JsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_ATTRIBUTES,
+            "propertyNames": {
+                "minLength": 1,
+                "maxLength": MAX_ATTRIBUTE_KEY_CHARS,
+                "pattern": _VISIBLE,
+            },
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "boolean"},
+                    {"type": "number", "minimum": -MAX_ID - 1, "maximum": MAX_ID},
+                    {
+                        "type": "string",
+                        "maxLength": MAX_ATTRIBUTE_TEXT_CHARS,
+                        "pattern": _NO_NUL_OR_EMPTY,
+                    },
+                ]
+            },
+            "description": f"at most {MAX_ATTRIBUTES} keys of 1 to {MAX_ATTRIBUTE_KEY_CHARS}"
+            f" characters; values: text (at most {MAX_ATTRIBUTE_TEXT_CHARS} characters),"
+            " numbers, booleans",
+        }
+    ),
 ]
 
 

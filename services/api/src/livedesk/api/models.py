@@ -16,8 +16,10 @@ Not here: queries (see the routes and `outbox`), and the wire shapes (see `schem
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from livedesk.shared.events import AgentStatus, ConversationStatus, MessageKind, SenderType
@@ -26,6 +28,9 @@ from livedesk.shared.tokens import Role
 # BIGINT on PostgreSQL, but INTEGER on SQLite, where only "INTEGER PRIMARY KEY" is the
 # auto-incrementing rowid.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# JSONB on PostgreSQL (compact, comparable), JSON text on SQLite.
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
 metadata = SQLModel.metadata
 
@@ -106,6 +111,11 @@ class Contact(SQLModel, table=True):
     account_id: int = Field(sa_type=BigId, foreign_key="accounts.id", index=True)
     name: str = Field(max_length=200)
     email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    # A flat object of the account's own fields (plan, company, ...): `fields.CustomAttributes`.
+    custom_attributes: dict[str, Any] = Field(
+        default_factory=dict, sa_type=Json, sa_column_kwargs={"server_default": sa.text("'{}'")}
+    )
     created_at: datetime = Field(sa_type=_utc())
 
 
@@ -131,6 +141,8 @@ class Conversation(SQLModel, table=True):
             postgresql_where=sa.text("snoozed_until IS NOT NULL"),
             sqlite_where=sa.text("snoozed_until IS NOT NULL"),
         ),
+        # A contact's conversations, in the same order.
+        sa.Index("ix_conversations_contact_activity", "contact_id", "last_activity_at", "id"),
     )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)

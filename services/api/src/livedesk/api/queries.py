@@ -1,5 +1,6 @@
 """Queries the routes and the store share: the account's offset, account-scoped lookups,
-unread counts, and opaque cursors. Every lookup takes the caller's account and filters on it.
+unread counts, pages of conversations, and opaque cursors. Every lookup takes the caller's
+account and filters on it.
 
 Not here: writes (the store's).
 """
@@ -92,6 +93,13 @@ async def conversation_exists(
         select(col(Conversation.id)).where(
             col(Conversation.id) == conversation_id, col(Conversation.account_id) == account_id
         )
+    )
+    return found.first() is not None
+
+
+async def agent_exists(connection: AsyncConnection, account_id: int, user_id: int) -> bool:
+    found = await connection.execute(
+        select(col(User.id)).where(col(User.id) == user_id, col(User.account_id) == account_id)
     )
     return found.first() is not None
 

@@ -14,7 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
-from livedesk.api.fields import ClientId, Content, EmailAddress, Id, Moment, Name
+from livedesk.api.fields import (
+    ClientId,
+    Content,
+    CustomAttributes,
+    EmailAddress,
+    Id,
+    Moment,
+    Name,
+    Phone,
+)
 from livedesk.shared.events import (
     AgentStatus,
     ConversationField,
@@ -102,6 +111,19 @@ class InboxOut(BaseModel):
 class ContactCreate(Body):
     name: Name
     email: EmailAddress | None = None
+    phone: Phone | None = None
+    custom_attributes: CustomAttributes = Field(default_factory=dict)
+
+
+class ContactPatch(Body):
+    # Only the fields sent change; null clears e-mail or phone. The attributes are replaced
+    # as a whole: send the object as it should be.
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    name: Name | SkipJsonSchema[None] = None  # a contact always has a name
+    email: EmailAddress | None = None
+    phone: Phone | None = None
+    custom_attributes: CustomAttributes | SkipJsonSchema[None] = None
 
 
 class ContactOut(BaseModel):
@@ -109,6 +131,8 @@ class ContactOut(BaseModel):
     account_id: int
     name: str
     email: str | None
+    phone: str | None
+    custom_attributes: dict[str, bool | int | float | str]
     created_at: datetime
 
 
@@ -229,11 +253,27 @@ class MessageCreate(Body):
 
 
 class MessageImport(MessageCreate):
+    # A sender only for an agent's kinds: absent kind means incoming, the contact's.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"not": {"required": ["sender_id"]}},
+                {"properties": {"sender_id": {"type": "null"}}},
+                {"required": ["kind"], "properties": {"kind": {"enum": ["outgoing", "note"]}}},
+            ]
+        }
+    )
+
     kind: MessageKind = MessageKind.INCOMING
     created_at: Moment | None = Field(
         None,
         description="when the message was first written (absent: now); the message keeps it, "
         "while its place in the conversation and its event's offset are the import's",
+    )
+    sender_id: Id | None = Field(
+        None,
+        description="the agent of the account who wrote a reply or note (absent: the "
+        "importing admin); not for incoming messages, which are the contact's",
     )
 
 

@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from livedesk.api.conversation_view import (
     conversation_query,
-    conversations_out,
+    conversations_page,
     find_conversation,
 )
 from livedesk.api.deps import Caller, Context
@@ -29,10 +29,7 @@ from livedesk.api.fields import AssigneeFilter, Cursor, Id
 from livedesk.api.models import Conversation
 from livedesk.api.openapi import next_page
 from livedesk.api.queries import (
-    NEWEST_ACTIVITY_FIRST,
     account_offset,
-    activity_cursor,
-    after_activity_cursor,
 )
 from livedesk.api.schemas import (
     AssigneeCounts,
@@ -95,17 +92,8 @@ async def list_conversations(
         query = query.where(col(Conversation.assignee_id) == who)
     if inbox is not None:
         query = query.where(col(Conversation.inbox_id) == inbox)
-    if cursor:
-        query = query.where(after_activity_cursor(cursor))
-    query = query.order_by(*NEWEST_ACTIVITY_FIRST).limit(limit + 1)
     async with context.store.snapshot() as connection:
-        rows = (await connection.execute(query)).all()
-        items = await conversations_out(connection, rows[:limit])
-        offset = await account_offset(connection, caller.account_id)
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = activity_cursor(items[-1].last_activity_at, items[-1].id)
-    return Page(items=items, next_cursor=next_cursor, offset=offset)
+        return await conversations_page(connection, query, caller.account_id, cursor, limit)
 
 
 @router.get("/counts")

@@ -1,6 +1,8 @@
-"""Inboxes and contacts: create, list (cursor pagination by id), read.
+"""Inboxes and contacts: create, list (cursor pagination by id), read; edit a contact and
+list its conversations.
 
-Any agent may add a contact (a customer writes in); only admins add inboxes (channels).
+Any agent may add or edit a contact (a customer writes in); only admins add inboxes
+(channels).
 Not here: the writes (the store's).
 """
 
@@ -11,19 +13,35 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlmodel import col
 
+from livedesk.api.conversation_view import conversation_query, conversations_page
 from livedesk.api.deps import Admin, Caller, Context
-from livedesk.api.errors import documented, not_found
+from livedesk.api.errors import ApiError, documented, not_found
 from livedesk.api.fields import Cursor, Id
-from livedesk.api.models import Contact, Inbox
+from livedesk.api.models import Contact, Conversation, Inbox
 from livedesk.api.openapi import next_page
-from livedesk.api.queries import account_offset, decode_id_cursor, encode_cursor
-from livedesk.api.schemas import ContactCreate, ContactOut, InboxCreate, InboxOut, Page
+from livedesk.api.queries import (
+    account_offset,
+    decode_id_cursor,
+    encode_cursor,
+)
+from livedesk.api.schemas import (
+    ContactCreate,
+    ContactOut,
+    ContactPatch,
+    ConversationOut,
+    InboxCreate,
+    InboxOut,
+    Page,
+)
 
 router = APIRouter(prefix="/v1", tags=["directory"], responses=documented(401, 422))
 
 Out = TypeVar("Out", bound=BaseModel)
 Limit = Annotated[int, Query(ge=1, le=500)]
+# Fields a contact always has: PATCH may change them, not clear them.
+NEVER_NULL = ("name", "custom_attributes")
 
 
 @router.post("/inboxes", status_code=201, responses=documented(403, 413))
@@ -45,7 +63,7 @@ async def get_inbox(inbox_id: Annotated[Id, Path()], caller: Caller, context: Co
 
 @router.post("/contacts", status_code=201, responses=documented(413))
 async def create_contact(body: ContactCreate, caller: Caller, context: Context) -> ContactOut:
-    return await context.store.create_contact(caller.account_id, body.name, body.email)
+    return await context.store.create_contact(caller.account_id, body)
 
 
 @router.get("/contacts", responses=next_page("/v1/contacts"))
@@ -61,6 +79,49 @@ async def get_contact(
 ) -> ContactOut:
     row = await _get(context, Contact, "contact", contact_id, caller.account_id)
     return ContactOut.model_validate(row)
+
+
+@router.patch("/contacts/{contact_id}", responses=documented(404, 413))
+async def patch_contact(
+    contact_id: Annotated[Id, Path()], body: ContactPatch, caller: Caller, context: Context
+) -> ContactOut:
+    """Change the fields sent, leave the others; any agent may (they talk to the contact)."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise ApiError(422, "invalid_request", "nothing to change: send at least one field")
+    if refused := [f for f in NEVER_NULL if f in changes and changes[f] is None]:
+        raise ApiError(422, "invalid_request", f"{refused[0]}: may not be null")
+    return await context.store.patch_contact(caller.account_id, contact_id, changes)
+
+
+@router.get(
+    "/contacts/{contact_id}/conversations",
+    responses={
+        **documented(404),
+        **next_page("/v1/contacts/{contact_id}/conversations", "contact_id"),
+    },
+)
+async def list_contact_conversations(
+    contact_id: Annotated[Id, Path()],
+    caller: Caller,
+    context: Context,
+    cursor: Cursor | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[ConversationOut]:
+    """The contact's conversations, newest activity first (as `GET /v1/conversations`)."""
+    query = conversation_query(caller.user_id).where(
+        col(Conversation.account_id) == caller.account_id,
+        col(Conversation.contact_id) == contact_id,
+    )
+    async with context.store.snapshot() as connection:
+        found = await connection.execute(
+            select(col(Contact.id)).where(
+                col(Contact.id) == contact_id, col(Contact.account_id) == caller.account_id
+            )
+        )
+        if found.first() is None:
+            raise not_found("contact", contact_id)
+        return await conversations_page(connection, query, caller.account_id, cursor, limit)
 
 
 async def _get(context: Context, table: Any, what: str, ident: int, account: int) -> Any:

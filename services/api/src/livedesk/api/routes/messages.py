@@ -19,12 +19,13 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from livedesk.api.deps import Admin, Caller, Context
-from livedesk.api.errors import documented, not_found
+from livedesk.api.errors import ApiError, documented, not_found
 from livedesk.api.fields import Cursor, Id
 from livedesk.api.models import Message, ReadPointer
 from livedesk.api.openapi import next_page
 from livedesk.api.queries import (
     account_offset,
+    agent_exists,
     conversation_exists,
     decode_id_cursor,
     encode_cursor,
@@ -41,6 +42,7 @@ from livedesk.api.schemas import (
 )
 from livedesk.api.store.authorship import Import
 from livedesk.api.store.base import Posted
+from livedesk.shared.events import MessageKind
 
 JSON = "application/json"
 
@@ -84,12 +86,22 @@ async def import_message(
     conversation_id: ConversationId, body: MessageImport, caller: Admin, context: Context
 ) -> Response:
     """An admin's import of a message written elsewhere: any kind (`incoming` by default:
-    the contact's), dated `created_at`. It takes its place after the conversation's
-    messages and gets the next event offset, as a post does; retries as a post's do."""
+    the contact's), dated `created_at`, a reply or note by `sender_id` (default: the admin).
+    It takes its place after the conversation's messages and gets the next event offset, as
+    a post does; retries as a post's do."""
     imported = Import(body.created_at)
     create = MessageCreate(content=body.content, kind=body.kind, client_id=body.client_id)
+    author = caller.user_id if body.sender_id is None else body.sender_id
+    if body.sender_id is not None:
+        if body.kind is MessageKind.INCOMING:
+            raise ApiError(
+                422, "invalid_request", "sender_id: an incoming message is the contact's"
+            )
+        async with context.store.snapshot() as connection:
+            if not await agent_exists(connection, caller.account_id, body.sender_id):
+                raise not_found("agent", body.sender_id)
     posted = await context.store.post_message(
-        caller.account_id, caller.user_id, conversation_id, create, imported
+        caller.account_id, author, conversation_id, create, imported
     )
     return _written(posted)
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from livedesk.api.commit_times import EventKey
 from livedesk.api.schemas import (
     AgentOut,
+    ContactCreate,
     ContactOut,
     ConversationCreate,
     ConversationOut,
@@ -141,7 +142,9 @@ class Store(ABC):
         back (`created` False) and emits nothing, concurrent posts included. Else the
         message and its `new_message` commit together (the event's offset and `ts` are the
         write's, whatever the message's `created_at`), and the conversation's last activity
-        moves to the write's time. `NotFound`: not a conversation of the account."""
+        becomes the time of its newest message: this one's `created_at`, unless the
+        conversation has a message dated later (an import of older history), so imported
+        history sorts as it happened. `NotFound`: not a conversation of the account."""
         check_kind(body.kind, imported)
         created_at = imported.created_at if imported else None
         return await self._write_message(account_id, user_id, conversation_id, body, created_at)
@@ -242,9 +245,15 @@ class Store(ABC):
         async with self._write() as unit:
             return await directory.create_inbox(unit, account_id, name)
 
-    async def create_contact(self, account_id: int, name: str, email: str | None) -> ContactOut:
+    async def create_contact(self, account_id: int, body: ContactCreate) -> ContactOut:
         async with self._write() as unit:
-            return await directory.create_contact(unit, account_id, name, email)
+            return await directory.create_contact(unit, account_id, body)
+
+    async def patch_contact(
+        self, account_id: int, contact_id: int, changes: Mapping[str, Any]
+    ) -> ContactOut:
+        async with self._write() as unit:
+            return await directory.patch_contact(unit, account_id, contact_id, changes)
 
     async def open_conversation(self, account_id: int, body: ConversationCreate) -> ConversationOut:
         async with self._write() as unit:

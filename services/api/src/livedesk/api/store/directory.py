@@ -1,5 +1,6 @@
 """The writes of the account's directory: the account itself with its first admin, agents,
-inboxes and contacts. None emits an event: none is part of a conversation's stream.
+inboxes and contacts (made, and edited). None emits an event: none is part of a
+conversation's stream.
 
 Each takes the write's `Unit` (its transaction and clock). Not here: the e-mail rule and
 password hashing (`accounts`, the routes' schemas), and a duplicate address, which the
@@ -18,7 +19,7 @@ from sqlmodel import col
 
 from livedesk.api.models import Account, Contact, Inbox, User
 from livedesk.api.queries import AGENT_COLUMNS
-from livedesk.api.schemas import AgentOut, ContactOut, InboxOut
+from livedesk.api.schemas import AgentOut, ContactCreate, ContactOut, InboxOut
 from livedesk.api.store.errors import NotFound
 from livedesk.api.store.outbox import Unit, open_account_log
 from livedesk.shared.events import AgentStatus
@@ -112,9 +113,26 @@ async def create_inbox(unit: Unit, account_id: int, name: str) -> InboxOut:
     return InboxOut.model_validate(await _insert(unit, Inbox, values))
 
 
-async def create_contact(unit: Unit, account_id: int, name: str, email: str | None) -> ContactOut:
-    values = {"account_id": account_id, "name": name, "email": email}
+async def create_contact(unit: Unit, account_id: int, body: ContactCreate) -> ContactOut:
+    values = {"account_id": account_id, **body.model_dump()}
     return ContactOut.model_validate(await _insert(unit, Contact, values))
+
+
+async def patch_contact(
+    unit: Unit, account_id: int, contact_id: int, changes: Mapping[str, Any]
+) -> ContactOut:
+    """Set `changes` (column to value) on the account's contact; `NotFound` if none."""
+    row = (
+        await unit.connection.execute(
+            update(Contact)
+            .where(col(Contact.id) == contact_id, col(Contact.account_id) == account_id)
+            .values(**changes)
+            .returning(Contact)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("contact", contact_id)
+    return ContactOut.model_validate(row._mapping)
 
 
 async def _insert(unit: Unit, table: Any, values: dict[str, Any]) -> dict[str, Any]:

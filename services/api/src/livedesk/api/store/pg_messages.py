@@ -32,14 +32,16 @@ _OFFSET, _ID, _SENDER = (
 # 2. `msg` inserts the message, ON CONFLICT DO NOTHING on (conversation, client_id): a retry,
 #    or a concurrent post of the same client_id, inserts nothing and emits nothing (a second,
 #    rare round trip then reads the first message, `_FIRST`).
-# 3. `touched` moves the conversation's last activity, only if a message was inserted.
+# 3. `touched` moves the conversation's last activity to the message's time, only if a
+#    message was inserted, and unless an earlier message is later (an import of an older
+#    message; the EXISTS sees the messages before this one, the statement's snapshot).
 # 4. `counter` takes the account's next offset, only if a message was inserted; a failed
 #    statement gives it back, so offsets stay gapless.
 # 5. `event` appends `new_message`: Python encoded it once with stand-ins for the three
 #    numbers only the statement knows (offset, message id, sender id), and the statement
 #    splices their decimal digits in between the template's parts ($10 to $13).
-# $9 is the write's time (the event's `ts`, the last activity); $14 the message's
-# `created_at`: the same, but for an admin's import dated its original time.
+# $9 is the write's time (the event's `ts`); $14 the message's `created_at` (the last
+# activity): the same, but for an admin's import dated its original time.
 _WRITE = """
 WITH conv AS (
     SELECT id, contact_id FROM conversations
@@ -54,7 +56,11 @@ WITH conv AS (
     ON CONFLICT (conversation_id, client_id) DO NOTHING
     RETURNING id, sender_id
 ), touched AS (
-    UPDATE conversations SET last_activity_at = $9
+    UPDATE conversations SET last_activity_at = CASE
+        WHEN conversations.last_activity_at > $14 AND EXISTS (
+            SELECT 1 FROM messages WHERE messages.conversation_id = $1
+        ) THEN conversations.last_activity_at
+        ELSE $14 END
     FROM msg WHERE conversations.id = $1
     RETURNING conversations.id
 ), counter AS (

@@ -3,9 +3,9 @@
 
 The message write is the general form of PostgreSQL's one statement, in an explicit
 transaction: find the conversation, insert the message (ON CONFLICT DO NOTHING on the
-client_id), move the conversation's last activity, emit. The relay's claims are the rows it
-reads in its transaction: there is no other writer to skip. Not here: the writes both
-databases share (`base`).
+client_id), move the conversation's last activity (to its newest message's time), emit. The
+relay's claims are the rows it reads in its transaction: there is no other writer to skip.
+Not here: the writes both databases share (`base`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
@@ -96,7 +96,7 @@ class SqliteStore(Store):
             await connection.execute(
                 update(Conversation)
                 .where(col(Conversation.id) == conversation_id)
-                .values(last_activity_at=now)
+                .values(last_activity_at=_activity_after(conversation_id, message))
             )
             data = MessageData.model_validate(message.model_dump(exclude={"account_id"}))
             await unit.emit(
@@ -110,6 +110,18 @@ class SqliteStore(Store):
                 ),
             )
         return Posted(message, created=True)
+
+
+def _activity_after(conversation_id: int, message: MessageOut) -> Any:
+    """The conversation's last activity once `message` is in: its time, unless an earlier
+    message is later (an import of an older message)."""
+    activity = col(Conversation.last_activity_at)
+    earlier = (
+        select(col(Message.id))
+        .where(col(Message.conversation_id) == conversation_id, col(Message.id) != message.id)
+        .exists()
+    )
+    return case((and_(activity > message.created_at, earlier), activity), else_=message.created_at)
 
 
 async def _by_client_id(
