@@ -25,7 +25,9 @@ _JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("contacts") as batch_op:
+    # In place (SQLite adds and drops plain columns without copying the table): a copy
+    # would lose the search triggers 0004_inbox_search put on contacts.
+    with op.batch_alter_table("contacts", recreate="never") as batch_op:
         batch_op.add_column(sa.Column("phone", sa.String(length=40), nullable=True))
         batch_op.add_column(
             sa.Column("custom_attributes", _JSON, server_default=sa.text("'{}'"), nullable=False)
@@ -40,6 +42,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_conversations_contact_activity", table_name="conversations")
-    with op.batch_alter_table("contacts") as batch_op:
+    with op.batch_alter_table("contacts", recreate="never") as batch_op:
         batch_op.drop_column("custom_attributes")
         batch_op.drop_column("phone")
