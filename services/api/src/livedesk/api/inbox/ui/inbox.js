@@ -328,9 +328,9 @@ class Inbox {
     }
     this.counts = answer?.counts || null;
     const { assignee, status } = this.state.filter;
-    for (const button of document.querySelectorAll("#assignee-filter button")) {
-      const count = this.counts && status ? this.counts[button.dataset.assignee]?.[status] : undefined;
-      button.querySelector(".count").textContent = count === undefined ? "" : String(count);
+    for (const radio of document.querySelectorAll("#assignee-filter input")) {
+      const count = this.counts && status ? this.counts[radio.value]?.[status] : undefined;
+      radio.labels[0].querySelector(".count").textContent = count === undefined ? "" : String(count);
     }
     for (const option of $("status-filter").options) {
       const count = this.counts && option.value ? this.counts[assignee]?.[option.value] : undefined;
@@ -341,9 +341,9 @@ class Inbox {
   // -- controls -----------------------------------------------------------------------------
 
   installControls() {
-    const assigneeButtons = [...document.querySelectorAll("#assignee-filter button")];
+    const assigneeRadios = [...document.querySelectorAll("#assignee-filter input")];
     const showFilter = () => {
-      for (const button of assigneeButtons) button.setAttribute("aria-pressed", String(button.dataset.assignee === this.state.filter.assignee));
+      for (const radio of assigneeRadios) radio.checked = radio.value === this.state.filter.assignee;
       $("status-filter").value = this.state.filter.status;
     };
     const refilter = () => {
@@ -353,8 +353,8 @@ class Inbox {
       this.renderCounts();
       this.list.reload().catch((error) => this.toast(error));
     };
-    for (const button of assigneeButtons) button.addEventListener("click", () => {
-      this.state.filter.assignee = button.dataset.assignee;
+    for (const radio of assigneeRadios) radio.addEventListener("change", () => {
+      this.state.filter.assignee = radio.value;
       refilter();
     });
     $("status-filter").addEventListener("change", () => {
@@ -410,6 +410,11 @@ class Inbox {
       $("contact-toggle").setAttribute("aria-expanded", String(!shown));
       if (!shown) $("contact-pane").focus();
     });
+    $("contact-close").addEventListener("click", () => {
+      $("panes").dataset.view = "thread";
+      $("contact-toggle").setAttribute("aria-expanded", "false");
+      $("contact-toggle").focus();
+    });
     const help = $("help");
     help.querySelector("dl").replaceChildren(...SHORTCUTS.flatMap(([key, what]) => [el("dt", {}, el("kbd", { text: key })), el("dd", { text: what })]));
     $("help-button").addEventListener("click", () => this.showHelp());
@@ -439,6 +444,11 @@ class Inbox {
   }
 
   showHelp() {
+    $("contact-close").addEventListener("click", () => {
+      $("panes").dataset.view = "thread";
+      $("contact-toggle").setAttribute("aria-expanded", "false");
+      $("contact-toggle").focus();
+    });
     const help = $("help");
     if (help.open) return;
     const back = document.activeElement;
