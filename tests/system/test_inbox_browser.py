@@ -312,3 +312,33 @@ async def test_a_phone_shows_one_pane_at_a_time(
     await page.get_by_role("button", name="Back to conversations").click()
     await expect(row(page, maria)).to_be_focused()
     assert tab.errors == []
+
+
+@pytest.mark.timeout(120)
+async def test_a_reply_written_offline_is_sent_once_when_back(
+    browser: Browser, standalone: Standalone, customers: Customers
+) -> None:
+    maria = await customers.start("Maria Lopez", "Hi! My parcel has not arrived.")
+    tab = await open_tab(browser, standalone.base)
+    page = tab.page
+    await sign_in(page, demo.AGENT.email, DEMO_PASSWORD)
+    await row(page, maria).click()
+    await expect(page.locator("#messages [data-message-id]")).to_have_count(1)
+    banner = page.get_by_role("status")
+    await expect(banner).to_have_text("")
+
+    await page.context.set_offline(True)
+    await expect(banner).to_contain_text("offline")
+    composer = page.get_by_role("textbox", name="Message")
+    await composer.fill("Written on the train")
+    await composer.press("Enter")
+    await expect(page.locator(".unsent")).to_contain_text("Waiting for connection")
+    await expect(banner).to_contain_text("1 message waiting to be sent")
+
+    await page.context.set_offline(False)
+    await expect(page.locator(".unsent")).to_have_count(0)
+    await expect(page.locator(".msg", has_text="Written on the train")).to_have_count(1)
+    await expect(banner).to_have_text("")
+    written = (await customers.http.get(f"/v1/conversations/{maria}/messages")).json()["items"]
+    assert [m["content"] for m in written].count("Written on the train") == 1
+    assert tab.errors == []

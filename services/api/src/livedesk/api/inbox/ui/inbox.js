@@ -127,15 +127,24 @@ class Inbox {
       onSent: (message) => this.written(message),
       onError: (error) => this.toast(error),
     });
+    const online = () => navigator.onLine !== false && this.client.state === "open";
     this.client.on("state", (event) => {
       this.awareness.connectionState(event);
-      this.thread.setOutgoing(this.client.pending, event.state === "open");
+      this.thread.setOutgoing(this.client.pending, online());
       if (event.state === "closed") location.reload(); // the session ended: sign in again
     });
     this.client.on("outbox", (event) => {
-      this.thread.setOutgoing(event.items, this.client.state === "open");
+      this.thread.setOutgoing(event.items, online());
       this.awareness.setWaiting(event.items.length);
     });
+    const networkChanged = () => {
+      this.awareness.renderBanner();
+      this.thread.setOutgoing(this.client.pending, online());
+      // Back online with the socket still up: send what waits now, not after the back-off.
+      if (navigator.onLine) for (const item of this.client.pending) if (item.status === "pending") this.client.retry(item.clientId).catch(() => undefined);
+    };
+    window.addEventListener("online", networkChanged);
+    window.addEventListener("offline", networkChanged);
     this.client.on("*", (frame) => {
       if (frame.type === "state" || frame.type === "outbox" || frame.type === "sent" || frame.type === "pong") return;
       performance.mark("inbox:apply-start");
@@ -301,7 +310,7 @@ class Inbox {
       return;
     }
     if (this.openId !== id) return;
-    this.thread.setOutgoing(this.client.pending, this.client.state === "open");
+    this.thread.setOutgoing(this.client.pending, navigator.onLine !== false && this.client.state === "open");
     if (!document.hidden) await this.markRead(id, this.thread.newestId());
   }
 
