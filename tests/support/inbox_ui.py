@@ -133,6 +133,8 @@ class Customers:
             {"content": content, "kind": "incoming"},
         )
 
-    async def agent_id(self, email: str) -> int:
+    async def agent_name(self, email: str) -> str:
+        """An agent's name as the page shows it (the demo's names are the demo's to choose)."""
         agents = (await self.http.get("/v1/agents")).json()
-        return next(agent["id"] for agent in agents["items"] if agent["email"] == email)
+        name: str = next(agent["name"] for agent in agents["items"] if agent["email"] == email)
+        return name

@@ -116,7 +116,8 @@ async def test_an_agent_works_a_conversation(
     await page.get_by_role("button", name="Assign").click()
     menu = page.get_by_role("menu", name="Assign to")
     await expect(menu).to_be_visible()
-    await menu.get_by_role("menuitemradio", name="Alice Agent (me)").click()
+    alice = await customers.agent_name(demo.AGENT.email)
+    await menu.get_by_role("menuitemradio", name=f"{alice} (me)").click()
     await expect(page.locator("#conv-meta")).to_contain_text("Assigned to You")
     await expect(row(page, maria)).to_contain_text("You")
 
@@ -150,6 +151,8 @@ async def test_two_agents_see_each_other_live(
 ) -> None:
     maria = await customers.start("Maria Lopez", "Hi! My parcel has not arrived.")
     tom = await customers.start("Tom Becker", "I was charged twice this month.")
+    alice_name = await customers.agent_name(demo.AGENT.email)
+    admin_name = await customers.agent_name(demo.ADMIN.email)
     admin_tab = await open_tab(browser, standalone.base)
     alice_tab = await open_tab(browser, standalone.base)
     admin, alice = admin_tab.page, alice_tab.page
@@ -158,17 +161,17 @@ async def test_two_agents_see_each_other_live(
     for page in (admin, alice):
         await row(page, maria).click()
         await expect(page.locator("#messages [data-message-id]")).to_have_count(1)
-    await expect(admin.locator(".agent", has_text="Alice Agent")).to_contain_text("online")
+    await expect(admin.locator(".agent", has_text=alice_name)).to_contain_text("online")
 
     composer = alice.get_by_role("textbox", name="Message")
     await composer.fill("Checking")
     await composer.press("Space")  # an input event: the page sends typing start
-    await expect(admin.locator("#typing")).to_have_text("Alice Agent is typing…")
+    await expect(admin.locator("#typing")).to_have_text(f"{alice_name} is typing…")
     await composer.fill("Your parcel left the depot this morning.")
     await alice.get_by_role("button", name="Send").click()
     await expect(admin.locator(".msg", has_text="left the depot")).to_have_count(1)
     await expect(admin.locator("#typing")).to_have_text("")
-    await expect(alice.locator("#messages .seen")).to_have_text("Seen by Ada Admin")
+    await expect(alice.locator("#messages .seen")).to_have_text(f"Seen by {admin_name}")
 
     await admin.locator("#compose").get_by_text("Private note").click()
     await admin.get_by_role("textbox", name="Message").fill("VIP customer, be quick")
@@ -188,7 +191,7 @@ async def test_two_agents_see_each_other_live(
 
     await row(admin, tom).click()
     await admin.get_by_role("button", name="Assign").click()
-    await admin.get_by_role("menuitemradio", name="Alice Agent").click()
+    await admin.get_by_role("menuitemradio", name=alice_name).click()
     await expect(row(alice, tom)).to_contain_text("You")
     await admin.get_by_role("button", name="Resolve").click()
     await expect(row(alice, tom)).to_have_count(0)
