@@ -345,3 +345,35 @@ async def test_a_reply_written_offline_is_sent_once_when_back(
     written = (await customers.http.get(f"/v1/conversations/{maria}/messages")).json()["items"]
     assert [m["content"] for m in written].count("Written on the train") == 1
     assert tab.errors == []
+
+
+@pytest.mark.timeout(120)
+async def test_long_lists_and_conversations_load_as_the_agent_scrolls(
+    browser: Browser, standalone: Standalone, customers: Customers
+) -> None:
+    # Past one page of each (40 conversations, 50 messages): the rest comes by cursor.
+    chatty = await customers.start("Maria Lopez", *(f"Message {n}" for n in range(1, 71)))
+    for n in range(45):
+        await customers.start(f"Customer {n:02}", "Hello")
+    tab = await open_tab(browser, standalone.base)
+    page = tab.page
+    await sign_in(page, demo.AGENT.email, DEMO_PASSWORD)
+    rows = page.locator(".conv")
+    await expect(rows).to_have_count(40)
+    listed = await customers.http.get("/v1/conversations?status=open&limit=200")
+    total = len(listed.json()["items"])  # the page shows open ones by default
+    while await rows.count() < total:
+        await rows.last.scroll_into_view_if_needed()
+        await page.wait_for_timeout(100)
+    await expect(rows).to_have_count(total)
+    ids = [await r.get_attribute("data-conversation-id") for r in await rows.all()]
+    assert len(set(ids)) == total
+
+    await row(page, chatty).click()
+    messages = page.locator("#messages [data-message-id]")
+    await expect(messages).to_have_count(50)
+    await expect(messages.last).to_contain_text("Message 70")
+    await page.locator("#messages").evaluate("box => box.scrollTo(0, 0)")
+    await expect(messages).to_have_count(70)
+    await expect(messages.first).to_contain_text("Message 1")
+    assert tab.errors == []
