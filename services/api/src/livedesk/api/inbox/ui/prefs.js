@@ -1,7 +1,8 @@
 // The agent's choices that outlive a reload: list filters, sound, desktop notifications.
 // Kept in localStorage under the account and user, so two logins on one browser keep theirs.
 
-const DEFAULTS = { assignee: "all", status: "open", sound: true, notify: false };
+// notify: null follows the browser's permission (granted: on); true or false is the agent's.
+const DEFAULTS = { assignee: "all", status: "open", sound: true, notify: null };
 
 export class Prefs {
   constructor(me) {
