@@ -42,9 +42,9 @@ export class Notifier {
     };
   }
 
-  /** Desktop notifications are on: the browser allows them and the agent did not say no. */
+  /** Desktop notifications are on: the agent turned them on and the browser allows them. */
   enabled() {
-    return "Notification" in window && Notification.permission === "granted" && this.prefs.get("notify") !== false;
+    return "Notification" in window && Notification.permission === "granted" && this.prefs.get("notify") === true;
   }
 
   /** Ask the browser (on a click: browsers refuse it otherwise); true when allowed. */

@@ -1,8 +1,8 @@
 // The agent's choices that outlive a reload: list filters, sound, desktop notifications.
 // Kept in localStorage under the account and user, so two logins on one browser keep theirs.
 
-// notify: null follows the browser's permission (granted: on); true or false is the agent's.
-const DEFAULTS = { assignee: "all", status: "open", sound: true, notify: null };
+// Desktop notifications stay off until the agent turns them on (and the browser allows them).
+const DEFAULTS = { assignee: "all", status: "open", sound: true, notify: false };
 
 export class Prefs {
   constructor(me) {
