@@ -111,8 +111,8 @@ class Customers:
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         response = await self.http.post(path, json=body)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
+        assert response.status_code in (200, 201, 204), response.text
+        return None if response.status_code == 204 else response.json()
 
     async def start(self, name: str, *lines: str) -> int:
         """A new contact starts a conversation with these messages; its id."""
@@ -132,6 +132,11 @@ class Customers:
             f"/v1/conversations/{conversation_id}/messages:import",
             {"content": content, "kind": "incoming"},
         )
+
+    async def agent_id(self, email: str) -> int:
+        agents = (await self.http.get("/v1/agents")).json()
+        found: int = next(agent["id"] for agent in agents["items"] if agent["email"] == email)
+        return found
 
     async def agent_name(self, email: str) -> str:
         """An agent's name as the page shows it (the demo's names are the demo's to choose)."""

@@ -266,6 +266,21 @@ async def test_the_keyboard_drives_the_inbox(
 
 
 @pytest.mark.timeout(120)
+async def test_a_revoked_session_returns_the_page_to_the_sign_in_form(
+    browser: Browser, standalone: Standalone, customers: Customers
+) -> None:
+    tab = await open_tab(browser, standalone.base)
+    page = tab.page
+    await sign_in(page, demo.AGENT.email, DEMO_PASSWORD)
+    alice = await customers.agent_id(demo.AGENT.email)
+    await customers.post(f"/v1/agents/{alice}/sessions/revoke", {})
+    # The socket is closed for it, and no REST call or refresh is accepted any more.
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=15_000)
+    await expect(page.locator("#app")).to_be_hidden()
+    assert tab.errors == []
+
+
+@pytest.mark.timeout(120)
 async def test_a_reload_keeps_the_session_and_logout_ends_it(
     browser: Browser, standalone: Standalone
 ) -> None:

@@ -117,7 +117,7 @@ class Inbox {
     // Asked for on connect, ahead of expiry and after the server said it expired: the first
     // is the one held, the others come from the refresh cookie. A refusal ends the session.
     const token = async (reason) => {
-      if (reason !== "connect" && !(await session.refresh())) location.reload();
+      if (reason !== "connect" && !(await session.refresh())) session.ended();
       return session.token;
     };
     this.client = connect({ url: location.origin, token, resumeFrom: offset });
