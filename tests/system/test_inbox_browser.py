@@ -8,7 +8,9 @@ a reload keeps the session and logout ends it; a 375 px phone gets one pane at a
 finds no serious or critical violation on the login page, the list or a conversation.
 Screenshots of each view go to LIVEDESK_ARTIFACTS. The harder cases (a gateway killed,
 concurrent resolves, notifications, unread counts against an independent count) are
-tests/system/test_inbox_e2e*.py's.
+tests/system/test_inbox_team_browser.py's (branch inbox-e2e). Also here: a reply written
+offline is sent once, a revoked session returns to the sign-in form, and long lists and
+conversations load page by page.
 """
 
 from __future__ import annotations
