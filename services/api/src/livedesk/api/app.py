@@ -146,7 +146,7 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(module.router)
     if settings.api.docs:
         install_docs(app)
-    mount_inbox(app)
+    mount_inbox(app, demo=settings.api.demo)
     if fast_route_chosen(context.settings.api, FAST_ROUTE_PROBLEM):
         # Innermost of the three: inside the body limit, counted by the request metrics.
         app.add_middleware(
