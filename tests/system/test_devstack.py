@@ -326,7 +326,7 @@ def test_the_inbox_works_through_the_proxy_in_a_browser(
                 admin, agent = pages
                 await agent.fill("#text", "Checking")
                 await agent.press("#text", "Space")  # an input event: typing starts
-                await expect(admin.locator("#typing")).to_have_text("Alice Agent typing…")
+                await expect(admin.locator("#typing")).to_have_text("Alice Agent is typing…")
                 await agent.fill("#text", "Your parcel left the depot this morning.")
                 await agent.click("#compose button")
                 reply = admin.locator(".msg", has_text="Your parcel left the depot")

@@ -66,6 +66,7 @@ class Plan:
             "LIVEDESK_PRESENCE_URL": self.url(2),
             "LIVEDESK_DATA_DIR": str(self.data_dir),
             "LIVEDESK_ALLOWED_ORIGINS": origins,
+            "LIVEDESK_API__DEMO": "true",
         }
 
         def command(*args: str) -> list[str]:

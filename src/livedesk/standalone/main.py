@@ -67,6 +67,7 @@ def standalone_settings(data_dir: Path | None) -> Settings:
             "node_id": "standalone",
             "api_url": IN_PROCESS,
             "presence_url": IN_PROCESS,
+            "api": settings.api.model_copy(update={"demo": True}),
         }
     )
 

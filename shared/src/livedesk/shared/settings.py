@@ -82,6 +82,8 @@ class ApiSettings(BaseModel):
     # How long an API process trusts what it read of a session (revoked or not) for REST.
     session_check_s: float = Field(default=0.5, ge=0)
     docs: bool = True  # /docs, /redoc, /openapi.json; false (production): 404
+    # The inbox page shows its demo panel (simulated customers); standalone and `livedesk dev`.
+    demo: bool = False
 
 
 class GatewaySettings(BaseModel):

@@ -49,6 +49,7 @@ from livedesk.api.routes import (
     events,
     health,
     messages,
+    search,
     sessions,
 )
 from livedesk.api.store.base import utc_now
@@ -128,12 +129,23 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     app.openapi = with_exact_bounds(app.openapi)  # type: ignore[method-assign]
     install_error_handlers(app)
-    routes = (auth, sessions, agents, access, directory, conversations, messages, events, health)
+    routes = (
+        auth,
+        sessions,
+        agents,
+        access,
+        directory,
+        conversations,
+        messages,
+        search,
+        events,
+        health,
+    )
     for module in routes:
         app.include_router(module.router)
     if settings.api.docs:
         install_docs(app)
-    mount_inbox(app)
+    mount_inbox(app, demo=settings.api.demo)
     if fast_route_chosen(context.settings.api, FAST_ROUTE_PROBLEM):
         # Innermost of the three: inside the body limit, counted by the request metrics.
         app.add_middleware(

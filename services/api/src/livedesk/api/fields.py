@@ -2,9 +2,10 @@
 that says the same thing, so that /openapi.json describes exactly what is accepted.
 
 - `Id`, `Offset`: what both databases can store (64-bit signed, so at most `MAX_ID`).
-- `Name`, `Content`, `ClientId`: text that PostgreSQL can hold (no NUL character), and for
-  names and content, something besides white space. Names are stored stripped, content as
-  written. "White space" is Python's (`str.isspace`), as is `\\s` in the schema's pattern.
+- `Name`, `Content`, `ClientId`, `SearchText`: text that PostgreSQL can hold (no NUL
+  character), and for all but client ids, something besides white space. Names are stored
+  stripped, content as written. "White space" is Python's (`str.isspace`), as is `\\s` in
+  the schema's pattern.
 - `EmailAddress`: the one address rule (`emails`).
 - `Moment`: a time with its offset, stored in UTC (so it must have one there).
 - `Cursor`: a page's `next_cursor`, given back as it came.
@@ -39,6 +40,7 @@ MAX_ID: Final = 2**63 - 1
 MAX_NAME_CHARS: Final = 200
 MAX_CLIENT_ID_CHARS: Final = 128
 MAX_EMAIL_CHARS: Final = 320
+MAX_SEARCH_CHARS: Final = 200
 
 # The bounds written as integers: pydantic's own schema wrote 2**63 - 1 as the float
 # 9.223372036854776e18, which is 2**63, a number the databases cannot hold.
@@ -132,6 +134,14 @@ EmailAddress = Annotated[
     Field(max_length=MAX_EMAIL_CHARS),
     AfterValidator(_email),
     JsonSchema({"type": "string", "format": "email", "maxLength": MAX_EMAIL_CHARS}),
+]
+
+# What a search box sends: some text besides white space, within reason for a query.
+SearchText = Annotated[
+    str,
+    Field(max_length=MAX_SEARCH_CHARS),
+    AfterValidator(_visible),
+    _text_schema(_VISIBLE, MAX_SEARCH_CHARS),
 ]
 
 # Opaque to clients. The format names the kind for tools that generate requests (the

@@ -7,6 +7,9 @@ transaction, which is what makes offsets gapless) and `event_relay` (the relay's
 the retention floor, kept apart so the relay never waits on a writer's lock, nor a writer
 on the relay's).
 
+The search indexes (PostgreSQL's GIN indexes on expressions, SQLite's FTS5 tables and their
+triggers) are the migration's `0004_inbox_search` alone: they differ by database.
+
 Not here: queries (see the routes and `outbox`), and the wire shapes (see `schemas`).
 """
 
@@ -157,6 +160,10 @@ class Message(SQLModel, table=True):
 
 class ReadPointer(SQLModel, table=True):
     __tablename__ = "read_pointers"
+    __table_args__ = (
+        # Everyone's pointer in one conversation ("seen by").
+        sa.Index("ix_read_pointers_conversation_id", "conversation_id"),
+    )
 
     user_id: int = Field(sa_type=BigId, foreign_key="users.id", primary_key=True)
     conversation_id: int = Field(sa_type=BigId, foreign_key="conversations.id", primary_key=True)

@@ -11,15 +11,14 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from livedesk.api.fields import MAX_ID
 from livedesk.api.models import AccountOffset, Conversation, Message, ReadPointer, User
-from livedesk.api.schemas import ConversationOut
 from livedesk.shared.errors import LivedeskError
-from livedesk.shared.events import ConversationData, SenderType
+from livedesk.shared.events import SenderType
 
 # An agent as the API shows one: every column of a user but the password's hash.
 AGENT_COLUMNS = (
@@ -86,24 +85,6 @@ def unread_count(user_id: int, conversation_id: Any) -> ColumnElement[int]:
     )
 
 
-def conversation_query(user_id: int) -> Any:
-    return select(Conversation, unread_count(user_id, col(Conversation.id)).label("unread"))
-
-
-async def find_conversation(
-    connection: AsyncConnection, account_id: int, conversation_id: int, user_id: int
-) -> ConversationOut | None:
-    row = (
-        await connection.execute(
-            conversation_query(user_id).where(
-                col(Conversation.id) == conversation_id,
-                col(Conversation.account_id) == account_id,
-            )
-        )
-    ).first()
-    return None if row is None else conversation_out(row)
-
-
 async def conversation_exists(
     connection: AsyncConnection, account_id: int, conversation_id: int
 ) -> bool:
@@ -113,18 +94,6 @@ async def conversation_exists(
         )
     )
     return found.first() is not None
-
-
-def conversation_out(row: Row[Any]) -> ConversationOut:
-    data = dict(row._mapping)
-    data["unread_count"] = data.pop("unread", 0) or 0
-    return ConversationOut.model_validate(data)
-
-
-def conversation_data(conversation: ConversationOut) -> ConversationData:
-    return ConversationData.model_validate(
-        conversation.model_dump(exclude={"account_id", "unread_count"})
-    )
 
 
 def encode_cursor(*parts: object) -> str:
@@ -145,6 +114,23 @@ def decode_cursor(cursor: str, count: int) -> list[str]:
 
 def decode_id_cursor(cursor: str) -> int:
     return cursor_id(decode_cursor(cursor, 1)[0])
+
+
+# The list's order (and search's): newest activity first, along the account's index.
+NEWEST_ACTIVITY_FIRST = (col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
+
+
+def activity_cursor(last_activity_at: datetime, conversation_id: int) -> str:
+    """The cursor after this conversation in `NEWEST_ACTIVITY_FIRST` order."""
+    return encode_cursor(last_activity_at.isoformat(), conversation_id)
+
+
+def after_activity_cursor(cursor: str) -> ColumnElement[bool]:
+    """The conversations after `cursor` (an `activity_cursor`) in that order."""
+    moment_part, id_part = decode_cursor(cursor, 2)
+    moment, ident = cursor_moment(moment_part), cursor_id(id_part)
+    activity = col(Conversation.last_activity_at)
+    return or_(activity < moment, and_(activity == moment, col(Conversation.id) < ident))
 
 
 def cursor_id(part: str) -> int:

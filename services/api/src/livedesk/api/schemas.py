@@ -130,6 +130,25 @@ class ConversationPatch(Body):
     version: Annotated[int, Field(ge=1)] | None = None
 
 
+class ContactSummary(BaseModel):
+    """A conversation's contact, enough to name it in a list."""
+
+    id: int
+    name: str
+    email: str | None
+
+
+class LastMessage(BaseModel):
+    """A conversation's newest message (notes included), enough for a list's preview."""
+
+    id: int
+    kind: MessageKind
+    sender_type: SenderType
+    sender_id: int | None
+    preview: str = Field(description="the content's start, white space collapsed to spaces")
+    created_at: datetime
+
+
 class ConversationOut(BaseModel):
     id: int
     account_id: int
@@ -141,10 +160,40 @@ class ConversationOut(BaseModel):
     created_at: datetime
     last_activity_at: datetime
     unread_count: UnreadCount = 0
+    contact: ContactSummary
+    last_message: LastMessage | None = Field(description="null until the first message")
 
 
 class ConversationRead(ConversationOut):
     offset: int
+
+
+class StatusCounts(BaseModel):
+    open: int
+    pending: int
+    snoozed: int
+    resolved: int
+
+
+class AssigneeCounts(BaseModel):
+    mine: StatusCounts = Field(description="assigned to the caller")
+    unassigned: StatusCounts
+    all: StatusCounts
+
+
+class ConversationCounts(BaseModel):
+    """How many conversations each of the list's filters holds, as of `offset`."""
+
+    offset: int
+    counts: AssigneeCounts
+
+
+class SearchHit(BaseModel):
+    conversation: ConversationOut
+    message_id: int | None = Field(
+        description="the conversation's newest message that matched; null: the contact matched"
+    )
+    snippet: str = Field(description="the matched text around the match, or the contact's name")
 
 
 class MessageCreate(Body):
@@ -183,6 +232,16 @@ class ReadOut(BaseModel):
     user_id: int
     message_id: int
     unread_count: UnreadCount
+
+
+class ReadPointerOut(BaseModel):
+    user_id: int
+    message_id: int = Field(description="the last message this agent has read")
+    updated_at: datetime
+
+
+class ReadPointers(BaseModel):
+    items: list[ReadPointerOut]
 
 
 class ErrorOut(BaseModel):

@@ -10,35 +10,38 @@ writes and their events (`store.conversations`).
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy import and_, or_
+from sqlalchemy import func, select
 from sqlmodel import col
 
+from livedesk.api.conversation_view import (
+    conversation_query,
+    conversations_out,
+    find_conversation,
+)
 from livedesk.api.deps import Caller, Context
 from livedesk.api.errors import ApiError, documented, not_found
 from livedesk.api.fields import AssigneeFilter, Cursor, Id
 from livedesk.api.models import Conversation
 from livedesk.api.openapi import next_page
 from livedesk.api.queries import (
+    NEWEST_ACTIVITY_FIRST,
     account_offset,
-    conversation_out,
-    conversation_query,
-    cursor_id,
-    cursor_moment,
-    decode_cursor,
-    encode_cursor,
-    find_conversation,
+    activity_cursor,
+    after_activity_cursor,
 )
 from livedesk.api.schemas import (
+    AssigneeCounts,
+    ConversationCounts,
     ConversationCreate,
     ConversationOut,
     ConversationPatch,
     ConversationRead,
     Page,
+    StatusCounts,
 )
 from livedesk.api.store.errors import VersionConflict
 from livedesk.shared.events import ConversationStatus
@@ -87,23 +90,53 @@ async def list_conversations(
     if inbox is not None:
         query = query.where(col(Conversation.inbox_id) == inbox)
     if cursor:
-        moment, ident = _activity_cursor(cursor)
-        activity = col(Conversation.last_activity_at)
-        query = query.where(
-            or_(activity < moment, and_(activity == moment, col(Conversation.id) < ident))
+        query = query.where(after_activity_cursor(cursor))
+    query = query.order_by(*NEWEST_ACTIVITY_FIRST).limit(limit + 1)
+    async with context.store.snapshot() as connection:
+        rows = (await connection.execute(query)).all()
+        items = await conversations_out(connection, rows[:limit])
+        offset = await account_offset(connection, caller.account_id)
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = activity_cursor(items[-1].last_activity_at, items[-1].id)
+    return Page(items=items, next_cursor=next_cursor, offset=offset)
+
+
+# Declared before `/{conversation_id}`, which would otherwise take "counts" for an id (a 422).
+@router.get("/counts")
+async def count_conversations(caller: Caller, context: Context) -> ConversationCounts:
+    """How many conversations each filter of the list holds: assigned to the caller,
+    unassigned and all, by status."""
+    assignee = col(Conversation.assignee_id)
+    query = (
+        select(
+            col(Conversation.status),
+            func.count().label("all"),
+            func.count().filter(assignee.is_(None)).label("unassigned"),
+            func.count().filter(assignee == caller.user_id).label("mine"),
         )
-    query = query.order_by(
-        col(Conversation.last_activity_at).desc(), col(Conversation.id).desc()
-    ).limit(limit + 1)
+        .where(col(Conversation.account_id) == caller.account_id)
+        .group_by(col(Conversation.status))
+    )
     async with context.store.snapshot() as connection:
         rows = (await connection.execute(query)).all()
         offset = await account_offset(connection, caller.account_id)
-    items = [conversation_out(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor(last.last_activity_at.isoformat(), last.id)
-    return Page(items=items, next_cursor=next_cursor, offset=offset)
+    by_status = {row.status: row for row in rows}
+
+    def counts(column: str) -> StatusCounts:
+        return StatusCounts.model_validate(
+            {
+                status.value: getattr(by_status[status], column) if status in by_status else 0
+                for status in ConversationStatus
+            }
+        )
+
+    return ConversationCounts(
+        offset=offset,
+        counts=AssigneeCounts(
+            mine=counts("mine"), unassigned=counts("unassigned"), all=counts("all")
+        ),
+    )
 
 
 @router.get("/{conversation_id}", responses=documented(404))
@@ -173,8 +206,3 @@ def _expected_versions(if_match: str | None, field: int | None) -> list[int]:
     if matched is None:
         raise ApiError(422, "invalid_request", 'If-Match: expected a version such as "3"')
     return [int(matched[1]), *expected]
-
-
-def _activity_cursor(cursor: str) -> tuple[datetime, int]:
-    moment, ident = decode_cursor(cursor, 2)
-    return cursor_moment(moment), cursor_id(ident)

@@ -1,4 +1,5 @@
-"""Messages of a conversation (post, list) and the caller's read pointer.
+"""Messages of a conversation (post, list either way) and read pointers (move the caller's,
+list everyone's).
 
 Agents post replies and notes; an admin imports a message of any kind, with its original
 time (`messages:import`); the rule is the store's (`store.authorship`). Posting is
@@ -11,7 +12,7 @@ exactly as this route would (every error included) comes here.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from sqlmodel import col
 from livedesk.api.deps import Admin, Caller, Context
 from livedesk.api.errors import documented, not_found
 from livedesk.api.fields import Cursor, Id
-from livedesk.api.models import Message
+from livedesk.api.models import Message, ReadPointer
 from livedesk.api.openapi import next_page
 from livedesk.api.queries import (
     account_offset,
@@ -35,6 +36,8 @@ from livedesk.api.schemas import (
     Page,
     ReadCreate,
     ReadOut,
+    ReadPointerOut,
+    ReadPointers,
 )
 from livedesk.api.store.authorship import Import
 from livedesk.api.store.base import Posted
@@ -109,20 +112,25 @@ async def list_messages(
     context: Context,
     cursor: Cursor | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    order: Annotated[
+        Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest first")
+    ] = "asc",
 ) -> Page[MessageOut]:
-    """Oldest first; `next_cursor` continues after the last message of this page."""
-    after = decode_id_cursor(cursor) if cursor else 0
+    """`next_cursor` continues after the last message of this page: to newer messages in
+    `asc` order, to older ones in `desc` (a conversation view loads its newest page with
+    `desc`, then older pages as the agent scrolls up)."""
+    query = select(Message).where(col(Message.conversation_id) == conversation_id)
+    if order == "asc":
+        after = decode_id_cursor(cursor) if cursor else 0
+        query = query.where(col(Message.id) > after).order_by(col(Message.id))
+    else:
+        if cursor:
+            query = query.where(col(Message.id) < decode_id_cursor(cursor))
+        query = query.order_by(col(Message.id).desc())
     async with context.store.snapshot() as connection:
         if not await conversation_exists(connection, caller.account_id, conversation_id):
             raise not_found("conversation", conversation_id)
-        rows = (
-            await connection.execute(
-                select(Message)
-                .where(col(Message.conversation_id) == conversation_id, col(Message.id) > after)
-                .order_by(col(Message.id))
-                .limit(limit + 1)
-            )
-        ).all()
+        rows = (await connection.execute(query.limit(limit + 1))).all()
         offset = await account_offset(connection, caller.account_id)
     items = [MessageOut.model_validate(row._mapping) for row in rows[:limit]]
     next_cursor = encode_cursor(items[-1].id) if len(rows) > limit else None
@@ -136,3 +144,25 @@ async def mark_read(
     return await context.store.move_read_pointer(
         caller.account_id, caller.user_id, conversation_id, body.message_id
     )
+
+
+@router.get("/reads")
+async def list_read_pointers(
+    conversation_id: ConversationId, caller: Caller, context: Context
+) -> ReadPointers:
+    """Every agent's read pointer in the conversation (for "seen by"); `message_read`
+    events move them afterwards."""
+    async with context.store.snapshot() as connection:
+        if not await conversation_exists(connection, caller.account_id, conversation_id):
+            raise not_found("conversation", conversation_id)
+        rows = await connection.execute(
+            select(
+                col(ReadPointer.user_id),
+                col(ReadPointer.message_id),
+                col(ReadPointer.updated_at),
+            )
+            .where(col(ReadPointer.conversation_id) == conversation_id)
+            .order_by(col(ReadPointer.user_id))
+        )
+        items = [ReadPointerOut.model_validate(row._mapping) for row in rows]
+    return ReadPointers(items=items)

@@ -39,6 +39,7 @@ from livedesk.api.store.authorship import Import, check_kind
 from livedesk.api.store.directory import CreatedAccount
 from livedesk.api.store.errors import AlreadyRegistered
 from livedesk.api.store.outbox import Clock, Unit
+from livedesk.api.store.search import SearchIndex
 from livedesk.api.store.sessions import Revoked, Started
 from livedesk.shared.events import MessageKind, SenderType
 from livedesk.shared.tokens import Role
@@ -94,6 +95,8 @@ class RelayLog(ABC):
 class Store(ABC):
     # The database's INSERT construct, the one that knows ON CONFLICT.
     insert: ClassVar[Callable[..., Any]]
+    # The database's full-text search (read inside `snapshot()`).
+    search: ClassVar[SearchIndex]
 
     def __init__(
         self, engine: AsyncEngine, committed: Committed | None = None, clock: Clock = utc_now

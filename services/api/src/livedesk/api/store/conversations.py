@@ -17,9 +17,9 @@ from typing import Any, Literal
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 
+from livedesk.api.conversation_view import conversation_data, find_conversation
 from livedesk.api.models import Contact, Conversation, Inbox, User
-from livedesk.api.queries import conversation_data, conversation_out, find_conversation
-from livedesk.api.schemas import ConversationCreate, ConversationOut
+from livedesk.api.schemas import ContactSummary, ConversationCreate, ConversationOut
 from livedesk.api.store.errors import NotFound, VersionConflict
 from livedesk.api.store.outbox import Unit
 from livedesk.shared.events import (
@@ -38,7 +38,15 @@ async def open_conversation(
 ) -> ConversationOut:
     connection = unit.connection
     await _ensure(unit, Inbox, "inbox", body.inbox_id, account_id)
-    await _ensure(unit, Contact, "contact", body.contact_id, account_id)
+    contact = (
+        await connection.execute(
+            select(col(Contact.id), col(Contact.name), col(Contact.email)).where(
+                col(Contact.id) == body.contact_id, col(Contact.account_id) == account_id
+            )
+        )
+    ).first()
+    if contact is None:
+        raise NotFound("contact", body.contact_id)
     if body.assignee_id is not None:
         await _ensure(unit, User, "agent", body.assignee_id, account_id)
     now = unit.clock()
@@ -58,7 +66,14 @@ async def open_conversation(
             .returning(Conversation)
         )
     ).one()
-    conversation = conversation_out(row)
+    # New: nothing unread, no message yet.
+    conversation = ConversationOut.model_validate(
+        {
+            **row._mapping,
+            "contact": ContactSummary.model_validate(contact._mapping),
+            "last_message": None,
+        }
+    )
     data = conversation_data(conversation)
     await unit.emit(
         account_id,
@@ -126,7 +141,7 @@ async def change_conversation(
 
 
 async def _ensure(
-    unit: Unit, table: Any, what: Literal["inbox", "contact", "agent"], ident: int, account: int
+    unit: Unit, table: Any, what: Literal["inbox", "agent"], ident: int, account: int
 ) -> None:
     found = await unit.connection.execute(
         select(table.id).where(table.id == ident, table.account_id == account)

@@ -1,6 +1,6 @@
 """The store on PostgreSQL: reads in REPEATABLE READ snapshots, the message write as one
 statement on a small asyncpg pool of its own (`pg_messages`), the relay's log on a
-connection of its own (`pg_relay`).
+connection of its own (`pg_relay`), full-text search on GIN indexes (`pg_search`).
 
 Writes other than messages run in READ COMMITTED transactions on the engine (`base.Store`):
 writers serialize on the rows they lock, above all the account's offset counter.
@@ -24,6 +24,8 @@ from livedesk.api.store.base import Committed, Posted, RelayLog, Store, utc_now
 from livedesk.api.store.outbox import Clock
 from livedesk.api.store.pg_messages import write_message
 from livedesk.api.store.pg_relay import PgRelayLog
+from livedesk.api.store.pg_search import PgSearchIndex
+from livedesk.api.store.search import SearchIndex
 
 # Connections of the message writes' pool. A write holds one for a single round trip, and
 # the database has a couple of cores: more in flight only queue inside PostgreSQL.
@@ -40,6 +42,7 @@ async def _keep_session(_connection: Any) -> None:
 
 class PostgresStore(Store):
     insert: ClassVar[Callable[..., Any]] = staticmethod(postgresql.insert)
+    search: ClassVar[SearchIndex] = PgSearchIndex()
 
     def __init__(
         self, engine: AsyncEngine, committed: Committed | None = None, clock: Clock = utc_now

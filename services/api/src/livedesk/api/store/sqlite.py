@@ -24,11 +24,14 @@ from livedesk.api.models import AccountOffset, Conversation, Event, EventRelay, 
 from livedesk.api.schemas import MessageCreate, MessageOut
 from livedesk.api.store.base import Claim, Posted, RelayLog, Row, Store, sender_type
 from livedesk.api.store.errors import NotFound
+from livedesk.api.store.search import SearchIndex
+from livedesk.api.store.sqlite_search import SqliteSearchIndex
 from livedesk.shared.events import MessageData, MessageKind, NewMessage
 
 
 class SqliteStore(Store):
     insert: ClassVar[Callable[..., Any]] = staticmethod(sqlite.insert)
+    search: ClassVar[SearchIndex] = SqliteSearchIndex()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncConnection]:

@@ -1,226 +1,470 @@
-// The inbox as a client of the external contract: REST for state, @livedesk/client (served
-// from /static/client, built from clients/js) for changes. It loads state over REST, then
-// resumes the socket from the offset that state was read at; the client keeps every event
-// once, reconnects, and shares one socket among the tabs of a login.
-import { connect as connectClient } from "/static/client/index.js";
+// The inbox page: signs the agent in (or resumes the session), loads the list over REST,
+// then follows the account's events from the offset that list was read at, through
+// @livedesk/client (built from clients/js into /static/client). This module wires the views
+// together and applies each live event; each view is a module of its own.
+import { connect } from "/static/client/index.js";
+import { Actions } from "./actions.js";
+import { Api } from "./api.js";
+import { Awareness } from "./awareness.js";
+import { Composer } from "./composer.js";
+import { Contacts } from "./contact.js";
+import { installDemo } from "./demo.js";
+import { el } from "./format.js";
+import { installShortcuts, SHORTCUTS } from "./keyboard.js";
+import { ConversationList } from "./list.js";
+import { Notifier } from "./notify.js";
+import { Prefs } from "./prefs.js";
+import { Session } from "./session.js";
+import { State } from "./state.js";
+import { Thread } from "./thread.js";
 
-const S = { token: null, me: null, offset: 0, convs: new Map(), agents: new Map(), presence: {},
-            current: null, client: null, typers: new Map(), typingTimers: new Map() };
-// Typists repeat "start" every 3 s; presence's TTL is about 6 s. Past this, an indicator is stale.
-// The server says in `ready` how often to repeat a typing start (half its TTL); an indicator
-// not refreshed for two of those is stale, should its stop be lost.
-let typingIntervalMs = 3000;
 const $ = (id) => document.getElementById(id);
+const session = new Session();
+const api = new Api(session);
+const config = fetch("/inbox/config").then((response) => (response.ok ? response.json() : {}), () => ({}));
 
-async function api(method, path, body, headers = {}, retried = false) {
-  const response = await fetch(path, {
-    method, headers: { "content-type": "application/json", ...(S.token ? { authorization: `Bearer ${S.token}` } : {}), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body) });
-  // An access token lives 15 minutes: past it, one refresh and the request again.
-  if (response.status === 401 && S.token && !retried && await refresh()) return api(method, path, body, headers, true);
-  const data = response.status === 204 ? null : await response.json();
-  if (!response.ok) throw Object.assign(new Error(data?.message || response.statusText), { status: response.status, data });
-  return data;
-}
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = $("login").querySelector("button");
+  button.disabled = true;
+  $("error").textContent = "";
+  try {
+    await session.signIn($("email").value, $("password").value);
+    await start();
+  } catch (error) {
+    $("error").textContent = error.message;
+  } finally {
+    button.disabled = false;
+  }
+});
 
-function claims(token) { return JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))); }
+config.then((settings) => {
+  $("demo-hint").hidden = !settings.demo;
+});
 
-// Sessions: the access token lives in this page's memory only; the refresh token is an
-// HttpOnly cookie scoped to /v1/auth that no script can read. A reload asks for a new access
-// token with it, so the agent stays signed in; logout ends the session and clears it.
-function signedIn(token) {
-  S.token = token;
-  const c = claims(token);
-  S.me = { id: Number(c.sub), account: c.acct, role: c.role };
-}
+session.refresh().then((ok) => {
+  if (ok) return start();
+  showLogin();
+}).catch((error) => {
+  showLogin();
+  $("error").textContent = error.message;
+});
 
-async function refresh() {
-  const response = await fetch("/v1/auth/refresh", { method: "POST" });
-  if (!response.ok) return false;
-  signedIn((await response.json()).access_token);
-  return true;
+function showLogin() {
+  $("login-view").hidden = false;
+  $("app").hidden = true;
+  $("email").focus();
 }
 
 async function start() {
-  $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
-  await loadState();
-  connect();
+  $("login-view").hidden = true;
+  $("app").hidden = false;
+  const inbox = new Inbox(session.me);
+  await inbox.start();
 }
 
-$("login").onsubmit = async (event) => {
-  event.preventDefault();
-  try {
-    signedIn((await api("POST", "/v1/auth/token", { email: $("email").value, password: $("password").value })).access_token);
-    await start();
-  } catch (error) { $("error").textContent = error.message; }
-};
+/** One signed-in agent's inbox: the state, the views, and the live events between them. */
+class Inbox {
+  constructor(me) {
+    this.state = new State(me);
+    this.prefs = new Prefs(me);
+    this.state.filter = { assignee: this.prefs.get("assignee"), status: this.prefs.get("status") };
+    this.openId = null;
+    this.usable = false;
+    this.pendingNewConversation = new Map(); // id -> timeout: a notification a message may replace
+    const onError = (error) => this.toast(error);
+    this.contacts = new Contacts({
+      state: this.state,
+      api,
+      onContact: (id) => {
+        this.list.refreshContact(id);
+        const open = this.state.conversations.get(this.openId);
+        if (open?.contact_id === id) this.actions.render();
+      },
+      onOpen: (id) => this.open(id),
+    });
+    this.list = new ConversationList({ state: this.state, api, contacts: this.contacts, onOpen: (id) => this.open(id), onError });
+    this.actions = new Actions({ state: this.state, api, onChanged: (conversation) => this.changed(conversation), onError });
+    this.awareness = new Awareness({ state: this.state, api });
+    this.notifier = new Notifier({ state: this.state, prefs: this.prefs, isLeader: () => this.client?.isLeader ?? true });
+  }
 
-$("logout").onclick = async () => {
-  S.loggingOut = true;
-  await fetch("/v1/auth/logout", { method: "POST" });
-  location.reload();
-};
+  async start() {
+    const [agents] = await Promise.all([api.get("/v1/agents"), this.renderCounts()]);
+    for (const agent of agents.items || agents) this.state.agents.set(agent.id, agent);
+    const me = this.state.agents.get(this.state.me.id);
+    $("me").textContent = me ? me.name : "";
+    $("availability").value = me?.availability && me.availability !== "offline" ? me.availability : "online";
+    this.awareness.renderTeam();
+    this.installControls();
+    const offset = await this.list.reload();
+    this.list.setLoading(false);
+    this.contacts.clear();
+    if (!this.usable) {
+      this.usable = true;
+      performance.mark("inbox:usable");
+    }
+    this.connect(offset ?? 0);
+    const settings = await config;
+    if (settings.demo) installDemo({ api, session, current: () => this.openId, onError: (error) => this.toast(error) });
+    const linked = /^#conversation\/(\d+)$/.exec(location.hash);
+    if (linked) this.open(Number(linked[1]));
+    setInterval(() => this.list.tick(), 30_000);
+    this.notifier.title();
+  }
 
-refresh().then((ok) => ok && start()).catch((error) => { $("error").textContent = error.message; });
+  connect(offset) {
+    // Asked for on connect, ahead of expiry and after the server said it expired: the first
+    // is the one held, the others come from the refresh cookie. A refusal ends the session.
+    const token = async (reason) => {
+      if (reason !== "connect" && !(await session.refresh())) location.reload();
+      return session.token;
+    };
+    this.client = connect({ url: location.origin, token, resumeFrom: offset });
+    this.thread = new Thread({ state: this.state, api, client: this.client, onError: (error) => this.toast(error) });
+    this.composer = new Composer({
+      client: this.client,
+      onSent: (message) => this.written(message),
+      onError: (error) => this.toast(error),
+    });
+    this.client.on("state", (event) => {
+      this.awareness.connectionState(event);
+      this.thread.setOutgoing(this.client.pending, event.state === "open");
+      if (event.state === "closed") location.reload(); // the session ended: sign in again
+    });
+    this.client.on("outbox", (event) => {
+      this.thread.setOutgoing(event.items, this.client.state === "open");
+      this.awareness.setWaiting(event.items.length);
+    });
+    this.client.on("*", (frame) => {
+      if (frame.type === "state" || frame.type === "outbox" || frame.type === "sent" || frame.type === "pong") return;
+      performance.mark("inbox:apply-start");
+      try {
+        this.apply(frame);
+      } finally {
+        performance.mark("inbox:apply-end");
+        performance.measure("inbox:apply", "inbox:apply-start", "inbox:apply-end");
+      }
+    });
+  }
 
-async function loadState() {
-  const status = $("filter").value;
-  const page = await api("GET", `/v1/conversations?limit=100${status ? `&status=${status}` : ""}`);
-  S.convs = new Map(page.items.map((c) => [c.id, c]));
-  S.offset = page.offset;
-  const agents = await api("GET", "/v1/agents");
-  const list = agents.items || agents;
-  S.agents = new Map(list.map((a) => [a.id, a]));
-  const me = S.agents.get(S.me.id);
-  $("me").textContent = me ? `${me.name} (${S.me.role})` : "";
-  renderConvs(); renderAgents();
-  if (S.current) await openConversation(S.current);
+  apply(frame) {
+    switch (frame.type) {
+      case "ready":
+        if (frame.typing_interval_s) this.awareness.typingIntervalMs = frame.typing_interval_s * 1000;
+        break;
+      case "resync_required":
+        this.resync();
+        break;
+      case "new_conversation":
+        this.newConversation(frame.data);
+        break;
+      case "conversation_updated":
+        this.changed(frame.data.conversation);
+        break;
+      case "new_message":
+        this.newMessage(frame.data);
+        break;
+      case "message_read":
+        this.messageRead(frame.conversation_id, frame.data.user_id, frame.data.message_id);
+        break;
+      case "typing":
+        this.awareness.typing(frame);
+        break;
+      case "subscribed":
+        if (frame.conversation_id === this.openId) this.awareness.typingNow(frame.conversation_id, frame.typing || []);
+        break;
+      case "presence_state":
+        this.awareness.presenceState(frame.agents);
+        break;
+      case "agent_status":
+        this.awareness.agentStatus(frame.user_id, frame.status);
+        break;
+      case "error":
+        console.warn("livedesk:", frame.code, frame.message);
+        break;
+    }
+  }
+
+  /** A conversation's new state (an event, or a PATCH's answer): everywhere it shows. */
+  changed(data) {
+    const known = this.state.conversations.get(data.id);
+    // Events can arrive after a PATCH's answer that already included them.
+    if (known && known.version > data.version) return;
+    const conversation = this.state.upsert(data);
+    if (!conversation.contact) this.contacts.need([conversation.contact_id]);
+    this.list.apply(conversation);
+    if (conversation.id === this.openId) this.actions.render();
+    this.scheduleCounts();
+  }
+
+  newConversation(data) {
+    const conversation = this.state.upsert({ unread_count: 0, last_message: null, ...data });
+    this.list.apply(conversation);
+    this.scheduleCounts();
+    // The list event carries no contact: ask for the whole conversation.
+    api.get(`/v1/conversations/${data.id}`).then((full) => this.changed(full), () => this.contacts.need([data.contact_id]));
+    // A customer's first message usually follows at once: then it is the one notified.
+    this.pendingNewConversation.set(data.id, setTimeout(() => {
+      this.pendingNewConversation.delete(data.id);
+      this.notifier.newConversation(this.state.conversations.get(data.id));
+    }, 1500));
+  }
+
+  newMessage(message) {
+    const id = message.conversation_id;
+    clearTimeout(this.pendingNewConversation.get(id));
+    this.pendingNewConversation.delete(id);
+    const known = this.state.conversations.get(id);
+    const watching = id === this.openId && !document.hidden;
+    if (known) {
+      const later = (known.last_activity_at || "") < message.created_at ? message.created_at : known.last_activity_at;
+      const newer = !known.last_message || known.last_message.id <= message.id;
+      const conversation = this.state.upsert({
+        id,
+        last_activity_at: later,
+        last_message: newer ? summary(message) : known.last_message,
+        unread_count: (known.unread_count || 0) + (this.state.isFromOthers(message) && !watching ? 1 : 0),
+      });
+      this.list.apply(conversation);
+    } else {
+      api.get(`/v1/conversations/${id}`).then((full) => this.changed(full), () => undefined);
+    }
+    if (id === this.openId) {
+      this.thread?.add(message);
+      if (watching && this.state.isFromOthers(message)) this.markRead(id, message.id);
+    }
+    if (message.sender_type === "agent") this.awareness.stoppedBySending(id, message.sender_id);
+    if (!watching && this.state.conversations.has(id)) this.notifier.message(message, this.state.conversations.get(id));
+    this.notifier.title();
+  }
+
+  /** This page's own message was written. */
+  written(message) {
+    this.newMessage(message);
+  }
+
+  messageRead(conversationId, userId, messageId) {
+    this.state.setRead(conversationId, userId, messageId);
+    this.thread?.readChanged(conversationId);
+    const conversation = this.state.conversations.get(conversationId);
+    if (userId !== this.state.me.id || !conversation) return;
+    // Read in another tab or window: the unread count follows.
+    if (!conversation.last_message || messageId >= conversation.last_message.id) {
+      this.list.apply(this.state.upsert({ id: conversationId, unread_count: 0 }));
+    } else {
+      api.get(`/v1/conversations/${conversationId}`).then((full) => {
+        this.list.apply(this.state.upsert({ id: conversationId, unread_count: full.unread_count }));
+        this.notifier.title();
+      }, () => undefined);
+    }
+    this.notifier.title();
+  }
+
+  async markRead(conversationId, messageId) {
+    if (!messageId) return;
+    try {
+      const read = await api.post(`/v1/conversations/${conversationId}/read`, { message_id: messageId });
+      this.list.apply(this.state.upsert({ id: conversationId, unread_count: read.unread_count }));
+      this.notifier.title();
+    } catch {
+      // best effort: the next read carries it
+    }
+  }
+
+  async open(id) {
+    if (this.openId !== null && this.openId !== id) this.client.unsubscribe(this.openId);
+    this.openId = id;
+    if (location.hash !== `#conversation/${id}`) history.replaceState(null, "", `#conversation/${id}`);
+    this.list.select(id);
+    $("thread-empty").hidden = true;
+    $("thread-view").hidden = false;
+    $("panes").dataset.view = "thread";
+    if (!this.state.conversations.has(id)) {
+      try {
+        this.changed(await api.get(`/v1/conversations/${id}`));
+      } catch (error) {
+        this.toast(error);
+        return;
+      }
+    }
+    const conversation = this.state.conversations.get(id);
+    this.actions.show(id);
+    this.composer.open(id);
+    this.awareness.setOpen(id);
+    this.client.subscribe(id);
+    this.contacts.show(conversation).catch(() => undefined);
+    try {
+      await this.thread.open(id);
+    } catch (error) {
+      this.toast(error);
+      return;
+    }
+    if (this.openId !== id) return;
+    this.thread.setOutgoing(this.client.pending, this.client.state === "open");
+    if (!document.hidden) await this.markRead(id, this.thread.newestId());
+  }
+
+  async resync() {
+    const offset = await this.list.reload();
+    if (offset === null) return;
+    this.scheduleCounts();
+    if (this.openId !== null) this.open(this.openId);
+  }
+
+  // -- counts -------------------------------------------------------------------------------
+
+  scheduleCounts() {
+    clearTimeout(this.countsTimer);
+    this.countsTimer = setTimeout(() => this.renderCounts(), 400);
+  }
+
+  async renderCounts() {
+    let answer = null;
+    try {
+      answer = await api.optional("/v1/conversations/counts");
+    } catch {
+      answer = null;
+    }
+    this.counts = answer?.counts || null;
+    const { assignee, status } = this.state.filter;
+    for (const button of document.querySelectorAll("#assignee-filter button")) {
+      const count = this.counts && status ? this.counts[button.dataset.assignee]?.[status] : undefined;
+      button.querySelector(".count").textContent = count === undefined ? "" : String(count);
+    }
+    for (const option of $("status-filter").options) {
+      const count = this.counts && option.value ? this.counts[assignee]?.[option.value] : undefined;
+      option.textContent = `${option.dataset.label}${count === undefined ? "" : ` (${count})`}`;
+    }
+  }
+
+  // -- controls -----------------------------------------------------------------------------
+
+  installControls() {
+    const assigneeButtons = [...document.querySelectorAll("#assignee-filter button")];
+    const showFilter = () => {
+      for (const button of assigneeButtons) button.setAttribute("aria-pressed", String(button.dataset.assignee === this.state.filter.assignee));
+      $("status-filter").value = this.state.filter.status;
+    };
+    const refilter = () => {
+      this.prefs.set("assignee", this.state.filter.assignee);
+      this.prefs.set("status", this.state.filter.status);
+      showFilter();
+      this.renderCounts();
+      this.list.reload().catch((error) => this.toast(error));
+    };
+    for (const button of assigneeButtons) button.addEventListener("click", () => {
+      this.state.filter.assignee = button.dataset.assignee;
+      refilter();
+    });
+    $("status-filter").addEventListener("change", () => {
+      this.state.filter.status = $("status-filter").value;
+      refilter();
+    });
+    showFilter();
+
+    let searchTimer = null;
+    $("search").addEventListener("input", () => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => {
+        const query = $("search").value.trim();
+        if (query === this.list.query) return;
+        this.list.query = query;
+        $("list-pane").classList.toggle("searching", query !== "");
+        this.list.reload().catch((error) => this.toast(error));
+      }, 250);
+    });
+
+    const sound = $("sound-toggle");
+    const notify = $("notify-toggle");
+    const showToggles = () => {
+      sound.setAttribute("aria-pressed", String(Boolean(this.prefs.get("sound"))));
+      notify.setAttribute("aria-pressed", String(Boolean(this.prefs.get("notify")) && "Notification" in window && Notification.permission === "granted"));
+    };
+    sound.addEventListener("click", () => {
+      this.prefs.set("sound", !this.prefs.get("sound"));
+      if (this.prefs.get("sound")) this.notifier.beep();
+      showToggles();
+    });
+    notify.addEventListener("click", async () => {
+      const on = notify.getAttribute("aria-pressed") !== "true";
+      this.prefs.set("notify", on && (await this.notifier.enable()));
+      if (on && !this.prefs.get("notify")) this.toast(new Error("The browser blocks notifications for this site: allow them in its site settings."));
+      showToggles();
+    });
+    showToggles();
+
+    $("logout").addEventListener("click", async () => {
+      this.client.close();
+      await session.logOut();
+      history.replaceState(null, "", location.pathname);
+      location.reload();
+    });
+    $("back").addEventListener("click", () => {
+      $("panes").dataset.view = "list";
+      this.list.rows.get(this.openId)?.focus();
+    });
+    $("contact-toggle").addEventListener("click", () => {
+      const shown = $("panes").dataset.view === "contact";
+      $("panes").dataset.view = shown ? "thread" : "contact";
+      $("contact-toggle").setAttribute("aria-expanded", String(!shown));
+      if (!shown) $("contact-pane").focus();
+    });
+    const help = $("help");
+    help.querySelector("dl").replaceChildren(...SHORTCUTS.flatMap(([key, what]) => [el("dt", {}, el("kbd", { text: key })), el("dd", { text: what })]));
+    $("help-button").addEventListener("click", () => this.showHelp());
+    $("help-close").addEventListener("click", () => help.close());
+    window.addEventListener("hashchange", () => {
+      const linked = /^#conversation\/(\d+)$/.exec(location.hash);
+      if (linked && Number(linked[1]) !== this.openId) this.open(Number(linked[1]));
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden && this.openId !== null && this.thread) this.markRead(this.openId, this.thread.newestId());
+    });
+    installShortcuts({
+      active: () => !$("app").hidden,
+      next: () => this.list.move(1),
+      previous: () => this.list.move(-1),
+      openSelected: () => {
+        const id = this.list.focusedId();
+        if (id !== null) this.open(id);
+      },
+      reply: () => this.openId !== null && this.composer.setMode("outgoing"),
+      note: () => this.openId !== null && this.composer.setMode("note"),
+      resolve: () => this.openId !== null && this.actions.setStatus("resolved"),
+      assign: () => this.openId !== null && this.actions.openMenu(),
+      search: () => $("search").focus(),
+      help: () => this.showHelp(),
+    });
+  }
+
+  showHelp() {
+    const help = $("help");
+    if (help.open) return;
+    const back = document.activeElement;
+    help.addEventListener("close", () => back?.focus?.(), { once: true });
+    help.showModal();
+  }
+
+  toast(error) {
+    const box = $("toast");
+    box.textContent = error?.message || String(error);
+    box.hidden = false;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => {
+      box.hidden = true;
+    }, 6000);
+  }
 }
 
-function connect() {
-  // The client asks for a token on connect, ahead of expiry and after the server said it
-  // expired: the first is the one held, the others come from the refresh cookie. A refresh
-  // refused (logged out, disabled, revoked) means signing in again.
-  const token = async (reason) => {
-    if (reason !== "connect" && !(await refresh())) location.reload();
-    return S.token;
+/** The list's preview of a message, as the API's `last_message` has it. */
+function summary(message) {
+  return {
+    id: message.id,
+    kind: message.kind,
+    sender_type: message.sender_type,
+    sender_id: message.sender_id,
+    preview: message.content.replace(/\s+/g, " ").trim().slice(0, 140),
+    created_at: message.created_at,
   };
-  S.client = connectClient({ url: location.origin, token, resumeFrom: S.offset });
-  S.client.on("state", (event) => {
-    setStatus(event.state === "open");
-    if (event.state === "closed") location.reload();
-  });
-  S.client.on("*", (frame) => handle(frame));
 }
-
-function setStatus(live) { $("status").textContent = live ? "live" : "reconnecting"; $("status").className = live ? "live" : ""; }
-
-function handle(frame) {
-  switch (frame.type) {
-    case "ready":
-      if (frame.typing_interval_s) typingIntervalMs = frame.typing_interval_s * 1000;
-      break;
-    case "resync_required": loadState(); break;
-    case "new_conversation": S.convs.set(frame.data.id, { ...frame.data, unread_count: 0 }); renderConvs(); break;
-    case "conversation_updated": {
-      const old = S.convs.get(frame.conversation_id) || {};
-      S.convs.set(frame.conversation_id, { ...old, ...frame.data.conversation }); renderConvs();
-      if (S.current === frame.conversation_id) renderConvHeader();
-      break;
-    }
-    case "new_message": {
-      const conv = S.convs.get(frame.conversation_id);
-      if (conv) { conv.last_activity_at = frame.data.created_at; if (S.current !== frame.conversation_id && frame.data.sender_id !== S.me.id) conv.unread_count = (conv.unread_count || 0) + 1; }
-      if (S.current === frame.conversation_id) { appendMessage(frame.data); markRead(frame.data.id); }
-      renderConvs();
-      break;
-    }
-    case "typing": {
-      const set = S.typers.get(frame.conversation_id) || new Set();
-      frame.state === "start" && frame.user_id !== S.me.id ? set.add(frame.user_id) : set.delete(frame.user_id);
-      S.typers.set(frame.conversation_id, set); renderTyping();
-      // Typing is at-most-once: if a stop is ever lost (say, presence fails over), the
-      // indicator still goes when the typist's repeated starts stop coming.
-      const key = `${frame.conversation_id}:${frame.user_id}`;
-      clearTimeout(S.typingTimers.get(key));
-      if (frame.state === "start") S.typingTimers.set(key, setTimeout(() => { set.delete(frame.user_id); renderTyping(); }, 2 * typingIntervalMs + 1000));
-      break;
-    }
-    case "subscribed": S.typers.set(frame.conversation_id, new Set((frame.typing || []).filter((u) => u !== S.me.id))); renderTyping(); break;
-    case "presence_state": S.presence = { ...frame.agents }; renderAgents(); break;
-    case "agent_status": S.presence[frame.user_id] = frame.status; renderAgents(); break;
-    case "error": console.warn("livedesk error", frame); break;
-  }
-}
-
-function renderConvs() {
-  const box = $("convs"); box.innerHTML = "";
-  const sorted = [...S.convs.values()].sort((a, b) => (b.last_activity_at || "").localeCompare(a.last_activity_at || ""));
-  for (const c of sorted) {
-    const div = document.createElement("div");
-    div.className = "conv" + (c.id === S.current ? " active" : "");
-    const assignee = c.assignee_id ? (S.agents.get(c.assignee_id)?.name || `#${c.assignee_id}`) : "unassigned";
-    div.innerHTML = `<span class="badge" ${c.unread_count ? "" : "hidden"}>${c.unread_count}</span><strong>Conversation #${c.id}</strong><br><small>${c.status} · ${escapeHtml(assignee)}</small>`;
-    div.onclick = () => openConversation(c.id);
-    box.appendChild(div);
-  }
-}
-
-function renderAgents() {
-  const box = $("agents"); box.innerHTML = "";
-  for (const a of S.agents.values()) {
-    const status = S.presence[a.id] || "offline";
-    box.insertAdjacentHTML("beforeend", `<div class="agent"><span><span class="dot ${status}"></span>${escapeHtml(a.name)}</span><small>${status}</small></div>`);
-  }
-}
-
-function renderTyping() {
-  const names = [...(S.typers.get(S.current) || [])].map((u) => S.agents.get(u)?.name || `#${u}`);
-  $("typing").textContent = names.length ? `${names.join(", ")} typing…` : "";
-}
-
-function renderConvHeader() {
-  const c = S.convs.get(S.current);
-  $("conv-title").textContent = `Conversation #${c.id}`;
-  $("conv-meta").textContent = ` ${c.status} · v${c.version}`;
-  $("toggle-status").textContent = c.status === "resolved" ? "Reopen" : "Resolve";
-}
-
-async function openConversation(id) {
-  if (S.current && S.current !== id) S.client.unsubscribe(S.current);
-  S.current = id;
-  $("conv-tools").hidden = false; $("compose").hidden = false;
-  S.client.subscribe(id);
-  renderConvHeader(); renderConvs(); renderTyping();
-  const page = await api("GET", `/v1/conversations/${id}/messages?limit=100`);
-  $("messages").innerHTML = "";
-  const items = page.items.slice().sort((a, b) => a.id - b.id);
-  items.forEach(appendMessage);
-  if (items.length) markRead(items[items.length - 1].id);
-  const c = S.convs.get(id); if (c) { c.unread_count = 0; renderConvs(); }
-}
-
-function appendMessage(m) {
-  if (document.querySelector(`[data-id="${m.id}"]`)) return;
-  const who = m.sender_type === "contact" ? "customer" : (S.agents.get(m.sender_id)?.name || "agent");
-  $("messages").insertAdjacentHTML("beforeend", `<div class="msg ${m.kind}" data-id="${m.id}"><div class="meta">${escapeHtml(who)}${m.kind === "note" ? " · private note" : ""}</div>${escapeHtml(m.content)}</div>`);
-  $("messages").scrollTop = $("messages").scrollHeight;
-}
-
-async function markRead(messageId) { try { await api("POST", `/v1/conversations/${S.current}/read`, { message_id: messageId }); } catch (_) { /* best effort */ } }
-
-$("compose").onsubmit = async (event) => {
-  event.preventDefault();
-  const content = $("text").value.trim(); if (!content) return;
-  $("text").value = "";
-  S.client.typing.stop(S.current);
-  // client_id makes a retried send return the first message instead of a second one.
-  const message = await api("POST", `/v1/conversations/${S.current}/messages`, { content, kind: $("kind").value, client_id: crypto.randomUUID() });
-  appendMessage(message);
-};
-
-$("text").oninput = () => S.client.typing.input(S.current);
-
-async function patchConversation(change) {
-  const c = S.convs.get(S.current);
-  try { S.convs.set(c.id, await api("PATCH", `/v1/conversations/${c.id}`, { ...change, version: c.version })); }
-  catch (error) { if (error.status === 409) { alert("Someone changed this conversation first; reloading."); await loadState(); } else throw error; }
-  renderConvs(); renderConvHeader();
-}
-$("assign").onclick = () => patchConversation({ assignee_id: S.me.id });
-$("toggle-status").onclick = () => patchConversation({ status: S.convs.get(S.current).status === "resolved" ? "open" : "resolved" });
-$("customer-says").onclick = async () => {
-  const content = prompt("The customer writes:"); if (!content) return;
-  await api("POST", `/v1/conversations/${S.current}/messages:import`, { content, kind: "incoming", client_id: crypto.randomUUID() });
-};
-$("new-conv").onclick = async () => {
-  const inboxes = await api("GET", "/v1/inboxes");
-  const inbox = (inboxes.items || inboxes)[0];
-  const contact = await api("POST", "/v1/contacts", { name: `Customer ${Math.floor(Math.random() * 1000)}` });
-  const conv = await api("POST", "/v1/conversations", { inbox_id: inbox.id, contact_id: contact.id });
-  await api("POST", `/v1/conversations/${conv.id}/messages:import`, { content: "Hello, I need some help with my order.", kind: "incoming", client_id: crypto.randomUUID() });
-};
-$("filter").onchange = loadState;
-$("availability").onchange = () => api("PATCH", `/v1/agents/${S.me.id}`, { availability: $("availability").value });
-
-function escapeHtml(text) { return String(text).replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[ch])); }
