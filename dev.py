@@ -95,15 +95,24 @@ def run(command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None)
     return subprocess.run(command, cwd=cwd, env=env).returncode
 
 
-def check_js_client() -> int:
-    """Build and test clients/js (its tests start `.venv/bin/livedesk standalone`)."""
+def npm_in_client(*steps: list[str]) -> int:
     env = {**os.environ, "PATH": node_path()}
     npm = shutil.which("npm", path=env["PATH"])
     assert npm is not None, "node_path puts npm on PATH"
-    for step in (["ci", "--no-audit", "--no-fund"], ["run", "build"], ["test"]):
+    for step in steps:
         if (code := run([npm, *step], cwd=ROOT / "clients" / "js", env=env)) != 0:
             return code
     return 0
+
+
+def install_js_client() -> int:
+    """clients/js's packages: the browser tests inject its axe-core into the inbox page."""
+    return npm_in_client(["ci", "--no-audit", "--no-fund"])
+
+
+def check_js_client() -> int:
+    """Build and test clients/js (its tests start `.venv/bin/livedesk standalone`)."""
+    return npm_in_client(["run", "build"], ["test"])
 
 
 def main(argv: list[str]) -> int:
@@ -130,6 +139,8 @@ def main(argv: list[str]) -> int:
         for step in steps:
             if step is product_tests and not ensure_browser(in_env):
                 return 1
+            if step is product_tests and (code := install_js_client()) != 0:
+                return code
             if (code := run([*in_env, *step])) != 0:
                 return code
         return check_js_client()

@@ -120,3 +120,17 @@ def test_docs_off_answer_404_and_no_listed_origin_grants_none(
             answer = http.options("/v1/auth/token", headers=preflight_headers(origin))
             assert answer.status_code >= 400
             assert "access-control-allow-origin" not in answer.headers
+
+
+async def test_the_inbox_page_is_served_with_its_csp_and_is_no_demo_unless_told(
+    http: httpx.AsyncClient,
+) -> None:
+    page = await http.get("/")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="/ui/inbox.js">' in page.text
+    # `livedesk api` is a deployment: the page's demo panel stays hidden (standalone and
+    # `livedesk dev` turn it on; tests/system/test_inbox_browser.py sees it there).
+    config = await http.get("/inbox/config")
+    assert config.status_code == 200
+    assert config.json() == {"demo": False}

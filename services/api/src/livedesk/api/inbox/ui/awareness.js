@@ -120,7 +120,8 @@ export class Awareness {
   }
 
   renderBanner(until) {
-    const state = this.connection.state;
+    // The browser may know it is offline before the socket does (an idle socket can look open).
+    const state = navigator.onLine === false && this.connection.state !== "closed" ? "offline" : this.connection.state;
     this.status.textContent = state === "open" ? "live" : state === "offline" ? "offline" : "connecting";
     this.status.className = `conn ${state}`;
     let text = "";

@@ -54,7 +54,7 @@ export class Contacts {
     };
     row("E-mail", contact?.email, contact?.email ? `mailto:${contact.email}` : null);
     row("Phone", contact?.phone, contact?.phone ? `tel:${contact.phone}` : null);
-    for (const [key, value] of Object.entries(contact?.custom_attributes || {})) row(key.replace(/_/g, " "), value);
+    for (const [key, value] of Object.entries(contact?.custom_attributes || {})) row(attributeLabel(key), formatValue(value));
     if (contact?.created_at) row("Customer since", new Date(contact.created_at).toLocaleDateString());
     const parts = [
       el("div", { class: "contact-card" },
@@ -74,4 +74,15 @@ export class Contacts {
     }
     this.box.replaceChildren(...parts);
   }
+}
+
+/** "plan_tier" -> "Plan tier": a custom attribute's key as a label. */
+function attributeLabel(key) {
+  const words = key.replace(/[_-]+/g, " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function formatValue(value) {
+  if (typeof value === "boolean") return value ? "Yes" : "No";
+  return String(value);
 }

@@ -127,15 +127,24 @@ class Inbox {
       onSent: (message) => this.written(message),
       onError: (error) => this.toast(error),
     });
+    const online = () => navigator.onLine !== false && this.client.state === "open";
     this.client.on("state", (event) => {
       this.awareness.connectionState(event);
-      this.thread.setOutgoing(this.client.pending, event.state === "open");
+      this.thread.setOutgoing(this.client.pending, online());
       if (event.state === "closed") location.reload(); // the session ended: sign in again
     });
     this.client.on("outbox", (event) => {
-      this.thread.setOutgoing(event.items, this.client.state === "open");
+      this.thread.setOutgoing(event.items, online());
       this.awareness.setWaiting(event.items.length);
     });
+    const networkChanged = () => {
+      this.awareness.renderBanner();
+      this.thread.setOutgoing(this.client.pending, online());
+      // Back online with the socket still up: send what waits now, not after the back-off.
+      if (navigator.onLine) for (const item of this.client.pending) if (item.status === "pending") this.client.retry(item.clientId).catch(() => undefined);
+    };
+    window.addEventListener("online", networkChanged);
+    window.addEventListener("offline", networkChanged);
     this.client.on("*", (frame) => {
       if (frame.type === "state" || frame.type === "outbox" || frame.type === "sent" || frame.type === "pong") return;
       performance.mark("inbox:apply-start");
@@ -301,7 +310,7 @@ class Inbox {
       return;
     }
     if (this.openId !== id) return;
-    this.thread.setOutgoing(this.client.pending, this.client.state === "open");
+    this.thread.setOutgoing(this.client.pending, navigator.onLine !== false && this.client.state === "open");
     if (!document.hidden) await this.markRead(id, this.thread.newestId());
   }
 
@@ -328,9 +337,9 @@ class Inbox {
     }
     this.counts = answer?.counts || null;
     const { assignee, status } = this.state.filter;
-    for (const button of document.querySelectorAll("#assignee-filter button")) {
-      const count = this.counts && status ? this.counts[button.dataset.assignee]?.[status] : undefined;
-      button.querySelector(".count").textContent = count === undefined ? "" : String(count);
+    for (const radio of document.querySelectorAll("#assignee-filter input")) {
+      const count = this.counts && status ? this.counts[radio.value]?.[status] : undefined;
+      radio.labels[0].querySelector(".count").textContent = count === undefined ? "" : String(count);
     }
     for (const option of $("status-filter").options) {
       const count = this.counts && option.value ? this.counts[assignee]?.[option.value] : undefined;
@@ -341,9 +350,9 @@ class Inbox {
   // -- controls -----------------------------------------------------------------------------
 
   installControls() {
-    const assigneeButtons = [...document.querySelectorAll("#assignee-filter button")];
+    const assigneeRadios = [...document.querySelectorAll("#assignee-filter input")];
     const showFilter = () => {
-      for (const button of assigneeButtons) button.setAttribute("aria-pressed", String(button.dataset.assignee === this.state.filter.assignee));
+      for (const radio of assigneeRadios) radio.checked = radio.value === this.state.filter.assignee;
       $("status-filter").value = this.state.filter.status;
     };
     const refilter = () => {
@@ -353,8 +362,8 @@ class Inbox {
       this.renderCounts();
       this.list.reload().catch((error) => this.toast(error));
     };
-    for (const button of assigneeButtons) button.addEventListener("click", () => {
-      this.state.filter.assignee = button.dataset.assignee;
+    for (const radio of assigneeRadios) radio.addEventListener("change", () => {
+      this.state.filter.assignee = radio.value;
       refilter();
     });
     $("status-filter").addEventListener("change", () => {
@@ -410,6 +419,11 @@ class Inbox {
       $("contact-toggle").setAttribute("aria-expanded", String(!shown));
       if (!shown) $("contact-pane").focus();
     });
+    $("contact-close").addEventListener("click", () => {
+      $("panes").dataset.view = "thread";
+      $("contact-toggle").setAttribute("aria-expanded", "false");
+      $("contact-toggle").focus();
+    });
     const help = $("help");
     help.querySelector("dl").replaceChildren(...SHORTCUTS.flatMap(([key, what]) => [el("dt", {}, el("kbd", { text: key })), el("dd", { text: what })]));
     $("help-button").addEventListener("click", () => this.showHelp());
@@ -439,6 +453,11 @@ class Inbox {
   }
 
   showHelp() {
+    $("contact-close").addEventListener("click", () => {
+      $("panes").dataset.view = "thread";
+      $("contact-toggle").setAttribute("aria-expanded", "false");
+      $("contact-toggle").focus();
+    });
     const help = $("help");
     if (help.open) return;
     const back = document.activeElement;
