@@ -75,9 +75,15 @@ async def sign_in(page: Page, base: str, email: str, password: str) -> None:
 async def until_usable(page: Page) -> None:
     """Until the page marks `inbox:usable`. Polled with `evaluate`: the page's CSP forbids
     the string evaluation `wait_for_function` does in the page."""
-    async with asyncio.timeout(WAIT_MS / 1000):
-        while not await page.evaluate(USABLE):  # noqa: ASYNC110  (state in the page)
-            await asyncio.sleep(0.05)
+    try:
+        async with asyncio.timeout(WAIT_MS / 1000):
+            while not await page.evaluate(USABLE):  # noqa: ASYNC110  (state in the page)
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        shown = await page.locator("body").inner_text()
+        raise AssertionError(
+            f"no inbox:usable after {WAIT_MS} ms; the page says:\n{shown}"
+        ) from None
 
 
 def conversation(page: Page, conversation_id: int) -> Locator:

@@ -216,6 +216,7 @@ class Sockets:
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 20) -> None:
+    """Until `check()` is true; a TimeoutError past `timeout_s` (callers say what failed)."""
     async with asyncio.timeout(timeout_s):
         # Polling: the state is in pages and the database, nothing to wait on.
         while not await check():  # noqa: ASYNC110
@@ -326,7 +327,10 @@ async def test_two_agents_resolve_at_once_one_wins_and_the_other_is_told(
         await asyncio.gather(
             *(page.get_by_role("button", name="Resolve").click() for page in pages.values())
         )
-        await until(lambda: _answered(answers), timeout_s=10)
+        try:
+            await until(lambda: _answered(answers), timeout_s=10)
+        except TimeoutError:
+            raise AssertionError(f"held {len(held)} PATCH, answers {answers}") from None
 
         assert sorted(statuses[0] for statuses in answers.values()) == [200, 409], answers
         winner = people[next(agent for agent, statuses in answers.items() if statuses[0] == 200)]
