@@ -276,7 +276,17 @@ async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
             shown = [await message_ids(page) for page in pages]
             return all(ids == written for ids in shown)
 
-        await until(pages_match_the_database, timeout_s=30)
+        try:
+            await until(pages_match_the_database, timeout_s=30)
+        except TimeoutError:
+            ids = [message["id"] for message in await team.messages(chat)]
+            report = []
+            for page, agent in zip(pages, (alice, bob), strict=True):
+                shown = await message_ids(page)
+                missing = sorted(set(ids) - set(shown))
+                doubled = sorted(id_ for id_, n in Counter(shown).items() if n > 1)
+                report.append(f"{agent.name}: missing {missing}, doubled {doubled}")
+            raise AssertionError("pages differ from the database: " + "; ".join(report)) from None
         written = await team.messages(chat)
         contents = Counter(message["content"] for message in written)
         assert contents["Alice typed this while the gateways were down"] == 1
