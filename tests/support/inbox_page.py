@@ -1,6 +1,6 @@
-"""The inbox page as the browser tests see it: the hooks docs/inbox-contract lists (accessible
-names, `data-conversation-id`, `data-unread`, `data-message-id`, the `inbox:usable` mark),
-in one place, so that a test reads as what an agent does.
+"""What the team tests read off the inbox page, beside `inbox_ui` (tabs, signing in, rows):
+the `inbox:usable` mark, each row's `data-unread` badge, the open conversation's
+`data-message-id`s, the composer, and the notifications the page made.
 
 Also the two init scripts the notification test needs: a tab that says it is hidden, and a
 `Notification` that records each one the page makes. Not here: the stacks the page runs on.
@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Final, TypedDict
 
-from playwright.async_api import Browser, Locator, Page
+from playwright.async_api import Locator, Page
+
+from tests.support.inbox_ui import row
 
 USABLE: Final = "performance.getEntriesByName('inbox:usable').length > 0"
 WAIT_MS: Final = 20_000
@@ -57,15 +59,9 @@ class Notified(TypedDict):
     tag: str
 
 
-async def new_tab(browser: Browser) -> Page:
-    """A tab in a browser context of its own: one agent's browser."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    return await context.new_page()
-
-
-async def sign_in(page: Page, base: str, email: str, password: str) -> None:
-    """Sign the tab in; return once its list is usable."""
-    await page.goto(base + "/")
+async def sign_in(page: Page, email: str, password: str) -> None:
+    """`inbox_ui.sign_in`, but done when the page marks itself usable, and as patient as a
+    machine shared with the stack's five processes needs (its 5 s are not, under load)."""
     await page.get_by_label("E-mail").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
@@ -86,13 +82,8 @@ async def until_usable(page: Page) -> None:
         ) from None
 
 
-def conversation(page: Page, conversation_id: int) -> Locator:
-    """The conversation's item in the list."""
-    return page.locator(f'[data-conversation-id="{conversation_id}"]')
-
-
 async def open_conversation(page: Page, conversation_id: int) -> None:
-    await conversation(page, conversation_id).click()
+    await row(page, conversation_id).click()
 
 
 async def unread_badges(page: Page) -> dict[int, int]:

@@ -41,7 +41,6 @@ from tests.support.inbox_page import (
     HIDDEN_TAB,
     RECORD_NOTIFICATIONS,
     message_ids,
-    new_tab,
     notified,
     open_conversation,
     send_reply,
@@ -49,6 +48,7 @@ from tests.support.inbox_page import (
     unread_badges,
     until_usable,
 )
+from tests.support.inbox_ui import Tab, open_tab, screenshot
 
 pytestmark = [pytest.mark.rabbit, pytest.mark.postgres, pytest.mark.timeout(90)]
 
@@ -181,10 +181,10 @@ async def team_on(stack: DevStack) -> AsyncIterator[Team]:
         yield await Team.make(stack, http)
 
 
-async def signed_in(browser: Browser, stack: DevStack, agent: Agent) -> Page:
-    page = await new_tab(browser)
-    await sign_in(page, stack.base, agent.email, PASSWORD)
-    return page
+async def signed_in(browser: Browser, stack: DevStack, agent: Agent) -> Tab:
+    tab = await open_tab(browser, stack.base)
+    await sign_in(tab.page, agent.email, PASSWORD)
+    return tab
 
 
 # -- a gateway killed under the pages ------------------------------------------------------
@@ -231,12 +231,13 @@ async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
         chat = await team.conversation(await team.contact("Jane Customer"))
         await team.customer_writes(chat, "Hello, is anyone there?")
         sockets = Sockets()
-        pages = []
+        tabs = []
         for agent in (alice, bob):
-            page = await new_tab(browser)
-            sockets.watch(page)
-            await sign_in(page, stack.base, agent.email, PASSWORD)
-            pages.append(page)
+            tab = await open_tab(browser, stack.base)
+            sockets.watch(tab.page)  # the login form opens no socket: none is missed
+            await sign_in(tab.page, agent.email, PASSWORD)
+            tabs.append(tab)
+        pages = [tab.page for tab in tabs]
         alice_page, bob_page = pages
         for page in pages:
             await open_conversation(page, chat)
@@ -264,6 +265,7 @@ async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
             for node in NODES:
                 os.kill(stack.gateway_pid(node), signal.SIGKILL)
             await expect(alice_page.get_by_role("status")).to_have_text(DISCONNECTED)
+            await screenshot(alice_page, "team-gateways-down")
             await send_reply(alice_page, "Alice typed this while the gateways were down")
             await asyncio.to_thread(stack.wait_gateways_ready, 30)
             await asyncio.sleep(1)
@@ -296,6 +298,7 @@ async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
                 await expect(page.get_by_text(re.compile(text))).to_have_count(1)
         # Every socket came back through a restarted or surviving gateway.
         assert all(len(nodes) >= 2 for nodes in sockets.nodes.values() if nodes)
+        assert [tab.errors for tab in tabs] == [[], []]
 
 
 # -- two agents resolve at once -------------------------------------------------------------
@@ -310,7 +313,8 @@ async def test_two_agents_resolve_at_once_one_wins_and_the_other_is_told(
         await team.customer_writes(chat, "Thanks, that fixed it!")
         version = (await team.get(chat))["version"]
         people = {alice.id: alice, bob.id: bob}
-        pages = {agent.id: await signed_in(browser, stack, agent) for agent in (alice, bob)}
+        tabs = {agent.id: await signed_in(browser, stack, agent) for agent in (alice, bob)}
+        pages = {agent_id: tab.page for agent_id, tab in tabs.items()}
         for page in pages.values():
             await open_conversation(page, chat)
             await expect(page.get_by_role("button", name="Resolve")).to_be_enabled()
@@ -351,11 +355,13 @@ async def test_two_agents_resolve_at_once_one_wins_and_the_other_is_told(
         first_name = winner.name.split()[0]
         told = re.compile(rf"{first_name}[^.]*resolved|resolved[^.]*{first_name}", re.IGNORECASE)
         await expect(loser_page.locator("body")).to_contain_text(told)
+        await screenshot(loser_page, "team-resolved-first-by-another")
         for page in pages.values():
             await expect(page.get_by_role("button", name="Reopen")).to_be_visible()
             await expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
         # The one who lost sent nothing more: one change, by the winner.
         assert all(len(statuses) == 1 for statuses in answers.values()), answers
+        assert [tab.errors for tab in tabs.values()] == [[], []]
 
 
 def _patch_statuses(into: list[int]) -> Callable[[Response], None]:
@@ -381,12 +387,13 @@ async def test_a_hidden_tab_is_notified_of_what_is_meant_for_its_agent(
         mine = await team.conversation(await team.contact("Mina Mine"), assignee=alice)
         unassigned = await team.conversation(await team.contact("Uma Unassigned"))
         bobs = await team.conversation(await team.contact("Otto Others"), assignee=bob)
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        await context.grant_permissions(["notifications"], origin=stack.base)
-        await context.add_init_script(HIDDEN_TAB)
-        await context.add_init_script(RECORD_NOTIFICATIONS)
-        page = await context.new_page()
-        await sign_in(page, stack.base, alice.email, PASSWORD)
+        tab = await open_tab(browser, stack.base)
+        page = tab.page
+        await page.context.grant_permissions(["notifications"], origin=stack.base)
+        await page.context.add_init_script(HIDDEN_TAB)
+        await page.context.add_init_script(RECORD_NOTIFICATIONS)
+        await page.reload()  # with the scripts, from the first line of the page on
+        await sign_in(page, alice.email, PASSWORD)
         assert await page.evaluate("document.hidden && Notification.permission") == "granted"
         notifications = page.get_by_role("button", name="Notifications")
         await notifications.click()  # they are off until the agent turns them on
@@ -416,6 +423,7 @@ async def test_a_hidden_tab_is_notified_of_what_is_meant_for_its_agent(
             assert sum(text in one for one in made) == 1, (text, made)
         assert len(made) == len(meant), made
         assert not [one for one in made if "others:" in one or "own:" in one], made
+        assert tab.errors == []
 
 
 def _text(made: Any) -> str:
@@ -455,7 +463,8 @@ async def test_unread_badges_equal_an_independent_count_after_random_writes_and_
         for chat in chats:  # each has a message to read from the start
             await team.customer_writes(chat, "the first message")
             model.written(chat, by_alice=False)
-        page = await signed_in(browser, stack, alice)
+        tab = await signed_in(browser, stack, alice)
+        page = tab.page
         await open_conversation(page, parking)
 
         async def badges_match(chat_ids: list[int]) -> None:
@@ -504,3 +513,4 @@ async def test_unread_badges_equal_an_independent_count_after_random_writes_and_
         await page.reload()
         await until_usable(page)
         await badges_match(chats)
+        assert tab.errors == []
