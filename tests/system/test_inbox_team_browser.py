@@ -210,8 +210,13 @@ class Sockets:
 
         page.on("websocket", on_socket)
 
-    def node_of(self, page: Page) -> str:
-        assert self.nodes[page], "the page has no socket yet"
+    async def node_of(self, page: Page) -> str:
+        """The node of the page's socket (the socket opens once the list is usable)."""
+
+        async def connected() -> bool:
+            return bool(self.nodes[page])
+
+        await until(connected, timeout_s=20)
         return self.nodes[page][-1]
 
 
@@ -256,7 +261,7 @@ async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
         try:
             await asyncio.sleep(1)
             # Alice's gateway dies: her page resumes on the other, while Bob replies.
-            os.kill(stack.gateway_pid(sockets.node_of(alice_page)), signal.SIGKILL)
+            os.kill(stack.gateway_pid(await sockets.node_of(alice_page)), signal.SIGKILL)
             await send_reply(bob_page, "Bob replies while a gateway restarts")
             await asyncio.to_thread(stack.wait_for, RESTARTED, 20)
             await asyncio.to_thread(stack.wait_gateways_ready, 30)
