@@ -224,6 +224,11 @@ async def test_counts_per_filter_and_status(desk: Desk) -> None:
     assert other["counts"] == {"mine": zero, "unassigned": zero, "all": zero}
     unauthenticated = await desk.client.get("/v1/conversations/counts")
     assert unauthenticated.status_code == 401
+    # Nor is "counts" an id to change: the method is not allowed there.
+    patched = await desk.client.patch(
+        "/v1/conversations/counts", json={"status": "open"}, headers=desk.a.headers
+    )
+    assert patched.status_code == 405, patched.text
 
 
 async def test_messages_newest_first_page_to_older_ones(desk: Desk) -> None:
@@ -367,7 +372,7 @@ async def test_search_pages_with_a_stable_cursor(desk: Desk) -> None:
 
 
 async def test_search_refuses_bad_input(desk: Desk) -> None:
-    for params in (
+    cases: list[dict[str, str | int]] = [
         {},
         {"q": ""},
         {"q": "   "},
@@ -378,7 +383,8 @@ async def test_search_refuses_bad_input(desk: Desk) -> None:
         {"q": "refund", "limit": "many"},
         {"q": "refund", "cursor": "not-a-cursor"},
         {"q": "refund", "cursor": "MTIz"},  # a cursor of another list: one id, no time
-    ):
+    ]
+    for params in cases:
         assert_refused(await desk.client.get("/v1/search", params=params, headers=desk.a.headers))
     assert (await desk.ok("/v1/search", q="x" * 200))["items"] == []
     assert (await desk.client.get("/v1/search", params={"q": "refund"})).status_code == 401

@@ -111,8 +111,8 @@ class Customers:
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         response = await self.http.post(path, json=body)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
+        assert response.status_code in (200, 201, 204), response.text
+        return None if response.status_code == 204 else response.json()
 
     async def start(self, name: str, *lines: str) -> int:
         """A new contact starts a conversation with these messages; its id."""
@@ -135,4 +135,11 @@ class Customers:
 
     async def agent_id(self, email: str) -> int:
         agents = (await self.http.get("/v1/agents")).json()
-        return next(agent["id"] for agent in agents["items"] if agent["email"] == email)
+        found: int = next(agent["id"] for agent in agents["items"] if agent["email"] == email)
+        return found
+
+    async def agent_name(self, email: str) -> str:
+        """An agent's name as the page shows it (the demo's names are the demo's to choose)."""
+        agents = (await self.http.get("/v1/agents")).json()
+        name: str = next(agent["name"] for agent in agents["items"] if agent["email"] == email)
+        return name

@@ -116,7 +116,8 @@ async def test_an_agent_works_a_conversation(
     await page.get_by_role("button", name="Assign").click()
     menu = page.get_by_role("menu", name="Assign to")
     await expect(menu).to_be_visible()
-    await menu.get_by_role("menuitemradio", name="Alice Agent (me)").click()
+    alice = await customers.agent_name(demo.AGENT.email)
+    await menu.get_by_role("menuitemradio", name=f"{alice} (me)").click()
     await expect(page.locator("#conv-meta")).to_contain_text("Assigned to You")
     await expect(row(page, maria)).to_contain_text("You")
 
@@ -150,6 +151,8 @@ async def test_two_agents_see_each_other_live(
 ) -> None:
     maria = await customers.start("Maria Lopez", "Hi! My parcel has not arrived.")
     tom = await customers.start("Tom Becker", "I was charged twice this month.")
+    alice_name = await customers.agent_name(demo.AGENT.email)
+    admin_name = await customers.agent_name(demo.ADMIN.email)
     admin_tab = await open_tab(browser, standalone.base)
     alice_tab = await open_tab(browser, standalone.base)
     admin, alice = admin_tab.page, alice_tab.page
@@ -158,17 +161,17 @@ async def test_two_agents_see_each_other_live(
     for page in (admin, alice):
         await row(page, maria).click()
         await expect(page.locator("#messages [data-message-id]")).to_have_count(1)
-    await expect(admin.locator(".agent", has_text="Alice Agent")).to_contain_text("online")
+    await expect(admin.locator(".agent", has_text=alice_name)).to_contain_text("online")
 
     composer = alice.get_by_role("textbox", name="Message")
     await composer.fill("Checking")
     await composer.press("Space")  # an input event: the page sends typing start
-    await expect(admin.locator("#typing")).to_have_text("Alice Agent is typing…")
+    await expect(admin.locator("#typing")).to_have_text(f"{alice_name} is typing…")
     await composer.fill("Your parcel left the depot this morning.")
     await alice.get_by_role("button", name="Send").click()
     await expect(admin.locator(".msg", has_text="left the depot")).to_have_count(1)
     await expect(admin.locator("#typing")).to_have_text("")
-    await expect(alice.locator("#messages .seen")).to_have_text("Seen by Ada Admin")
+    await expect(alice.locator("#messages .seen")).to_have_text(f"Seen by {admin_name}")
 
     await admin.locator("#compose").get_by_text("Private note").click()
     await admin.get_by_role("textbox", name="Message").fill("VIP customer, be quick")
@@ -188,7 +191,7 @@ async def test_two_agents_see_each_other_live(
 
     await row(admin, tom).click()
     await admin.get_by_role("button", name="Assign").click()
-    await admin.get_by_role("menuitemradio", name="Alice Agent").click()
+    await admin.get_by_role("menuitemradio", name=alice_name).click()
     await expect(row(alice, tom)).to_contain_text("You")
     await admin.get_by_role("button", name="Resolve").click()
     await expect(row(alice, tom)).to_have_count(0)
@@ -259,6 +262,21 @@ async def test_the_keyboard_drives_the_inbox(
     await search.fill("")
     await expect(row(page, tom)).to_have_count(0)  # resolved: not in the open list
     await expect(row(page, maria)).to_be_visible()
+    assert tab.errors == []
+
+
+@pytest.mark.timeout(120)
+async def test_a_revoked_session_returns_the_page_to_the_sign_in_form(
+    browser: Browser, standalone: Standalone, customers: Customers
+) -> None:
+    tab = await open_tab(browser, standalone.base)
+    page = tab.page
+    await sign_in(page, demo.AGENT.email, DEMO_PASSWORD)
+    alice = await customers.agent_id(demo.AGENT.email)
+    await customers.post(f"/v1/agents/{alice}/sessions/revoke", {})
+    # The socket is closed for it, and no REST call or refresh is accepted any more.
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=15_000)
+    await expect(page.locator("#app")).to_be_hidden()
     assert tab.errors == []
 
 
@@ -341,4 +359,36 @@ async def test_a_reply_written_offline_is_sent_once_when_back(
     await expect(banner).to_have_text("")
     written = (await customers.http.get(f"/v1/conversations/{maria}/messages")).json()["items"]
     assert [m["content"] for m in written].count("Written on the train") == 1
+    assert tab.errors == []
+
+
+@pytest.mark.timeout(120)
+async def test_long_lists_and_conversations_load_as_the_agent_scrolls(
+    browser: Browser, standalone: Standalone, customers: Customers
+) -> None:
+    # Past one page of each (40 conversations, 50 messages): the rest comes by cursor.
+    chatty = await customers.start("Maria Lopez", *(f"Message {n}" for n in range(1, 71)))
+    for n in range(45):
+        await customers.start(f"Customer {n:02}", "Hello")
+    tab = await open_tab(browser, standalone.base)
+    page = tab.page
+    await sign_in(page, demo.AGENT.email, DEMO_PASSWORD)
+    rows = page.locator(".conv")
+    await expect(rows).to_have_count(40)
+    listed = await customers.http.get("/v1/conversations?status=open&limit=200")
+    total = len(listed.json()["items"])  # the page shows open ones by default
+    while await rows.count() < total:
+        await rows.last.scroll_into_view_if_needed()
+        await page.wait_for_timeout(100)
+    await expect(rows).to_have_count(total)
+    ids = [await r.get_attribute("data-conversation-id") for r in await rows.all()]
+    assert len(set(ids)) == total
+
+    await row(page, chatty).click()
+    messages = page.locator("#messages [data-message-id]")
+    await expect(messages).to_have_count(50)
+    await expect(messages.last).to_contain_text("Message 70")
+    await page.locator("#messages").evaluate("box => box.scrollTo(0, 0)")
+    await expect(messages).to_have_count(70)
+    await expect(messages.first).to_contain_text("Message 1")
     assert tab.errors == []

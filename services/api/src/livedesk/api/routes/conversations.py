@@ -50,6 +50,10 @@ router = APIRouter(
     prefix="/v1/conversations", tags=["conversations"], responses=documented(401, 422)
 )
 
+# One conversation's path: digits only, so that "/counts" is never read as an id (PATCH
+# /counts answers 405, not a 422 about the id; an id that is not a number is not found).
+CONVERSATION = "/{conversation_id:int}"
+
 # A version as If-Match carries it: 3, "3" or W/"3" (the ETag this API sends is "3").
 # One pattern for the check and for the OpenAPI document.
 IF_MATCH = r'^\s*(?:W/)?"?0*([1-9][0-9]{0,17})"?\s*$'
@@ -102,7 +106,6 @@ async def list_conversations(
     return Page(items=items, next_cursor=next_cursor, offset=offset)
 
 
-# Declared before `/{conversation_id}`, which would otherwise take "counts" for an id (a 422).
 @router.get("/counts")
 async def count_conversations(caller: Caller, context: Context) -> ConversationCounts:
     """How many conversations each filter of the list holds: assigned to the caller,
@@ -139,7 +142,7 @@ async def count_conversations(caller: Caller, context: Context) -> ConversationC
     )
 
 
-@router.get("/{conversation_id}", responses=documented(404))
+@router.get(CONVERSATION, responses=documented(404))
 async def get_conversation(
     conversation_id: Annotated[Id, Path()], caller: Caller, context: Context, response: Response
 ) -> ConversationRead:
@@ -154,7 +157,7 @@ async def get_conversation(
     return ConversationRead(**conversation.model_dump(), offset=offset)
 
 
-@router.patch("/{conversation_id}", responses=documented(404, 409, 413))
+@router.patch(CONVERSATION, responses=documented(404, 409, 413))
 async def patch_conversation(
     conversation_id: Annotated[Id, Path()],
     body: ConversationPatch,

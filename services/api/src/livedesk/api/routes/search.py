@@ -2,7 +2,8 @@
 included) match a search box's text, newest activity first, a page at a time.
 
 Each conversation comes once, with its newest matching message and a snippet of it (or,
-matched by its contact alone, no message and the contact's name). The order and cursor are
+matched by its contact alone, no message and the contact's name), found for the page's
+conversations only. The order and cursor are
 the conversation list's, so a conversation that moves while an agent pages moves as it
 would in the list. Which rows match is each database's full-text search (`store.search`);
 everything else here is the same on both.
@@ -60,7 +61,9 @@ async def search(
         if after is not None:
             query = query.where(after)
         rows = (await connection.execute(query.limit(limit + 1))).all()
-        items = await _hits(connection, context.store.search, terms, rows[:limit])
+        items = await _hits(
+            connection, context.store.search, caller.account_id, terms, rows[:limit]
+        )
     next_cursor = None
     if len(rows) > limit:
         last = items[-1].conversation
@@ -71,40 +74,52 @@ async def search(
 def _matching_conversations(
     index: SearchIndex, account_id: int, user_id: int, terms: SearchTerms
 ) -> Any:
+    """The conversations a message or the contact of which matches, in the list's order.
+
+    Each match is a set looked up by id (an IN, not a join): the database finds the matches
+    once through its full-text index, then walks the account's conversations newest first
+    until the page is full, as the list does.
+    """
     messages = index.matching_messages(account_id, terms).subquery()
-    newest_match = (
-        select(messages.c.conversation_id, func.max(messages.c.id).label("match_id"))
-        .group_by(messages.c.conversation_id)
-        .subquery()
-    )
     contacts = index.matching_contacts(account_id, terms)
     return (
         conversation_query(user_id)
-        .add_columns(newest_match.c.match_id)
-        .outerjoin(newest_match, newest_match.c.conversation_id == col(Conversation.id))
         .where(
             col(Conversation.account_id) == account_id,
-            or_(newest_match.c.match_id.is_not(None), col(Conversation.contact_id).in_(contacts)),
+            or_(
+                col(Conversation.id).in_(select(messages.c.conversation_id)),
+                col(Conversation.contact_id).in_(contacts),
+            ),
         )
         .order_by(*NEWEST_ACTIVITY_FIRST)
     )
 
 
 async def _hits(
-    connection: AsyncConnection, index: SearchIndex, terms: SearchTerms, rows: Sequence[Row[Any]]
+    connection: AsyncConnection,
+    index: SearchIndex,
+    account_id: int,
+    terms: SearchTerms,
+    rows: Sequence[Row[Any]],
 ) -> list[SearchHit]:
     conversations = await conversations_out(connection, rows)
-    matched = [row.match_id for row in rows if row.match_id is not None]
-    snippets = await index.snippets(connection, terms, matched) if matched else {}
+    messages = index.matching_messages(account_id, terms).subquery()
+    newest = await connection.execute(
+        select(messages.c.conversation_id, func.max(messages.c.id))
+        .where(messages.c.conversation_id.in_([row.id for row in rows]))
+        .group_by(messages.c.conversation_id)
+    )
+    matched: dict[int, int] = {row[0]: row[1] for row in newest}
+    snippets = await index.snippets(connection, terms, matched.values()) if matched else {}
     return [
         SearchHit(
             conversation=conversation,
-            message_id=row.match_id,
-            snippet=_contact_line(conversation.contact)
-            if row.match_id is None
-            else snippets.get(row.match_id, ""),
+            message_id=matched.get(conversation.id),
+            snippet=snippets.get(matched[conversation.id], "")
+            if conversation.id in matched
+            else _contact_line(conversation.contact),
         )
-        for row, conversation in zip(rows, conversations, strict=True)
+        for conversation in conversations
     ]
 
 

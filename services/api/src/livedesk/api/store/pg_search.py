@@ -45,13 +45,21 @@ def _tsquery(terms: SearchTerms) -> ColumnElement[Any]:
 class PgSearchIndex(SearchIndex):
     def matching_messages(self, account_id: int, terms: SearchTerms) -> Any:
         return select(col(Message.conversation_id), col(Message.id)).where(
-            col(Message.account_id) == account_id, _MESSAGE_VECTOR.op("@@")(_tsquery(terms))
+            col(Message.account_id) == account_id, self.message_match(terms)
         )
 
     def matching_contacts(self, account_id: int, terms: SearchTerms) -> Any:
         return select(col(Contact.id)).where(
-            col(Contact.account_id) == account_id, _CONTACT_VECTOR.op("@@")(_tsquery(terms))
+            col(Contact.account_id) == account_id, self.contact_match(terms)
         )
+
+    def message_match(self, terms: SearchTerms) -> ColumnElement[bool]:
+        """The condition `ix_messages_search` serves."""
+        return _MESSAGE_VECTOR.op("@@")(_tsquery(terms))
+
+    def contact_match(self, terms: SearchTerms) -> ColumnElement[bool]:
+        """The condition `ix_contacts_search` serves."""
+        return _CONTACT_VECTOR.op("@@")(_tsquery(terms))
 
     async def snippets(
         self, connection: AsyncConnection, terms: SearchTerms, message_ids: Collection[int]

@@ -5,7 +5,7 @@
 import { ApiError } from "./api.js";
 import { el, fullTime, localInputValue } from "./format.js";
 
-const STATUS_WORDS = { open: "reopened", resolved: "resolved", pending: "marked pending", snoozed: "snoozed" };
+const STATUS_WORDS = { open: "reopened it", resolved: "resolved it", pending: "marked it pending", snoozed: "snoozed it" };
 
 export class Actions {
   constructor({ state, api, onChanged, onError }) {
@@ -101,7 +101,7 @@ export class Actions {
     const who = body.changed_by ? (body.changed_by.id === this.state.me.id ? "You (in another tab)" : body.changed_by.name) : body.changed_by === null ? "Livedesk" : "Someone";
     const changed = body.changed || [];
     const what = [];
-    if (now && changed.includes("status")) what.push(STATUS_WORDS[now.status] || `set it to ${now.status}`);
+    if (now && (changed.includes("status") || changed.includes("snoozed_until"))) what.push(STATUS_WORDS[now.status] || `set it to ${now.status}`);
     if (now && changed.includes("assignee_id")) what.push(now.assignee_id === null ? "unassigned it" : `assigned it to ${this.state.agentName(now.assignee_id)}`);
     const did = what.length ? what.join(" and ") : "changed it";
     const state = now ? ` It is now ${statusLabel(now).toLowerCase()}, ${now.assignee_id === null ? "unassigned" : `assigned to ${this.state.agentName(now.assignee_id)}`}.` : "";

@@ -22,8 +22,9 @@ export class Api {
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.session.token) headers.authorization = `Bearer ${this.session.token}`;
     const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (response.status === 401 && this.session.token && !retried && (await this.session.refresh())) {
-      return this.request(method, path, body, true);
+    if (response.status === 401 && this.session.token && !retried) {
+      if (await this.session.refresh()) return this.request(method, path, body, true);
+      this.session.ended(); // revoked, disabled or expired: back to the sign-in form
     }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) throw new ApiError(response.status, data);

@@ -1,7 +1,7 @@
 // Contacts: fetched on demand for list rows that came without one (a server without list
 // contacts), and the contact panel beside an open conversation: who they are, how to reach
 // them, what else they asked.
-import { el, hueClass, initials, relativeTime } from "./format.js";
+import { capitalize, el, hueClass, initials, relativeTime } from "./format.js";
 
 export class Contacts {
   constructor({ state, api, onContact, onOpen }) {
@@ -68,7 +68,7 @@ export class Contacts {
       if (others.length === 0) parts.push(el("p", { class: "muted", text: "None: this is their first." }));
       else parts.push(el("ul", { class: "history" }, ...others.map((item) =>
         el("li", {}, el("button", { type: "button", class: "link", onclick: () => this.onOpen(item.id) },
-          el("span", { class: `chip ${item.status}`, text: item.status }),
+          el("span", { class: `chip ${item.status}`, text: capitalize(item.status) }),
           ` ${item.last_message?.preview || `Conversation #${item.id}`} `,
           el("span", { class: "muted", text: relativeTime(item.last_activity_at) }))))));
     }
@@ -78,8 +78,7 @@ export class Contacts {
 
 /** "plan_tier" -> "Plan tier": a custom attribute's key as a label. */
 function attributeLabel(key) {
-  const words = key.replace(/[_-]+/g, " ").trim();
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  return capitalize(key.replace(/[_-]+/g, " ").trim());
 }
 
 function formatValue(value) {

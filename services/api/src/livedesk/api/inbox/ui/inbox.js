@@ -117,7 +117,7 @@ class Inbox {
     // Asked for on connect, ahead of expiry and after the server said it expired: the first
     // is the one held, the others come from the refresh cookie. A refusal ends the session.
     const token = async (reason) => {
-      if (reason !== "connect" && !(await session.refresh())) location.reload();
+      if (reason !== "connect" && !(await session.refresh())) session.ended();
       return session.token;
     };
     this.client = connect({ url: location.origin, token, resumeFrom: offset });
@@ -388,7 +388,7 @@ class Inbox {
     const notify = $("notify-toggle");
     const showToggles = () => {
       sound.setAttribute("aria-pressed", String(Boolean(this.prefs.get("sound"))));
-      notify.setAttribute("aria-pressed", String(Boolean(this.prefs.get("notify")) && "Notification" in window && Notification.permission === "granted"));
+      notify.setAttribute("aria-pressed", String(this.notifier.enabled()));
     };
     sound.addEventListener("click", () => {
       this.prefs.set("sound", !this.prefs.get("sound"));
@@ -396,9 +396,13 @@ class Inbox {
       showToggles();
     });
     notify.addEventListener("click", async () => {
-      const on = notify.getAttribute("aria-pressed") !== "true";
-      this.prefs.set("notify", on && (await this.notifier.enable()));
-      if (on && !this.prefs.get("notify")) this.toast(new Error("The browser blocks notifications for this site: allow them in its site settings."));
+      if (this.notifier.enabled()) {
+        this.prefs.set("notify", false);
+      } else if (await this.notifier.enable()) {
+        this.prefs.set("notify", true);
+      } else {
+        this.toast(new Error("The browser blocks notifications for this site: allow them in its site settings."));
+      }
       showToggles();
     });
     showToggles();

@@ -2,7 +2,7 @@
 // when an event changes one (never rebuilt whole, so a live event costs one row), loaded a
 // page at a time as the agent scrolls, and replaced by search results while a query is typed.
 import { byActivity } from "./state.js";
-import { el, fullTime, hueClass, initials, relativeTime } from "./format.js";
+import { capitalize, el, fullTime, hueClass, initials, relativeTime } from "./format.js";
 
 const PAGE_SIZE = 40;
 const ASSIGNEE_PARAM = { mine: "&assignee=me", unassigned: "&assignee=none", all: "" };
@@ -181,7 +181,8 @@ export class ConversationList {
     const name = state.contactName(conversation);
     const last = conversation.last_message;
     const snippet = this.snippets.get(conversation.id);
-    let preview = snippet || last?.preview || "No messages yet";
+    // null: no message yet; undefined: a server whose list carries no preview.
+    let preview = snippet || last?.preview || (last === null ? "No messages yet" : "");
     if (!snippet && last) {
       if (last.kind === "note") preview = `Note: ${preview}`;
       else if (last.sender_type === "agent") preview = `${last.sender_id === state.me.id ? "You" : state.agents.get(last.sender_id)?.name?.split(" ")[0] || "Agent"}: ${preview}`;
@@ -201,7 +202,7 @@ export class ConversationList {
         el("span", { class: `conv-preview${last?.kind === "note" && !snippet ? " note" : ""}`, text: preview }),
         el("span", { class: "conv-bottom" },
           el("span", { class: `conv-assignee${assigned ? "" : " none"}`, text: state.agentName(conversation.assignee_id) }),
-          this.searching || state.filter.status === "" ? el("span", { class: `chip ${conversation.status}`, text: conversation.status }) : null,
+          this.searching || state.filter.status === "" ? el("span", { class: `chip ${conversation.status}`, text: capitalize(conversation.status) }) : null,
           el("span", { class: "badge", "data-unread": unread, hidden: unread === 0 },
             String(unread), el("span", { class: "visually-hidden", text: " unread" })))),
     );

@@ -33,13 +33,18 @@ export class Notifier {
   alert(title, body, tag, conversationId) {
     if (!this.isLeader()) return;
     if (this.prefs.get("sound")) this.beep();
-    if (!document.hidden || !this.prefs.get("notify") || !("Notification" in window) || Notification.permission !== "granted") return;
+    if (!document.hidden || !this.enabled()) return;
     const notification = new Notification(title, { body: body.slice(0, 160), tag, renotify: true });
     notification.onclick = () => {
       window.focus();
       location.hash = `#conversation/${conversationId}`;
       notification.close();
     };
+  }
+
+  /** Desktop notifications are on: the agent turned them on and the browser allows them. */
+  enabled() {
+    return "Notification" in window && Notification.permission === "granted" && this.prefs.get("notify") === true;
   }
 
   /** Ask the browser (on a click: browsers refuse it otherwise); true when allowed. */

@@ -1,6 +1,7 @@
 // The agent's choices that outlive a reload: list filters, sound, desktop notifications.
 // Kept in localStorage under the account and user, so two logins on one browser keep theirs.
 
+// Desktop notifications stay off until the agent turns them on (and the browser allows them).
 const DEFAULTS = { assignee: "all", status: "open", sound: true, notify: false };
 
 export class Prefs {

@@ -9,6 +9,12 @@ export class Session {
     this.refreshing = null;
   }
 
+  /** The server no longer accepts this session: a reload shows the sign-in form. */
+  ended() {
+    this.token = null;
+    location.reload();
+  }
+
   adopt(token) {
     this.token = token;
     const claims = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
