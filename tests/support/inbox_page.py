@@ -103,6 +103,11 @@ async def notified(page: Page) -> list[Notified]:
     return made
 
 
+def thread(page: Page) -> Locator:
+    """The open conversation's messages (the list's previews repeat their text)."""
+    return page.get_by_role("log", name="Messages")
+
+
 def composer(page: Page) -> Locator:
     return page.get_by_role("textbox", name="Message")
 

@@ -45,6 +45,7 @@ from tests.support.inbox_page import (
     open_conversation,
     send_reply,
     sign_in,
+    thread,
     unread_badges,
     until_usable,
 )
@@ -246,7 +247,7 @@ async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
         alice_page, bob_page = pages
         for page in pages:
             await open_conversation(page, chat)
-            await expect(page.get_by_text("Hello, is anyone there?")).to_be_visible()
+            await expect(thread(page).get_by_text("Hello, is anyone there?")).to_be_visible()
 
         writing = True
 
@@ -300,7 +301,7 @@ async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
         assert contents["Bob replies while a gateway restarts"] == 1
         for page in pages:
             for text in ("Alice typed this while", "Bob replies while"):
-                await expect(page.get_by_text(re.compile(text))).to_have_count(1)
+                await expect(thread(page).get_by_text(re.compile(text))).to_have_count(1)
         # Every socket came back through a restarted or surviving gateway.
         assert all(len(nodes) >= 2 for nodes in sockets.nodes.values() if nodes)
         assert [tab.errors for tab in tabs] == [[], []]
