@@ -188,123 +188,12 @@ async def signed_in(browser: Browser, stack: DevStack, agent: Agent) -> Tab:
     return tab
 
 
-# -- a gateway killed under the pages ------------------------------------------------------
-
-
-class Sockets:
-    """The gateway node each page's current socket is on, from the `ready` frames it gets."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[Page, list[str]] = {}
-
-    def watch(self, page: Page) -> None:
-        self.nodes[page] = []
-
-        def on_socket(socket: WebSocket) -> None:
-            def on_frame(payload: str | bytes) -> None:
-                with contextlib.suppress(ValueError):
-                    frame = json.loads(payload)
-                    if isinstance(frame, dict) and frame.get("type") == "ready":
-                        self.nodes[page].append(frame["node"])
-
-            socket.on("framereceived", on_frame)
-
-        page.on("websocket", on_socket)
-
-    async def node_of(self, page: Page) -> str:
-        """The node of the page's socket (the socket opens once the list is usable)."""
-
-        async def connected() -> bool:
-            return bool(self.nodes[page])
-
-        await until(connected, timeout_s=20)
-        return self.nodes[page][-1]
-
-
 async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 20) -> None:
     """Until `check()` is true; a TimeoutError past `timeout_s` (callers say what failed)."""
     async with asyncio.timeout(timeout_s):
         # Polling: the state is in pages and the database, nothing to wait on.
         while not await check():  # noqa: ASYNC110
             await asyncio.sleep(0.1)
-
-
-async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
-    stack: DevStack, browser: Browser
-) -> None:
-    async with team_on(stack) as team:
-        alice, bob = await team.agent("Alice Agent"), await team.agent("Bob Builder")
-        chat = await team.conversation(await team.contact("Jane Customer"))
-        await team.customer_writes(chat, "Hello, is anyone there?")
-        sockets = Sockets()
-        tabs = []
-        for agent in (alice, bob):
-            tab = await open_tab(browser, stack.base)
-            sockets.watch(tab.page)  # the login form opens no socket: none is missed
-            await sign_in(tab.page, agent.email, PASSWORD)
-            tabs.append(tab)
-        pages = [tab.page for tab in tabs]
-        alice_page, bob_page = pages
-        for page in pages:
-            await open_conversation(page, chat)
-            await expect(thread(page).get_by_text("Hello, is anyone there?")).to_be_visible()
-
-        writing = True
-
-        async def contact_keeps_writing() -> None:
-            number = 0
-            while writing:
-                number += 1
-                await team.customer_writes(chat, f"customer line {number}")
-                await asyncio.sleep(0.15)
-
-        writer = asyncio.create_task(contact_keeps_writing())
-        try:
-            await asyncio.sleep(1)
-            # Alice's gateway dies: her page resumes on the other, while Bob replies.
-            os.kill(stack.gateway_pid(await sockets.node_of(alice_page)), signal.SIGKILL)
-            await send_reply(bob_page, "Bob replies while a gateway restarts")
-            await asyncio.to_thread(stack.wait_for, RESTARTED, 20)
-            await asyncio.to_thread(stack.wait_gateways_ready, 30)
-            # Both die: no socket anywhere until `livedesk dev` restarts them. Alice types a
-            # reply in the outage; it must reach the database once, and both pages once.
-            for node in NODES:
-                os.kill(stack.gateway_pid(node), signal.SIGKILL)
-            await expect(alice_page.get_by_role("status")).to_have_text(DISCONNECTED)
-            await screenshot(alice_page, "team-gateways-down")
-            await send_reply(alice_page, "Alice typed this while the gateways were down")
-            await asyncio.to_thread(stack.wait_gateways_ready, 30)
-            await asyncio.sleep(1)
-        finally:
-            writing = False
-            await writer
-
-        async def pages_match_the_database() -> bool:
-            written = [message["id"] for message in await team.messages(chat)]
-            shown = [await message_ids(page) for page in pages]
-            return all(ids == written for ids in shown)
-
-        try:
-            await until(pages_match_the_database, timeout_s=30)
-        except TimeoutError:
-            ids = [message["id"] for message in await team.messages(chat)]
-            report = []
-            for page, agent in zip(pages, (alice, bob), strict=True):
-                shown = await message_ids(page)
-                missing = sorted(set(ids) - set(shown))
-                doubled = sorted(id_ for id_, n in Counter(shown).items() if n > 1)
-                report.append(f"{agent.name}: missing {missing}, doubled {doubled}")
-            raise AssertionError("pages differ from the database: " + "; ".join(report)) from None
-        written = await team.messages(chat)
-        contents = Counter(message["content"] for message in written)
-        assert contents["Alice typed this while the gateways were down"] == 1
-        assert contents["Bob replies while a gateway restarts"] == 1
-        for page in pages:
-            for text in ("Alice typed this while", "Bob replies while"):
-                await expect(thread(page).get_by_text(re.compile(text))).to_have_count(1)
-        # Every socket came back through a restarted or surviving gateway.
-        assert all(len(nodes) >= 2 for nodes in sockets.nodes.values() if nodes)
-        assert [tab.errors for tab in tabs] == [[], []]
 
 
 # -- two agents resolve at once -------------------------------------------------------------
@@ -520,3 +409,116 @@ async def test_unread_badges_equal_an_independent_count_after_random_writes_and_
         await until_usable(page)
         await badges_match(chats)
         assert tab.errors == []
+
+
+# -- a gateway killed under the pages ------------------------------------------------------
+# Last in the module: the reaper (tests/conftest.py) kills, after each test, the processes
+# that test started, and so the gateways `livedesk dev` restarted during this one.
+
+
+class Sockets:
+    """The gateway node each page's current socket is on, from the `ready` frames it gets."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[Page, list[str]] = {}
+
+    def watch(self, page: Page) -> None:
+        self.nodes[page] = []
+
+        def on_socket(socket: WebSocket) -> None:
+            def on_frame(payload: str | bytes) -> None:
+                with contextlib.suppress(ValueError):
+                    frame = json.loads(payload)
+                    if isinstance(frame, dict) and frame.get("type") == "ready":
+                        self.nodes[page].append(frame["node"])
+
+            socket.on("framereceived", on_frame)
+
+        page.on("websocket", on_socket)
+
+    async def node_of(self, page: Page) -> str:
+        """The node of the page's socket (the socket opens once the list is usable)."""
+
+        async def connected() -> bool:
+            return bool(self.nodes[page])
+
+        await until(connected, timeout_s=20)
+        return self.nodes[page][-1]
+
+
+async def test_a_gateway_killed_under_the_pages_loses_and_doubles_nothing(
+    stack: DevStack, browser: Browser
+) -> None:
+    async with team_on(stack) as team:
+        alice, bob = await team.agent("Alice Agent"), await team.agent("Bob Builder")
+        chat = await team.conversation(await team.contact("Jane Customer"))
+        await team.customer_writes(chat, "Hello, is anyone there?")
+        sockets = Sockets()
+        tabs = []
+        for agent in (alice, bob):
+            tab = await open_tab(browser, stack.base)
+            sockets.watch(tab.page)  # the login form opens no socket: none is missed
+            await sign_in(tab.page, agent.email, PASSWORD)
+            tabs.append(tab)
+        pages = [tab.page for tab in tabs]
+        alice_page, bob_page = pages
+        for page in pages:
+            await open_conversation(page, chat)
+            await expect(thread(page).get_by_text("Hello, is anyone there?")).to_be_visible()
+
+        writing = True
+
+        async def contact_keeps_writing() -> None:
+            number = 0
+            while writing:
+                number += 1
+                await team.customer_writes(chat, f"customer line {number}")
+                await asyncio.sleep(0.15)
+
+        writer = asyncio.create_task(contact_keeps_writing())
+        try:
+            await asyncio.sleep(1)
+            # Alice's gateway dies: her page resumes on the other, while Bob replies.
+            os.kill(stack.gateway_pid(await sockets.node_of(alice_page)), signal.SIGKILL)
+            await send_reply(bob_page, "Bob replies while a gateway restarts")
+            await asyncio.to_thread(stack.wait_for, RESTARTED, 20)
+            await asyncio.to_thread(stack.wait_gateways_ready, 30)
+            # Both die: no socket anywhere until `livedesk dev` restarts them. Alice types a
+            # reply in the outage; it must reach the database once, and both pages once.
+            for node in NODES:
+                os.kill(stack.gateway_pid(node), signal.SIGKILL)
+            await expect(alice_page.get_by_role("status")).to_have_text(DISCONNECTED)
+            await screenshot(alice_page, "team-gateways-down")
+            await send_reply(alice_page, "Alice typed this while the gateways were down")
+            await asyncio.to_thread(stack.wait_gateways_ready, 30)
+            await asyncio.sleep(1)
+        finally:
+            writing = False
+            await writer
+
+        async def pages_match_the_database() -> bool:
+            written = [message["id"] for message in await team.messages(chat)]
+            shown = [await message_ids(page) for page in pages]
+            return all(ids == written for ids in shown)
+
+        try:
+            await until(pages_match_the_database, timeout_s=30)
+        except TimeoutError:
+            ids = [message["id"] for message in await team.messages(chat)]
+            report = []
+            for page, agent in zip(pages, (alice, bob), strict=True):
+                shown = await message_ids(page)
+                missing = sorted(set(ids) - set(shown))
+                doubled = sorted(id_ for id_, n in Counter(shown).items() if n > 1)
+                report.append(f"{agent.name}: missing {missing}, doubled {doubled}")
+            raise AssertionError("pages differ from the database: " + "; ".join(report)) from None
+        written = await team.messages(chat)
+        contents = Counter(message["content"] for message in written)
+        assert contents["Alice typed this while the gateways were down"] == 1
+        assert contents["Bob replies while a gateway restarts"] == 1
+        for page in pages:
+            for text in ("Alice typed this while", "Bob replies while"):
+                await expect(thread(page).get_by_text(re.compile(text))).to_have_count(1)
+        # Every socket came back through a restarted or surviving gateway.
+        assert all(len(nodes) >= 2 for nodes in sockets.nodes.values() if nodes)
+        assert [tab.errors for tab in tabs] == [[], []]
