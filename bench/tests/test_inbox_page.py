@@ -1,5 +1,6 @@
 """The page bench at a small size: its seed is the API's own rows and events, and a whole
-run (seed, `livedesk standalone`, Chromium) yields every figure. No figure is judged."""
+run (seed, `livedesk standalone` or `livedesk dev` on the loopback PostgreSQL and RabbitMQ,
+Chromium) yields every figure. No figure is judged."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bench.inbox_page.__main__ import render, run, seed_data_dir
+from bench.inbox_page.__main__ import render, run
+from bench.inbox_page.servers import seed
 from livedesk.api.db import make_engine
 
 
 async def test_the_seed_is_the_apis_rows_with_their_events_in_offset_order(
     tmp_path: Path,
 ) -> None:
-    seeded = await seed_data_dir(tmp_path, conversations=9, messages=20)
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'livedesk.db'}")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'livedesk.db'}"
+    seeded = await seed(url, conversations=9, messages=20)
+    engine = make_engine(url)
     try:
         async with engine.connect() as connection:
             events = (
@@ -53,13 +56,16 @@ async def test_the_seed_is_the_apis_rows_with_their_events_in_offset_order(
     assert tuple(long_messages) == (seeded.last_message_id, 21)
 
 
-@pytest.mark.timeout(120)
-async def test_a_small_run_measures_every_figure(tmp_path: Path) -> None:
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("server", ["standalone", "dev"])
+async def test_a_small_run_measures_every_figure(tmp_path: Path, server: str) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("the page bench needs Chromium: apt-get install chromium")
     (tmp_path / "data").mkdir()
-    args = argparse.Namespace(conversations=30, messages=60, events=4, reloads=2, chromium=chromium)
+    args = argparse.Namespace(
+        server=server, conversations=30, messages=60, events=4, reloads=2, chromium=chromium
+    )
     result = await run(args, tmp_path)
     assert len(result["reload_to_usable_ms"]) == 2
     assert all(ms > 0 for ms in result["reload_to_usable_ms"])

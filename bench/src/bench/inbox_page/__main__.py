@@ -1,10 +1,11 @@
 """The inbox page with 10,000 conversations and one of 5,000 messages, in Chromium.
 
-    .venv/bin/python -m bench.inbox_page [--conversations 10000] [--messages 5000]
-        [--events 200] [--reloads 5] [--chromium /usr/bin/chromium]
+    .venv/bin/python -m bench.inbox_page [--server standalone|dev] [--conversations 10000]
+        [--messages 5000] [--events 200] [--reloads 5] [--chromium /usr/bin/chromium]
 
-A fresh data directory is seeded through the API's store (`seed`), then `livedesk
-standalone` serves it on a loopback port, and headless Chromium signs in and is measured
+A fresh database is seeded through the API's store (`seed`), then served (`servers`:
+`livedesk standalone` on SQLite, or `livedesk dev` on PostgreSQL and RabbitMQ with two
+gateways behind its proxy), and headless Chromium signs in and is measured
 (`measure`): time to a usable list after a reload and after signing in, opening the long
 conversation, and the page's time to apply each live event (median, p95), beside the aims
 (usable under 1 s, apply under 4 ms on this machine), with the main thread's busy time from
@@ -19,60 +20,40 @@ import argparse
 import asyncio
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Final
 
-from bench.fanout.procs import RESULTS, ProcessGroup, free_port, wait_port
+from bench.fanout.procs import RESULTS
+from bench.inbox_page import servers
 from bench.inbox_page.measure import measure_page
-from bench.inbox_page.seed import Seeded, seed_inbox
 
-CLI: Final = (sys.executable, "-m", "livedesk.cli.main")
 USABLE_AIM_MS: Final = 1000.0
 APPLY_AIM_MS: Final = 4.0
 
 
-async def seed_data_dir(data_dir: Path, conversations: int, messages: int) -> Seeded:
-    """The standalone server's database (`<data_dir>/livedesk.db`, the directory made),
-    migrated and seeded."""
-    from livedesk.api.db import make_engine
-    from livedesk.api.migrate import migrate
-
-    engine = make_engine(f"sqlite+aiosqlite:///{data_dir / 'livedesk.db'}")
-    try:
-        await migrate(engine)
-        return await seed_inbox(engine, conversations=conversations, long_messages=messages)
-    finally:
-        await engine.dispose()
+SERVERS: Final = {"standalone": servers.standalone, "dev": servers.dev}
 
 
 async def run(args: argparse.Namespace, out_dir: Path) -> dict[str, Any]:
     started = time.monotonic()
-    seeded = await seed_data_dir(out_dir / "data", args.conversations, args.messages)
-    seeding_s = time.monotonic() - started
-    port = free_port()
-    group = ProcessGroup(out_dir)
-    env = {"LIVEDESK_LOG_LEVEL": "WARNING", "LIVEDESK_DATA_DIR": str(out_dir / "data")}
-    argv = [*CLI, "standalone", "--port", str(port), "--data-dir", str(out_dir / "data")]
-    try:
-        server = await group.start("livedesk-standalone", argv, env)
-        await wait_port(port, server, 60)
+    async with SERVERS[args.server](out_dir, args.conversations, args.messages) as served:
+        base, seeded = served
+        ready_s = time.monotonic() - started  # seeded, and the server up
         figures = await measure_page(
-            f"http://127.0.0.1:{port}",
+            base,
             seeded,
             chromium=args.chromium,
             reloads=args.reloads,
             events=args.events,
             out_dir=out_dir,
         )
-    finally:
-        await group.close()
     return {
+        "server": args.server,
         "conversations": seeded.conversations,
         "messages_in_long": args.messages,
         "events_in_log": seeded.offset,
-        "seeding_s": seeding_s,
+        "ready_s": ready_s,
         **figures.summary(),
     }
 
@@ -103,9 +84,9 @@ def render(result: dict[str, Any]) -> str:
     ]  # fmt: skip
     width = max(len(row[0]) for row in rows) + 2
     head = (
-        f"inbox page: {result['conversations']:,} conversations, one of "
-        f"{result['messages_in_long']:,} messages ({result['events_in_log']:,} events, "
-        f"seeded in {result['seeding_s']:.0f} s)"
+        f"inbox page on {result['server']}: {result['conversations']:,} conversations, one of "
+        f"{result['messages_in_long']:,} messages ({result['events_in_log']:,} events; "
+        f"seeded and served in {result['ready_s']:.0f} s)"
     )
     lines = [head, f"  {'':<{width}}{'measured':>16}{'aim':>14}{'':>8}"]
     lines += [f"  {a:<{width}}{b:>16}{c:>14}{d:>8}" for a, b, c, d in rows]
@@ -114,6 +95,7 @@ def render(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.inbox_page")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="standalone")
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=5_000)
     parser.add_argument("--events", type=int, default=200)

@@ -10,6 +10,7 @@ Deliberately not here: starting the server, and what is measured (`measure`).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from livedesk.api.passwords import Passwords
 from livedesk.api.queries import account_offset
 from livedesk.api.schemas import ConversationCreate, MessageCreate
 from livedesk.api.store.authorship import Import
+from livedesk.api.store.base import Store
 from livedesk.api.store.choice import store_for
+from livedesk.api.store.directory import CreatedAccount
 from livedesk.shared.events import MessageKind
 
 ADMIN_EMAIL: Final = "admin@inbox.bench.example"
@@ -90,6 +93,19 @@ async def seed_inbox(
     # Three readings of the clock per conversation (contact, conversation, message) at most.
     clock = SeedClock(3 * conversations + long_messages, datetime.now(UTC))
     store = store_for(engine, clock=clock)
+    # What the store holds beside the engine (PostgreSQL's message writes' pool) is open
+    # while `run` runs, as the API runs it beside its server.
+    holding = asyncio.create_task(store.run())
+    try:
+        return await _write(store, created, conversations, long_messages, seed)
+    finally:
+        holding.cancel()
+        await asyncio.gather(holding, return_exceptions=True)
+
+
+async def _write(
+    store: Store, created: CreatedAccount, conversations: int, long_messages: int, seed: int
+) -> Seeded:
     account = created.account_id
     inbox = await store.create_inbox(account, "Website chat")
     names = contact_names(seed)
