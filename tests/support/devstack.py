@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import signal
 import subprocess
@@ -28,7 +29,6 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from tests.support.api import livedesk_env
-from tests.support.ports import free_port
 from tests.support.processes import descendants
 
 READY: Final = re.compile(r"inbox (http://\S+)\s+sign in as (\S+), password (\S+)")
@@ -84,11 +84,13 @@ def _ready(url: str) -> bool:
 
 
 def _free_run_of_ports() -> int:
-    """A port whose next few are free too (the stack takes PORT .. PORT+4)."""
+    """A port whose next few are free too (the stack takes PORT .. PORT+4), below the
+    kernel's ephemeral range (32768 up): there, another process's outgoing connection cannot
+    take one between this check and the stack's start."""
     import socket
 
     while True:
-        port = free_port()
+        port = random.randrange(20_000, 32_000 - PORTS_USED)
         with contextlib.ExitStack() as probes:
             try:
                 for offset in range(PORTS_USED):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
 import socket
 import sys
@@ -90,8 +91,11 @@ async def dev(
 
 
 def _free_run_of_ports(count: int) -> int:
+    """`count` consecutive free ports below the kernel's ephemeral range (32768 up): there,
+    another process's outgoing connection cannot take one between this check and the
+    stack's start."""
     while True:
-        port = free_port()
+        port = random.randrange(20_000, 32_000 - count)
         with contextlib.ExitStack() as probes:
             try:
                 for offset in range(count):
