@@ -256,8 +256,4 @@ export class ConversationList {
       if (conversation?.contact_id === contactId) this.fill(this.rows.get(id), conversation);
     }
   }
-
-  refreshAll() {
-    for (const id of this.ids) this.fill(this.rows.get(id), this.state.conversations.get(id));
-  }
 }

@@ -3,7 +3,7 @@
 // their own), a short beep made with WebAudio (no file to fetch), and the unread count in the
 // tab's title. With several tabs, only the one holding the socket notifies.
 
-const TITLE = "Inbox · Livedesk";
+const TITLE = "Livedesk inbox";
 
 export class Notifier {
   constructor({ state, prefs, isLeader }) {

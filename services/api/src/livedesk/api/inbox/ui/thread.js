@@ -165,8 +165,10 @@ export class Thread {
     const tail = this.box.querySelector(".tail");
     if (!tail) return;
     const parts = [];
+    // The message's event can come before the POST's answer: then it is written, not unsent.
+    const written = new Set([...this.messages.values()].map((message) => message.client_id).filter(Boolean));
     for (const item of this.outgoing) {
-      if (item.conversationId !== this.conversationId) continue;
+      if (item.conversationId !== this.conversationId || written.has(item.clientId)) continue;
       let status;
       if (item.status === "failed") {
         status = el("span", { class: "send-state failed" }, "Not sent. ",
