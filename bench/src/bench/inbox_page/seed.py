@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from livedesk.api.accounts import create_account
 from livedesk.api.passwords import Passwords
 from livedesk.api.queries import account_offset
-from livedesk.api.schemas import ConversationCreate, MessageCreate
+from livedesk.api.schemas import ContactCreate, ConversationCreate, MessageCreate
 from livedesk.api.store.authorship import Import
 from livedesk.api.store.base import Store
 from livedesk.api.store.choice import store_for
@@ -115,7 +115,8 @@ async def _write(
     for number in range(conversations):
         if number % CONVERSATIONS_PER_CONTACT == 0:
             name, email = next(names)
-            contact_id = (await store.create_contact(account, name, email)).id
+            contact = ContactCreate(name=name, email=email)
+            contact_id = (await store.create_contact(account, contact)).id
         body = ConversationCreate(inbox_id=inbox.id, contact_id=contact_id)
         conversation_id = (await store.open_conversation(account, body)).id
         conversation_ids.append(conversation_id)
