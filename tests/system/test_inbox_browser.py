@@ -16,6 +16,7 @@ conversations load page by page.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,51 @@ async def test_two_agents_see_each_other_live(
     await expect(alice.locator("#conv-meta")).to_contain_text("Assigned to You")
     await admin.get_by_role("button", name="Resolve").click()
     await expect(alice.get_by_role("button", name="Reopen")).to_be_visible()
+    assert admin_tab.errors == []
+    assert alice_tab.errors == []
+
+
+@pytest.mark.timeout(120)
+async def test_a_snooze_shows_live_and_the_conversation_wakes_by_itself(
+    browser: Browser, standalone: Standalone, customers: Customers
+) -> None:
+    tom = await customers.start("Tom Becker", "I was charged twice this month.")
+    admin_tab = await open_tab(browser, standalone.base)
+    alice_tab = await open_tab(browser, standalone.base)
+    admin, alice = admin_tab.page, alice_tab.page
+    await sign_in(admin, demo.ADMIN.email, DEMO_PASSWORD)
+    await sign_in(alice, demo.AGENT.email, DEMO_PASSWORD)
+    snoozed_option = alice.locator("#status-filter option[value=snoozed]")
+    await expect(snoozed_option).to_have_text("Snoozed (0)")
+
+    await row(admin, tom).click()
+    await admin.get_by_role("button", name="Snooze", exact=True).click()
+    await (
+        admin.get_by_role("dialog", name="Snooze until…")
+        .get_by_role("button", name="In 1 hour")
+        .click()
+    )
+    await expect(row(alice, tom)).to_have_count(0)  # Alice's list shows open ones
+    await expect(snoozed_option).to_have_text("Snoozed (1)")
+    await alice.get_by_label("Status").select_option("snoozed")
+    await expect(row(alice, tom)).to_be_visible()
+
+    # Snoozed again until two seconds from now: the API reopens it by itself, live.
+    current = (await customers.http.get(f"/v1/conversations/{tom}")).json()
+    until = datetime.now(UTC) + timedelta(seconds=2)
+    await customers.http.patch(
+        f"/v1/conversations/{tom}",
+        json={
+            "status": "snoozed",
+            "snoozed_until": until.isoformat(),
+            "version": current["version"],
+        },
+    )
+    await expect(row(alice, tom)).to_have_count(0, timeout=10_000)
+    await expect(snoozed_option).to_have_text("Snoozed (0)")
+    await alice.get_by_label("Status").select_option("open")
+    await expect(row(alice, tom)).to_be_visible()
+    await expect(admin.get_by_role("button", name="Resolve")).to_be_visible()
     assert admin_tab.errors == []
     assert alice_tab.errors == []
 
