@@ -57,7 +57,7 @@ async def test_the_seed_is_the_apis_rows_with_their_events_in_offset_order(
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("server", ["standalone", "dev"])
+@pytest.mark.parametrize("server", ["standalone", pytest.param("dev", marks=pytest.mark.slow)])
 async def test_a_small_run_measures_every_figure(tmp_path: Path, server: str) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:

@@ -11,8 +11,7 @@ import pytest
 from tests.support.api import postgres_database, prepare_database
 from tests.support.backends import (
     DATABASES,
-    DEPLOYMENT_IDS,
-    DEPLOYMENTS,
+    DEPLOYMENT_PARAMS,
     Database,
     Route,
     RunningApi,
@@ -37,7 +36,7 @@ def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tup
     yield request.getfixturevalue("database")
 
 
-@pytest.fixture(scope="module", params=DEPLOYMENTS, ids=DEPLOYMENT_IDS)
+@pytest.fixture(scope="module", params=DEPLOYMENT_PARAMS)
 def running_api_process(
     request: pytest.FixtureRequest, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningApi]:

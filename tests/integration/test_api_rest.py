@@ -40,7 +40,7 @@ from tests.support.api import (
     postgres_database,
     spread_account_ids,
 )
-from tests.support.backends import DEPLOYMENT_IDS, DEPLOYMENTS, Database, Route, route_env
+from tests.support.backends import DEPLOYMENT_PARAMS, Database, Route, route_env
 
 ACCOUNTS = ("Acme", "Globex")
 
@@ -53,7 +53,7 @@ class Backend:
     database_url: str | None = None
 
 
-@pytest.fixture(scope="module", params=DEPLOYMENTS, ids=DEPLOYMENT_IDS)
+@pytest.fixture(scope="module", params=DEPLOYMENT_PARAMS)
 def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:

@@ -53,9 +53,15 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     return Keys(Path(tmp_path_factory.mktemp("keys")))
 
 
-@pytest.fixture(params=[True, False], ids=["fast-writes", "plain-writes"])
+@pytest.fixture(
+    params=[
+        pytest.param(True, id="fast-writes"),
+        pytest.param(False, id="plain-writes", marks=pytest.mark.slow),
+    ]
+)
 def fast_writes(request: pytest.FixtureRequest) -> bool:
-    """Each test runs on both socket paths (docs/adr/0002-gateway-frame-writes.md)."""
+    """Each test runs on both socket paths (docs/adr/0002-gateway-frame-writes.md); the plain
+    one, the fast one's fallback, in the longer suite (`-m slow`)."""
     fast: bool = request.param
     return fast
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import httpx
+import pytest
 
 from tests.support.api import (
     PASSWORD,
@@ -38,6 +39,12 @@ DEPLOYMENTS: tuple[tuple[Database, Route], ...] = tuple(
     (database, route) for database in DATABASES for route in ROUTES
 )
 DEPLOYMENT_IDS = [f"{database}-{route}" for database, route in DEPLOYMENTS]
+# The same, as parameters: the plain route (the fast one's fallback, FastAPI all the way) runs
+# in the longer suite, `-m slow`, which keeps the default run under its time budget.
+DEPLOYMENT_PARAMS = [
+    pytest.param(deployment, id=ident, marks=[pytest.mark.slow] if deployment[1] == "plain" else [])
+    for deployment, ident in zip(DEPLOYMENTS, DEPLOYMENT_IDS, strict=True)
+]
 
 # The README's own example address, on a reserved test domain.
 ADMIN_EMAIL = "admin@acme.test"

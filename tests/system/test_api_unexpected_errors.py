@@ -23,8 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tests.support.backends import (
-    DEPLOYMENT_IDS,
-    DEPLOYMENTS,
+    DEPLOYMENT_PARAMS,
     Database,
     Route,
     RunningApi,
@@ -38,7 +37,7 @@ class Logged:
     log_path: Path
 
 
-@pytest.fixture(params=DEPLOYMENTS, ids=DEPLOYMENT_IDS)
+@pytest.fixture(params=DEPLOYMENT_PARAMS)
 def logged_api(request: pytest.FixtureRequest, amqp_url: str, tmp_path: Path) -> Iterator[Logged]:
     database: Database
     route: Route

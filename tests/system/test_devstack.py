@@ -231,6 +231,7 @@ async def _latest_offset(http: httpx.AsyncClient, auth: dict[str, str]) -> int:
     return latest
 
 
+@pytest.mark.slow
 def test_a_rolling_restart_of_the_gateways_loses_and_doubles_nothing(
     amqp_url: str, fresh_database_url: str, tmp_path: Path
 ) -> None:
