@@ -27,6 +27,16 @@ def database(postgres_url: str) -> Iterator[tuple[str, list[int]]]:
 
 
 @pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database, not yet migrated, on PostgreSQL and on SQLite: its URL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/livedesk.db"
+        return
+    with postgres_database(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@pytest.fixture(params=DATABASES)
 def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
     """`database`, on PostgreSQL and on SQLite."""
     if request.param == "sqlite":

@@ -8,7 +8,7 @@ message's time, so conversations imported with their original times list as they
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,8 @@ from tests.support.api import (
     in_process_api,
     login,
     make_tenant,
-    postgres_database,
     prepare_database,
 )
-from tests.support.backends import DATABASES
 
 
 @dataclass
@@ -38,15 +36,6 @@ class Api:
     a: Tenant
     b: Tenant
     agent: dict[str, str]  # an agent of a (not an admin)
-
-
-@pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/livedesk.db"
-        return
-    with postgres_database(request.getfixturevalue("postgres_url")) as url:
-        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ list orders them by their history's times, newest first.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,20 +18,10 @@ import pytest
 from livedesk.shared.bus.memory import MemoryBus
 from livedesk.standalone import demo
 from livedesk.standalone.demo_data import AGENTS, CONTACTS
-from tests.support.api import InProcessApi, api_settings, bearer, in_process_api, postgres_database
-from tests.support.backends import DATABASES
+from tests.support.api import InProcessApi, api_settings, bearer, in_process_api
 
 PASSWORD = "demo password for tests"
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/livedesk.db"
-        return
-    with postgres_database(request.getfixturevalue("postgres_url")) as url:
-        yield url
 
 
 @pytest.fixture
