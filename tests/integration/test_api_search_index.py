@@ -6,12 +6,10 @@ serve (an expression that drifted from the migration's would not be).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Connection, delete, insert, select, text, update
@@ -28,21 +26,9 @@ from livedesk.api.store.choice import store_for
 from livedesk.api.store.pg_search import PgSearchIndex
 from livedesk.api.store.search import SearchIndex
 from livedesk.shared.bus.memory import MemoryBus
-from tests.support.api import PASSWORD, api_settings, in_process_api, login, postgres_database
-from tests.support.backends import DATABASES, Database
+from tests.support.api import PASSWORD, api_settings, in_process_api, login
 
 BEFORE = "0003_email_per_account"
-
-
-@pytest.fixture(params=DATABASES)
-def empty_database(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[Database, str]]:
-    if request.param == "sqlite":
-        yield "sqlite", f"sqlite+aiosqlite:///{tmp_path}/api.db"
-        return
-    with postgres_database(request.getfixturevalue("postgres_url")) as url:
-        yield "postgres", url
 
 
 async def _insert(connection: AsyncConnection, table: Any, **values: Any) -> int:
@@ -113,9 +99,9 @@ async def _found(engine: AsyncEngine, account: int, q: str) -> tuple[set[int], s
 
 
 async def test_migration_indexes_old_rows_follows_edits_and_reverts(
-    empty_database: tuple[Database, str], tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
-    _kind, url = empty_database
+    url = database_url
     engine = make_engine(url)
     try:
         await migrate(engine, BEFORE)
